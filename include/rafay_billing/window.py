@@ -1,0 +1,119 @@
+"""The billing window: a half-open UTC interval ``[start, end)`` and how a run's conf overrides it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]00:?00)$")
+
+
+class WindowError(ValueError):
+    """A billing window (or the run conf that asked for it) is unusable; the message says why."""
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value.tzinfo is None or value.utcoffset() != timedelta(0):
+                raise WindowError(f"window {name} must be timezone-aware UTC, got {value!r}")
+        if self.end <= self.start:
+            raise WindowError(
+                f"window end {format_utc(self.end)} must be after window start {format_utc(self.start)}"
+            )
+
+    @property
+    def start_iso(self) -> str:
+        return format_utc(self.start)
+
+    @property
+    def end_iso(self) -> str:
+        return format_utc(self.end)
+
+    @property
+    def label(self) -> str:
+        """Path-safe name of the window, used for landing folders."""
+        return f"{self.start:%Y%m%dT%H%M%SZ}_{self.end:%Y%m%dT%H%M%SZ}"
+
+    @property
+    def hours(self) -> float:
+        return (self.end - self.start).total_seconds() / 3600
+
+    def to_dict(self) -> dict[str, str]:
+        return {"window_start": self.start_iso, "window_end": self.end_iso}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Window:
+        return cls(parse_utc(data["window_start"], "window_start"), parse_utc(data["window_end"], "window_end"))
+
+    @classmethod
+    def last_days(cls, days: int, end: datetime) -> Window:
+        """The seed's DAYS: the ``days`` days ending at ``end``."""
+        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+            raise WindowError(f"days must be a positive whole number, got {days!r}")
+        end = end.astimezone(UTC)
+        return cls(end - timedelta(days=days), end)
+
+
+def format_utc(value: datetime) -> str:
+    """RFC 3339 UTC with second precision and a ``Z`` suffix, as the Rafay API expects."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_utc(text: Any, field: str = "timestamp") -> datetime:
+    """Parse an explicit-UTC ISO-8601 timestamp (``…Z`` or ``+00:00``); anything else is an error."""
+    if isinstance(text, datetime):
+        if text.tzinfo is None or text.utcoffset() != timedelta(0):
+            raise WindowError(f"{field} must be UTC, got {text!r}")
+        return text.astimezone(UTC)
+    if not isinstance(text, str) or not _UTC_RE.match(text.strip()):
+        raise WindowError(f"{field} must be an ISO-8601 UTC timestamp like 2026-11-10T00:00:00Z, got {text!r}")
+    try:
+        return datetime.fromisoformat(text.strip().replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError as exc:
+        raise WindowError(f"{field} is not a valid timestamp: {text!r} ({exc})") from None
+
+
+def resolve_window(
+    interval_start: datetime | None, interval_end: datetime | None, conf: dict[str, Any] | None
+) -> tuple[Window, list[str] | None]:
+    """Window and org filter of a run: conf override (explicit bounds or ``days``) else the data interval.
+
+    Never derived from ``logical_date`` or the clock: manual runs may have no logical date.
+    """
+    conf = dict(conf or {})
+    orgs = conf.get("orgs")
+    if orgs is not None:
+        if isinstance(orgs, str) or not isinstance(orgs, list) or not all(isinstance(o, str) and o for o in orgs):
+            raise WindowError(f'conf "orgs" must be a list of organization ids, got {orgs!r}')
+        orgs = sorted(set(orgs))
+    has_bounds = "window_start" in conf or "window_end" in conf
+    has_days = conf.get("days") is not None
+    if has_bounds and has_days:
+        raise WindowError('conf has both "window_start"/"window_end" and "days": give one form, not both')
+    if has_bounds:
+        if "window_start" not in conf or "window_end" not in conf:
+            raise WindowError('conf needs both "window_start" and "window_end" (UTC, e.g. 2026-11-10T00:00:00Z)')
+        window = Window(parse_utc(conf["window_start"], "window_start"), parse_utc(conf["window_end"], "window_end"))
+        return window, orgs
+    if interval_end is None:
+        raise WindowError(
+            "this run has no data interval; pass conf "
+            '{"window_start": "…Z", "window_end": "…Z"} or {"days": N}'
+        )
+    interval_end = parse_utc(interval_end, "data_interval_end")
+    if has_days:
+        days = conf["days"]
+        if isinstance(days, str) and days.strip().isdigit():
+            days = int(days)
+        return Window.last_days(days, interval_end), orgs
+    if interval_start is None:
+        raise WindowError("this run has no data interval start")
+    return Window(parse_utc(interval_start, "data_interval_start"), interval_end), orgs
