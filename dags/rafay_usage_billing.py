@@ -1,0 +1,138 @@
+"""Nightly Rafay usage billing: usage metering -> priced charge line items in PostgreSQL.
+
+Bills the half-open UTC window of the run's data interval (midnight to midnight), or the window
+given in the run's conf. One mapped task per organization extracts usage and lands the raw API
+responses; later tasks load, rate and report. Only ``airflow.sdk`` is imported at parse time: the
+work happens in ``rafay_provider.pipeline``, imported inside the tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
+
+RAFAY_POOL = "rafay_api"
+
+DOC = """
+### Rafay usage billing
+Bills `[window_start, window_end)` (UTC): by default the run's data interval, midnight to midnight.
+
+**Trigger conf** (all optional):
+`{"window_start": "2026-11-10T00:00:00Z", "window_end": "2026-11-11T00:00:00Z"}` or `{"days": 3}`
+(the 3 days ending at the data interval end); `{"orgs": ["coke"]}` limits the run to those orgs;
+`{"settle_minutes": 0}` skips the wait for usage to settle.
+
+Connections: `rafay_default` (type `rafay`), `billing_postgres`. Variables: `billing_data_uri`,
+`billing_price_book_uri`. Pool: `rafay_api` bounds concurrent Rafay extraction tasks.
+"""
+
+
+@dag(
+    dag_id="rafay_usage_billing",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=datetime(2026, 11, 1),
+    catchup=False,
+    max_active_runs=3,
+    doc_md=DOC,
+    tags=["billing", "rafay"],
+    default_args={
+        "owner": "billing",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=1),
+    },
+    params={
+        "window_start": Param(None, description="Override: window start, UTC (e.g. 2026-11-10T00:00:00Z)"),
+        "window_end": Param(None, description="Override: window end, UTC (exclusive)"),
+        "days": Param(None, description="Override: bill the N days ending at the data interval end"),
+        "orgs": Param(None, description='Limit the run to these org ids, e.g. ["coke", "pepsi"]'),
+        "settle_minutes": Param(60, description="Wait this long after the window ends before pulling"),
+    },
+)
+def rafay_usage_billing() -> None:
+    @task(retries=0)
+    def resolve_window() -> dict:
+        """Fails here, with what to fix, on a bad conf: before anything is read or written."""
+        from rafay_provider import pipeline
+
+        return pipeline.resolve_run_window(get_current_context())
+
+    from rafay_provider.sensors.settle import UsageSettledSensor
+
+    wait_for_usage_to_settle = UsageSettledSensor(
+        task_id="wait_for_usage_to_settle",
+        target_time="{{ ti.xcom_pull(task_ids='resolve_window')['settle_until'] }}",
+    )
+
+    @task
+    def migrate_schema() -> list[str]:
+        from rafay_provider import pipeline
+
+        return pipeline.migrate_schema()
+
+    @task(retries=0)
+    def sync_price_book() -> dict:
+        from rafay_provider import pipeline
+
+        return pipeline.sync_price_book()
+
+    @task(pool=RAFAY_POOL)
+    def list_orgs(window: dict) -> list[list[dict]]:
+        from rafay_provider import pipeline
+
+        return pipeline.list_org_batches(window)
+
+    @task(
+        pool=RAFAY_POOL,
+        retries=2,
+        retry_delay=timedelta(minutes=2),
+        retry_exponential_backoff=2.0,
+        map_index_template="{{ org_label }}",
+    )
+    def extract_org(batch: list[dict], window: dict) -> list[dict]:
+        from rafay_provider import pipeline
+
+        context = get_current_context()
+        context["org_label"] = pipeline.batch_label(batch)  # type: ignore[typeddict-unknown-key]
+        return pipeline.extract_batch(batch, window, context)
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def load_usage(window: dict, batches: list[list[dict]]) -> dict:
+        """Runs even when some orgs failed: every org that extracted is loaded and billed."""
+        from rafay_provider import pipeline
+
+        return pipeline.load_usage(window, batches, get_current_context())
+
+    @task
+    def rate_window(window: dict, loaded: dict) -> dict:
+        from rafay_provider import pipeline
+
+        return pipeline.rate(window, get_current_context())
+
+    @task
+    def publish_reports(window: dict, rated: dict) -> dict:
+        from rafay_provider import pipeline
+
+        return pipeline.publish_reports(window, get_current_context())
+
+    @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
+    def check_run(window: dict) -> dict:
+        """Fails the run, after all good line items are written, when anything was not billed."""
+        from rafay_provider import pipeline
+
+        return pipeline.check_run(window, get_current_context())
+
+    window = resolve_window()
+    schema = migrate_schema()
+    prices = sync_price_book()
+    batches = list_orgs(window)
+    window >> wait_for_usage_to_settle >> schema >> prices >> batches
+    extracted = extract_org.partial(window=window).expand(batch=batches)
+    loaded = load_usage(window, batches)
+    extracted >> loaded
+    rated = rate_window(window, loaded)
+    reports = publish_reports(window, rated)
+    reports >> check_run(window)
+
+
+rafay_usage_billing()

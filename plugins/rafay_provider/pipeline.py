@@ -1,0 +1,331 @@
+"""The billing DAG's steps: Airflow glue (connections, Variables, object storage, XCom) around the
+Airflow-free core in ``rafay_billing``. Imported inside tasks only, never at DAG parse time.
+
+Only small references (window bounds, org ids, file URIs, counts) travel through XCom; usage rows
+travel through files under the landing root and the billing database.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from airflow.sdk import ObjectStoragePath, Variable
+from airflow.sdk.exceptions import AirflowFailException
+
+from rafay_billing.paths import safe_component
+from rafay_billing.window import Window, WindowError, format_utc, resolve_window
+
+log = logging.getLogger(__name__)
+
+BILLING_CONN_ID = "billing_postgres"
+DATA_URI_VARIABLE = "billing_data_uri"
+PRICE_BOOK_VARIABLE = "billing_price_book_uri"
+OVERRIDE_KEYS = ("window_start", "window_end", "days", "orgs")
+
+
+# --- where things go -------------------------------------------------------------------------
+
+
+def landing_root() -> ObjectStoragePath:
+    """Variable ``billing_data_uri``, else ``$AIRFLOW_HOME/billing-data`` on the local disk."""
+    uri = Variable.get(DATA_URI_VARIABLE, default=None)
+    if not uri:
+        home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+        uri = f"file://{os.path.abspath(home)}/billing-data"
+    return ObjectStoragePath(uri)
+
+
+def run_dir(area: str, window: Window, run_id: str) -> ObjectStoragePath:
+    """``<root>/<area>/window=<label>/run=<run id>``: every run keeps its own files for audit."""
+    return landing_root() / area / f"window={window.label}" / f"run={safe_component(run_id)}"
+
+
+@contextmanager
+def billing_connection() -> Iterator[Any]:
+    """A psycopg 3 connection to ``billing_postgres`` (PostgresHook picks psycopg 3 with SQLAlchemy 2)."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    conn = PostgresHook(postgres_conn_id=BILLING_CONN_ID).get_conn()
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _window(data: dict) -> Window:
+    return Window.from_dict(data)
+
+
+def _run_id(context: Any) -> str:
+    return context["run_id"]
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+def resolve_run_window(context: Any) -> dict:
+    params = dict(context.get("params") or {})
+    dag_run = context.get("dag_run")
+    conf = dict(getattr(dag_run, "conf", None) or {})
+    overrides = {k: conf.get(k, params.get(k)) for k in OVERRIDE_KEYS}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        window, orgs = resolve_window(
+            context.get("data_interval_start"), context.get("data_interval_end"), overrides
+        )
+        settle_minutes = conf.get("settle_minutes", params.get("settle_minutes", 60))
+        if isinstance(settle_minutes, bool) or not isinstance(settle_minutes, int) or settle_minutes < 0:
+            raise WindowError(f"settle_minutes must be a whole number >= 0, got {settle_minutes!r}")
+    except WindowError as exc:
+        raise AirflowFailException(f"Bad billing window: {exc}") from None
+    settle_until = window.end + timedelta(minutes=settle_minutes)
+    scope = f"orgs {', '.join(orgs)}" if orgs else "all orgs"
+    log.info(
+        "Billing window [%s, %s) (%.1f h) for %s; usage considered settled from %s.",
+        window.start_iso, window.end_iso, window.hours, scope, format_utc(settle_until),
+    )
+    return {**window.to_dict(), "orgs": orgs, "settle_until": format_utc(settle_until)}
+
+
+def migrate_schema() -> list[str]:
+    from rafay_billing import db
+
+    with billing_connection() as conn:
+        applied = db.migrate(conn)
+    log.info("Billing schema: %s", f"applied {', '.join(applied)}" if applied else "up to date")
+    return applied
+
+
+def sync_price_book() -> dict:
+    from rafay_billing import price_book
+
+    uri = Variable.get(PRICE_BOOK_VARIABLE, default=None)
+    if not uri:
+        log.info("Variable %s is not set: billing.price_book is used as it is.", PRICE_BOOK_VARIABLE)
+        return {"source": None}
+    text = ObjectStoragePath(uri).read_text(encoding="utf-8")
+    with billing_connection() as conn:
+        try:
+            result = price_book.sync_price_book(conn, text)
+        except price_book.PriceBookError as exc:
+            raise AirflowFailException(f"Price book {uri} rejected, table left unchanged:\n{exc}") from None
+    log.info("Price book synced from %s: %s", uri, result)
+    return {"source": uri, "result": str(result)}
+
+
+def _rafay_client() -> Any:
+    from rafay_provider.hooks.rafay import RafayHook
+
+    return RafayHook().get_conn()
+
+
+def list_org_batches(window_data: dict) -> list[list[dict]]:
+    """Orgs to bill, in listing order, split into at most ``[core] max_map_length`` batches."""
+    from airflow.sdk.configuration import conf
+
+    from rafay_billing.extract import list_orgs
+
+    orgs = [
+        {"org_id": o.org_id, "name": o.name, "org_seq": seq} for seq, o in enumerate(list_orgs(_rafay_client()))
+    ]
+    wanted = window_data.get("orgs")
+    if wanted:
+        known = {o["org_id"] for o in orgs}
+        unknown = sorted(set(wanted) - known)
+        if unknown:
+            raise AirflowFailException(
+                f"conf orgs names unknown organization ids {unknown}; known ids: {sorted(known)}"
+            )
+        orgs = [o for o in orgs if o["org_id"] in set(wanted)]
+    max_tasks = max(1, conf.getint("core", "max_map_length", fallback=1024))
+    per_batch = max(1, math.ceil(len(orgs) / max_tasks))
+    batches = [orgs[i : i + per_batch] for i in range(0, len(orgs), per_batch)]
+    log.info(
+        "%d organizations to bill in %d extraction task(s) (%d per task; max_map_length %d).",
+        len(orgs), len(batches), per_batch, max_tasks,
+    )
+    return batches
+
+
+def batch_label(batch: list[dict]) -> str:
+    names = [o["name"] for o in batch]
+    return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]} ({len(names)} orgs)"
+
+
+def extract_batch(batch: list[dict], window_data: dict, context: Any) -> list[dict]:
+    """Extract, land raw responses and a usage CSV per org; push what landed even if some orgs fail."""
+    from rafay_billing.extract import extract_org
+    from rafay_billing.usage import write_usage_csv
+
+    window = _window(window_data)
+    client = _rafay_client()
+    base = run_dir("raw", window, _run_id(context))
+    landed: list[dict] = []
+    failures: list[str] = []
+    for org in batch:
+        org_dir = base / f"org={safe_component(org['org_id'])}"
+        org_dir.mkdir(parents=True, exist_ok=True)
+
+        def on_page(kind: str, key: str, page_no: int, body: bytes, _dir: ObjectStoragePath = org_dir) -> None:
+            name = f"{kind}-{safe_component(key)}-page-{page_no:04d}.json" if key else f"{kind}-page-{page_no:04d}.json"
+            (_dir / name).write_bytes(body)
+
+        try:
+            result = extract_org(
+                client, org["org_id"], org["name"], window, org_seq=org["org_seq"], on_page=on_page
+            )
+        except Exception as exc:  # one org's failure must not lose the others' work
+            log.error("org %s (%s): extraction failed: %s", org["org_id"], org["name"], exc)
+            failures.append(f"{org['org_id']} ({org['name']}): {exc}")
+            continue
+        usage_path = org_dir / "usage.csv"
+        with usage_path.open("w", encoding="utf-8", newline="") as handle:
+            write_usage_csv(result.rows, handle)
+        log.info("%s; landed %s", result.summary_line(), usage_path)
+        landed.append(
+            {
+                "org_id": org["org_id"],
+                "name": org["name"],
+                "org_seq": org["org_seq"],
+                "usage_uri": str(usage_path),
+                "rows": len(result.rows),
+            }
+        )
+    context["ti"].xcom_push(key="extracted", value=landed)
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {len(batch)} org(s) failed extraction: " + "; ".join(failures))
+    return landed
+
+
+def _extracted(context: Any) -> list[dict]:
+    pulled = context["ti"].xcom_pull(task_ids=["extract_org"], key="extracted") or []
+    return sorted((s for chunk in pulled if chunk for s in chunk), key=lambda s: s["org_seq"])
+
+
+def load_usage(window_data: dict, batches: list[list[dict]], context: Any) -> dict:
+    from rafay_billing.load import load_org_usage
+
+    window = _window(window_data)
+    landed = _extracted(context)
+    loaded, rows = [], 0
+    with billing_connection() as conn:
+        for item in landed:
+            with ObjectStoragePath(item["usage_uri"]).open("rb") as handle:
+                count = load_org_usage(conn, window, item["org_id"], handle, _run_id(context))
+            rows += count
+            loaded.append(item["org_id"])
+            log.info("org %s (%s): loaded %d usage rows", item["org_id"], item["name"], count)
+    done = set(loaded)
+    failed = [
+        {"org_id": o["org_id"], "name": o["name"]} for b in (batches or []) for o in b if o["org_id"] not in done
+    ]
+    if failed:
+        log.warning(
+            "%d org(s) have no extracted usage in this run and are not billed: %s",
+            len(failed), ", ".join(f"{o['org_id']} ({o['name']})" for o in failed),
+        )
+    log.info("Loaded %d usage rows for %d org(s) into billing.usage_records.", rows, len(loaded))
+    return {"loaded_orgs": loaded, "rows": rows, "failed_orgs": failed}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return format_utc(value)
+    return value
+
+
+def rate(window_data: dict, context: Any) -> dict:
+    from rafay_billing.rating import rate_window
+
+    window = _window(window_data)
+    with billing_connection() as conn:
+        summary = rate_window(conn, window, _run_id(context))
+    totals = ", ".join(f"{amount} {cur}" for cur, amount in sorted(summary.totals_by_currency.items())) or "none"
+    exceptions = sum(summary.exceptions_by_reason.values())
+    log.info(
+        "Rated window [%s, %s): %d line items, %d exceptions %s; totals per currency: %s",
+        window.start_iso, window.end_iso, summary.line_items, exceptions,
+        dict(sorted(summary.exceptions_by_reason.items())), totals,
+    )
+    return _jsonable(
+        {
+            "line_items": summary.line_items,
+            "exceptions_by_reason": dict(summary.exceptions_by_reason),
+            "totals_by_currency": dict(summary.totals_by_currency),
+        }
+    )
+
+
+LINE_ITEM_COLUMNS = (
+    "window_start", "window_end", "org_id", "organization", "profile_type", "profile", "instance",
+    "instance_id", "usage_hours", "pricing_unit", "pricing_quantity", "unit_price", "currency", "amount",
+    "price_id",
+)
+
+
+def publish_reports(window_data: dict, context: Any) -> dict:
+    from rafay_billing import reports
+    from rafay_billing.rating import fetch_line_items, fetch_seed_rows
+
+    window = _window(window_data)
+    out = run_dir("reports", window, _run_id(context))
+    out.mkdir(parents=True, exist_ok=True)
+    with billing_connection() as conn:
+        seed_rows = fetch_seed_rows(conn, window)
+        items = fetch_line_items(conn, window)
+    stamp = datetime.now(UTC).strftime("%m%d%Y-%H%M%S")
+    files = reports.write_seed_csvs(seed_rows, out, stamp)
+    line_items_path = out / "line-items.csv"
+    with line_items_path.open("w", encoding="utf-8", newline="") as handle:
+        reports.write_csv(handle, LINE_ITEM_COLUMNS, ([row.get(c) for c in LINE_ITEM_COLUMNS] for row in items))
+    written = [str(f) for f in files] + [str(line_items_path)]
+    log.info("Reports for [%s, %s): %s", window.start_iso, window.end_iso, ", ".join(written))
+    return {"files": written, "seed_rows": len(seed_rows), "line_items": len(items)}
+
+
+def check_run(window_data: dict, context: Any) -> dict:
+    ti = context["ti"]
+    loaded = ti.xcom_pull(task_ids="load_usage") or {}
+    rated = ti.xcom_pull(task_ids="rate_window") or {}
+    problems: list[str] = []
+    if not loaded:
+        problems.append("usage was not loaded (see the load_usage task log)")
+    if not rated:
+        problems.append("the window was not rated (see the rate_window task log)")
+    failed = loaded.get("failed_orgs") or []
+    if failed:
+        problems.append(
+            f"{len(failed)} org(s) failed extraction and are not billed: "
+            + ", ".join(f"{o['org_id']} ({o['name']})" for o in failed)
+            + " - clear their extract_org task instances (and downstream) once the cause is fixed"
+        )
+    by_reason = {k: v for k, v in (rated.get("exceptions_by_reason") or {}).items() if v}
+    if by_reason:
+        counts = ", ".join(f"{reason}: {n}" for reason, n in sorted(by_reason.items()))
+        problems.append(
+            f"{sum(by_reason.values())} usage record(s) not billed ({counts}); see billing.rating_exceptions"
+        )
+    window = _window(window_data)
+    if problems:
+        raise AirflowFailException(
+            f"Window [{window.start_iso}, {window.end_iso}) needs attention; all good line items are written.\n- "
+            + "\n- ".join(problems)
+        )
+    log.info(
+        "Window [%s, %s) billed cleanly: %s line items, totals %s.",
+        window.start_iso, window.end_iso, rated.get("line_items"), rated.get("totals_by_currency"),
+    )
+    return {"ok": True}
