@@ -1,6 +1,55 @@
-"""Airflow provider metadata for the Rafay connection type (entry point ``apache_airflow_provider``)."""
+"""Airflow provider metadata for the Rafay connection type (entry point ``apache_airflow_provider``).
+
+Since Airflow 3.2 the connection form is declared here as data (``ui-field-behaviour`` and
+``conn-fields``): the UI builds the ``rafay`` form without importing the hook, and the hook's
+``get_ui_field_behaviour()`` (kept for older callers) returns the same behaviour.
+"""
 
 from __future__ import annotations
+
+RAFAY_UI_FIELD_BEHAVIOUR: dict = {
+    "hidden-fields": ["schema", "port", "login", "extra"],
+    "relabeling": {"host": "Console URL", "password": "API key"},
+    "placeholders": {
+        "host": "rafay.acme.com (https assumed) or a base URL such as http://127.0.0.1:8080",
+        "password": "Org Admin API key of the Default Org (sent as x-api-key, masked in logs)",
+    },
+}
+
+RAFAY_CONN_FIELDS: dict = {
+    "ca_bundle": {
+        "label": "CA bundle path",
+        "description": "PEM file of the CA that signed the console's certificate (private CAs).",
+        "schema": {"type": ["string", "null"]},
+    },
+    "verify": {
+        "label": "Verify TLS certificate",
+        "description": "Leave on. Off only for a throwaway test console.",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
+    "connect_timeout": {
+        "label": "Connect timeout (s)",
+        "schema": {"type": ["number", "null"], "default": 10},
+    },
+    "read_timeout": {
+        "label": "Read timeout (s)",
+        "schema": {"type": ["number", "null"], "default": 90},
+    },
+    "max_retries": {
+        "label": "Attempts per request",
+        "description": "Tries per request on transient failures (429, 502/503/504, timeouts).",
+        "schema": {"type": ["integer", "null"], "default": 5, "minimum": 1},
+    },
+    "page_size": {
+        "label": "Page size",
+        "schema": {"type": ["integer", "null"], "default": 100, "minimum": 1},
+    },
+    "concurrency": {
+        "label": "Concurrent requests",
+        "description": "Requests in flight at most per task (profiles read in parallel).",
+        "schema": {"type": ["integer", "null"], "default": 8, "minimum": 1},
+    },
+}
 
 
 def get_provider_info() -> dict:
@@ -10,6 +59,12 @@ def get_provider_info() -> dict:
         "description": "Rafay usage metering APIs: the `rafay` connection type and RafayHook.",
         "versions": ["0.1.0"],
         "connection-types": [
-            {"hook-class-name": "rafay_provider.hooks.rafay.RafayHook", "connection-type": "rafay"}
+            {
+                "hook-class-name": "rafay_provider.hooks.rafay.RafayHook",
+                "hook-name": "Rafay",
+                "connection-type": "rafay",
+                "ui-field-behaviour": RAFAY_UI_FIELD_BEHAVIOUR,
+                "conn-fields": RAFAY_CONN_FIELDS,
+            }
         ],
     }

@@ -1,0 +1,166 @@
+"""``rafay-billing metrics``: a drop-in for the blog's ``ncp_metrics.py``, with paging, retries, concurrency.
+
+Same inputs (``DAYS``, ``RAFAY_CONSOLE_URL``, ``RAFAY_DEFAULT_API_KEY``; flags win), same outputs
+(``ncp-metrics-<ts>.csv`` and ``ncp-metrics-sorted-<ts>.csv`` with the same rows in the same order),
+built on the same client and extraction code as the Airflow DAG. It must start fast and run where
+Airflow is not installed, so nothing here imports Airflow, pandas or a database driver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rafay_billing.window import Window, WindowError, parse_utc
+
+log = logging.getLogger("rafay_billing.cli")
+
+
+class UsageError(Exception):
+    """Bad or missing input: reported on one line, exit status 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rafay-billing", description="Rafay usage metering for billing (seed-compatible commands)."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    metrics = sub.add_parser(
+        "metrics",
+        help="write ncp-metrics-<ts>.csv and ncp-metrics-sorted-<ts>.csv like the blog script",
+        description=(
+            "Read every organization's per-instance usage for a window and write the blog script's two "
+            "CSVs. Environment: DAYS, RAFAY_CONSOLE_URL, RAFAY_DEFAULT_API_KEY (flags win)."
+        ),
+    )
+    metrics.add_argument("--days", type=str, help="window: the N days up to now (default: $DAYS)")
+    metrics.add_argument("--start", help="window start, UTC ISO-8601 (e.g. 2026-11-10T00:00:00Z)")
+    metrics.add_argument("--end", help="window end (exclusive), UTC ISO-8601")
+    metrics.add_argument("--out", default=".", help="directory for the CSVs (default: working directory)")
+    metrics.add_argument("--concurrency", type=str, default="8", help="requests in flight at most (default 8)")
+    metrics.add_argument("--console-url", help="console domain or base URL (default: $RAFAY_CONSOLE_URL)")
+    metrics.add_argument("--ca-bundle", help="CA bundle file to verify the console's TLS certificate")
+    metrics.add_argument("-v", "--verbose", action="store_true", help="log every API call (never the key)")
+    return parser
+
+
+def _positive_int(text: str | None, what: str) -> int:
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise UsageError(f"{what} must be a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise UsageError(f"{what} must be a positive whole number, got {text!r}")
+    return value
+
+
+def resolve_window(args: argparse.Namespace, env: dict[str, str], now: datetime) -> Window:
+    """``--start/--end``, else ``--days``/``DAYS`` ending now (second precision, like the seed)."""
+    if args.start or args.end:
+        if args.days is not None:
+            raise UsageError("give either --days or --start/--end, not both")
+        if not (args.start and args.end):
+            raise UsageError("--start and --end go together (UTC, e.g. 2026-11-10T00:00:00Z)")
+        try:
+            return Window(parse_utc(args.start, "--start"), parse_utc(args.end, "--end"))
+        except WindowError as exc:
+            raise UsageError(str(exc)) from None
+    if args.days is not None:
+        days = _positive_int(args.days, "--days")
+    elif env.get("DAYS", "").strip():
+        days = _positive_int(env["DAYS"], "DAYS")
+    else:
+        raise UsageError("no window: set DAYS (days to look back), or pass --days N or --start/--end")
+    return Window.last_days(days, now.astimezone(UTC).replace(microsecond=0))
+
+
+def run_metrics(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """The ``metrics`` command; returns the exit status."""
+    from rafay_billing.client import RafayClient
+    from rafay_billing.errors import RafayConfigError, RafayError
+    from rafay_billing.extract import extract_org, list_orgs
+    from rafay_billing.reports import write_seed_csvs
+
+    stamp = time.strftime("%m%d%Y-%H%M%S")  # local time, as the seed names its files
+    window = resolve_window(args, env, datetime.now(UTC))
+    concurrency = _positive_int(args.concurrency, "--concurrency")
+    url = args.console_url or env.get("RAFAY_CONSOLE_URL", "")
+    if not url.strip():
+        raise UsageError("RAFAY_CONSOLE_URL is not set: your console's domain (rafay.acme.com) or a base URL")
+    key = env.get("RAFAY_DEFAULT_API_KEY", "")
+    if not key.strip():
+        raise UsageError("RAFAY_DEFAULT_API_KEY is not set: the Default Org's Org Admin API key")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {args.out} is not a directory")
+    try:
+        client = RafayClient(
+            url, key, verify=args.ca_bundle or True, concurrency=concurrency,
+            auth_hint="check RAFAY_DEFAULT_API_KEY (the Default Org's Org Admin API key)",
+        )
+    except RafayConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+    started = time.perf_counter()
+    print(f"Reading usage for [{window.start_iso}, {window.end_iso}) from {client.base_url} ...", file=sys.stderr)
+    try:
+        with client:
+            orgs = list_orgs(client)
+            workers = max(1, min(concurrency, len(orgs)))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rafay-org") as pool:
+                futures = [
+                    pool.submit(extract_org, client, o.org_id, o.name, window, org_seq=i, concurrency=concurrency)
+                    for i, o in enumerate(orgs)
+                ]
+                results = [f.result() for f in futures]
+    except RafayError as exc:
+        print(f"rafay-billing: error: {exc}", file=sys.stderr)
+        return 1
+    for result in results:
+        log.info("%s", result.summary_line())
+    rows = [row for result in results for row in result.rows]
+    out.mkdir(parents=True, exist_ok=True)
+    unsorted_path, sorted_path = write_seed_csvs(rows, out, stamp)
+    snap = client.stats.snapshot()
+    invalid = sum(r.invalid for r in results)
+    print(
+        f"{len(orgs)} orgs, {sum(r.profiles for r in results)} profiles, {len(rows)} rows"
+        + (f" ({invalid} with unusable hours)" if invalid else "")
+        + f", {snap.requests} requests, {snap.retries} retries, {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
+    print(unsorted_path)
+    print(sorted_path)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console script entry point (``rafay-billing``)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command != "metrics":
+        parser.print_help(sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.verbose:
+        logging.getLogger("rafay_billing").setLevel(logging.DEBUG)
+        logging.getLogger("urllib3").setLevel(logging.WARNING)
+    try:
+        return run_metrics(args, dict(os.environ))
+    except UsageError as exc:
+        print(f"rafay-billing metrics: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

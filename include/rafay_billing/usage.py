@@ -1,0 +1,317 @@
+"""The normalised usage row: one per usage record the API returned, in API order.
+
+Why a normalised row: the seed script prints raw fields, billing needs exact hours, a GPU count
+and a stable instance identity. ``normalize_record`` applies the contract's rules once, here, so the
+CSV the DAG lands, the database and the ``rafay-billing metrics`` output all agree. A record whose
+hours are missing, negative or not a number becomes a row with ``invalid_reason`` set (billed as an
+``invalid_usage`` exception), never a crash of the whole organization.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import astuple, dataclass
+from decimal import Decimal, InvalidOperation
+from typing import IO, Any
+
+from rafay_billing.window import Window
+
+USAGE_COLUMNS: tuple[str, ...] = (
+    "window_start",
+    "window_end",
+    "org_id",
+    "organization",
+    "org_seq",
+    "record_seq",
+    "profile_type",
+    "profile",
+    "instance",
+    "instance_id",
+    "instance_key",
+    "status",
+    "seed_usage",
+    "usage_hours",
+    "gpu_count",
+    "invalid_reason",
+)
+
+_NUMBER = r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
+_NUMBER_TEXT = re.compile(rf"^\s*{_NUMBER}\s*$")
+_HOURS_TEXT = re.compile(rf"^\s*{_NUMBER}\s*h?\s*$", re.IGNORECASE)  # the display form "20.59h"
+_WHOLE_TEXT = re.compile(r"^\s*\+?\d+(?:\.0*)?\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """One usage record, normalised. Field order is the CSV / ``billing.usage_records`` column order."""
+
+    window_start: str
+    window_end: str
+    org_id: str
+    organization: str
+    org_seq: int
+    record_seq: int
+    profile_type: str
+    profile: str
+    instance: str
+    instance_id: str | None
+    instance_key: str
+    status: str
+    seed_usage: str
+    usage_hours: Decimal | None
+    gpu_count: int | None
+    invalid_reason: str | None
+
+    @property
+    def valid(self) -> bool:
+        return self.invalid_reason is None
+
+    def seed_cells(self) -> list[str]:
+        """The six cells the seed script writes: Organization, Profile Type, Profile, Instance, Usage(h), Status."""
+        return [self.organization, self.profile_type, self.profile, self.instance, self.seed_usage, self.status]
+
+
+# --- seed-compatible rendering ---------------------------------------------------------------
+
+
+def _as_seed_python(value: Any) -> Any:
+    """The value as the seed's ``json.loads`` (floats, not Decimals) would have produced it."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _as_seed_python(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_seed_python(v) for v in value]
+    return value
+
+
+def seed_text(value: Any) -> str:
+    """A cell exactly as the seed's ``csv.writer`` writes ``value``: ``None`` -> ``""``, else ``str()``."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return str(_as_seed_python(value))
+
+
+def seed_usage(record: Mapping[str, Any]) -> str:
+    """What the seed prints in ``Usage(h)``: ``item.get('usage_hours', 0)`` through csv (floats, not Decimals)."""
+    return seed_text(record.get("usage_hours", 0))
+
+
+# --- profiles and organizations --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRef:
+    """A profile as listed: the seed's name/type rendering plus the GPU count its spec declares."""
+
+    name: str
+    type: str
+    gpu_count: int | None = None
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> ProfileRef:
+        """Seed rules: ``metadata.name`` else ``Unknown``, ``spec.type`` else ``Unknown``."""
+        metadata = item.get("metadata")
+        spec = item.get("spec")
+        name = metadata.get("name", "Unknown") if isinstance(metadata, Mapping) else "Unknown"
+        ptype = spec.get("type", "Unknown") if isinstance(spec, Mapping) else "Unknown"
+        return cls(name=seed_text(name), type=seed_text(ptype), gpu_count=spec_gpu_count(spec))
+
+
+def spec_gpu_count(spec: Any) -> int | None:
+    """GPU count a profile spec declares: variable named ``gpu``, else one whose name contains ``gpu count``."""
+    if not isinstance(spec, Mapping):
+        return None
+    variables = spec.get("variables")
+    if not isinstance(variables, list):
+        return None
+    named = [v for v in variables if isinstance(v, Mapping) and isinstance(v.get("name"), str)]
+    for match in (
+        lambda n: n.strip().lower() == "gpu",
+        lambda n: "gpu count" in n.lower(),
+    ):
+        for var in named:
+            if match(var["name"]):
+                count = _gpu_number(var.get("value"))
+                if count is not None:
+                    return count
+    return None
+
+
+def _gpu_number(value: Any) -> int | None:
+    """A non-negative whole GPU count from ``"8"``, ``8`` or ``8.0``; None for anything else."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, Decimal | float):
+        if value != value or value < 0 or value != int(value):
+            return None
+        return int(value)
+    if isinstance(value, str) and _WHOLE_TEXT.match(value):
+        return int(Decimal(value.strip()))
+    return None
+
+
+def record_gpu_count(record: Mapping[str, Any]) -> int | None:
+    """``label_value`` of the record's ``parameters`` entry named ``GPU`` (any case), if it is a count."""
+    params = record.get("parameters")
+    if not isinstance(params, list):
+        return None
+    for param in params:
+        if isinstance(param, Mapping) and str(param.get("name", "")).strip().lower() == "gpu":
+            count = _gpu_number(param.get("label_value"))
+            if count is not None:
+                return count
+    return None
+
+
+# --- hours -----------------------------------------------------------------------------------
+
+
+def usage_hours(record: Mapping[str, Any]) -> tuple[Decimal | None, str | None]:
+    """Billable hours and, when unusable, why: ``raw_usage``, else ``usage_hours``, else ``usage`` text.
+
+    The first field present (not null) decides; a bad value there is invalid rather than a reason to
+    fall back, because the API said something and it was wrong.
+    """
+    for field in ("raw_usage", "usage_hours", "usage"):
+        value = record.get(field)
+        if value is None:
+            continue
+        hours = _hours_number(value, allow_unit=(field == "usage"))
+        if hours is None:
+            return None, f"non-numeric {field}: {str(value)[:60]!r}"
+        if hours < 0:
+            return None, f"negative {field}: {hours}"
+        return hours, None
+    return None, "missing usage hours (no raw_usage, usage_hours or usage)"
+
+
+def _hours_number(value: Any, *, allow_unit: bool) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, str):
+        match = (_HOURS_TEXT if allow_unit else _NUMBER_TEXT).match(value)
+        if match is None:
+            return None
+        try:
+            number = Decimal(match.group(1))
+        except InvalidOperation:
+            return None
+        return number if number.is_finite() else None
+    return None
+
+
+# --- the row ---------------------------------------------------------------------------------
+
+
+def instance_key(instance_id: str | None, instance: str) -> str:
+    """Identity of an instance for line items: its id, else ``name:`` + its name."""
+    return instance_id if instance_id else f"name:{instance}"
+
+
+def normalize_record(
+    record: Mapping[str, Any],
+    *,
+    window: Window,
+    org_id: str,
+    organization: str,
+    org_seq: int,
+    record_seq: int,
+    profile: ProfileRef,
+) -> UsageRow:
+    """One API usage record -> ``UsageRow``; never raises on bad data (invalid rows carry the reason)."""
+    instance = seed_text(record.get("instance_name", ""))
+    raw_id = record.get("instance_id")
+    instance_id = seed_text(raw_id) if raw_id not in (None, "") else None
+    hours, reason = usage_hours(record)
+    gpu = record_gpu_count(record)
+    if gpu is None:
+        gpu = profile.gpu_count
+    return UsageRow(
+        window_start=window.start_iso,
+        window_end=window.end_iso,
+        org_id=org_id,
+        organization=organization,
+        org_seq=org_seq,
+        record_seq=record_seq,
+        profile_type=profile.type,
+        profile=profile.name,
+        instance=instance,
+        instance_id=instance_id,
+        instance_key=instance_key(instance_id, instance),
+        status=seed_text(record.get("status", "")),
+        seed_usage=seed_usage(record),
+        usage_hours=hours,
+        gpu_count=gpu,
+        invalid_reason=reason,
+    )
+
+
+# --- the per-org usage CSV -------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value, "f")  # exact, never exponent notation
+    return str(value)
+
+
+def write_usage_csv(rows: Iterable[UsageRow], handle: IO[str]) -> int:
+    """Write rows with a header (``USAGE_COLUMNS``) to a text handle opened with ``newline=""``.
+
+    A data file for loading, not for people: cells are written as they are (no spreadsheet
+    neutralization), decimals exactly, ``None`` as an empty cell. Returns the number of rows.
+    """
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(USAGE_COLUMNS)
+    count = 0
+    for row in rows:
+        writer.writerow([_cell(v) for v in astuple(row)])
+        count += 1
+    return count
+
+
+def read_usage_csv(handle: IO[str]) -> Iterator[UsageRow]:
+    """Read back what ``write_usage_csv`` wrote; the header must match ``USAGE_COLUMNS`` exactly."""
+    reader = csv.reader(handle)
+    header = next(reader, None)
+    if tuple(header or ()) != USAGE_COLUMNS:
+        raise ValueError(f"usage CSV header {header!r} does not match {USAGE_COLUMNS!r}")
+    for line_no, cells in enumerate(reader, start=2):
+        if not cells:
+            continue
+        if len(cells) != len(USAGE_COLUMNS):
+            raise ValueError(f"usage CSV line {line_no}: {len(cells)} cells, expected {len(USAGE_COLUMNS)}")
+        v = dict(zip(USAGE_COLUMNS, cells, strict=True))
+        yield UsageRow(
+            window_start=v["window_start"],
+            window_end=v["window_end"],
+            org_id=v["org_id"],
+            organization=v["organization"],
+            org_seq=int(v["org_seq"]),
+            record_seq=int(v["record_seq"]),
+            profile_type=v["profile_type"],
+            profile=v["profile"],
+            instance=v["instance"],
+            instance_id=v["instance_id"] or None,
+            instance_key=v["instance_key"],
+            status=v["status"],
+            seed_usage=v["seed_usage"],
+            usage_hours=Decimal(v["usage_hours"]) if v["usage_hours"] else None,
+            gpu_count=int(v["gpu_count"]) if v["gpu_count"] else None,
+            invalid_reason=v["invalid_reason"] or None,
+        )
