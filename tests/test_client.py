@@ -1,0 +1,389 @@
+"""RafayClient: URL and key handling, paging, retries, errors, stats.
+
+Unit cases (the client's own edge cases) use ``responses``; the behaviour over real HTTP (faults,
+timeouts, concurrency, server page caps) is proven against the Rafay simulator further down.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from email.utils import format_datetime
+
+import pytest
+import requests
+import responses
+
+from rafay_billing.client import (
+    ClientStats,
+    RafayClient,
+    RetryPolicy,
+    encode_segment,
+    normalize_base_url,
+    parse_retry_after,
+    percentile,
+)
+from rafay_billing.errors import (
+    RafayAuthError,
+    RafayConfigError,
+    RafayError,
+    RafayHTTPError,
+    RafayNotFound,
+    RafayPagingError,
+    RafayRateLimited,
+    RafayResponseError,
+    RafayServerError,
+    RafayTransportError,
+)
+from rafay_billing.window import Window
+
+BASE = "https://rafay.test"
+KEY = "k3y-SECRET-value-42"
+WINDOW = Window(datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 11, tzinfo=UTC))
+FAST = RetryPolicy(attempts=4, backoff_initial=0.001, backoff_max=0.002, jitter=0.001, retry_after_max=5)
+
+
+class Sleeps(list):
+    """Records the waits the client asks for instead of sleeping (no timing in assertions)."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def _client(**kw: object) -> RafayClient:
+    kw.setdefault("retry", FAST)
+    kw.setdefault("sleep", Sleeps())
+    return RafayClient(BASE, KEY, **kw)  # type: ignore[arg-type]
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("rafay.acme.com", "https://rafay.acme.com"),
+        (" rafay.acme.com/ ", "https://rafay.acme.com"),
+        ("rafay.acme.com:8443", "https://rafay.acme.com:8443"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("HTTPS://Console.Example/", "https://Console.Example"),
+        ("https://gw.example/rafay/", "https://gw.example/rafay"),
+    ],
+)
+def test_base_url_forms(given: str, expected: str) -> None:
+    assert normalize_base_url(given) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "ftp://x", "https://", "rafay acme.com", "https://x/?a=1"])
+def test_bad_base_urls_are_config_errors(bad: str) -> None:
+    with pytest.raises(RafayConfigError):
+        normalize_base_url(bad)
+
+
+def test_key_problems_never_echo_the_key() -> None:
+    with pytest.raises(RafayConfigError, match="RAFAY_DEFAULT_API_KEY"):
+        RafayClient(BASE, "  ")
+    with pytest.raises(RafayConfigError) as info:
+        RafayClient(BASE, "secret\nvalue")
+    assert "secret" not in str(info.value)
+    assert "secret" not in repr(RafayClient(BASE, "secretvalue"))
+
+
+def test_segments_are_percent_encoded() -> None:
+    assert encode_segment("a/b c?#%") == "a%2Fb%20c%3F%23%25"
+    assert encode_segment("..") == "%2E%2E"
+    assert encode_segment("ü") == "%C3%BC"
+
+
+# --- paging ------------------------------------------------------------------------------------
+
+
+def _page_callback(items: list[dict], cap: int | None = None, with_count: bool = True, field: str = "items"):
+    def callback(request: requests.PreparedRequest) -> tuple[int, dict, str]:
+        query = dict(p.split("=", 1) for p in request.url.split("?", 1)[1].split("&"))
+        offset, limit = int(query["offset"]), int(query["limit"])
+        size = min(limit, cap) if cap else limit
+        body: dict = {field: items[offset : offset + size]}
+        if with_count:
+            body.update(count=len(items), offset=offset, limit=size)
+        return 200, {}, json.dumps(body)
+
+    return callback
+
+
+@responses.activate
+@pytest.mark.parametrize("cap", [None, 3, 1])
+def test_listing_follows_count_and_copes_with_a_capped_page_size(cap: int | None) -> None:
+    orgs = [{"name": f"Org {i}", "metadata": {"name": f"org{i}"}} for i in range(23)]
+    responses.add_callback(responses.GET, f"{BASE}/v2/organizations", callback=_page_callback(orgs, cap))
+    pages: list[tuple[str, str, int]] = []
+    client = _client(page_size=10, on_page=lambda k, key, n, body: pages.append((k, key, n)))
+    assert list(client.iter_organizations()) == orgs
+    expected_pages = -(-23 // min(10, cap or 10))
+    assert len(responses.calls) == expected_pages
+    assert pages == [("orgs", "", n) for n in range(expected_pages)]
+    assert client.stats.snapshot().pages == expected_pages
+
+
+@responses.activate
+def test_a_reply_without_paging_fields_is_the_whole_listing() -> None:
+    """Seed-era servers ignore offset/limit and return everything with no count."""
+    items = [{"instance_name": f"vm{i}", "usage_hours": 1.5} for i in range(250)]
+    responses.add(
+        responses.GET,
+        f"{BASE}/v2/organizations/coke/ncp/profiles/p1/usage",
+        json={"instance_usage_data": items},
+    )
+    records = list(_client(page_size=100).iter_profile_usage("coke", "p1", WINDOW))
+    assert len(records) == 250 and len(responses.calls) == 1
+    assert records[0]["usage_hours"] == Decimal("1.5")
+    query = responses.calls[0].request.url.split("?", 1)[1]
+    assert "start_time=2026-11-10T00%3A00%3A00Z" in query and "end_time=2026-11-11T00%3A00%3A00Z" in query
+
+
+@responses.activate
+def test_limit_without_count_pages_until_a_short_page() -> None:
+    items = [{"metadata": {"name": f"p{i}"}} for i in range(7)]
+
+    def callback(request: requests.PreparedRequest) -> tuple[int, dict, str]:
+        query = dict(p.split("=", 1) for p in request.url.split("?", 1)[1].split("&"))
+        offset = int(query["offset"])
+        return 200, {}, json.dumps({"items": items[offset : offset + 3], "limit": 3})
+
+    responses.add_callback(responses.GET, f"{BASE}/v2/organizations/coke/ncp/profiles", callback=callback)
+    assert list(_client(page_size=3).iter_profiles("coke")) == items
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+def test_an_empty_page_ends_a_listing_even_if_count_says_more() -> None:
+    responses.add(responses.GET, f"{BASE}/v2/organizations", json={"items": [{"metadata": {"name": "a"}}], "count": 50})
+    responses.add(responses.GET, f"{BASE}/v2/organizations", json={"items": [], "count": 50})
+    assert len(list(_client(page_size=1).iter_organizations())) == 1
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_a_server_that_never_ends_hits_the_page_guard() -> None:
+    def callback(request: requests.PreparedRequest) -> tuple[int, dict, str]:
+        return 200, {}, json.dumps({"items": [{"metadata": {"name": "x"}}], "count": 10**9})
+
+    responses.add_callback(responses.GET, f"{BASE}/v2/organizations", callback=callback)
+    with pytest.raises(RafayPagingError, match="did not end after 5 pages"):
+        list(_client(page_size=1, max_pages=5).iter_organizations())
+    assert len(responses.calls) == 5
+
+
+@responses.activate
+def test_a_server_ignoring_offset_is_refused() -> None:
+    responses.add(
+        responses.GET, f"{BASE}/v2/organizations",
+        json={"items": [{"metadata": {"name": "x"}}], "count": 3, "offset": 0, "limit": 1},
+    )
+    with pytest.raises(RafayPagingError, match="offset 0 for offset 1"):
+        list(_client(page_size=1).iter_organizations())
+
+
+@responses.activate
+def test_bad_listing_shapes_fail_clearly() -> None:
+    responses.add(responses.GET, f"{BASE}/v2/organizations", json={"items": {"a": 1}})
+    with pytest.raises(RafayResponseError, match="'items' is not a list"):
+        list(_client().iter_organizations())
+    responses.replace(responses.GET, f"{BASE}/v2/organizations", json={"items": ["coke"]})
+    with pytest.raises(RafayResponseError, match="not an object"):
+        list(_client().iter_organizations())
+
+
+@responses.activate
+def test_names_with_any_characters_reach_the_right_path() -> None:
+    responses.add(
+        responses.GET, f"{BASE}/v2/organizations/%2E%2E/ncp/profiles/a%2Fb%20%3F%23/usage", json={"instance_usage_data": []}
+    )
+    assert list(_client().iter_profile_usage("..", "a/b ?#", WINDOW)) == []
+
+
+@responses.activate
+def test_partner_usage_query_and_validation() -> None:
+    path = f"{BASE}/apis/billing.envmgmt.io/v1/metrics/partner/instance/kind/compute/usage"
+    responses.add(responses.GET, path, json={"instance_usage_data": [{"raw_usage": 20.594723}], "count": 1})
+    pages: list[tuple[str, str]] = []
+    records = list(
+        _client().iter_partner_usage("compute", WINDOW, "lk5xnd2", on_page=lambda k, key, n, b: pages.append((k, key)))
+    )
+    assert records == [{"raw_usage": Decimal("20.594723")}]
+    assert pages == [("partner-compute", "lk5xnd2")]
+    query = responses.calls[0].request.url
+    assert "range_from=2026-11-10T00%3A00%3A00Z" in query and "instance_organization_id=lk5xnd2" in query
+    with pytest.raises(ValueError, match="compute"):
+        _client().iter_partner_usage("gpu", WINDOW)
+
+
+# --- retries and errors ------------------------------------------------------------------------
+
+
+@responses.activate
+def test_gateway_errors_are_retried_then_succeed() -> None:
+    url = f"{BASE}/v2/organizations"
+    responses.add(responses.GET, url, status=502, body="<html><body><h1>502 Bad Gateway</h1></body></html>")
+    responses.add(responses.GET, url, status=503)
+    responses.add(responses.GET, url, status=504)
+    responses.add(responses.GET, url, json={"items": []})
+    client = _client()
+    assert list(client.iter_organizations()) == []
+    snap = client.stats.snapshot()
+    assert (snap.requests, snap.retries, snap.pages) == (4, 3, 1)
+    assert len(client._sleep) == 3  # type: ignore[attr-defined]
+
+
+@responses.activate
+def test_retry_after_seconds_and_http_date_are_honoured_and_capped() -> None:
+    url = f"{BASE}/v2/organizations"
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=3), usegmt=True)
+    responses.add(responses.GET, url, status=429, headers={"Retry-After": "2"})
+    responses.add(responses.GET, url, status=429, headers={"Retry-After": soon})
+    responses.add(responses.GET, url, status=503, headers={"Retry-After": "3600"})
+    responses.add(responses.GET, url, json={"items": []})
+    sleeps = Sleeps()
+    list(_client(sleep=sleeps).iter_organizations())
+    assert sleeps[0] == 2
+    assert 0 < sleeps[1] <= 3
+    assert sleeps[2] == FAST.retry_after_max
+
+
+def test_parse_retry_after() -> None:
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    assert parse_retry_after("7", now) == 7
+    assert parse_retry_after("Fri, 27 Nov 2026 00:00:30 GMT", now) == 30
+    assert parse_retry_after("Thu, 26 Nov 2026 00:00:00 GMT", now) == 0
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after(None, now) is None
+
+
+@responses.activate
+def test_rate_limit_that_never_lifts_fails_with_attempt_count() -> None:
+    responses.add(responses.GET, f"{BASE}/v2/organizations", status=429, body="slow down")
+    with pytest.raises(RafayRateLimited) as info:
+        list(_client().iter_organizations())
+    assert "HTTP 429" in str(info.value) and "gave up after 4 attempts" in str(info.value)
+    assert len(responses.calls) == 4
+
+
+@responses.activate
+def test_500_is_retried_a_limited_number_of_times() -> None:
+    responses.add(responses.GET, f"{BASE}/v2/organizations", status=500, body="boom")
+    with pytest.raises(RafayServerError, match="HTTP 500"):
+        list(_client(retry=RetryPolicy(attempts=10, backoff_initial=0.001, server_error_retries=2)).iter_organizations())
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(400, RafayHTTPError), (401, RafayAuthError), (403, RafayAuthError), (404, RafayNotFound), (501, RafayServerError)],
+)
+def test_permanent_errors_are_not_retried(status: int, error: type[RafayError]) -> None:
+    responses.add(responses.GET, f"{BASE}/v2/organizations/coke/ncp/profiles", status=status, body='{"error": "nope"}')
+    with pytest.raises(error) as info:
+        list(_client().iter_profiles("coke"))
+    assert len(responses.calls) == 1
+    message = str(info.value)
+    assert message.startswith("GET /v2/organizations/coke/ncp/profiles?offset=0&limit=100: HTTP ")
+    assert f"HTTP {status}" in message and '{"error": "nope"}' in message
+    assert info.value.status == status
+
+
+@responses.activate
+def test_auth_error_says_what_to_check_and_never_shows_the_key() -> None:
+    responses.add(responses.GET, f"{BASE}/v2/organizations", status=401, body=f"bad key {KEY}")
+    with pytest.raises(RafayAuthError) as info:
+        list(_client().iter_organizations())
+    message = str(info.value)
+    assert "check the API key of connection rafay_default (or RAFAY_DEFAULT_API_KEY)" in message
+    assert KEY not in message and "***" in message
+
+
+@responses.activate
+def test_malformed_json_is_transient_once_then_fails_clearly() -> None:
+    url = f"{BASE}/v2/organizations"
+    responses.add(responses.GET, url, body="<html>oops</html>", status=200)
+    responses.add(responses.GET, url, json={"items": [{"metadata": {"name": "a"}}]})
+    assert len(list(_client().iter_organizations())) == 1
+
+    responses.replace(responses.GET, url, body='{"items": [', status=200)
+    with pytest.raises(RafayResponseError, match="not valid JSON"):
+        list(_client().iter_organizations())
+    assert len(responses.calls) == 2 + 2
+    responses.replace(responses.GET, url, body="[1, 2]", status=200)
+    with pytest.raises(RafayResponseError, match="expected an object"):
+        list(_client().iter_organizations())
+
+
+@responses.activate
+def test_connection_errors_are_retried_then_reported() -> None:
+    url = f"{BASE}/v2/organizations"
+    responses.add(responses.GET, url, body=requests.ConnectionError("reset by peer"))
+    responses.add(responses.GET, url, json={"items": []})
+    assert list(_client().iter_organizations()) == []
+    responses.replace(responses.GET, url, body=requests.ConnectionError("reset by peer"))
+    with pytest.raises(RafayTransportError, match="connection to https://rafay.test failed"):
+        list(_client().iter_organizations())
+
+
+@responses.activate
+def test_redirects_are_not_followed() -> None:
+    responses.add(responses.GET, f"{BASE}/v2/organizations", status=301, headers={"Location": "https://evil.test/"})
+    with pytest.raises(RafayHTTPError, match="unexpected redirect to https://evil.test/"):
+        list(_client().iter_organizations())
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_requests_carry_the_key_header_and_debug_logs_never_do(caplog: pytest.LogCaptureFixture) -> None:
+    responses.add(responses.GET, f"{BASE}/v2/organizations", json={"items": []})
+    caplog.set_level(logging.DEBUG)
+    list(_client().iter_organizations())
+    assert responses.calls[0].request.headers["x-api-key"] == KEY
+    assert "GET /v2/organizations?offset=0&limit=100 -> 200" in caplog.text
+    assert KEY not in caplog.text
+
+
+# --- stats ---------------------------------------------------------------------------------------
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert percentile([], 50) is None
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50 and percentile(values, 95) == 95
+    assert percentile([7.0], 95) == 7
+
+
+def test_stats_are_thread_safe() -> None:
+    stats = ClientStats()
+
+    def work() -> None:
+        for _ in range(1000):
+            stats.add_request(1.0)
+            stats.add_page()
+            stats.add_retry()
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    snap = stats.snapshot()
+    assert (snap.requests, snap.pages, snap.retries, snap.p95_ms) == (8000, 8000, 8000, 1.0)
+
+
+@responses.activate
+def test_per_call_stats_are_kept_apart_from_the_client_totals() -> None:
+    responses.add(responses.GET, f"{BASE}/v2/organizations/a/ncp/profiles", json={"items": []})
+    responses.add(responses.GET, f"{BASE}/v2/organizations/b/ncp/profiles", json={"items": []})
+    client = _client()
+    mine = ClientStats()
+    list(client.iter_profiles("a", stats=mine))
+    list(client.iter_profiles("b"))
+    assert mine.snapshot().requests == 1 and client.stats.snapshot().requests == 2

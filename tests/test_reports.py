@@ -1,0 +1,182 @@
+"""Seed-parity CSVs, spreadsheet neutralization and path-safe names."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from rafay_billing.paths import safe_component
+from rafay_billing.reports import (
+    SEED_HEADER,
+    neutralize,
+    seed_cells,
+    seed_file_names,
+    write_csv,
+    write_seed_csvs,
+)
+from rafay_billing.usage import ProfileRef, normalize_record
+from rafay_billing.window import Window
+
+ROWS = [
+    ["Pepsi", "compute", "unsloth-finetune", "test-abc", "0.12", "running"],
+    ["Coke", "service", "slurm-k8s", "test-mohan", "17.73", "stopped"],
+    ["Coke", "compute", "managed-developer-pods-v2", "demo-serverless-pod", "286.59", "running"],
+    ["Acme", "compute", "h110-small-vm", "nvidia-h100-8gpu-vm", "0.34", ""],
+    ["acme", "compute", "a", "b", "1", "running"],
+    ["Coke", "compute", "managed-developer-pods-v2", "Demo", "1", "running"],
+]
+
+
+def _seed_write(rows: list[list[str]], directory: Path) -> tuple[bytes, bytes]:
+    """What the seed's main() and sort_csv() write for these rows (their code, on local files)."""
+    unsorted_file, sorted_file = directory / "seed.csv", directory / "seed-sorted.csv"
+    with open(unsorted_file, "w") as fd:  # the seed: open(filename, 'w'), csv.writer defaults
+        writer = csv.writer(fd)
+        writer.writerow(list(SEED_HEADER))
+        for row in rows:
+            writer.writerow(row)
+    with open(unsorted_file, newline="") as infile:
+        reader = csv.reader(infile)
+        header = next(reader, None)
+        data = sorted([row for row in reader if row], key=lambda row: (row[0], row[1], row[2], row[3]))
+    with open(sorted_file, "w", newline="") as outfile:
+        writer = csv.writer(outfile)
+        writer.writerow(header)
+        writer.writerows(data)
+    return unsorted_file.read_bytes(), sorted_file.read_bytes()
+
+
+def test_seed_csvs_are_byte_identical_to_the_seed(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    unsorted_path, sorted_path = write_seed_csvs(ROWS, out, "09142025-075429")
+    assert unsorted_path == out / "ncp-metrics-09142025-075429.csv"
+    assert sorted_path == out / "ncp-metrics-sorted-09142025-075429.csv"
+    seed_unsorted, seed_sorted = _seed_write(ROWS, tmp_path)
+    assert unsorted_path.read_bytes() == seed_unsorted
+    assert sorted_path.read_bytes() == seed_sorted
+    assert seed_sorted.startswith(b"Organization,Profile Type,Profile,Instance,Usage(h),Status\r\n")
+    order = [line.split(",")[0:4] for line in sorted_path.read_text().splitlines()[1:]]
+    assert order[0][0] == "Acme" and order[-1][0] == "acme"  # plain string order: capitals first
+
+
+def test_tricky_cells_match_the_seed_bytes(tmp_path: Path) -> None:
+    rows = [
+        ["Ünïcode Org, Inc.", "compute", 'quote "q"', "multi\nline", "1.5", "running"],
+        ["Org", "", "p", "", "0", ""],
+    ]
+    unsorted_path, sorted_path = write_seed_csvs(rows, tmp_path, datetime(2025, 9, 14, 7, 54, 29))
+    seed_unsorted, seed_sorted = _seed_write(rows, tmp_path)
+    assert unsorted_path.read_bytes() == seed_unsorted
+    assert sorted_path.read_bytes() == seed_sorted
+
+
+def test_formula_cells_are_neutralized_but_numbers_are_not(tmp_path: Path) -> None:
+    rows = [
+        ["=HYPERLINK(\"x\")", "+compute", "-p", "@inst", "-1.5", "-running"],
+        ["Org", "compute", "p", "i", "=1+1", "running"],
+    ]
+    unsorted_path, sorted_path = write_seed_csvs(rows, tmp_path, "01012026-000000")
+    lines = list(csv.reader(io.StringIO(unsorted_path.read_bytes().decode(), newline="")))
+    assert lines[1] == ["'=HYPERLINK(\"x\")", "'+compute", "'-p", "'@inst", "-1.5", "'-running"]
+    assert lines[2][4] == "'=1+1"
+    # the sort runs on the values, as the seed's does: "=..." (0x3D) sorts before "Org"
+    sorted_lines = list(csv.reader(io.StringIO(sorted_path.read_bytes().decode(), newline="")))
+    assert [r[0] for r in sorted_lines[1:]] == ["'=HYPERLINK(\"x\")", "Org"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("=cmd", "'=cmd"), ("+1+2", "'+1+2"), ("-x", "'-x"), ("@SUM(A1)", "'@SUM(A1)"),
+        ("-1.5", "-1.5"), ("+3", "+3"), ("-2e3", "-2e3"), ("-inf", "'-inf"), ("a=b", "a=b"),
+        (Decimal("-1.50"), "-1.50"), (-2, "-2"), (None, ""), ("", ""), ("plain", "plain"),
+    ],
+)
+def test_neutralize(cell: object, expected: str) -> None:
+    assert neutralize(cell) == expected
+
+
+def test_write_csv_neutralizes_every_text_cell() -> None:
+    buf = io.StringIO(newline="")
+    assert write_csv(buf, ["a", "amount"], [["=x", Decimal("-3.00")], ["ok", None]]) == 2
+    assert buf.getvalue() == "a,amount\r\n'=x,-3.00\r\nok,\r\n"
+
+
+def test_seed_cells_accept_rows_objects_and_mappings() -> None:
+    window = Window.from_dict({"window_start": "2026-11-10T00:00:00Z", "window_end": "2026-11-11T00:00:00Z"})
+    row = normalize_record(
+        {"instance_name": "vm", "usage_hours": Decimal("1.50"), "status": "running"},
+        window=window, org_id="coke", organization="Coke", org_seq=0, record_seq=0,
+        profile=ProfileRef("p", "compute"),
+    )
+    expected = ["Coke", "compute", "p", "vm", "1.5", "running"]
+    assert seed_cells(row) == expected
+    assert seed_cells(dict(zip(SEED_HEADER, expected, strict=True))) == expected
+    mapping = {"organization": "Coke", "profile_type": "compute", "profile": "p", "instance": "vm",
+               "seed_usage": "1.5", "status": "running"}
+    assert seed_cells(mapping) == expected
+    assert seed_cells(tuple(expected)) == expected
+
+
+def test_write_seed_csvs_with_an_open_text_callable() -> None:
+    buffers: dict[str, io.StringIO] = {}
+
+    class Keep(io.StringIO):
+        def close(self) -> None:  # keep the text readable after the with-block
+            pass
+
+    def open_text(name: str) -> io.StringIO:
+        buffers[name] = Keep(newline="")
+        return buffers[name]
+
+    names = write_seed_csvs(ROWS[:2], open_text, "09142025-075429")
+    assert names == seed_file_names("09142025-075429")
+    assert buffers[names[1]].getvalue().splitlines()[1].startswith("Coke,")
+
+
+def test_seed_file_names_reject_other_stamps() -> None:
+    with pytest.raises(ValueError, match="%m%d%Y-%H%M%S"):
+        seed_file_names("2026-01-01")
+
+
+def test_write_seed_csvs_works_with_object_storage_paths(tmp_path: Path) -> None:
+    pytest.importorskip("airflow.sdk")
+    from airflow.sdk import ObjectStoragePath
+
+    out = ObjectStoragePath(f"file://{tmp_path}/reports")
+    out.mkdir(parents=True, exist_ok=True)
+    unsorted_path, sorted_path = write_seed_csvs(ROWS, out, "09142025-075429")
+    seed_unsorted, seed_sorted = _seed_write(ROWS, tmp_path)
+    assert (tmp_path / "reports" / "ncp-metrics-09142025-075429.csv").read_bytes() == seed_unsorted
+    assert (tmp_path / "reports" / "ncp-metrics-sorted-09142025-075429.csv").read_bytes() == seed_sorted
+    assert str(sorted_path).endswith("ncp-metrics-sorted-09142025-075429.csv")
+
+
+# --- safe_component ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["coke", "lk5xnd2", "h100-8gpu-vm", "a.b_c-D", "manual__2026-11-11T00.00.00"])
+def test_safe_names_are_kept(name: str) -> None:
+    assert safe_component(name) == name
+
+
+@pytest.mark.parametrize(
+    "name", ["", ".", "..", "../etc", "a/b", "a\\b", "Coke Inc.", "ü", "x" * 300, "manual__2026-11-11T00:00:00+00:00"]
+)
+def test_unsafe_names_are_cleaned_hashed_and_bounded(name: str) -> None:
+    safe = safe_component(name)
+    assert safe not in ("", ".", "..")
+    assert all(c.isascii() and (c.isalnum() or c in "._-") for c in safe)
+    assert len(safe) <= 100
+    assert safe == safe_component(name)  # stable
+
+
+def test_distinct_names_never_collide() -> None:
+    names = ["a/b", "a_b", "a b", "a?b", "A/b", "..", ".", "", "x" * 300, "x" * 301, "ü", "ö"]
+    assert len({safe_component(n) for n in names}) == len(names)
