@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
@@ -387,3 +388,186 @@ def test_per_call_stats_are_kept_apart_from_the_client_totals() -> None:
     list(client.iter_profiles("a", stats=mine))
     list(client.iter_profiles("b"))
     assert mine.snapshot().requests == 1 and client.stats.snapshot().requests == 2
+
+
+# --- over real HTTP, against the Rafay simulator ---------------------------------------------------
+
+from rafay_simulator import Fault, RafaySimulator, hours_decimal, usage_seconds  # noqa: E402
+
+
+def _sim_client(sim: RafaySimulator, **kw: object) -> RafayClient:
+    kw.setdefault("retry", FAST)
+    kw.setdefault("sleep", Sleeps())
+    kw.setdefault("read_timeout", 5.0)
+    return RafayClient(sim.url, sim.api_key, **kw)  # type: ignore[arg-type]
+
+
+def sim_requests(sim: RafaySimulator, at_least: int) -> list:
+    """The simulator's request log once it holds ``at_least`` records.
+
+    The simulator logs a request just after writing its reply, so a client can be done before the
+    last record lands; wait for it (bounded) instead of racing it.
+    """
+    deadline = time.monotonic() + 5
+    while len(sim.requests) < at_least and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return sim.requests
+
+
+def _expected_orgs(sim: RafaySimulator) -> list[dict]:
+    return [{"name": o.name, "metadata": {"name": o.org_id}} for o in sim.dataset.orgs]
+
+
+@pytest.mark.parametrize("max_page_size", [None, 4])
+def test_sim_pagination_with_and_without_a_server_cap(rafay_sim_factory, max_page_size: int | None) -> None:
+    sim = rafay_sim_factory(orgs=23, max_page_size=max_page_size)
+    client = _sim_client(sim, page_size=10)
+    assert list(client.iter_organizations()) == _expected_orgs(sim)
+    step = min(10, max_page_size or 10)
+    log = sim_requests(sim, len(range(0, 23, step)))
+    assert [int(r.query["offset"]) for r in log] == list(range(0, 23, step))
+    assert {r.query["limit"] for r in log} == {"10"}
+
+
+def test_sim_usage_records_are_exact_decimals_over_pages(rafay_sim_factory) -> None:
+    sim = rafay_sim_factory(orgs=3, instances_per_profile=(6, 8), max_page_size=2)
+    org = sim.dataset.orgs[0]
+    profile = org.profiles[0]
+    window = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC))
+    records = list(_sim_client(sim).iter_profile_usage(org.org_id, profile.name, window))
+    assert [r["instance_id"] for r in records] == [
+        i.instance_id for i in profile.instances if i.created_at < window.end
+    ]
+    expected = {
+        i.instance_id: hours_decimal(usage_seconds(i, window.start, window.end, sim.now())) for i in profile.instances
+    }
+    for record in records:
+        assert isinstance(record["raw_usage"], Decimal | int)
+        assert record["raw_usage"] == expected[record["instance_id"]]
+    pages = max(1, -(-len(records) // 2))
+    assert len(sim_requests(sim, pages)) == pages  # capped at 2 per page, stops at count
+
+
+def test_sim_partner_usage_pages_with_the_default_limit(rafay_sim_factory) -> None:
+    sim = rafay_sim_factory(orgs=6)
+    window = Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC))
+    client = _sim_client(sim, page_size=7)
+    records = list(client.iter_partner_usage("compute", window))
+    assert records and all(r["profile_name"] for r in records)
+    assert len({(r["instance_organization_id"], r["instance_id"]) for r in records}) == len(records)
+    one_org = sim.dataset.orgs[0].org_id
+    assert {r["instance_organization_id"] for r in client.iter_partner_usage("compute", window, one_org)} <= {one_org}
+
+
+def test_sim_429_retry_after_seconds_and_http_date_are_honoured(rafay_sim) -> None:
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
+    rafay_sim.add_fault(Fault("status", r"^/v2/organizations$", times=1, status=429, retry_after=3))
+    rafay_sim.add_fault(Fault("status", r"^/v2/organizations$", times=1, status=429, retry_after=soon))
+    sleeps = Sleeps()
+    orgs = list(_sim_client(rafay_sim, sleep=sleeps).iter_organizations())
+    assert orgs == _expected_orgs(rafay_sim)
+    assert [r.status for r in sim_requests(rafay_sim, 3)] == [429, 429, 200]
+    assert sleeps[0] == 3 and 0 < sleeps[1] <= 2
+
+
+def test_sim_gateway_html_errors_are_retried(rafay_sim) -> None:
+    rafay_sim.add_fault(Fault("status", "/ncp/profiles$", times=2, status=502, html=True))
+    org = rafay_sim.dataset.orgs[0]
+    client = _sim_client(rafay_sim)
+    assert len(list(client.iter_profiles(org.org_id))) == len(org.profiles)
+    assert [r.status for r in sim_requests(rafay_sim, 3)] == [502, 502, 200]
+    assert client.stats.snapshot().retries == 2
+
+
+def test_sim_persistent_500_fails_after_limited_retries_with_an_excerpt(rafay_sim) -> None:
+    rafay_sim.add_fault(Fault("status", "/ncp/profiles$", status=500, html=True))
+    org = rafay_sim.dataset.orgs[0]
+    with pytest.raises(RafayServerError) as info:
+        list(_sim_client(rafay_sim, retry=RetryPolicy(attempts=6, backoff_initial=0.001)).iter_profiles(org.org_id))
+    message = str(info.value)
+    assert f"GET /v2/organizations/{org.org_id}/ncp/profiles?offset=0&limit=100: HTTP 500" in message
+    assert "500 Internal Server Error" in message and "<html>" not in message
+    assert len(sim_requests(rafay_sim, 3)) == 3  # first try + 2 retries of a 500
+
+
+def test_sim_malformed_json_is_retried_once_then_fails(rafay_sim) -> None:
+    rafay_sim.add_fault(Fault("malformed_json", r"^/v2/organizations$", times=1))
+    assert len(list(_sim_client(rafay_sim).iter_organizations())) == len(rafay_sim.dataset.orgs)
+    sim_requests(rafay_sim, 2)
+    rafay_sim.reset_stats()
+    rafay_sim.add_fault(Fault("malformed_json", r"^/v2/organizations$"))
+    with pytest.raises(RafayResponseError, match="HTTP 200 but body is not valid JSON"):
+        list(_sim_client(rafay_sim).iter_organizations())
+    assert len(sim_requests(rafay_sim, 2)) == 2
+
+
+def test_sim_dropped_connections_are_retried_then_reported(rafay_sim) -> None:
+    rafay_sim.add_fault(Fault("drop", r"^/v2/organizations$", times=2))
+    assert len(list(_sim_client(rafay_sim).iter_organizations())) == len(rafay_sim.dataset.orgs)
+    rafay_sim.add_fault(Fault("drop", r"^/v2/organizations$"))
+    with pytest.raises(RafayTransportError, match="connection to http://127.0.0.1:.* failed.*gave up after 4"):
+        list(_sim_client(rafay_sim).iter_organizations())
+
+
+def test_sim_slow_replies_time_out_and_are_retried(rafay_sim) -> None:
+    rafay_sim.add_fault(Fault("slow", r"^/v2/organizations$", times=1, delay_ms=1500))
+    client = _sim_client(rafay_sim, read_timeout=0.25)
+    assert len(list(client.iter_organizations())) == len(rafay_sim.dataset.orgs)
+    assert client.stats.snapshot().retries == 1
+    rafay_sim.add_fault(Fault("slow", r"^/v2/organizations$", times=2, delay_ms=1500))
+    with pytest.raises(RafayTransportError, match=r"read timed out after 0.25 s \(gave up after 2 attempts\)"):
+        list(_sim_client(rafay_sim, read_timeout=0.25, retry=RetryPolicy(attempts=2, backoff_initial=0.001))
+             .iter_organizations())
+
+
+def test_sim_connect_failure_is_a_transport_error() -> None:
+    sock = __import__("socket").socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    client = RafayClient(f"http://127.0.0.1:{port}", KEY, retry=FAST, sleep=Sleeps(), connect_timeout=1)
+    with pytest.raises(RafayTransportError, match="connection to"):
+        list(client.iter_organizations())
+
+
+def test_sim_wrong_key_says_what_to_check_and_is_not_retried(rafay_sim, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = RafayClient(rafay_sim.url, "wrong-key-123", retry=FAST, sleep=Sleeps())
+    with pytest.raises(RafayAuthError) as info:
+        list(client.iter_organizations())
+    assert str(info.value).startswith("GET /v2/organizations?offset=0&limit=100: HTTP 401 Unauthorized")
+    assert "check the API key of connection rafay_default (or RAFAY_DEFAULT_API_KEY)" in str(info.value)
+    log = sim_requests(rafay_sim, 1)
+    assert len(log) == 1 and not log[0].api_key_ok
+    assert "wrong-key-123" not in caplog.text + str(info.value) + repr(info.value)
+
+
+def test_sim_key_never_appears_in_logs_or_errors(rafay_sim, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    rafay_sim.add_fault(Fault("status", r"^/v2/organizations$", times=1, status=503, html=True))
+    rafay_sim.add_fault(Fault("drop", "/ncp/profiles$", times=1))
+    client = _sim_client(rafay_sim)
+    orgs = list(client.iter_organizations())
+    list(client.iter_profiles(orgs[0]["metadata"]["name"]))
+    rafay_sim.add_fault(Fault("status", "/ncp/profiles$", status=404))
+    with pytest.raises(RafayNotFound) as info:
+        list(client.iter_profiles("nope"))
+    assert "-> 200" in caplog.text and "-> 503" in caplog.text and "retry" in caplog.text
+    assert rafay_sim.api_key not in caplog.text + str(info.value)
+
+
+def test_sim_one_pooled_session_reuses_connections(rafay_sim_factory) -> None:
+    sim = rafay_sim_factory(orgs=8)
+    client = _sim_client(sim, concurrency=2)
+    for org in list(client.iter_organizations()):
+        list(client.iter_profiles(org["metadata"]["name"]))
+    assert len(sim_requests(sim, 9)) == 9
+    assert sim.connections_opened == 1
+
+
+def test_sim_tls_with_a_ca_bundle(rafay_sim_factory) -> None:
+    sim = rafay_sim_factory(orgs=2, tls=True)
+    assert sim.url.startswith("https://")
+    assert len(list(_sim_client(sim, verify=sim.ca_bundle).iter_organizations())) == 2
+    with pytest.raises(RafayTransportError, match="TLS failure.*ca_bundle"):
+        list(_sim_client(sim).iter_organizations())
