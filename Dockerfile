@@ -1,0 +1,40 @@
+# Image for every service of docker-compose.yaml (Airflow components and the demo Rafay simulator).
+#
+#   docker compose build          (or: docker build -t rafay-billing-airflow:3.3.2 .)
+#
+# The official Airflow image, plus the project's pinned lock and the project itself. The tag's
+# Airflow version must equal `apache-airflow==` in requirements.txt (tests/test_compose.py checks
+# it), so installing the lock keeps the image's Airflow. The image's preinstalled providers stay,
+# among them the Celery provider that CeleryExecutor needs (checked at the end of the build).
+FROM apache/airflow:3.3.2-python3.11
+
+USER airflow
+WORKDIR /opt/airflow
+
+# Dependencies first: this layer is rebuilt only when the lock changes.
+COPY --chown=airflow:0 requirements.txt /opt/airflow/requirements.txt
+RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt
+
+# The project, installed editable (no dependencies: they are all in the lock). docker-compose.yaml
+# bind-mounts dags/, plugins/ and include/ over these same paths, and the editable install points
+# at them, so the mounted code is what runs. The install registers the `rafay` connection type
+# (entry point `apache_airflow_provider`) and the `rafay-billing` / `rafay-simulator` scripts.
+COPY --chown=airflow:0 pyproject.toml README.md /opt/airflow/
+COPY --chown=airflow:0 dags /opt/airflow/dags
+COPY --chown=airflow:0 plugins /opt/airflow/plugins
+COPY --chown=airflow:0 include /opt/airflow/include
+RUN pip install --no-cache-dir --no-deps -e /opt/airflow
+
+# Mount points of the named volumes `billing-data` (landing root) and `airflow-auth` (UI login):
+# a new named volume takes the owner and mode of the image's directory, and the compose file runs
+# the containers as ${AIRFLOW_UID}:0, so the directories are group (0) writable.
+RUN mkdir -p /opt/airflow/billing-data /opt/airflow/auth \
+    && chmod 0775 /opt/airflow/billing-data /opt/airflow/auth
+
+# Fail the build, not the first DAG run, when the image is inconsistent.
+RUN python -c "import os, importlib.metadata as md; \
+v = md.version('apache-airflow'); \
+assert v == os.environ['AIRFLOW_VERSION'], f'lock changed Airflow {os.environ[\"AIRFLOW_VERSION\"]} to {v}'; \
+md.version('apache-airflow-providers-celery'); \
+assert 'rafay-billing' in {e.name for e in md.entry_points(group='console_scripts')}, 'no rafay-billing'; \
+assert any(e.value.startswith('rafay_provider') for e in md.entry_points(group='apache_airflow_provider')), 'no rafay provider'"
