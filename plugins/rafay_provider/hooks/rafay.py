@@ -124,7 +124,8 @@ class RafayHook(BaseHook):
         if not url or not key:
             missing = " and ".join(n for n, v in ((ENV_URL, url), (ENV_KEY, key)) if not v)
             raise RafayConfigError(
-                f"Rafay connection {self.default_conn_name} is not defined and {missing} not set: add the "
+                f"Rafay connection {self.default_conn_name} is not defined and {missing} "
+                f"{'are' if ' and ' in missing else 'is'} not set: add the "
                 "connection (type rafay, host = console URL, password = API key) or set "
                 f"{ENV_URL} and {ENV_KEY}"
             )
