@@ -87,7 +87,7 @@ def test_order_is_deterministic_whatever_order_threads_finish_in(rafay_sim_facto
     assert parallel.rows[0].profile == first
 
 
-@pytest.mark.parametrize(("client_limit", "extract_limit", "bound"), [(8, 3, 3), (2, 8, 2)])
+@pytest.mark.parametrize(("client_limit", "extract_limit", "bound"), [(8, 3, 3), (2, 8, 2), (3, None, 3)])
 def test_concurrency_limit_is_respected_on_the_wire(rafay_sim_factory, client_limit, extract_limit, bound) -> None:
     sim = rafay_sim_factory(orgs=1, profiles_per_org=(6, 6), latency_ms=60)
     org = sim.dataset.orgs[0]

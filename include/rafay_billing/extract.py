@@ -103,16 +103,21 @@ def extract_org(
     window: Window,
     *,
     org_seq: int,
-    concurrency: int = 8,
+    concurrency: int | None = None,
     on_page: OrgPageHook | None = None,
 ) -> OrgExtraction:
     """Read an org's profiles, then every profile's usage for ``window``, ``concurrency`` at a time.
+
+    ``concurrency`` defaults to the client's (8 unless the connection says otherwise); the client
+    also caps requests in flight across all its users. ``on_page`` is called from worker threads.
 
     Any profile's failure fails the org (after the running reads finish): a partial org would be
     billed short without anyone noticing. A record repeated with the same ``instance_id`` within a
     profile (offset paging over data that changed between pages) is kept once and counted.
     Records without an id are all kept, as the seed keeps them.
     """
+    if concurrency is None:
+        concurrency = client.concurrency
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     started = time.perf_counter()
