@@ -170,7 +170,8 @@ def test_an_empty_page_ends_a_listing_even_if_count_says_more() -> None:
 @responses.activate
 def test_a_server_that_never_ends_hits_the_page_guard() -> None:
     def callback(request: requests.PreparedRequest) -> tuple[int, dict, str]:
-        return 200, {}, json.dumps({"items": [{"metadata": {"name": "x"}}], "count": 10**9})
+        page = request.url.split("offset=")[1].split("&")[0]
+        return 200, {}, json.dumps({"items": [{"metadata": {"name": f"x{page}"}}], "count": 10**9})
 
     responses.add_callback(responses.GET, f"{BASE}/v2/organizations", callback=callback)
     with pytest.raises(RafayPagingError, match="did not end after 5 pages"):
@@ -186,6 +187,14 @@ def test_a_server_ignoring_offset_is_refused() -> None:
     )
     with pytest.raises(RafayPagingError, match="offset 0 for offset 1"):
         list(_client(page_size=1).iter_organizations())
+
+
+@responses.activate
+def test_a_server_repeating_the_same_page_without_paging_echo_is_refused() -> None:
+    responses.add(responses.GET, f"{BASE}/v2/organizations", json={"items": [{"metadata": {"name": "x"}}], "limit": 1})
+    with pytest.raises(RafayPagingError, match="same page again"):
+        list(_client(page_size=1).iter_organizations())
+    assert len(responses.calls) == 2
 
 
 @responses.activate

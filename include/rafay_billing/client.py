@@ -367,6 +367,7 @@ class RafayClient:
         """
         hook = on_page or self.on_page
         offset = 0
+        previous: bytes | None = None
         for page_no in range(self.max_pages):
             query = {**params, "offset": offset, "limit": self.page_size}
             data, body = self._get(path, query, stats)
@@ -393,6 +394,12 @@ class RafayClient:
                     f"{where}: server answered offset {echoed} for offset {offset}; refusing to page on",
                     method="GET", path=path,
                 )
+            if items and body == previous:
+                raise RafayPagingError(
+                    f"{where}: server returned the same page again (it ignores offset); refusing to page on",
+                    method="GET", path=path,
+                )
+            previous = body
             yield from items
             if not items:
                 return

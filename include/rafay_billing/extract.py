@@ -42,6 +42,8 @@ def list_orgs(client: RafayClient, *, on_page: PageHook | None = None) -> list[O
     for item in client.iter_organizations(on_page=on_page):
         metadata = item.get("metadata")
         org_id = metadata.get("name") if isinstance(metadata, dict) else None
+        if isinstance(org_id, int | Decimal) and not isinstance(org_id, bool):
+            org_id = seed_text(org_id)  # the seed would format it into the path as text
         if not isinstance(org_id, str) or not org_id:
             raise RafayResponseError(
                 f"GET /v2/organizations: an organization has no metadata.name (its id): {str(item)[:120]}"
