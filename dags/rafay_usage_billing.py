@@ -80,7 +80,7 @@ def rafay_usage_billing() -> None:
     def list_orgs(window: dict) -> list[list[dict]]:
         from rafay_provider import pipeline
 
-        return pipeline.list_org_batches(window)
+        return pipeline.list_org_batches(window, get_current_context())
 
     @task(
         pool=RAFAY_POOL,

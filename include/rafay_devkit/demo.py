@@ -12,7 +12,6 @@ import shutil
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from rafay_devkit.airflow_env import REPO, airflow_env, dags_test, migrate_metadata_db
 from rafay_devkit.postgres import EmbeddedPostgres
@@ -40,7 +39,7 @@ def _print_summary(dsn: str, window_start: datetime, window_end: datetime) -> No
     print(f"\nCharges for [{window_start:%Y-%m-%dT%H:%MZ}, {window_end:%Y-%m-%dT%H:%MZ}):")
     print(f"  {'Organization':<34} {'Line items':>10} {'Hours':>12} {'Amount':>14}  Currency")
     totals: dict[str, Decimal] = {}
-    for organization, org_id, items, hours, amount, currency in rows:
+    for organization, _org_id, items, hours, amount, currency in rows:
         print(f"  {organization[:34]:<34} {items:>10} {hours:>12} {amount:>14}  {currency}")
         totals[currency] = totals.get(currency, Decimal(0)) + amount
     for currency, amount in sorted(totals.items()):

@@ -126,15 +126,26 @@ def _rafay_client() -> Any:
     return RafayHook().get_conn()
 
 
-def list_org_batches(window_data: dict) -> list[list[dict]]:
+def _page_writer(folder: ObjectStoragePath) -> Any:
+    """An ``on_page`` hook landing each raw API response page as a JSON file in ``folder``."""
+
+    def on_page(kind: str, key: str, page_no: int, body: bytes) -> None:
+        name = f"{kind}-{safe_component(key)}" if key else kind
+        (folder / f"{name}-page-{page_no:04d}.json").write_bytes(body)
+
+    return on_page
+
+
+def list_org_batches(window_data: dict, context: Any) -> list[list[dict]]:
     """Orgs to bill, in listing order, split into at most ``[core] max_map_length`` batches."""
     from airflow.sdk.configuration import conf
 
     from rafay_billing.extract import list_orgs
 
-    orgs = [
-        {"org_id": o.org_id, "name": o.name, "org_seq": seq} for seq, o in enumerate(list_orgs(_rafay_client()))
-    ]
+    folder = run_dir("raw", _window(window_data), _run_id(context))
+    folder.mkdir(parents=True, exist_ok=True)
+    listed = list_orgs(_rafay_client(), on_page=_page_writer(folder))
+    orgs = [{"org_id": o.org_id, "name": o.name, "org_seq": seq} for seq, o in enumerate(listed)]
     wanted = window_data.get("orgs")
     if wanted:
         known = {o["org_id"] for o in orgs}
@@ -172,14 +183,9 @@ def extract_batch(batch: list[dict], window_data: dict, context: Any) -> list[di
     for org in batch:
         org_dir = base / f"org={safe_component(org['org_id'])}"
         org_dir.mkdir(parents=True, exist_ok=True)
-
-        def on_page(kind: str, key: str, page_no: int, body: bytes, _dir: ObjectStoragePath = org_dir) -> None:
-            name = f"{kind}-{safe_component(key)}-page-{page_no:04d}.json" if key else f"{kind}-page-{page_no:04d}.json"
-            (_dir / name).write_bytes(body)
-
         try:
             result = extract_org(
-                client, org["org_id"], org["name"], window, org_seq=org["org_seq"], on_page=on_page
+                client, org["org_id"], org["name"], window, org_seq=org["org_seq"], on_page=_page_writer(org_dir)
             )
         except Exception as exc:  # one org's failure must not lose the others' work
             log.error("org %s (%s): extraction failed: %s", org["org_id"], org["name"], exc)
