@@ -158,6 +158,7 @@ def test_generated_lifetimes_are_on_the_grid_and_in_range() -> None:
 
 
 def test_org_listing_shape_and_name_variety(rafay_sim: RafaySimulator) -> None:
+    assert rafay_sim.now() == FIXED_NOW and rafay_sim.url.startswith("http://127.0.0.1:")
     body = get(rafay_sim, "/v2/organizations").json()
     assert body["count"] == 30 == len(body["items"]) and body["offset"] == 0
     names = [item["name"] for item in body["items"]]
@@ -305,9 +306,11 @@ def test_bad_windows_are_400_json(rafay_sim: RafaySimulator, params: dict[str, s
 def test_bad_kind_and_bad_paging_are_400(rafay_sim: RafaySimulator) -> None:
     window = {"range_from": "2026-11-01T00:00:00Z", "range_to": "2026-11-02T00:00:00Z"}
     assert get(rafay_sim, PARTNER.format(kind="gpu"), **window).status_code == 400
-    for bad in ({"offset": "-1"}, {"offset": "x"}, {"limit": "0"}, {"limit": "-5"}, {"limit": "1.5"}):
+    for bad in ({"offset": "-1"}, {"offset": "x"}, {"limit": "0"}, {"limit": "-5"}, {"limit": "1.5"}, {"limit": "²"}):
         assert get(rafay_sim, "/v2/organizations", **bad).status_code == 400
         assert get(rafay_sim, PARTNER.format(kind="compute"), **window, **bad).status_code == 400
+    r = session(rafay_sim).post(rafay_sim.url + "/v2/organizations", json={}, timeout=10)
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
 
 
 def test_unknown_org_profile_or_path_is_404_json(rafay_sim: RafaySimulator) -> None:

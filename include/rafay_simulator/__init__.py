@@ -7,6 +7,16 @@ so importing it is cheap::
 
     with RafaySimulator(SimulatorConfig(seed=7, now=datetime(2026, 11, 27, tzinfo=UTC))) as sim:
         requests.get(f"{sim.url}/v2/organizations", headers={"x-api-key": sim.api_key})
+
+Serves ``/v2/organizations``, ``/v2/organizations/{org}/ncp/profiles``,
+``/v2/organizations/{org}/ncp/profiles/{profile}/usage`` and the partner billing API
+``/apis/billing.envmgmt.io/v1/metrics/partner/instance/kind/{compute|service}/usage``.
+
+Faults apply in the order added, to requests whose raw path matches ``path_regex`` (and ``org``):
+``sim.add_fault(Fault("status", "/usage$", status=429, retry_after="2", times=3))``. Kinds: latency,
+status (``html=True`` for a gateway page), malformed_json, slow, drop. A simulator in another process
+is driven through ``/_sim/faults`` (POST list / DELETE / GET), ``/_sim/requests``, ``/_sim/stats`` and
+``POST /_sim/reset``, all with the same ``x-api-key``; admin calls are not logged or faulted.
 """
 
 from rafay_simulator.dataset import (

@@ -273,7 +273,7 @@ _ORG_NAMES = [
     "Massive Dynamic",
     "Vandelay Industries",
     "  Leading Space Ltd",
-    "Tab\tSeparated Inc",
+    "Ørsted Compute ApS",
     "+SUM(1+1)",
     "Oscorp",
     "München Rechenzentrum",

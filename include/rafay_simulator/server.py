@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -47,7 +48,8 @@ PARTNER_SEGMENTS = PARTNER_PREFIX.strip("/").split("/")
 SEED_FIELDS = ("instance_name", "usage_hours", "status")
 REQUEST_LOG_LIMIT = 100_000
 FAULT_KINDS = ("latency", "status", "malformed_json", "slow", "drop")
-_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_DIGITS_RE = re.compile(r"[0-9]{1,12}")
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,7 @@ def _int_param(query: dict[str, str], name: str, minimum: int) -> int | None:
     raw = query.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or int(raw) < minimum:
+    if not _DIGITS_RE.fullmatch(raw) or int(raw) < minimum:
         raise _ApiError(400, "bad_request", f"{name} must be an integer >= {minimum}, got {raw!r}")
     return int(raw)
 
@@ -387,7 +389,7 @@ class RafaySimulator:
                 return {"items": page, **meta}
             if len(rest) == 3 and rest[1:] == ["ncp", "profiles"]:
                 org = self._org_or_404(rest[0])
-                items = [self._profile_item(p) for p in org.profiles]
+                items = [self._profile_item(org, p) for p in org.profiles]
                 page, meta = self._page(query, items, self.config.v2_default_limit)
                 return {"items": page, **meta}
             if len(rest) == 5 and rest[1:3] == ["ncp", "profiles"] and rest[4] == "usage":
@@ -406,9 +408,9 @@ class RafaySimulator:
         raise _ApiError(404, "not_found", "no such endpoint")
 
     @staticmethod
-    def _profile_item(profile: Profile) -> dict[str, Any]:
+    def _profile_item(org: Org, profile: Profile) -> dict[str, Any]:
         return {
-            "metadata": {"name": profile.name, "id": profile.profile_id or None},
+            "metadata": {"name": profile.name, "id": profile.profile_id or stable_uuid(org.org_id, profile.name)},
             "spec": {"type": profile.type, "variables": [dict(v) for v in profile.spec_variables]},
         }
 
@@ -420,16 +422,16 @@ class RafaySimulator:
             for name, value in names
         ]
 
-    def _usage_core(self, profile: Profile, start: datetime, end: datetime):
-        now = self.now()
+    @staticmethod
+    def _usage_core(
+        profile: Profile, start: datetime, end: datetime, now: datetime
+    ) -> Iterator[tuple[Instance, Decimal, tuple[datetime, datetime]]]:
+        """Instances with non-zero usage in the window, with exact hours and the clipped interval."""
         for instance in profile.instances:
             seconds = usage_seconds(instance, start, end, now)
-            if seconds <= 0:
-                continue
             interval = usage_interval(instance, start, end, now)
-            assert interval is not None
-            hours = hours_decimal(seconds)
-            yield instance, hours, interval, now
+            if seconds > 0 and interval is not None:
+                yield instance, hours_decimal(seconds), interval
 
     @staticmethod
     def _apply_overrides(record: dict[str, Any], instance: Instance, only: tuple[str, ...] | None) -> dict[str, Any]:
@@ -444,7 +446,8 @@ class RafaySimulator:
 
     def _v2_usage(self, profile: Profile, start: datetime, end: datetime) -> list[dict[str, Any]]:
         records = []
-        for instance, hours, (lo, hi), now in self._usage_core(profile, start, end):
+        now = self.now()
+        for instance, hours, (lo, hi) in self._usage_core(profile, start, end, now):
             if self.config.seed_fields_only:
                 record = {"instance_name": instance.name, "usage_hours": hours_2dp(hours), "status": instance.status(now)}
                 records.append(self._apply_overrides(record, instance, SEED_FIELDS))
@@ -470,6 +473,7 @@ class RafaySimulator:
             raise _ApiError(400, "bad_request", f"kind must be compute or service, got {kind!r}")
         start, end = _window(query, "range_from", "range_to")
         org_filter = query.get("instance_organization_id") or None
+        now = self.now()
         records = []
         for org in self.dataset.orgs:
             if org_filter is not None and org.org_id != org_filter:
@@ -478,7 +482,7 @@ class RafaySimulator:
                 if profile.type != kind:
                     continue
                 profile_id = profile.profile_id or stable_uuid(org.org_id, profile.name)
-                for instance, hours, (lo, hi), _now in self._usage_core(profile, start, end):
+                for instance, hours, (lo, hi) in self._usage_core(profile, start, end, now):
                     display = usage_display(hours)
                     record = {
                         "instance_organization_id": org.org_id,
