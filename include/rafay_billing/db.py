@@ -1,0 +1,127 @@
+"""Database plumbing: SQL files, transactions, schema migrations.
+
+Every statement the billing code runs lives in ``include/sql/`` (reviewable, runnable in ``psql``)
+and is loaded with :func:`sql`. Functions here take a psycopg 3 connection, which is what Airflow's
+``PostgresHook`` returns when psycopg 3 is installed, and also what the tests and benchmarks open.
+
+Run on its own: ``python -m rafay_billing.db migrate --dsn postgresql://…`` (or ``$BILLING_DATABASE_URL``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+_MIGRATION_FILE = re.compile(r"^(\d{3,})_[A-Za-z0-9_]+\.sql$")
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be used as asked (bad migration files, a connection in a failed transaction)."""
+
+
+@functools.cache
+def sql(name: str) -> str:
+    """The text of ``include/sql/<name>``; refuses names that leave that folder."""
+    path = (SQL_DIR / name).resolve()
+    if SQL_DIR.resolve() not in path.parents:
+        raise ValueError(f"SQL file name {name!r} points outside {SQL_DIR}")
+    return path.read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+    @property
+    def text(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+def migrations() -> list[Migration]:
+    """The migration files in version order; a version used twice is a packaging error."""
+    found: dict[int, Migration] = {}
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        match = _MIGRATION_FILE.match(path.name)
+        if not match:
+            raise DatabaseError(f"migration file {path.name!r} is not named NNN_snake_case.sql")
+        version = int(match.group(1))
+        if version in found:
+            raise DatabaseError(f"migrations {found[version].name} and {path.name} share version {version}")
+        found[version] = Migration(version, path.name, path)
+    return [found[v] for v in sorted(found)]
+
+
+@contextmanager
+def transaction(conn: Any) -> Iterator[Any]:
+    """One atomic unit of work on ``conn``: committed on success, rolled back on any error.
+
+    On an idle connection this is a real transaction that commits when the block ends. If the
+    caller already has a transaction open on ``conn``, the block becomes a savepoint inside it and
+    the caller's commit decides (psycopg's nesting rules), so callers can compose steps.
+    """
+    from psycopg.pq import TransactionStatus  # noqa: PLC0415 - keep `import rafay_billing.db` light
+
+    if conn.info.transaction_status == TransactionStatus.INERROR:
+        raise DatabaseError("the connection is in a failed transaction; roll it back before using it")
+    with conn.transaction():
+        yield conn
+
+
+def migrate(conn: Any) -> list[str]:
+    """Apply pending migrations in version order, in one transaction; returns the names applied.
+
+    An advisory lock serialises concurrent callers (two runs starting together): the second waits,
+    then finds everything applied and does nothing. Migrations are recorded in
+    ``billing.schema_migrations``; each file is idempotent on its own as well.
+    """
+    pending = migrations()
+    applied_now: list[str] = []
+    with transaction(conn), conn.cursor() as cur:
+        cur.execute(sql("db/migrate_lock.sql"))
+        cur.execute(sql("db/bootstrap.sql"))
+        cur.execute(sql("db/applied_migrations.sql"))
+        applied = {row[0] for row in cur.fetchall()}
+        for migration in pending:
+            if migration.version in applied:
+                continue
+            cur.execute(migration.text)
+            cur.execute(sql("db/record_migration.sql"), {"version": migration.version, "name": migration.name})
+            applied_now.append(migration.name)
+    return applied_now
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rafay_billing.db migrate [--dsn DSN]``: apply the billing schema migrations."""
+    parser = argparse.ArgumentParser(prog="python -m rafay_billing.db", description="Billing database tools.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    mig = sub.add_parser("migrate", help="apply pending schema migrations")
+    mig.add_argument(
+        "--dsn",
+        default=os.environ.get("BILLING_DATABASE_URL"),
+        help="libpq connection string or URL (default: $BILLING_DATABASE_URL)",
+    )
+    args = parser.parse_args(argv)
+    if not args.dsn:
+        parser.error("give --dsn or set BILLING_DATABASE_URL")
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(args.dsn) as conn:
+        applied = migrate(conn)
+    print(f"applied {', '.join(applied)}" if applied else "billing schema is up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
