@@ -1,0 +1,4 @@
+-- The whole price book, for tests and operators.
+SELECT price_id, org_id, profile_type, profile, unit, unit_price, currency, effective_from, effective_to, updated_at
+FROM billing.price_book
+ORDER BY price_id;
