@@ -99,6 +99,25 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def sqlalchemy_url(dsn: str) -> str:
+    """A libpq DSN (URL or ``key=value`` form) as a SQLAlchemy URL for psycopg 3 (``postgresql+psycopg://``)."""
+    from psycopg.conninfo import conninfo_to_dict
+    from sqlalchemy.engine import URL
+
+    if dsn.startswith("postgresql+"):
+        return dsn
+    params = conninfo_to_dict(dsn)
+    url = URL.create(
+        "postgresql+psycopg",
+        username=params.get("user"),
+        password=params.get("password"),
+        host=params.get("host"),
+        port=int(params["port"]) if params.get("port") else None,
+        database=params.get("dbname"),
+    )
+    return url.render_as_string(hide_password=False)
+
+
 # --- REST API ----------------------------------------------------------------------------------
 
 
@@ -421,9 +440,7 @@ class LocalAirflow:
         fd = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump({self.username: self.password}, handle)
-        dsn = self.metadata_dsn or ""
-        if dsn.startswith("postgresql://") or dsn.startswith("postgres://"):
-            dsn = "postgresql+psycopg://" + dsn.split("://", 1)[1]
+        dsn = sqlalchemy_url(self.metadata_dsn or "")
         env.update(
             {
                 "AIRFLOW_HOME": str(self.airflow_home),
