@@ -223,14 +223,15 @@ def _check_overlaps(rows: list[PriceRow], problems: list[tuple[int, str]]) -> No
         latest: PriceRow | None = None  # the row seen so far that ends last
         for row in group:
             if latest is not None and (latest.effective_to is None or latest.effective_to > row.effective_from):
+                # blame the row that comes later in the file, name the other one
+                later, earlier = (row, latest) if row.line > latest.line else (latest, row)
                 problems.append(
                     (
-                        row.line,
-                        f"price {row.price_id!r} {_span(row)} overlaps price {latest.price_id!r} {_span(latest)} "
-                        f"(line {latest.line}) for org_id={_describe(org_id)}, "
+                        later.line,
+                        f"price {later.price_id!r} {_span(later)} overlaps price {earlier.price_id!r} "
+                        f"{_span(earlier)} (line {earlier.line}) for org_id={_describe(org_id)}, "
                         f"profile_type={_describe(profile_type)}, profile={_describe(profile)}: "
-                        f"end the earlier one (effective_to) on or before {row.effective_from:%Y-%m-%dT%H:%M:%SZ} "
-                        "or remove one of them",
+                        "end the earlier-starting one (effective_to) where the other starts, or remove one",
                     )
                 )
             if latest is None or latest.effective_to is not None and (
