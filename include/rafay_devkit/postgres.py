@@ -29,15 +29,17 @@ def find_bin_dir() -> Path:
     on_path = shutil.which("pg_ctl")
     if on_path:
         candidates.append(Path(on_path).parent)
-    try:
-        import pgserver  # noqa: PLC0415 - optional fallback, only when no system binaries
-
-        candidates.append(Path(pgserver.__file__).parent / "pginstall" / "bin")
-    except ImportError:
-        pass
     for directory in candidates:
         if (directory / "initdb").exists() and (directory / "pg_ctl").exists():
             return directory
+    try:  # the fallback, imported only when needed (it is slow and noisy to import)
+        import pgserver  # noqa: PLC0415
+
+        bundled = Path(pgserver.__file__).parent / "pginstall" / "bin"
+        if (bundled / "initdb").exists():
+            return bundled
+    except ImportError:
+        pass
     raise RuntimeError(
         "No PostgreSQL server binaries found: install PostgreSQL (initdb, pg_ctl) or the `pgserver` "
         "package (it is in requirements.txt), or set PG_BIN, or point BILLING_TEST_DATABASE_URL at a server."
