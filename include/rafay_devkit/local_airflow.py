@@ -287,6 +287,17 @@ class AirflowClient:
         result = self.request("POST", f"/dags/{quote(dag_id, safe='')}/clearTaskInstances", json=body).json()
         return result.get("task_instances", [])
 
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        """An XCom value (deserialized) of one task instance; None when there is none."""
+        response = self.request(
+            "GET",
+            f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/"
+            f"{quote(task_id, safe='')}/xcomEntries/{quote(key, safe='')}",
+            params={"map_index": map_index, "deserialize": "true"},
+            expect=(200, 404),
+        )
+        return response.json().get("value") if response.status_code == 200 else None
+
     # logs
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
