@@ -34,6 +34,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -692,6 +693,7 @@ def _port_free(port: int) -> bool:
     import socket
 
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is fine
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -711,6 +713,7 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)  # also when started with SIGINT ignored (a background job)
     print(f"Local Airflow for {DAG_ID} (state under {home}) - starting, about a minute ...", flush=True)
     sim = RafaySimulator(SimulatorConfig(seed=args.seed, orgs=args.orgs, now=None)).start()
     pg: EmbeddedPostgres | None = None
@@ -737,6 +740,11 @@ def main(argv: list[str] | None = None) -> int:
             username=args.username, password=args.password,
         ).start()
         airflow.wait_for_dag(DAG_ID)
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        example_conf = {
+            "window_start": f"{today - timedelta(days=3):%Y-%m-%dT%H:%M:%SZ}",
+            "window_end": f"{today - timedelta(days=2):%Y-%m-%dT%H:%M:%SZ}",
+        }
         print(
             "\n"
             f"Airflow UI:   {airflow.url}\n"
@@ -745,9 +753,11 @@ def main(argv: list[str] | None = None) -> int:
             f"Landing root: {home / 'billing-data'}   Billing DB: {billing_dsn}\n"
             "\n"
             "What to click:\n"
-            f"  1. Dags -> {DAG_ID}. It starts paused: switch the toggle on to let the scheduler bill\n"
-            "     the last complete UTC day, or press Trigger (optional conf, e.g. {\"days\": 3} or\n"
-            "     {\"orgs\": [\"<org id>\"]}) for a manual run.\n"
+            f"  1. Dags -> {DAG_ID}. It starts paused: switch the toggle on and the scheduler bills the\n"
+            "     last complete UTC day at once (runs wait while the DAG is paused). For another window,\n"
+            "     press Trigger with a conf naming it (a manual run has no data interval of its own):\n"
+            f"     {json.dumps(example_conf)}\n"
+            "     (add \"orgs\": [\"<org id>\", ...] to bill only some organizations).\n"
             "  2. Open the run (Runs tab, or a square in the grid) and watch the tasks go green.\n"
             "  3. Click extract_org: its mapped instances are named by organization; pick one.\n"
             "  4. Logs tab: the per-org summary line 'org <id> (<name>): N profiles, M instances, ...';\n"
