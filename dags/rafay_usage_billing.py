@@ -8,11 +8,16 @@ work happens in ``rafay_provider.pipeline``, imported inside the tasks.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
 
 RAFAY_POOL = "rafay_api"
+# Task-level retries of one org's extraction (on top of the hook's per-request retries). Read from
+# the environment (cheap, no I/O) so deployments and tests can tune them without editing the DAG.
+EXTRACT_RETRIES = int(os.environ.get("RAFAY_BILLING_EXTRACT_RETRIES", "2"))
+EXTRACT_RETRY_DELAY = timedelta(seconds=float(os.environ.get("RAFAY_BILLING_EXTRACT_RETRY_DELAY_SECONDS", "120")))
 
 DOC = """
 ### Rafay usage billing
@@ -84,8 +89,8 @@ def rafay_usage_billing() -> None:
 
     @task(
         pool=RAFAY_POOL,
-        retries=2,
-        retry_delay=timedelta(minutes=2),
+        retries=EXTRACT_RETRIES,
+        retry_delay=EXTRACT_RETRY_DELAY,
         retry_exponential_backoff=2.0,
         map_index_template="{{ org_label }}",
     )

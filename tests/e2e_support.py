@@ -46,7 +46,7 @@ class BillingRunner:
         self.price_book = price_book
 
     def env(self) -> dict[str, str]:
-        return airflow_env(
+        env = airflow_env(
             self.airflow_home,
             rafay_url=self.sim.url,
             rafay_api_key=self.sim.api_key,
@@ -55,6 +55,10 @@ class BillingRunner:
             price_book_uri=self.price_book.as_uri() if self.price_book else None,
             rafay_extra={"read_timeout": 15, "max_retries": 5},
         )
+        # One quick task retry, so the retry path runs without minutes of waiting.
+        env["RAFAY_BILLING_EXTRACT_RETRIES"] = "1"
+        env["RAFAY_BILLING_EXTRACT_RETRY_DELAY_SECONDS"] = "1"
+        return env
 
     def run(self, logical_date: str, conf: dict | None = None) -> DagRunResult:
         return DagRunResult(dags_test(self.env(), logical_date, conf))
