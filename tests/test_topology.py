@@ -280,6 +280,36 @@ def test_no_api_key_in_any_task_log(topology: Topology) -> None:
     assert fetched >= len(runs) * 10
 
 
+def test_an_unsettled_window_waits_in_the_triggerer_until_marked_settled(topology: Topology) -> None:
+    client = topology.client
+    org = topology.sim.dataset.orgs[0]
+    ws, we = day(-10), day(-9)
+    run = client.trigger(DAG_ID, conf={
+        "window_start": iso(ws), "window_end": iso(we), "orgs": [org.org_id],
+        "settle_minutes": 60 * 24 * 60,  # settles two months after the window: still ahead
+    })
+    run_id = run["dag_run_id"]
+
+    def deferred() -> dict | None:
+        tis = client.task_instances(DAG_ID, run_id, "wait_for_usage_to_settle")
+        ti = tis[0] if tis else None
+        picked_up = ti and (ti.get("triggerer_job") or ti.get("queued_by_job"))
+        return ti if ti and ti["state"] == "deferred" and ti.get("trigger") and picked_up else None
+
+    sensor = wait_for(deferred, timeout=180, interval=1,
+                      what="the settle sensor to defer and a triggerer to pick its trigger up")
+    assert sensor["trigger"]["classpath"].endswith("DateTimeTrigger"), sensor["trigger"]
+    assert client.dag_run(DAG_ID, run_id)["state"] == "running"
+    assert client.task_states(DAG_ID, run_id)["migrate_schema"] in (None, "none")  # nothing ran past it
+    assert topology.line_items(ws, we) == {}
+
+    client.set_task_state(DAG_ID, run_id, "wait_for_usage_to_settle", "success")  # operator: "settled"
+    final = topology.wait_run(run_id)
+    assert final["state"] == "success", client.task_states(DAG_ID, run_id)
+    assert [ti["rendered_map_index"] for ti in client.mapped_task_instances(DAG_ID, run_id, "extract_org")] == [org.name]
+    assert_window_billed(topology, ws, we, without_orgs={o.org_id for o in topology.sim.dataset.orgs} - {org.org_id})
+
+
 def test_clearing_a_failed_org_completes_the_run_without_duplicates(topology: Topology) -> None:
     client, sim = topology.client, topology.sim
     org = sim.dataset.orgs[2]
