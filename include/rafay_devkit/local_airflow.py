@@ -92,6 +92,21 @@ def wait_for(
         time.sleep(interval)
 
 
+# Run as ``python -c DIE_WITH_PARENT <parent pid> <argv...>``: asks Linux to SIGTERM the process when
+# its parent dies, however the parent dies (a test runner killed by a CI timeout runs no teardown, and
+# the components are in sessions of their own, so signals to its process group miss them), then
+# execs the command (the setting survives exec). In a launcher, not a preexec_fn: forking a process
+# with threads (simulator, moto) and running Python before exec can deadlock.
+DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\n"
+    "    if os.getppid() != int(sys.argv[1]):\n"
+    "        sys.exit('parent already gone')\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
 def tail(path: Path, lines: int = 40) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -507,7 +522,8 @@ class LocalAirflow:
         log_path = self.log_dir / f"{name}.log"
         handle = log_path.open("ab")
         process = subprocess.Popen(
-            [airflow_bin(), *args], env=self.full_env, cwd=self.airflow_home, stdin=subprocess.DEVNULL,
+            [sys.executable, "-c", DIE_WITH_PARENT, str(os.getpid()), airflow_bin(), *args],
+            env=self.full_env, cwd=self.airflow_home, stdin=subprocess.DEVNULL,
             stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self._components[name] = _Component(name, args, log_path, process, handle)
