@@ -9,7 +9,9 @@ a file (as the compose ``airflow-init`` writes it). It creates the ``rafay_api``
 ``/api/v2/monitor/health`` reports every started component healthy, writes each component's output
 to ``<airflow_home>/components/<name>.log`` and, on :meth:`LocalAirflow.stop`, ends every process it
 started: each component's process group, then anything still carrying this instance's marker in its
-environment (task processes run in process groups of their own).
+environment (task processes run in process groups of their own). Components also get SIGTERM from
+the kernel if the process that started them dies without stopping them (Linux ``PR_SET_PDEATHSIG``).
+An :class:`EmbeddedPostgres` it started itself is stopped by :meth:`LocalAirflow.stop` only.
 
 :class:`AirflowClient` is a small REST API v2 client (JWT from ``/auth/token``) for what the tests
 and operators need: DAG runs, task instances (mapped ones with ``rendered_map_index``), task logs,
@@ -49,7 +51,6 @@ RAFAY_POOL = "rafay_api"
 DEFAULT_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 MARKER_VAR = "RAFAY_LOCAL_AIRFLOW_ID"
 FINAL_RUN_STATES = frozenset({"success", "failed"})
-FINAL_TI_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
 # Short loops so a test does not wait for default heartbeats (5 s) or a directory re-scan (5 min).
