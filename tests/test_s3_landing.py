@@ -3,8 +3,9 @@ process) with ``billing_data_uri=s3://bucket/prefix`` against an S3 API on loopb
 mode). Raw responses, usage CSVs and reports land in the bucket, line items in the billing
 database, and no task leaves a file on the local disk for another task to read.
 
-S3 credentials and endpoint reach the task processes the way they would in production without an
-Airflow connection: ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ... (boto/s3fs's standard chain).
+``s3://`` comes from the Amazon provider's filesystem (Airflow 3 has none built in). Credentials and
+endpoint reach the task processes as they would in production without an Airflow connection:
+``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ... (boto's standard chain).
 """
 
 from __future__ import annotations
