@@ -226,7 +226,7 @@ def test_backfill_bills_three_past_days_once_each(topology: Topology) -> None:
 
     all_runs = client.dag_runs(DAG_ID)
     for ws, we in windows:
-        same_window = [r for r in all_runs if parse_time(r["data_interval_start"]) == ws]
+        same_window = [r for r in all_runs if r["data_interval_start"] and parse_time(r["data_interval_start"]) == ws]
         assert len(same_window) == 1, f"window {iso(ws)} has {len(same_window)} runs"
         (run,) = same_window
         states = client.task_states(DAG_ID, run["dag_run_id"])
