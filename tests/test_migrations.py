@@ -12,6 +12,7 @@ from rafay_billing import db
 from rafay_billing.usage import USAGE_COLUMNS
 
 TABLES = {"schema_migrations", "price_book", "usage_records", "charge_line_items", "rating_exceptions"}
+ALL = [m.name for m in db.migrations()]
 
 
 def _columns(conn: psycopg.Connection, table: str) -> dict[str, str]:
@@ -35,11 +36,12 @@ def _primary_key(conn: psycopg.Connection, table: str) -> list[str]:
 
 
 def test_migrate_applies_once_then_is_a_no_op(pg_conn: psycopg.Connection) -> None:
-    assert db.migrate(pg_conn) == ["001_billing_schema.sql"]
+    assert ALL[:2] == ["001_billing_schema.sql", "002_window_statistics.sql"]
+    assert db.migrate(pg_conn) == ALL
     assert db.migrate(pg_conn) == []
     assert db.migrate(pg_conn) == []
-    recorded = pg_conn.execute("SELECT version, name FROM billing.schema_migrations").fetchall()
-    assert recorded == [(1, "001_billing_schema.sql")]
+    recorded = pg_conn.execute("SELECT version, name FROM billing.schema_migrations ORDER BY version").fetchall()
+    assert recorded == [(m.version, m.name) for m in db.migrations()]
 
 
 def test_migration_files_are_idempotent_on_their_own(pg_conn: psycopg.Connection) -> None:
@@ -47,7 +49,7 @@ def test_migration_files_are_idempotent_on_their_own(pg_conn: psycopg.Connection
         for migration in db.migrations():
             pg_conn.execute(migration.text)
     pg_conn.commit()
-    assert db.migrate(pg_conn) == ["001_billing_schema.sql"]  # not recorded by the raw runs, applies cleanly
+    assert db.migrate(pg_conn) == ALL  # not recorded by the raw runs, applies cleanly
 
 
 def test_tables_keys_and_types(pg_conn: psycopg.Connection) -> None:
@@ -86,6 +88,8 @@ def test_tables_keys_and_types(pg_conn: psycopg.Connection) -> None:
     assert prices["unit_price"] == "numeric" and prices["effective_from"] == "timestamp with time zone"
     indexes = {r[0] for r in pg_conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'billing'")}
     assert {"price_book_match_idx", "rating_exceptions_window_reason_idx"} <= indexes
+    stats = {r[0] for r in pg_conn.execute("SELECT stxname FROM pg_statistic_ext")}
+    assert {"usage_records_window_stats", "charge_line_items_window_stats"} <= stats
 
 
 @pytest.mark.parametrize(
@@ -130,9 +134,9 @@ def test_concurrent_migrate_is_safe(billing_dsn: str) -> None:
     for t in threads:
         t.join(60)
     assert not errors, errors
-    assert sorted(results) == [[], [], [], ["001_billing_schema.sql"]]
+    assert sorted(results) == [[], [], [], ALL]
     with psycopg.connect(billing_dsn) as conn:
-        assert conn.execute("SELECT count(*) FROM billing.schema_migrations").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM billing.schema_migrations").fetchone() == (len(ALL),)
 
 
 def test_migrate_commits_on_a_non_autocommit_connection(billing_dsn: str) -> None:
@@ -140,25 +144,25 @@ def test_migrate_commits_on_a_non_autocommit_connection(billing_dsn: str) -> Non
         db.migrate(conn)
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     with psycopg.connect(billing_dsn) as other:
-        assert other.execute("SELECT count(*) FROM billing.schema_migrations").fetchone() == (1,)
+        assert other.execute("SELECT count(*) FROM billing.schema_migrations").fetchone() == (len(ALL),)
 
 
 def test_failed_migration_leaves_nothing_behind(pg_conn: psycopg.Connection, tmp_path, monkeypatch) -> None:
-    broken = tmp_path / "002_broken.sql"
+    broken = tmp_path / "999_broken.sql"
     broken.write_text("CREATE TABLE billing.half_done (x int);\nSELECT no_such_function();\n")
     real = db.migrations()
-    monkeypatch.setattr(db, "migrations", lambda: [*real, db.Migration(2, broken.name, broken)])
+    monkeypatch.setattr(db, "migrations", lambda: [*real, db.Migration(999, broken.name, broken)])
     with pytest.raises(psycopg.errors.UndefinedFunction):
         db.migrate(pg_conn)
     pg_conn.rollback()
     assert pg_conn.execute("SELECT to_regclass('billing.price_book')").fetchone() == (None,)
     monkeypatch.setattr(db, "migrations", lambda: real)
-    assert db.migrate(pg_conn) == ["001_billing_schema.sql"]
+    assert db.migrate(pg_conn) == ALL
 
 
 def test_cli_migrate(billing_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert db.main(["migrate", "--dsn", billing_dsn]) == 0
-    assert "applied 001_billing_schema.sql" in capsys.readouterr().out
+    assert f"applied {', '.join(ALL)}" in capsys.readouterr().out
     assert db.main(["migrate", "--dsn", billing_dsn]) == 0
     assert "up to date" in capsys.readouterr().out
 

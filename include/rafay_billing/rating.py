@@ -60,6 +60,7 @@ def rate_window(conn: Any, window: Window, run_id: str) -> RatingSummary:
         cur.execute(sql("rating/analyze_usage.sql"))
     with transaction(conn), conn.cursor() as cur:
         cur.execute(sql("rating/lock.sql"), {"lock_key": f"rating|{window.start_iso}|{window.end_iso}"})
+        cur.execute(sql("rating/settings.sql"))
         cur.execute(sql("rating/delete_line_items.sql"), params)
         cur.execute(sql("rating/delete_exceptions.sql"), params)
         cur.execute(sql("rating/rate_window.sql"), {**params, "run_id": run_id})
@@ -88,7 +89,7 @@ def _summary(cur: Any, params: dict[str, Any]) -> RatingSummary:
         else:
             counts[kind] = int(value)
     return RatingSummary(
-        line_items=counts.get("line_items", 0),
+        line_items=sum(per_currency.values()),
         exceptions_by_reason=reasons,
         totals_by_currency=totals,
         orgs=counts.get("orgs", 0),

@@ -10,14 +10,10 @@
 -- the top is ambiguous. Prices are looked up once per distinct (org, profile_type, profile) of the
 -- window, not per usage row: each key is expanded into the 8 ways a price row can match it (each part
 -- set or "any") and every pattern is an exact probe of price_book_match_idx.
-WITH usage AS (
-    SELECT org_id, organization, record_seq, profile_type, profile, instance, instance_id, instance_key,
-           usage_hours, gpu_count, invalid_reason
+WITH usage_keys AS (
+    SELECT DISTINCT org_id, profile_type, profile
     FROM billing.usage_records
     WHERE window_start = %(window_start)s AND window_end = %(window_end)s
-),
-usage_keys AS (
-    SELECT DISTINCT org_id, profile_type, profile FROM usage
 ),
 patterns AS (
     SELECT k.org_id, k.profile_type, k.profile,
@@ -49,7 +45,7 @@ best AS (
     SELECT c.*, rank() OVER (PARTITION BY c.org_id, c.profile_type, c.profile ORDER BY c.specificity DESC) AS place
     FROM candidates AS c
 ),
-prices AS (
+prices AS MATERIALIZED (
     -- per usage key: the winning row (winners = 1) or the rows tied for the win (winners > 1)
     SELECT org_id, profile_type, profile, count(*) AS winners, max(specificity) AS specificity,
            min(price_id) AS price_id, min(unit) AS unit, min(unit_price) AS unit_price, min(currency) AS currency,
@@ -58,8 +54,11 @@ prices AS (
     WHERE place = 1
     GROUP BY org_id, profile_type, profile
 ),
-rated AS (
-    SELECT u.*, pr.winners, pr.price_id, pr.unit, pr.unit_price, pr.currency,
+-- NOT MATERIALIZED: both inserts re-read the window's usage (a cheap index scan) instead of spilling a
+-- million wide rows to a tuplestore; the classification is still written once.
+rated AS NOT MATERIALIZED (
+    SELECT u.org_id, u.organization, u.record_seq, u.profile_type, u.profile, u.instance, u.instance_id,
+           u.instance_key, u.usage_hours, u.gpu_count, u.invalid_reason, pr.winners, pr.price_id, pr.unit, pr.unit_price, pr.currency,
            CASE
                WHEN u.invalid_reason IS NOT NULL OR u.usage_hours IS NULL OR u.usage_hours < 0 THEN 'invalid_usage'
                WHEN pr.price_id IS NULL THEN 'unpriced'
@@ -81,8 +80,9 @@ rated AS (
                WHEN pr.unit = 'gpu_hour' AND u.gpu_count < 0 THEN
                    'price ' || pr.price_id || ' is per gpu_hour but the GPU count is negative: ' || u.gpu_count
            END AS detail
-    FROM usage AS u
+    FROM billing.usage_records AS u
     LEFT JOIN prices AS pr USING (org_id, profile_type, profile)
+    WHERE u.window_start = %(window_start)s AND u.window_end = %(window_end)s
 ),
 billable AS (
     SELECT org_id, organization, profile_type, profile, instance, instance_id, instance_key, usage_hours,
@@ -104,7 +104,7 @@ items AS (
            CASE WHEN min(gpu_count) = max(gpu_count) THEN min(gpu_count) END,
            unit, sum(quantity), unit_price, currency, round(sum(quantity) * unit_price, 2), price_id, %(run_id)s
     FROM billable
-    GROUP BY org_id, profile_type, profile, instance_key, price_id, unit, unit_price, currency
+    GROUP BY org_id, profile, instance_key, profile_type, price_id, unit, unit_price, currency
     RETURNING 1
 ),
 exceptions AS (

@@ -1,0 +1,227 @@
+"""Benchmark: landing usage rows in PostgreSQL with COPY (``load_org_usage``) vs row-by-row INSERTs.
+
+Generates per-org usage CSVs (the normalised usage columns of docs/design.md), starts its own
+embedded PostgreSQL, then, in the same process and database:
+
+- COPY: loads every org's file through ``rafay_billing.load.load_org_usage`` (delete + COPY per org,
+  one transaction each), into an empty table and again as a re-load (replace);
+- INSERT baseline: the same per-org transactions, but one ``INSERT`` statement per row. Running
+  1,000,000 single-row INSERTs would take minutes, so the baseline runs on a sample (default 20,000
+  rows) and its rate is extrapolated to the full row count; the output says so. CSV parsing is not
+  counted against the baseline (rows are pre-parsed), which flatters it.
+
+Each measurement is repeated (median reported); targets: >= 100,000 rows/s and >= 10x the baseline.
+
+    .venv/bin/python bench/bench_load.py [--rows 1000000] [--orgs 100] [--insert-sample 20000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rafay_billing import db
+from rafay_billing.load import load_org_usage
+from rafay_billing.window import Window
+from rafay_devkit.postgres import EmbeddedPostgres
+
+COLUMNS = (
+    "window_start", "window_end", "org_id", "organization", "org_seq", "record_seq", "profile_type", "profile",
+    "instance", "instance_id", "instance_key", "status", "seed_usage", "usage_hours", "gpu_count",
+    "invalid_reason",
+)
+WINDOW = Window(datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 11, tzinfo=UTC))
+TEXT_COLUMNS = frozenset((2, 3, 6, 7, 8, 10, 11, 12))  # kept as "" when empty, like COPY FORCE_NOT_NULL
+PROFILE_TYPES = ("compute", "compute", "compute", "service", "gpu-only")
+
+
+def org_id(n: int) -> str:
+    return f"org{n:05d}"
+
+
+def profile_of(n: int, k: int) -> tuple[str, str]:
+    """(profile_type, profile) of profile ``k`` of org ``n``: a few shared profile names, some org-only ones."""
+    profile_type = PROFILE_TYPES[k % len(PROFILE_TYPES)]
+    name = f"{profile_type}-shared-{k % 4}" if k < 6 else f"{profile_type}-{org_id(n)}-{k}"
+    return profile_type, name
+
+
+def usage_rows(window: Window, n: int, count: int, profiles: int, rng: random.Random) -> Iterator[list[str]]:
+    """``count`` usage rows of org ``n``: exact decimal hours, GPU counts, ~0.5 % invalid, ~0.5 % GPU unknown."""
+    oid = org_id(n)
+    for seq in range(count):
+        profile_type, profile = profile_of(n, seq % profiles)
+        instance_id = f"{oid}-{seq:07d}"
+        hours = f"{rng.randrange(0, 24_000_000) / 1_000_000:.6f}"
+        roll = rng.random()
+        invalid = "non-numeric usage_hours: 'n/a'" if roll < 0.005 else ""
+        gpus = "" if 0.005 <= roll < 0.01 else str(rng.choice((1, 2, 4, 8)))
+        yield [
+            window.start_iso, window.end_iso, oid, f"Organization {n}, \"Ltd\"", str(n), str(seq), profile_type,
+            profile, f"vm-{seq}", instance_id, instance_id, "running", hours if not invalid else "n/a",
+            "" if invalid else hours, gpus, invalid,
+        ]
+
+
+def write_usage_files(
+    directory: Path, window: Window, total_rows: int, orgs: int, profiles: int = 10, seed: int = 7
+) -> list[tuple[str, Path, int]]:
+    """Per-org usage CSVs under ``directory``; returns (org_id, path, rows) per org."""
+    rng = random.Random(seed)
+    files = []
+    per_org, extra = divmod(total_rows, orgs)
+    for n in range(orgs):
+        count = per_org + (1 if n < extra else 0)
+        path = directory / f"{org_id(n)}-{window.label}.csv"
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(COLUMNS)
+            writer.writerows(usage_rows(window, n, count, profiles, rng))
+        files.append((org_id(n), path, count))
+    return files
+
+
+def copy_all(conn, files: list[tuple[str, Path, int]], window: Window, run_id: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    rows = 0
+    for oid, path, _ in files:
+        with path.open("rb") as handle:
+            rows += load_org_usage(conn, window, oid, handle, run_id)
+    return time.perf_counter() - started, rows
+
+
+def sample_rows(files: list[tuple[str, Path, int]], sample: int, run_id: str) -> list[tuple[str, list[list]]]:
+    """The first ``sample`` rows, per org, as INSERT parameters ("" -> NULL except in text columns)."""
+    batches: list[tuple[str, list[list]]] = []
+    left = sample
+    for oid, path, _ in files:
+        if left <= 0:
+            break
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader)
+            rows = []
+            for cells in reader:
+                rows.append([c if c != "" or i in TEXT_COLUMNS else None for i, c in enumerate(cells)] + [run_id])
+                if len(rows) == left:
+                    break
+        left -= len(rows)
+        batches.append((oid, rows))
+    return batches
+
+
+def insert_rows(conn, batches: list[tuple[str, list[list]]], prepare: bool) -> tuple[float, int]:
+    """Row-by-row INSERTs, per org: delete + one INSERT per row, one transaction per org (like the COPY path).
+
+    ``prepare``: psycopg 3 prepares a statement server-side after a few executions (its default);
+    without it every INSERT is parsed and planned again, as with psycopg2's client-side binding.
+    """
+    insert = db.sql("bench/insert_usage_row.sql")
+    delete = db.sql("load/delete_org_window.sql")
+    conn.prepare_threshold = 5 if prepare else None
+    started = time.perf_counter()
+    count = 0
+    for oid, rows in batches:
+        with db.transaction(conn), conn.cursor() as cur:
+            cur.execute(delete, {"window_start": WINDOW.start, "window_end": WINDOW.end, "org_id": oid})
+            for values in rows:
+                cur.execute(insert, values)
+                count += 1
+    conn.prepare_threshold = 5
+    return time.perf_counter() - started, count
+
+
+def truncate(conn) -> None:
+    with db.transaction(conn), conn.cursor() as cur:
+        cur.execute(db.sql("bench/truncate_usage.sql"))
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({model}), Python {platform.python_version()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--orgs", type=int, default=100)
+    parser.add_argument("--insert-sample", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    import psycopg
+
+    print(f"Machine: {machine()}")
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp, EmbeddedPostgres() as pg:
+        dsn = pg.create_database("bench")
+        started = time.perf_counter()
+        files = write_usage_files(Path(tmp), WINDOW, args.rows, args.orgs)
+        size = sum(p.stat().st_size for _, p, _ in files)
+        print(f"Generated {args.rows:,} usage rows in {args.orgs} org files ({size / 1e6:.0f} MB) "
+              f"in {time.perf_counter() - started:.1f} s")
+        with psycopg.connect(dsn) as conn:
+            db.migrate(conn)
+            print(f"PostgreSQL {conn.info.server_version // 10000}.{conn.info.server_version % 10000} (embedded, "
+                  "loopback TCP)")
+            batches = sample_rows(files, args.insert_sample, "insert")
+            sample = sum(len(rows) for _, rows in batches)
+            fresh, reload, prepared, unprepared = [], [], [], []
+            for i in range(args.repeats):  # side by side in every round, so the ratios share conditions
+                truncate(conn)
+                seconds, rows = copy_all(conn, files, WINDOW, f"copy-{i}")
+                assert rows == args.rows, rows
+                fresh.append(args.rows / seconds)
+                seconds, _ = copy_all(conn, files, WINDOW, f"reload-{i}")  # replaces every org's rows
+                reload.append(args.rows / seconds)
+                truncate(conn)
+                seconds, _ = insert_rows(conn, batches, prepare=True)
+                prepared.append(sample / seconds)
+                truncate(conn)
+                seconds, _ = insert_rows(conn, batches, prepare=False)
+                unprepared.append(sample / seconds)
+                print(f"  round {i + 1}: COPY {fresh[-1]:,.0f} rows/s, re-load {reload[-1]:,.0f} rows/s, "
+                      f"INSERT {prepared[-1]:,.0f} rows/s (unprepared {unprepared[-1]:,.0f}): "
+                      f"{fresh[-1] / prepared[-1]:.1f}x")
+
+    med = statistics.median
+    copy_rate, reload_rate, insert_rate, plain_rate = med(fresh), med(reload), med(prepared), med(unprepared)
+    ratio = med([c / p for c, p in zip(fresh, prepared, strict=True)])
+    ratio_plain = med([c / p for c, p in zip(fresh, unprepared, strict=True)])
+    print()
+    print(f"Landing {args.rows:,} usage rows ({args.orgs} orgs, one transaction per org), median of "
+          f"{args.repeats} rounds:")
+    print(f"  {'method':<66} {'seconds':>9} {'rows/s':>10}")
+    rows_ = [
+        ("COPY via load_org_usage, into an empty table", copy_rate),
+        ("COPY via load_org_usage, re-load (replaces every org)", reload_rate),
+        (f"row-by-row INSERT, prepared (sample of {sample:,}, extrapolated)", insert_rate),
+        (f"row-by-row INSERT, unprepared (sample of {sample:,}, extrapolated)", plain_rate),
+    ]
+    for label, rate in rows_:
+        print(f"  {label:<66} {args.rows / rate:>9.1f} {rate:>10,.0f}")
+    print(f"COPY vs row-by-row INSERT (median of per-round ratios): {ratio:.1f}x prepared, {ratio_plain:.1f}x "
+          f"unprepared. INSERT figures are for {sample:,} rows extrapolated to {args.rows:,}.")
+    print(f"Targets: >= 100,000 rows/s {'met' if copy_rate >= 100_000 else 'MISSED'} ({copy_rate:,.0f}); "
+          f">= 10x INSERTs {'met' if ratio >= 10 else 'MISSED'} ({ratio:.1f}x vs prepared INSERTs over loopback).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

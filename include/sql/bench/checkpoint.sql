@@ -1,0 +1,2 @@
+-- Benchmark only: start a measurement without a pending checkpoint.
+CHECKPOINT;
