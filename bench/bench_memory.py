@@ -1,0 +1,258 @@
+"""Benchmark (item 6): peak RSS of one organization's extraction with 100,000 instances.
+
+The simulator runs in a process of its own (its dataset does not count) serving one org with a few
+profiles and ``--instances`` instances in total, pages capped at ``--page-size`` records (the
+client asks for the same page size through the connection's ``page_size`` extra). The window spans
+every instance's lifetime, so every instance has usage.
+
+Each run is a fresh subprocess that does what the DAG's ``extract_org`` task does, through the same
+code: ``rafay_provider.pipeline.extract_batch`` with connection ``rafay_default`` and Variable
+``billing_data_uri`` from the environment (RafayHook -> RafayClient, ``extract_org``, every raw page
+landed under the landing root, then ``usage.csv``). Only the task runner around it is missing; its
+imports (Airflow's task SDK) are loaded, so the RSS is what the task's own process would hold.
+``--path core`` runs the Airflow-free equivalent (``extract_org`` + page writer + ``write_usage_csv``)
+to show the part that is ours. Peak RSS is ``getrusage(RUSAGE_SELF).ru_maxrss``; "before" is the RSS
+after the imports and before the first request. Median of ``--runs`` runs. Target: <= 300 MB.
+
+    .venv/bin/python bench/bench_memory.py [--instances 100000] [--profiles 10] [--page-size 1000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+API_KEY = "bench-memory-key"
+SEED = 11
+SIM_NOW = "2027-01-01T00:00:00Z"
+# Generated lifetimes lie in [2026-10-01, 2026-12-31): this window gives every instance usage.
+WINDOW = {"window_start": "2026-10-01T00:00:00Z", "window_end": "2027-01-01T00:00:00Z"}
+TARGET_MB = 300.0
+RESULT_PREFIX = "BENCH_RESULT "
+
+
+def _rss_mb() -> float:
+    """Current resident set size (``/proc/self/status`` VmRSS), MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+# --- the measured child ----------------------------------------------------------------------
+
+
+class _TaskInstance:
+    """What ``extract_batch`` needs of ``context["ti"]``: ``xcom_push``."""
+
+    def __init__(self) -> None:
+        self.xcom: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.xcom[key] = value
+
+
+def child(args: argparse.Namespace) -> int:
+    """One measured extraction in this (fresh) process; prints one JSON line."""
+    out = Path(args.out)
+    if args.path == "pipeline":
+        os.environ["AIRFLOW_CONN_RAFAY_DEFAULT"] = json.dumps({
+            "conn_type": "rafay", "host": args.url, "password": API_KEY,
+            "extra": {"page_size": args.page_size, "read_timeout": 300},
+        })
+        os.environ["AIRFLOW_VAR_BILLING_DATA_URI"] = out.as_uri()
+        from rafay_provider import pipeline
+        from rafay_provider.hooks.rafay import RafayHook  # noqa: F401  (imported by the task, so measured)
+
+        def run() -> dict:
+            ti = _TaskInstance()
+            landed = pipeline.extract_batch(
+                [{"org_id": args.org_id, "name": args.org_name, "org_seq": 0}], dict(WINDOW),
+                {"run_id": "bench_memory", "ti": ti},
+            )
+            return {"rows": landed[0]["rows"], "usage_uri": landed[0]["usage_uri"]}
+    else:
+        from rafay_billing.client import RafayClient
+        from rafay_billing.extract import extract_org
+        from rafay_billing.usage import write_usage_csv
+        from rafay_billing.window import Window
+
+        def run() -> dict:
+            window = Window.from_dict(WINDOW)
+            org_dir = out / "org"
+            org_dir.mkdir(parents=True, exist_ok=True)
+
+            def on_page(kind: str, key: str, page_no: int, body: bytes) -> None:
+                name = f"{kind}-{key}" if key else kind
+                (org_dir / f"{name}-page-{page_no:04d}.json").write_bytes(body)
+
+            with RafayClient(args.url, API_KEY, page_size=args.page_size, read_timeout=300) as client:
+                result = extract_org(client, args.org_id, args.org_name, window, org_seq=0, on_page=on_page)
+            usage = org_dir / "usage.csv"
+            with usage.open("w", encoding="utf-8", newline="") as handle:
+                rows = write_usage_csv(result.rows, handle)
+            return {"rows": rows, "usage_uri": str(usage)}
+
+    before_rss, before_peak = _rss_mb(), _peak_mb()
+    started = time.perf_counter()
+    info = run()
+    elapsed = time.perf_counter() - started
+    landed_bytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    pages = sum(1 for p in out.rglob("usage-*-page-*.json"))
+    print(json.dumps({
+        "before_rss_mb": before_rss, "before_peak_mb": before_peak, "peak_mb": _peak_mb(), "end_rss_mb": _rss_mb(),
+        "seconds": elapsed, "rows": info["rows"], "usage_pages": pages, "landed_bytes": landed_bytes,
+    }))
+    return 0
+
+
+# --- the driver ------------------------------------------------------------------------------
+
+
+def _start_simulator(args: argparse.Namespace, per_profile: int, ready: Path, log: Path) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "rafay_simulator", "--port", "0", "--seed", str(SEED), "--orgs", "1",
+        "--profiles-per-org", f"{args.profiles}-{args.profiles}",
+        "--instances-per-profile", f"{per_profile}-{per_profile}", "--max-page-size", str(args.page_size),
+        "--now", SIM_NOW, "--api-key", API_KEY, "--ready-file", str(ready),
+    ]
+    handle = log.open("wb")
+    process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               start_new_session=True)
+    handle.close()
+    deadline = time.monotonic() + 300
+    while not ready.exists():
+        if process.poll() is not None:
+            raise SystemExit(f"simulator exited {process.returncode}:\n{log.read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            _stop(process)
+            raise SystemExit("simulator did not start within 300 s")
+        time.sleep(0.1)
+    return process
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _run_child(args: argparse.Namespace, url: str, org_id: str, org_name: str, path: str, out: Path) -> dict:
+    out.mkdir(parents=True)
+    command = [
+        sys.executable, str(Path(__file__).resolve()), "--child", "--path", path, "--url", url,
+        "--org-id", org_id, "--org-name", org_name, "--page-size", str(args.page_size), "--out", str(out),
+    ]
+    env = dict(os.environ)
+    if path == "pipeline":
+        env.setdefault("AIRFLOW_HOME", str(out.parent / "airflow-home"))
+        env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+    if proc.returncode != 0:
+        raise SystemExit(f"measured run ({path}) exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    shutil.rmtree(out, ignore_errors=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=100_000, help="instances in the org (at least)")
+    parser.add_argument("--profiles", type=int, default=10, help="profiles in the org (at most 12)")
+    parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--path", choices=("pipeline", "core", "both"), default="both",
+                        help="pipeline: the DAG task's extract_batch (target applies); core: Airflow-free")
+    parser.add_argument("--target-mb", type=float, default=TARGET_MB)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--org-id", help=argparse.SUPPRESS)
+    parser.add_argument("--org-name", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child(args)
+
+    from rafay_simulator.dataset import Dataset
+
+    # Recreated instances (same name, new id) come on top of the per-profile count, so the org has
+    # at least --instances; the dataset is deterministic, so the exact count is known here.
+    per_profile = math.ceil(args.instances / args.profiles)
+    dataset = Dataset.generate(SEED, 1, (args.profiles, args.profiles), (per_profile, per_profile))
+    org = dataset.orgs[0]
+    expected_rows = sum(len(p.instances) for p in org.profiles)
+    del dataset
+    paths = ["pipeline", "core"] if args.path == "both" else [args.path]
+
+    with tempfile.TemporaryDirectory(prefix="rafay-bench-memory-") as tmp:
+        tmpdir = Path(tmp)
+        sim = _start_simulator(args, per_profile, tmpdir / "sim.ready", tmpdir / "sim.log")
+        try:
+            url = (tmpdir / "sim.ready").read_text().strip()
+            print(f"Simulator {url} (own process): 1 org, {len(org.profiles)} profiles, {expected_rows:,} instances "
+                  f"with usage in [{WINDOW['window_start']}, {WINDOW['window_end']}), pages of {args.page_size}")
+            results: dict[str, list[dict]] = {p: [] for p in paths}
+            for i in range(args.runs):
+                for path in paths:  # interleaved, so both see the same machine noise
+                    r = _run_child(args, url, org.org_id, org.name, path, tmpdir / f"run-{i}-{path}")
+                    if r["rows"] != expected_rows:
+                        raise SystemExit(f"{path}: extracted {r['rows']} rows, the org has {expected_rows}")
+                    results[path].append(r)
+                    print(f"  run {i + 1} {path:<8}: peak RSS {r['peak_mb']:6.1f} MB (before extraction "
+                          f"{r['before_rss_mb']:5.1f} MB), {r['seconds']:5.1f} s, {r['rows']:,} rows, "
+                          f"{r['usage_pages']} usage pages, {r['landed_bytes'] / 1e6:.0f} MB landed", flush=True)
+        finally:
+            _stop(sim)
+
+    def med(path: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[path])
+
+    print()
+    print(f"Peak RSS of one org's extraction, {expected_rows:,} instances, median of {args.runs} fresh processes:")
+    print(f"  {'code path':<58} {'before MB':>9} {'peak MB':>8} {'growth MB':>9} {'seconds':>8}")
+    labels = {
+        "pipeline": "DAG task: pipeline.extract_batch (Airflow SDK loaded)",
+        "core": "core only: extract_org + landing + write_usage_csv",
+    }
+    for path in paths:
+        before, peak = med(path, "before_rss_mb"), med(path, "peak_mb")
+        print(f"  {labels[path]:<58} {before:9.1f} {peak:8.1f} {peak - before:9.1f} {med(path, 'seconds'):8.1f}")
+    headline = "pipeline" if "pipeline" in results else paths[0]
+    peak = med(headline, "peak_mb")
+    met = peak <= args.target_mb
+    verdict = "met" if met else f"MISSED by {peak - args.target_mb:.0f} MB"
+    print(f"Target <= {args.target_mb:.0f} MB peak RSS ({headline}): {verdict} ({peak:.0f} MB).")
+    summary = {
+        "item": "6 memory", "metric": f"peak RSS, 1 org x {expected_rows:,} instances ({headline})",
+        "result": f"{peak:.0f} MB", "baseline": f"{med(headline, 'before_rss_mb'):.0f} MB before extraction",
+        "ratio": "", "target": f"<= {args.target_mb:.0f} MB", "met": met,
+    }
+    if "core" in results and headline != "core":
+        summary["extra"] = f"core only: {med('core', 'peak_mb'):.0f} MB"
+    print(RESULT_PREFIX + json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
