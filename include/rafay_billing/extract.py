@@ -4,17 +4,24 @@ Why a thread pool: the API has one usage call per profile and each call is laten
 reading an org's profiles concurrently (bounded, default 8) turns minutes into seconds. Results
 are put back in listing order (profile order, then API record order), whatever order the
 threads finish in, so the output is deterministic and matches the seed script's rows.
+
+Why spooling: one org can have 100,000 instances. Each worker normalises records as their page
+arrives and, for the DAG (``keep_rows=False``), appends the rows to a temporary file of its own, so
+an org's extraction holds a few pages per worker in memory, not the whole org; the rows are then
+streamed, in order, into the landed usage CSV.
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
+import tempfile
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import astuple, dataclass, field, fields
 from decimal import Decimal
-from typing import Any
+from typing import IO
 
 from rafay_billing.client import ClientStats, PageHook, RafayClient
 from rafay_billing.errors import RafayError, RafayResponseError
@@ -54,36 +61,67 @@ def list_orgs(client: RafayClient, *, on_page: PageHook | None = None) -> list[O
 
 @dataclass
 class OrgExtraction:
-    """What one org's extraction produced, with the numbers an operator wants in the log."""
+    """What one org's extraction produced, with the numbers an operator wants in the log.
+
+    The rows are in ``rows`` (``keep_rows=True``, the default) or, with ``keep_rows=False``, in
+    temporary spool files read back in order by :meth:`iter_rows`; :meth:`iter_rows` works either
+    way. Counts and totals are kept as the rows are produced, so they never need the rows.
+    """
 
     org_id: str
     organization: str
     org_seq: int
     window: Window
-    rows: list[UsageRow] = field(default_factory=list)
     profiles: int = 0
+    row_count: int = 0
     records: int = 0
     duplicates: int = 0
+    invalid: int = 0
+    hours_total: Decimal = field(default_factory=Decimal)
     pages: int = 0
     requests: int = 0
     retries: int = 0
     p50_ms: float | None = None
     p95_ms: float | None = None
     elapsed_s: float = 0.0
+    _rows: list[UsageRow] | None = field(default=None, repr=False)
+    _spools: list[_RowSpool] = field(default_factory=list, repr=False)
 
     @property
-    def invalid(self) -> int:
-        return sum(1 for r in self.rows if r.invalid_reason is not None)
+    def rows(self) -> list[UsageRow]:
+        """Every row in order; only when extracted with ``keep_rows=True`` (else use :meth:`iter_rows`)."""
+        if self._rows is None:
+            raise RuntimeError("rows were spooled to disk (keep_rows=False): read them with iter_rows()")
+        return self._rows
 
-    @property
-    def hours_total(self) -> Decimal:
-        return sum((r.usage_hours for r in self.rows if r.usage_hours is not None), Decimal(0))
+    def iter_rows(self) -> Iterator[UsageRow]:
+        """The rows in order (profile order, then API order), ``record_seq`` numbering them from 0."""
+        if self._rows is not None:
+            yield from self._rows
+            return
+        seq = 0
+        for spool in self._spools:
+            for cells in spool:
+                yield _row(cells, seq)
+                seq += 1
+
+    def close(self) -> None:
+        """Remove the spool files (rows kept in memory stay)."""
+        for spool in self._spools:
+            spool.close()
+        self._spools = []
+
+    def __enter__(self) -> OrgExtraction:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def summary_line(self) -> str:
         """e.g. ``org coke (Coke): 3 profiles, 41 instances, 1,234.56 h, 2 retries, API p95 180 ms``."""
         parts = [
             f"{self.profiles} profiles",
-            f"{len(self.rows)} instances",
+            f"{self.row_count} instances",
             f"{self.hours_total:,.2f} h",
         ]
         if self.invalid:
@@ -98,6 +136,64 @@ class OrgExtraction:
         return f"org {self.org_id} ({self.organization}): " + ", ".join(parts)
 
 
+_RECORD_SEQ = [f.name for f in fields(UsageRow)].index("record_seq")
+_SPOOL_BATCH = 1000
+
+
+def _row(cells: tuple, seq: int) -> UsageRow:
+    """A ``UsageRow`` from its field tuple, numbered ``seq`` within the org."""
+    return UsageRow(*cells[:_RECORD_SEQ], seq, *cells[_RECORD_SEQ + 1 :])
+
+
+class _RowSpool:
+    """One profile's rows as field tuples, in order: in memory, or pickled in batches to a temp file.
+
+    Written by one worker thread, read back (any number of times) once it is finished.
+    """
+
+    def __init__(self, on_disk: bool) -> None:
+        self._batch: list[tuple] = []
+        self._file: IO[bytes] | None = tempfile.TemporaryFile(prefix="rafay-rows-") if on_disk else None
+        self.rows = 0
+        self.records = 0
+        self.duplicates = 0
+        self.invalid = 0
+        self.hours = Decimal(0)
+
+    def add(self, row: UsageRow) -> None:
+        self.rows += 1
+        if row.invalid_reason is not None:
+            self.invalid += 1
+        if row.usage_hours is not None:
+            self.hours += row.usage_hours
+        self._batch.append(astuple(row))
+        if self._file is not None and len(self._batch) >= _SPOOL_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._file is not None and self._batch:
+            pickle.dump(self._batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            self._batch = []
+
+    def __iter__(self) -> Iterator[tuple]:
+        if self._file is None:
+            yield from self._batch
+            return
+        self.flush()
+        self._file.seek(0)
+        while True:
+            try:
+                batch = pickle.load(self._file)  # our own temp file, written just above
+            except EOFError:
+                return
+            yield from batch
+
+    def close(self) -> None:
+        self._batch = []
+        if self._file is not None:
+            self._file.close()
+
+
 def extract_org(
     client: RafayClient,
     org_id: str,
@@ -107,11 +203,17 @@ def extract_org(
     org_seq: int,
     concurrency: int | None = None,
     on_page: OrgPageHook | None = None,
+    keep_rows: bool = True,
 ) -> OrgExtraction:
     """Read an org's profiles, then every profile's usage for ``window``, ``concurrency`` at a time.
 
     ``concurrency`` defaults to the client's (8 unless the connection says otherwise); the client
     also caps requests in flight across all its users. ``on_page`` is called from worker threads.
+
+    Records are normalised as their page arrives, so raw records never pile up. With
+    ``keep_rows=False`` the rows go to temporary spool files (one per profile, pickled in batches)
+    instead of memory: memory stays at a few pages per worker whatever the org's size, and
+    :meth:`OrgExtraction.iter_rows` streams them back in order (then call ``close()``).
 
     Any profile's failure fails the org (after the running reads finish): a partial org would be
     billed short without anyone noticing. A record repeated with the same ``instance_id`` within a
@@ -127,44 +229,66 @@ def extract_org(
     profile_hook = _profile_hook(on_page)
     profiles = [ProfileRef.from_item(p) for p in client.iter_profiles(org_id, on_page=profile_hook, stats=stats)]
 
-    def read(profile: ProfileRef) -> list[dict[str, Any]]:
-        return list(client.iter_profile_usage(org_id, profile.name, window, on_page=on_page, stats=stats))
+    def read(profile: ProfileRef) -> _RowSpool:
+        spool = _RowSpool(on_disk=not keep_rows)
+        try:
+            seen: set[str] = set()
+            for record in client.iter_profile_usage(org_id, profile.name, window, on_page=on_page, stats=stats):
+                spool.records += 1
+                row = normalize_record(
+                    record, window=window, org_id=org_id, organization=organization,
+                    org_seq=org_seq, record_seq=0, profile=profile,  # numbered when read back in order
+                )
+                if row.instance_id is not None:
+                    if row.instance_id in seen:
+                        spool.duplicates += 1
+                        log.warning(
+                            "org %s, profile %s: instance %s listed twice (data changed while paging); kept once",
+                            org_id, profile.name, row.instance_id,
+                        )
+                        continue
+                    seen.add(row.instance_id)
+                spool.add(row)
+            spool.flush()
+        except BaseException:
+            spool.close()
+            raise
+        return spool
 
-    results: list[list[dict[str, Any]]] = []
+    spools: list[_RowSpool] = []
     if profiles:
         with ThreadPoolExecutor(max_workers=min(concurrency, len(profiles)), thread_name_prefix="rafay") as pool:
             futures = [pool.submit(read, p) for p in profiles]
-            for profile, future in zip(profiles, futures, strict=True):
-                try:
-                    results.append(future.result())
-                except RafayError as exc:
-                    for pending in futures:
-                        pending.cancel()
-                    raise type(exc)(
-                        f"org {org_id} ({organization}), profile {profile.name}: {exc}",
-                        method=exc.method, path=exc.path, status=exc.status, excerpt=exc.excerpt,
-                    ) from None
+            try:
+                for profile, future in zip(profiles, futures, strict=True):
+                    try:
+                        spools.append(future.result())
+                    except RafayError as exc:
+                        for pending in futures:
+                            pending.cancel()
+                        raise type(exc)(
+                            f"org {org_id} ({organization}), profile {profile.name}: {exc}",
+                            method=exc.method, path=exc.path, status=exc.status, excerpt=exc.excerpt,
+                        ) from None
+            except BaseException:
+                wait(futures)
+                for future in futures:
+                    if not future.cancelled() and future.exception() is None:
+                        future.result().close()
+                raise
 
     result = OrgExtraction(org_id=org_id, organization=organization, org_seq=org_seq, window=window)
     result.profiles = len(profiles)
-    for profile, records in zip(profiles, results, strict=True):
-        seen: set[str] = set()
-        for record in records:
-            result.records += 1
-            row = normalize_record(
-                record, window=window, org_id=org_id, organization=organization,
-                org_seq=org_seq, record_seq=len(result.rows), profile=profile,
-            )
-            if row.instance_id is not None:
-                if row.instance_id in seen:
-                    result.duplicates += 1
-                    log.warning(
-                        "org %s, profile %s: instance %s listed twice (data changed while paging); kept once",
-                        org_id, profile.name, row.instance_id,
-                    )
-                    continue
-                seen.add(row.instance_id)
-            result.rows.append(row)
+    for spool in spools:
+        result.row_count += spool.rows
+        result.records += spool.records
+        result.duplicates += spool.duplicates
+        result.invalid += spool.invalid
+        result.hours_total += spool.hours
+    result._spools = spools
+    if keep_rows:
+        result._rows = list(result.iter_rows())
+        result.close()
     snap = stats.snapshot()
     result.pages, result.requests, result.retries = snap.pages, snap.requests, snap.retries
     result.p50_ms, result.p95_ms = snap.p50_ms, snap.p95_ms

@@ -184,16 +184,19 @@ def extract_batch(batch: list[dict], window_data: dict, context: Any) -> list[di
         org_dir = base / f"org={safe_component(org['org_id'])}"
         org_dir.mkdir(parents=True, exist_ok=True)
         try:
+            # Rows spool to temporary files as pages arrive and stream into usage.csv below: an
+            # org with 100,000 instances never sits in the task's memory all at once.
             result = extract_org(
-                client, org["org_id"], org["name"], window, org_seq=org["org_seq"], on_page=_page_writer(org_dir)
+                client, org["org_id"], org["name"], window, org_seq=org["org_seq"], on_page=_page_writer(org_dir),
+                keep_rows=False,
             )
         except Exception as exc:  # one org's failure must not lose the others' work
             log.error("org %s (%s): extraction failed: %s", org["org_id"], org["name"], exc)
             failures.append(f"{org['org_id']} ({org['name']}): {exc}")
             continue
         usage_path = org_dir / "usage.csv"
-        with usage_path.open("w", encoding="utf-8", newline="") as handle:
-            write_usage_csv(result.rows, handle)
+        with result, usage_path.open("w", encoding="utf-8", newline="") as handle:
+            rows = write_usage_csv(result.iter_rows(), handle)
         log.info("%s; landed %s", result.summary_line(), usage_path)
         landed.append(
             {
@@ -201,7 +204,7 @@ def extract_batch(batch: list[dict], window_data: dict, context: Any) -> list[di
                 "name": org["name"],
                 "org_seq": org["org_seq"],
                 "usage_uri": str(usage_path),
-                "rows": len(result.rows),
+                "rows": rows,
             }
         )
     context["ti"].xcom_push(key="extracted", value=landed)
