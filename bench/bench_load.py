@@ -5,12 +5,18 @@ embedded PostgreSQL, then, in the same process and database:
 
 - COPY: loads every org's file through ``rafay_billing.load.load_org_usage`` (delete + COPY per org,
   one transaction each), into an empty table and again as a re-load (replace);
-- INSERT baseline: the same per-org transactions, but one ``INSERT`` statement per row. Running
-  1,000,000 single-row INSERTs would take minutes, so the baseline runs on a sample (default 20,000
-  rows) and its rate is extrapolated to the full row count; the output says so. CSV parsing is not
-  counted against the baseline (rows are pre-parsed), which flatters it.
+- INSERT baseline: the same per-org transactions, but one ``INSERT`` statement per row, both with
+  psycopg 3's server-side prepared statement (its default after five executions: the strongest
+  row-by-row baseline) and unprepared (every row parsed and planned, like psycopg2's client-side
+  binding). A million single-row INSERTs take minutes, so the baseline runs on a sample (default
+  20,000 rows) and its rate is extrapolated; the output says so. CSV parsing is not counted against
+  the baseline (rows are pre-parsed), which flatters it.
 
-Each measurement is repeated (median reported); targets: >= 100,000 rows/s and >= 10x the baseline.
+Every round measures all of them side by side, each from a freshly truncated table after a
+CHECKPOINT (otherwise whichever runs after the COPYs pays for their pending writes); the medians of
+the rounds and of the per-round ratios are reported. PostgreSQL runs on the same machine (loopback
+TCP, tens of microseconds per round trip): the most favourable setting for row-by-row INSERTs, whose cost is one
+round trip per row, while COPY streams. Targets: >= 100,000 rows/s and >= 10x the INSERT baseline.
 
     .venv/bin/python bench/bench_load.py [--rows 1000000] [--orgs 100] [--insert-sample 20000] [--repeats 3]
 """
@@ -142,8 +148,16 @@ def insert_rows(conn, batches: list[tuple[str, list[list]]], prepare: bool) -> t
 
 
 def truncate(conn) -> None:
+    """Empty the table and flush pending writes, so every timed section starts from the same state."""
     with db.transaction(conn), conn.cursor() as cur:
         cur.execute(db.sql("bench/truncate_usage.sql"))
+    checkpoint(conn)
+
+
+def checkpoint(conn) -> None:
+    conn.autocommit = True
+    conn.execute(db.sql("bench/checkpoint.sql"))
+    conn.autocommit = False
 
 
 def machine() -> str:
@@ -188,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                 seconds, rows = copy_all(conn, files, WINDOW, f"copy-{i}")
                 assert rows == args.rows, rows
                 fresh.append(args.rows / seconds)
+                checkpoint(conn)
                 seconds, _ = copy_all(conn, files, WINDOW, f"reload-{i}")  # replaces every org's rows
                 reload.append(args.rows / seconds)
                 truncate(conn)
