@@ -13,7 +13,8 @@ embedded PostgreSQL, then, in the same process and database:
   the baseline (rows are pre-parsed), which flatters it.
 
 Every round measures all of them side by side, each from a freshly truncated table after a
-CHECKPOINT (otherwise whichever runs after the COPYs pays for their pending writes); the medians of
+CHECKPOINT (otherwise whichever runs after the COPYs pays for their pending writes) and with
+autovacuum off for the usage table (TRUNCATE leaves it nothing to do); the medians of
 the rounds and of the per-round ratios are reported. PostgreSQL runs on the same machine (loopback
 TCP, tens of microseconds per round trip): the most favourable setting for row-by-row INSERTs, whose cost is one
 round trip per row, while COPY streams. Targets: >= 100,000 rows/s and >= 10x the INSERT baseline.
@@ -192,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
               f"in {time.perf_counter() - started:.1f} s")
         with psycopg.connect(dsn) as conn:
             db.migrate(conn)
+            with db.transaction(conn), conn.cursor() as cur:
+                cur.execute(db.sql("bench/autovacuum_off.sql"))
             print(f"PostgreSQL {conn.info.server_version // 10000}.{conn.info.server_version % 10000} (embedded, "
                   "loopback TCP)")
             batches = sample_rows(files, args.insert_sample, "insert")
