@@ -1,0 +1,1 @@
+"""Benchmarks of the billing pipeline (``make bench`` = ``python -m bench``); see ``bench/__main__.py``."""
