@@ -277,3 +277,22 @@ def test_days_conf_bills_the_days_before_the_interval_end():
     assert (window.start, window.end) == (W1[1] - timedelta(days=3), W1[1])
     assert orgs == ["a", "b"]
     assert window.end.tzinfo == UTC
+
+
+def test_more_orgs_than_max_map_length_are_batched(airflow_home, rafay_sim_factory, billing_dsn, tmp_path):
+    sim = rafay_sim_factory(orgs=5, seed=11)
+    runner = _runner(airflow_home, sim, billing_dsn, tmp_path, DEMO_PRICE_BOOK)
+    env = runner.env() | {"AIRFLOW__CORE__MAX_MAP_LENGTH": "2"}
+    from rafay_devkit.airflow_env import dags_test
+
+    result = dags_test(env, "2026-11-11")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "5 organizations to bill in 2 extraction task(s) (3 per task; max_map_length 2)" in output
+    billed = {i["org_id"] for i in runner.line_items(*W1)}
+    with_usage = {
+        o.org_id for o in sim.dataset.orgs
+        if any(i.created_at < W1[1] and (i.stopped_at or i.deleted_at or W1[1]) > W1[0]
+               for p in o.profiles for i in p.instances)
+    }
+    assert billed == with_usage and len(billed) >= 3
