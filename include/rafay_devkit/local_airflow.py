@@ -212,18 +212,6 @@ class AirflowClient:
     def unpause(self, dag_id: str) -> dict:
         return self.set_paused(dag_id, False)
 
-    def set_pool(self, name: str, slots: int, description: str = "") -> dict:
-        """Create or update a pool."""
-        response = self.request(
-            "PATCH", f"/pools/{quote(name, safe='')}", expect=(200, 404),
-            json={"name": name, "slots": slots, "description": description},
-        )
-        if response.status_code == 200:
-            return response.json()
-        return self.request(
-            "POST", "/pools", expect=(201, 200), json={"name": name, "slots": slots, "description": description}
-        ).json()
-
     # runs
 
     def dag_runs(self, dag_id: str, **params: Any) -> list[dict]:
