@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import io
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from landed_usage import COLUMNS, W1, W2, usage_csv
 
 from rafay_billing import db
 from rafay_billing.load import LoadError, load_org_usage
 from rafay_billing.window import Window
-
-# The normalised usage row columns of docs/design.md, in order (written here independently of usage.py).
-COLUMNS = [
-    "window_start", "window_end", "org_id", "organization", "org_seq", "record_seq", "profile_type", "profile",
-    "instance", "instance_id", "instance_key", "status", "seed_usage", "usage_hours", "gpu_count",
-    "invalid_reason",
-]
-W1 = Window(datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 11, tzinfo=UTC))
-W2 = Window(datetime(2026, 11, 11, tzinfo=UTC), datetime(2026, 11, 12, tzinfo=UTC))
 
 
 def row(window: Window, org_id: str, seq: int, **values: Any) -> dict[str, Any]:
@@ -38,17 +28,6 @@ def row(window: Window, org_id: str, seq: int, **values: Any) -> dict[str, Any]:
     }
     base.update(values)
     return base
-
-
-def usage_csv(rows: list[dict[str, Any]]) -> str:
-    """What the extraction lands: header, Decimals as plain text, None as an empty cell."""
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for r in rows:
-        writer.writerow(["" if r[c] is None else (format(r[c], "f") if isinstance(r[c], Decimal) else r[c])
-                         for c in COLUMNS])
-    return out.getvalue()
 
 
 @pytest.fixture

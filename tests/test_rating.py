@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from landed_usage import W1, W2, usage_csv
 
 from rafay_billing import db
 from rafay_billing.load import load_org_usage
@@ -30,13 +31,6 @@ from rafay_billing.rating import (
 )
 from rafay_billing.window import Window
 
-COLUMNS = [
-    "window_start", "window_end", "org_id", "organization", "org_seq", "record_seq", "profile_type", "profile",
-    "instance", "instance_id", "instance_key", "status", "seed_usage", "usage_hours", "gpu_count",
-    "invalid_reason",
-]
-W1 = Window(datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 11, tzinfo=UTC))
-W2 = Window(datetime(2026, 11, 11, tzinfo=UTC), datetime(2026, 11, 12, tzinfo=UTC))
 CENT = Decimal("0.01")
 
 PRICE_BOOK = """\
@@ -179,16 +173,6 @@ def usage_rows(window: Window, usage: list[dict] = USAGE) -> list[dict]:
         seq[u["org_id"]] += 1
         rows.append(r)
     return rows
-
-
-def usage_csv(rows: list[dict]) -> str:
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for r in rows:
-        writer.writerow(["" if r[c] is None else (format(r[c], "f") if isinstance(r[c], Decimal) else r[c])
-                         for c in COLUMNS])
-    return out.getvalue()
 
 
 def land(conn: psycopg.Connection, window: Window, rows: list[dict], run_id: str = "run-1") -> None:
