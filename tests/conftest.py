@@ -55,20 +55,34 @@ def postgres_server() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture
-def billing_dsn(postgres_server: str) -> Iterator[str]:
-    """A fresh, empty database for one test (dropped afterwards)."""
+def create_database(server_dsn: str, prefix: str) -> str:
+    """Create a uniquely named database on the server; returns its DSN."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    name = f"billing_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(postgres_server)
+    params = conninfo_to_dict(server_dsn)
     params["dbname"] = name
-    yield make_conninfo(**params)
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
+    return make_conninfo(**params)
+
+
+def drop_database(server_dsn: str, dsn: str) -> None:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    name = conninfo_to_dict(dsn)["dbname"]
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def billing_dsn(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database for one test (dropped afterwards)."""
+    dsn = create_database(postgres_server, "billing_test")
+    yield dsn
+    drop_database(postgres_server, dsn)
 
 
 @pytest.fixture

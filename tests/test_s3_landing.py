@@ -17,7 +17,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,8 +24,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import create_database, drop_database
 from e2e_support import expected_charges, read_price_book
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from rafay_billing.paths import safe_component
 from rafay_billing.window import Window
@@ -100,20 +99,6 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Env]:
         server.stop()
 
 
-def _create_database(server_dsn: str, prefix: str) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(server_dsn)
-    params["dbname"] = name
-    return make_conninfo(**params)
-
-
-def _drop_database(server_dsn: str, dsn: str) -> None:
-    with psycopg.connect(server_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{conninfo_to_dict(dsn)["dbname"]}" WITH (FORCE)')
-
-
 def _local_files(root: Path) -> list[Path]:
     """Data files under ``root`` (task logs and Airflow's own bookkeeping excluded)."""
     if not root.exists():
@@ -132,8 +117,8 @@ def test_dag_lands_everything_in_s3_and_no_task_reads_another_tasks_disk(
     scratch = tmp_path / "task-tmp"  # TMPDIR of every Airflow process: must stay free of data files
     scratch.mkdir()
     sim = RafaySimulator(SimulatorConfig(seed=11, orgs=ORGS, now=NOW)).start()
-    billing_dsn = _create_database(postgres_server, "billing_s3")
-    metadata_dsn = _create_database(postgres_server, "airflow_s3")
+    billing_dsn = create_database(postgres_server, "billing_s3")
+    metadata_dsn = create_database(postgres_server, "airflow_s3")
     data_uri = f"s3://{BUCKET}/{PREFIX}"
     env = airflow_env(
         home,
@@ -230,6 +215,6 @@ def test_dag_lands_everything_in_s3_and_no_task_reads_another_tasks_disk(
         airflow.stop()
         leftovers = airflow.own_processes()
         sim.stop()
-        _drop_database(postgres_server, billing_dsn)
-        _drop_database(postgres_server, metadata_dsn)
+        drop_database(postgres_server, billing_dsn)
+        drop_database(postgres_server, metadata_dsn)
     assert leftovers == []

@@ -10,7 +10,6 @@ plainly against the simulator's dataset), never from the pipeline's own output.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,8 +18,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import create_database, drop_database
 from e2e_support import expected_charges, read_price_book
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from rafay_devkit.airflow_env import airflow_env
 from rafay_devkit.local_airflow import DAG_ID, LocalAirflow, iter_task_logs, wait_for
@@ -117,27 +116,12 @@ def assert_window_billed(topo: Topology, ws: datetime, we: datetime, *, without_
 # --- fixtures ------------------------------------------------------------------------------------
 
 
-def _create_database(server_dsn: str, prefix: str) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(server_dsn)
-    params["dbname"] = name
-    return make_conninfo(**params)
-
-
-def _drop_database(server_dsn: str, dsn: str) -> None:
-    name = conninfo_to_dict(dsn)["dbname"]
-    with psycopg.connect(server_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Iterator[Topology]:
     home = tmp_path_factory.mktemp("topology")
     sim = RafaySimulator(SimulatorConfig(seed=7, orgs=ORGS, now=SIM_NOW)).start()
-    billing_dsn = _create_database(postgres_server, "billing_topology")
-    metadata_dsn = _create_database(postgres_server, "airflow_topology")
+    billing_dsn = create_database(postgres_server, "billing_topology")
+    metadata_dsn = create_database(postgres_server, "airflow_topology")
     landing = home / "landing"
     env = airflow_env(
         home / "airflow",
@@ -166,8 +150,8 @@ def topology(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> 
         airflow.stop()
         leftovers = airflow.own_processes()
         sim.stop()
-        _drop_database(postgres_server, billing_dsn)
-        _drop_database(postgres_server, metadata_dsn)
+        drop_database(postgres_server, billing_dsn)
+        drop_database(postgres_server, metadata_dsn)
     assert leftovers == [], f"processes left running: {[p.pid for p in leftovers]}"
 
 
