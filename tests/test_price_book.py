@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -10,7 +11,13 @@ import psycopg
 import pytest
 
 from rafay_billing import db, price_book
-from rafay_billing.price_book import PriceBookError, parse_price_book, parse_timestamp, sync_price_book
+from rafay_billing.price_book import (
+    PriceBookError,
+    parse_boundary,
+    parse_price_book,
+    parse_timestamp,
+    sync_price_book,
+)
 
 HEADER = "price_id,org_id,profile_type,profile,unit,unit_price,currency,effective_from,effective_to"
 GOOD = "\n".join(
@@ -88,6 +95,35 @@ def test_timestamps(text: str, expected: datetime) -> None:
     assert parse_timestamp(text) == expected
 
 
+@pytest.mark.parametrize(
+    "text", ["2026-11-10", "2026-11-10T00:00:00Z", "2026-11-10T00:00Z", "2026-11-10 00:00:00+00:00",
+             "2026-11-10T00:00:00.000000z"],
+)
+def test_boundaries_at_midnight_utc(text: str) -> None:
+    assert parse_boundary(text) == datetime(2026, 11, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("2026-11-10T12:00:00Z", "prices change only at 00:00 UTC"),
+        ("2026-11-10T00:00:00.000001Z", "is 00:00:00.000001 UTC"),
+        ("2026-12-31T23:00:00Z", "write a day, 2026-12-31 or 2027-01-01"),
+        ("2026-11-10T00:00:00+02:00", "is not UTC (it is 2026-11-09T22:00:00Z)"),
+        ("2026-11-10T02:00:00+02:00", "is not UTC (it is 2026-11-10T00:00:00Z)"),  # say it in UTC
+    ],
+)
+def test_boundaries_elsewhere_are_refused(text: str, fragment: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        parse_boundary(text)
+
+
+def test_currencies_in_use_are_accepted() -> None:
+    codes = ["JPY", "BHD", "IQD", "LAK", "CHF"]
+    rows = [f"p{i},o{i},,,instance_hour,1,{code},2026-01-01," for i, code in enumerate(codes)]
+    assert [r.currency for r in parse_price_book("\n".join([HEADER, *rows]))] == codes
+
+
 def _one_row(row: str) -> str:
     return f"{HEADER}\nok,,,,instance_hour,1,USD,2026-01-01,\n{row}\n"
 
@@ -115,6 +151,21 @@ def _one_row(row: str) -> str:
         ("p,,,,gpu_hour,1,USD,2026-13-01,", "not a real date"),
         ("p,,,,gpu_hour,1,USD,2026-11-01T00:00:00,", "has no time zone"),
         ("p,,,,gpu_hour,1,USD,2026-11-01T00:00:00+01:00,", "is not UTC"),
+        ("p,,,,gpu_hour,1,USD,2026-11-01T00:00:00+01:00,", "(it is 2026-10-31T23:00:00Z)"),
+        ("p,,,,gpu_hour,1,USD,2026-11-10T12:00:00Z,",
+         "effective_from '2026-11-10T12:00:00Z' is 12:00:00 UTC, but prices change only at 00:00 UTC: "
+         "write a day, 2026-11-10 or 2026-11-11"),
+        ("p,,,,gpu_hour,1,USD,2026-11-10T00:00:00.5Z,", "is 00:00:00.500000 UTC, but prices change only at 00:00"),
+        ("p,,,,gpu_hour,1,USD,2026-11-10T00:01Z,", "is 00:01:00 UTC"),
+        ("p,,,,gpu_hour,1,USD,2026-11-10,2026-11-20T23:59:59Z",
+         "effective_to '2026-11-20T23:59:59Z' is 23:59:59 UTC, but prices change only at 00:00 UTC: "
+         "write a day, 2026-11-20 or 2026-11-21"),
+        ("p,,,,gpu_hour,1,USD,2026-11-10T14:00:00+02:00,", "is not UTC (it is 2026-11-10T12:00:00Z)"),
+        ("p,,,,gpu_hour,1,USD,2026-11-10,2026-11-20T02:00:00+02:00", "effective_to '2026-11-20T02:00:00+02:00' is not UTC"),
+        ("p,,,,gpu_hour,1,ABC,2026-01-01,", "currency 'ABC' is not an ISO 4217 currency in use"),
+        ("p,,,,gpu_hour,1,HRK,2026-01-01,", "currency 'HRK' is not an ISO 4217 currency in use"),
+        ("p,,,,gpu_hour,1,XAU,2026-01-01,", "currency 'XAU' (Gold) has no minor unit"),
+        ("p,,,,gpu_hour,1,XXX,2026-01-01,", "has no minor unit in ISO 4217"),
         ("p,,,,gpu_hour,1,USD,2026-11-01,2026-11-01", "effective_to '2026-11-01' is not after effective_from"),
         ("p,,,,gpu_hour,1,USD,2026-11-02,2026-11-01", "is not after"),
         ("p,,,,gpu_hour,1,USD,2026-11-01,soon", "effective_to 'soon' is not a date"),
@@ -239,6 +290,29 @@ def test_bad_csv_leaves_the_table_exactly_as_it_was(conn: psycopg.Connection) ->
     assert _table(conn) == before
     with pytest.raises(PriceBookError, match="line 1"):
         sync_price_book(conn, HEADER + "\n")  # an empty book would delete every price
+    assert _table(conn) == before
+
+
+def test_sync_refuses_non_midnight_and_non_iso_rows_and_keeps_the_table(conn: psycopg.Connection) -> None:
+    sync_price_book(conn, GOOD)
+    before = _table(conn)
+    bad = "\n".join(
+        [
+            GOOD,  # lines 1-6
+            "noon,,service,,instance_hour,1,USD,2026-11-10T12:00:00Z,",  # 7
+            "offset,,,h200,gpu_hour,1,USD,2026-11-10,2026-11-20T00:00:00+02:00",  # 8
+            "gold,,,b200,gpu_hour,1,XAU,2026-11-10,",  # 9
+            "made-up,,,a100,gpu_hour,1,ABC,2026-11-10,",  # 10
+        ]
+    )
+    with pytest.raises(PriceBookError) as info:
+        sync_price_book(conn, bad)
+    assert [line for line, _ in info.value.problems] == [7, 8, 9, 10]
+    message = str(info.value)
+    assert "line 7: effective_from '2026-11-10T12:00:00Z' is 12:00:00 UTC, but prices change only at 00:00 UTC" in message
+    assert "line 8: effective_to '2026-11-20T00:00:00+02:00' is not UTC (it is 2026-11-19T22:00:00Z)" in message
+    assert "line 9: currency 'XAU' (Gold) has no minor unit" in message
+    assert "line 10: currency 'ABC' is not an ISO 4217 currency" in message
     assert _table(conn) == before
 
 

@@ -56,7 +56,8 @@ def currency_rows() -> list[tuple[str, int, str]]:
 
     Meant for loading a lookup table (SQL rounds with it); codes without a minor unit are skipped.
     """
-    return sorted((code, exponent, name) for code, (exponent, name) in _table().items() if exponent is not None)
+    table = _table().items()
+    return sorted((code, exponent, name) for code, (exponent, name) in table if exponent is not None)
 
 
 def _hint(code: str) -> str:

@@ -4,6 +4,10 @@ Why validate in Python first: a bad price book must fail with a message a person
 CSV line and what to fix, every problem at once) and must leave the table exactly as it was. Only a
 book that passes every check reaches the database, where it replaces the table in one transaction.
 
+Two rules come from the ledger: prices change only at 00:00 UTC (the ledger bills whole UTC days,
+so a day must never span a price change), and the currency must be an ISO 4217 currency with a
+minor unit (amounts are rounded to it; see :mod:`rafay_billing.currency`).
+
 The CSV is the *whole* price book: rows missing from it are deleted, new rows inserted, changed rows
 updated (``updated_at`` moves only for those). Old line items keep the price they were rated with
 (``charge_line_items`` copies unit, price and currency), so deleting a price row loses no history.
@@ -16,10 +20,11 @@ import io
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from rafay_billing.currency import CurrencyError, minor_unit
 from rafay_billing.db import sql, transaction
 
 COLUMNS: tuple[str, ...] = (
@@ -120,7 +125,7 @@ def parse_timestamp(text: str) -> datetime:
             raise ValueError(f"{text!r} is not a real date") from None
     match = _DATETIME.match(text)
     if not match:
-        raise ValueError(f"{text!r} is not a date (2026-11-01) or a UTC timestamp (2026-11-01T06:00:00Z)")
+        raise ValueError(f"{text!r} is not a date (2026-11-01) or a UTC timestamp (2026-11-01T00:00:00Z)")
     if match.group(3) is None:
         raise ValueError(f"{text!r} has no time zone: end it with Z (UTC)")
     try:
@@ -128,8 +133,29 @@ def parse_timestamp(text: str) -> datetime:
     except ValueError:
         raise ValueError(f"{text!r} is not a real date and time") from None
     if value.utcoffset() != timedelta(0):
-        raise ValueError(f"{text!r} is not UTC: write the time in UTC and end it with Z")
+        in_utc = f"{value.astimezone(UTC):%Y-%m-%dT%H:%M:%S}Z"
+        raise ValueError(f"{text!r} is not UTC (it is {in_utc}): write the time in UTC and end it with Z")
     return value.astimezone(UTC)
+
+
+def parse_boundary(text: str) -> datetime:
+    """An ``effective_from``/``effective_to`` value: :func:`parse_timestamp`, and exactly 00:00 UTC.
+
+    Why: the ledger bills whole UTC days at one price each, so a price may only start or end at a
+    midnight. Raises ``ValueError`` naming the midnights on either side, for the person to pick one.
+    """
+    value = parse_timestamp(text)
+    if value.time() != time(0):  # parse_timestamp returns UTC
+        day = value.date()
+        raise ValueError(
+            f"{text!r} is {value:%H:%M:%S}{_fraction(value)} UTC, but prices change only at 00:00 UTC: "
+            f"write a day, {day.isoformat()} or {(day + timedelta(days=1)).isoformat()}"
+        )
+    return value
+
+
+def _fraction(value: datetime) -> str:
+    return f".{value.microsecond:06d}" if value.microsecond else ""
 
 
 def _offset(zone: str) -> str:
@@ -171,20 +197,20 @@ def _parse_row(line: int, cells: dict[str, str], problems: list[tuple[int, str]]
     else:
         unit_price = Decimal(text)
     currency = cells["currency"]
-    if not _CURRENCY.match(currency):
-        hint = f" (did you mean {currency.upper()}?)" if _CURRENCY.match(currency.upper()) else ""
-        bad(f"currency {currency!r} is not an ISO 4217 code: three capital letters (USD, EUR, ...){hint}")
+    problem = _currency_problem(currency)
+    if problem:
+        bad(problem)
     effective_from = effective_to = None
     if not cells["effective_from"]:
         bad("effective_from is empty: give the first day the price applies (2026-11-01)")
     else:
         try:
-            effective_from = parse_timestamp(cells["effective_from"])
+            effective_from = parse_boundary(cells["effective_from"])
         except ValueError as exc:
             bad(f"effective_from {exc}")
     if cells["effective_to"]:
         try:
-            effective_to = parse_timestamp(cells["effective_to"])
+            effective_to = parse_boundary(cells["effective_to"])
         except ValueError as exc:
             bad(f"effective_to {exc}")
         else:
@@ -207,6 +233,18 @@ def _parse_row(line: int, cells: dict[str, str], problems: list[tuple[int, str]]
         effective_to=effective_to,
         line=line,
     )
+
+
+def _currency_problem(currency: str) -> str | None:
+    """What is wrong with a ``currency`` cell, or ``None``: the shape first, then the ISO 4217 table."""
+    if not _CURRENCY.match(currency):
+        hint = f" (did you mean {currency.upper()}?)" if _CURRENCY.match(currency.upper()) else ""
+        return f"currency {currency!r} is not an ISO 4217 code: three capital letters (USD, EUR, ...){hint}"
+    try:
+        minor_unit(currency)
+    except CurrencyError as exc:
+        return str(exc)
+    return None
 
 
 def _check_overlaps(rows: list[PriceRow], problems: list[tuple[int, str]]) -> None:
