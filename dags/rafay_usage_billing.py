@@ -1,31 +1,40 @@
 """Nightly Rafay usage billing: usage metering -> priced charge line items in PostgreSQL.
 
 Bills the half-open UTC window of the run's data interval (midnight to midnight), or the window
-given in the run's conf. One mapped task per organization extracts usage and lands the raw API
-responses; later tasks load, rate and report. Only ``airflow.sdk`` is imported at parse time: the
-work happens in ``rafay_provider.pipeline``, imported inside the tasks.
+given in the run's conf: whole UTC days, billed day by day, each (org, day) replacing what an earlier
+run billed for it. One mapped task per organization extracts usage and lands the raw API responses;
+later tasks load, rate and report. Catch-up is on from ``[rafay_billing] billing_start_date``, so
+every day gets a run. Only ``airflow.sdk`` and the light settings module are imported at parse time:
+the work happens in ``rafay_provider.pipeline``, imported inside the tasks.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
+
+from rafay_provider.settings import billing_start_datetime
 
 RAFAY_POOL = "rafay_api"
 # Task-level retries of one org's extraction (on top of the hook's per-request retries). Read from
 # the environment (cheap, no I/O) so deployments and tests can tune them without editing the DAG.
 EXTRACT_RETRIES = int(os.environ.get("RAFAY_BILLING_EXTRACT_RETRIES", "2"))
 EXTRACT_RETRY_DELAY = timedelta(seconds=float(os.environ.get("RAFAY_BILLING_EXTRACT_RETRY_DELAY_SECONDS", "120")))
+# Retry delay of the database steps (a restarted PostgreSQL, a killed worker).
+RETRY_DELAY = timedelta(seconds=float(os.environ.get("RAFAY_BILLING_RETRY_DELAY_SECONDS", "60")))
 
 DOC = """
 ### Rafay usage billing
 Bills `[window_start, window_end)` (UTC): by default the run's data interval, midnight to midnight.
+Windows are whole UTC days, billed day by day: re-billing a day replaces that (org, day), so no hour is
+billed twice. `billing.coverage` records each (org, day) as `billed`, `exceptions` or `failed`; the last
+task fails, naming them, when a day of the 35 before the window's end is not billed.
 
 **Trigger conf** (all optional):
 `{"window_start": "2026-11-10T00:00:00Z", "window_end": "2026-11-11T00:00:00Z"}` or `{"days": 3}`
-(the 3 days ending at the data interval end); `{"orgs": ["coke"]}` limits the run to those orgs;
+(the 3 days ending at the data interval end); `{"orgs": ["coke"]}` re-bills only those orgs;
 `{"settle_minutes": 0}` skips the wait for usage to settle.
 
 Connections: `rafay_default` (type `rafay`), `billing_postgres`. Variables: `billing_data_uri`,
@@ -36,15 +45,15 @@ Connections: `rafay_default` (type `rafay`), `billing_postgres`. Variables: `bil
 @dag(
     dag_id="rafay_usage_billing",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=datetime(2026, 11, 1),
-    catchup=False,
+    start_date=billing_start_datetime(),
+    catchup=True,
     max_active_runs=3,
     doc_md=DOC,
     tags=["billing", "rafay"],
     default_args={
         "owner": "billing",
         "retries": 1,
-        "retry_delay": timedelta(minutes=1),
+        "retry_delay": RETRY_DELAY,
     },
     params={
         "window_start": Param(None, description="Override: window start, UTC (e.g. 2026-11-10T00:00:00Z)"),
@@ -102,8 +111,8 @@ def rafay_usage_billing() -> None:
         return pipeline.extract_batch(batch, window, context)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
-    def load_usage(window: dict, batches: list[list[dict]]) -> dict:
-        """Runs even when some orgs failed: every org that extracted is loaded and billed."""
+    def load_usage(window: dict, batches: list[list[dict]] | None) -> dict:
+        """Runs even when some orgs failed: every (org, day) that extracted is loaded and billed."""
         from rafay_provider import pipeline
 
         return pipeline.load_usage(window, batches, get_current_context())
@@ -112,7 +121,7 @@ def rafay_usage_billing() -> None:
     def rate_window(window: dict, loaded: dict) -> dict:
         from rafay_provider import pipeline
 
-        return pipeline.rate(window, get_current_context())
+        return pipeline.rate(window, loaded, get_current_context())
 
     @task
     def publish_reports(window: dict, rated: dict) -> dict:
@@ -127,6 +136,13 @@ def rafay_usage_billing() -> None:
 
         return pipeline.check_run(window, get_current_context())
 
+    @task(trigger_rule=TriggerRule.ONE_FAILED, retries=0)
+    def fail_if_any_task_failed() -> None:
+        """Skipped on a clean run; fails the run when any task failed, whatever the other leaves did."""
+        from rafay_provider import pipeline
+
+        pipeline.fail_if_any_task_failed()
+
     window = resolve_window()
     schema = migrate_schema()
     prices = sync_price_book()
@@ -137,7 +153,12 @@ def rafay_usage_billing() -> None:
     extracted >> loaded
     rated = rate_window(window, loaded)
     reports = publish_reports(window, rated)
-    reports >> check_run(window)
+    checked = check_run(window)
+    reports >> checked
+    # every task is upstream of the watcher, so one failure anywhere fails the run
+    [window, wait_for_usage_to_settle, schema, prices, batches, extracted, loaded, rated, reports, checked] >> (
+        fail_if_any_task_failed()
+    )
 
 
 rafay_usage_billing()

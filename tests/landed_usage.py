@@ -15,7 +15,7 @@ from rafay_billing.window import Window
 COLUMNS = [
     "window_start", "window_end", "org_id", "organization", "org_seq", "record_seq", "profile_type", "profile",
     "instance", "instance_id", "instance_key", "status", "seed_usage", "usage_hours", "gpu_count",
-    "invalid_reason",
+    "invalid_reason", "record_start", "record_end", "source_page", "source_index",
 ]
 W1 = Window(datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 11, tzinfo=UTC))
 W2 = Window(datetime(2026, 11, 11, tzinfo=UTC), datetime(2026, 11, 12, tzinfo=UTC))
@@ -27,6 +27,6 @@ def usage_csv(rows: list[dict[str, Any]]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for r in rows:
-        writer.writerow(["" if r[c] is None else (format(r[c], "f") if isinstance(r[c], Decimal) else r[c])
+        writer.writerow(["" if r.get(c) is None else (format(r[c], "f") if isinstance(r[c], Decimal) else r[c])
                          for c in COLUMNS])
     return out.getvalue()

@@ -1,4 +1,5 @@
-"""Landing usage CSVs with COPY: exact values, replace on re-load, nothing else touched, bad files refused."""
+"""Landing usage CSVs with COPY per (org, UTC day): exact values, a retry of the run replaces its rows,
+other runs' rows are kept, nothing else touched, bad files refused."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from landed_usage import COLUMNS, W1, W2, usage_csv
 
 from rafay_billing import db
 from rafay_billing.load import LoadError, load_org_usage
-from rafay_billing.window import Window
+from rafay_billing.window import Window, WindowError
 
 
 def row(window: Window, org_id: str, seq: int, **values: Any) -> dict[str, Any]:
@@ -25,6 +26,8 @@ def row(window: Window, org_id: str, seq: int, **values: Any) -> dict[str, Any]:
         "profile_type": "compute", "profile": "p1", "instance": instance, "instance_id": instance_id,
         "instance_key": instance_id if instance_id else f"name:{instance}", "status": "running",
         "seed_usage": "1.5", "usage_hours": Decimal("1.5"), "gpu_count": 1, "invalid_reason": None,
+        "record_start": window.start_iso, "record_end": window.end_iso,
+        "source_page": "usage-p1-page-0000.json", "source_index": seq,
     }
     base.update(values)
     return base
@@ -96,26 +99,47 @@ def test_awkward_names_round_trip(conn: psycopg.Connection, name: str) -> None:
     assert got["instance_key"] == f"name:{name}"
 
 
-def test_reload_replaces_only_that_org_and_window(conn: psycopg.Connection) -> None:
+def test_reload_replaces_only_that_org_day_and_run(conn: psycopg.Connection) -> None:
     load_org_usage(conn, W1, "acme", usage_csv([row(W1, "acme", i) for i in range(3)]), "run-1")
     load_org_usage(conn, W1, "beta", usage_csv([row(W1, "beta", i) for i in range(2)]), "run-1")
     load_org_usage(conn, W2, "acme", usage_csv([row(W2, "acme", i) for i in range(4)]), "run-1")
     before_beta, before_w2 = landed(conn, W1, "beta"), landed(conn, W2, "acme")
 
+    # a retry of the same run replaces its rows for that (org, day)
     again = [row(W1, "acme", 0, usage_hours=Decimal("9.75"))]
-    assert load_org_usage(conn, W1, "acme", usage_csv(again), "run-2") == 1
+    assert load_org_usage(conn, W1, "acme", usage_csv(again), "run-1") == 1
     got = landed(conn, W1, "acme")
-    assert [(r["record_seq"], r["usage_hours"], r["run_id"]) for r in got] == [(0, Decimal("9.75"), "run-2")]
+    assert [(r["record_seq"], r["usage_hours"], r["run_id"]) for r in got] == [(0, Decimal("9.75"), "run-1")]
     assert landed(conn, W1, "beta") == before_beta
     assert landed(conn, W2, "acme") == before_w2
 
-    # the same file twice gives the same rows, not twice the rows
-    load_org_usage(conn, W1, "acme", usage_csv(again), "run-3")
-    assert len(landed(conn, W1, "acme")) == 1
+    # another run lands its own copy beside it (usage is kept per run, for audit) ...
+    assert load_org_usage(conn, W1, "acme", usage_csv(again), "run-2") == 1
+    assert sorted(r["run_id"] for r in landed(conn, W1, "acme")) == ["run-1", "run-2"]
+    # ... and the same file twice in that run gives the same rows, not twice the rows
+    load_org_usage(conn, W1, "acme", usage_csv(again), "run-2")
+    assert len(landed(conn, W1, "acme")) == 2
 
-    # an org with no usage this time: its old rows go
-    assert load_org_usage(conn, W1, "beta", usage_csv([]), "run-3") == 0
+    # an (org, day) with no usage in a retry: that run's rows for it go, the other run's stay
+    assert load_org_usage(conn, W1, "beta", usage_csv([]), "run-1") == 0
     assert landed(conn, W1, "beta") == []
+
+
+def test_rows_know_their_day_run_and_raw_page(conn: psycopg.Connection) -> None:
+    rows = [row(W1, "acme", i, source_page=f"usage-p1-page-000{i}.json", source_index=7 - i) for i in range(2)]
+    load_org_usage(conn, W1, "acme", usage_csv(rows), "run-9", source_dir="file:///land/raw/x/org=acme")
+    got = landed(conn, W1, "acme")
+    assert [(r["usage_date"], r["run_id"], r["source_dir"], r["source_page"], r["source_index"]) for r in got] == [
+        (W1.start.date(), "run-9", "file:///land/raw/x/org=acme", "usage-p1-page-0000.json", 7),
+        (W1.start.date(), "run-9", "file:///land/raw/x/org=acme", "usage-p1-page-0001.json", 6),
+    ]
+
+
+def test_only_one_whole_utc_day_is_loaded(conn: psycopg.Connection) -> None:
+    two_days = Window(W1.start, W2.end)
+    with pytest.raises(WindowError, match="not one whole UTC day"):
+        load_org_usage(conn, two_days, "acme", usage_csv([row(W1, "acme", 0)]), "r")
+    assert landed(conn) == []
 
 
 def test_accepts_binary_and_text_files_and_bytes(conn: psycopg.Connection, tmp_path: Path) -> None:
@@ -128,7 +152,7 @@ def test_accepts_binary_and_text_files_and_bytes(conn: psycopg.Connection, tmp_p
         assert load_org_usage(conn, W1, "acme", handle, "text") == 5
     assert load_org_usage(conn, W1, "acme", path.read_bytes(), "bytes") == 5
     assert {r["organization"] for r in landed(conn)} == {"Zürich, \"AG\""}
-    assert {r["run_id"] for r in landed(conn)} == {"bytes"}
+    assert sorted(r["run_id"] for r in landed(conn)) == ["bin"] * 5 + ["bytes"] * 5 + ["text"] * 5
 
 
 class _ChunkSpy(io.BytesIO):
@@ -167,8 +191,9 @@ def test_commits_on_a_non_autocommit_connection(billing_dsn: str) -> None:
     [
         (lambda: "", "has header []"),
         (lambda: usage_csv([row(W1, "acme", 0)]).replace("usage_hours", "hours", 1), "expected window_start"),
-        (lambda: usage_csv([row(W1, "other", 0)]), "holds rows of another organization or window"),
-        (lambda: usage_csv([row(W1, "acme", 0), row(W2, "acme", 1)]), "1 of 2 rows belong to another"),
+        (lambda: usage_csv([row(W1, "other", 0)]), "1 of 1 rows belong to another organization"),
+        (lambda: usage_csv([row(W1, "acme", 0), row(W1, "other", 1)]), "1 of 2 rows belong to another"),
+        (lambda: usage_csv([row(W1, "acme", 0), row(W2, "acme", 1)]), "holds rows of another day"),
         (lambda: usage_csv([row(W1, "acme", 0), row(W1, "acme", 0)]), "repeats a record"),
         (lambda: usage_csv([row(W1, "acme", 0, usage_hours="1.5h")]), 'column usage_hours: "1.5h"'),
         (lambda: usage_csv([row(W1, "acme", 0, gpu_count="eight")]), "column gpu_count"),

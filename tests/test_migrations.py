@@ -11,7 +11,10 @@ import pytest
 from rafay_billing import db
 from rafay_billing.usage import USAGE_COLUMNS
 
-TABLES = {"schema_migrations", "price_book", "usage_records", "charge_line_items", "rating_exceptions"}
+TABLES = {
+    "schema_migrations", "price_book", "usage_records", "charge_line_items", "rating_exceptions", "coverage",
+    "currencies", "org_registry",
+}
 ALL = [m.name for m in db.migrations()]
 
 
@@ -55,20 +58,20 @@ def test_migration_files_are_idempotent_on_their_own(pg_conn: psycopg.Connection
 def test_tables_keys_and_types(pg_conn: psycopg.Connection) -> None:
     db.migrate(pg_conn)
     tables = {r[0] for r in pg_conn.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'billing'"
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'billing' AND table_type = 'BASE TABLE'"
     )}
     assert tables == TABLES
-    assert _primary_key(pg_conn, "charge_line_items") == [
-        "window_start", "window_end", "org_id", "profile", "instance_key"
-    ]
-    assert _primary_key(pg_conn, "usage_records") == ["window_start", "window_end", "org_id", "record_seq"]
-    assert _primary_key(pg_conn, "rating_exceptions") == ["window_start", "window_end", "org_id", "record_seq"]
+    assert _primary_key(pg_conn, "charge_line_items") == ["org_id", "usage_date", "profile", "instance_key"]
+    assert _primary_key(pg_conn, "usage_records") == ["org_id", "usage_date", "run_id", "record_seq"]
+    assert _primary_key(pg_conn, "rating_exceptions") == ["org_id", "usage_date", "record_seq"]
+    assert _primary_key(pg_conn, "coverage") == ["org_id", "usage_date"]
     assert _primary_key(pg_conn, "price_book") == ["price_id"]
 
     usage = _columns(pg_conn, "usage_records")
-    assert tuple(usage)[: len(USAGE_COLUMNS)] == USAGE_COLUMNS  # design.md order, then run_id, loaded_at
-    assert list(usage)[len(USAGE_COLUMNS):] == ["run_id", "loaded_at"]
+    assert set(USAGE_COLUMNS) <= set(usage)
+    assert {"usage_date", "run_id", "source_dir", "loaded_at"} <= set(usage)
     assert usage["usage_hours"] == "numeric" and usage["gpu_count"] == "integer"
+    assert usage["usage_date"] == "date"
 
     items = _columns(pg_conn, "charge_line_items")
     contract = ("window_start, window_end, org_id, organization, profile_type, profile, instance, instance_id, "
@@ -87,9 +90,7 @@ def test_tables_keys_and_types(pg_conn: psycopg.Connection) -> None:
     ]
     assert prices["unit_price"] == "numeric" and prices["effective_from"] == "timestamp with time zone"
     indexes = {r[0] for r in pg_conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'billing'")}
-    assert {"price_book_match_idx", "rating_exceptions_window_reason_idx"} <= indexes
-    stats = {r[0] for r in pg_conn.execute("SELECT stxname FROM pg_statistic_ext")}
-    assert {"usage_records_window_stats", "charge_line_items_window_stats"} <= stats
+    assert {"price_book_match_idx", "rating_exceptions_day_reason_idx", "coverage_day_idx"} <= indexes
 
 
 @pytest.mark.parametrize(
@@ -101,9 +102,10 @@ def test_tables_keys_and_types(pg_conn: psycopg.Connection) -> None:
          " VALUES ('p', 'gpu_hour', 1, 'usd', '2026-01-01Z')", "currency"),
         ("INSERT INTO billing.price_book (price_id, unit, unit_price, currency, effective_from, effective_to)"
          " VALUES ('p', 'gpu_hour', 1, 'USD', '2026-01-01Z', '2026-01-01Z')", "effective_range"),
-        ("INSERT INTO billing.rating_exceptions (window_start, window_end, org_id, organization, profile_type,"
-         " profile, instance, instance_key, record_seq, reason, detail, run_id)"
-         " VALUES ('2026-01-01Z', '2026-01-02Z', 'o', 'O', 't', 'p', 'i', 'k', 0, 'other', 'd', 'r')", "reason"),
+        ("INSERT INTO billing.rating_exceptions (usage_date, window_start, window_end, org_id, organization,"
+         " profile_type, profile, instance, instance_key, record_seq, reason, detail, run_id)"
+         " VALUES ('2026-01-01', '2026-01-01Z', '2026-01-02Z', 'o', 'O', 't', 'p', 'i', 'k', 0, 'other', 'd', 'r')",
+         "reason"),
     ],
 )
 def test_check_constraints(pg_conn: psycopg.Connection, statement: str, constraint: str) -> None:

@@ -26,12 +26,18 @@ from rafay_billing.rating import (
     fetch_exceptions,
     fetch_line_items,
     fetch_seed_rows,
+    DaySlice,
+    landed_slices,
+    rate_slices,
     rate_window,
-    window_summary,
+    slices_summary,
 )
 from rafay_billing.window import Window
 
 CENT = Decimal("0.01")
+# ISO 4217 minor units, written out here independently of the iso4217 package the pipeline uses.
+MINOR = {"USD": 2, "EUR": 2, "AUD": 2, "JPY": 0, "BHD": 3, "IQD": 3}
+DAY_TOLERANCE = Decimal("24.01")
 
 PRICE_BOOK = """\
 price_id,org_id,profile_type,profile,unit,unit_price,currency,effective_from,effective_to
@@ -111,10 +117,17 @@ def expected(prices: list[dict], usage: list[dict], window: Window) -> tuple[dic
     """Line items by (org, profile, instance_key) and exception reasons by (org, record_seq)."""
     items: dict[tuple, dict] = {}
     reasons: dict[tuple, str] = {}
+    day_hours: dict[tuple, Decimal] = defaultdict(Decimal)
+    for u in usage:
+        if not (u["invalid_reason"] or u["usage_hours"] is None or u["usage_hours"] < 0):
+            day_hours[(u["org_id"], u["profile"], u["instance_key"])] += u["usage_hours"]
     for u in usage:
         record = (u["org_id"], u["record_seq"])
         if u["invalid_reason"] or u["usage_hours"] is None or u["usage_hours"] < 0:
             reasons[record] = "invalid_usage"
+            continue
+        if day_hours[(u["org_id"], u["profile"], u["instance_key"])] > DAY_TOLERANCE:
+            reasons[record] = "usage_exceeds_window"
             continue
         applicable = [
             p for p in prices
@@ -135,7 +148,7 @@ def expected(prices: list[dict], usage: list[dict], window: Window) -> tuple[dic
             reasons[record] = "ambiguous_price"
             continue
         price = winners[0]
-        if price["unit"] == "gpu_hour" and u["gpu_count"] is None:
+        if price["unit"] == "gpu_hour" and not u["gpu_count"]:
             reasons[record] = "missing_gpu_count"
             continue
         quantity = u["usage_hours"] * (u["gpu_count"] if price["unit"] == "gpu_hour" else 1)
@@ -146,7 +159,8 @@ def expected(prices: list[dict], usage: list[dict], window: Window) -> tuple[dic
         item["usage_hours"] += u["usage_hours"]
         item["pricing_quantity"] += quantity
     for item in items.values():
-        item["amount"] = (item["pricing_quantity"] * item["unit_price"]).quantize(CENT, rounding=ROUND_HALF_UP)
+        unit = Decimal(1).scaleb(-MINOR[item["currency"]])
+        item["amount"] = (item["pricing_quantity"] * item["unit_price"]).quantize(unit, rounding=ROUND_HALF_UP)
     return items, reasons
 
 
@@ -175,7 +189,7 @@ def usage_rows(window: Window, usage: list[dict] = USAGE) -> list[dict]:
     return rows
 
 
-def land(conn: psycopg.Connection, window: Window, rows: list[dict], run_id: str = "run-1") -> None:
+def land(conn: psycopg.Connection, window: Window, rows: list[dict], run_id: str = "r") -> None:
     by_org: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_org[r["org_id"]].append(r)
@@ -208,12 +222,13 @@ def check_against_expectation(conn: psycopg.Connection, window: Window, rows: li
     for key, want in want_items.items():
         for column, value in want.items():
             assert got[key][column] == value, (key, column, got[key][column], value)
-        assert got[key]["amount"].as_tuple().exponent == -2, key  # always cents
+        assert got[key]["amount"].as_tuple().exponent == -MINOR[got[key]["currency"]], key  # the minor unit
     got_reasons = {(e["org_id"], e["record_seq"]): e["reason"] for e in fetch_exceptions(conn, window)}
     assert got_reasons == want_reasons
     assert summary.totals_by_currency == totals(want_items)
     assert summary.line_items == len(want_items)
-    want_counts = {r: 0 for r in ("unpriced", "ambiguous_price", "missing_gpu_count", "invalid_usage")}
+    want_counts = {r: 0 for r in ("unpriced", "ambiguous_price", "missing_gpu_count", "invalid_usage",
+                                  "usage_exceeds_window")}
     for reason in want_reasons.values():
         want_counts[reason] += 1
     assert summary.exceptions_by_reason == want_counts
@@ -227,8 +242,8 @@ def test_every_specificity_level_currency_and_gpu_hours(conn: psycopg.Connection
     rows1, rows2 = usage_rows(W1), usage_rows(W2)
     land(conn, W1, rows1)
     land(conn, W2, rows2)
-    s1 = rate_window(conn, W1, "rate-1")
-    s2 = rate_window(conn, W2, "rate-1")
+    s1 = rate_window(conn, W1, "r")
+    s2 = rate_window(conn, W2, "r")
     got1, _ = check_against_expectation(conn, W1, rows1, s1)
     got2, _ = check_against_expectation(conn, W2, rows2, s2)
 
@@ -241,8 +256,8 @@ def test_every_specificity_level_currency_and_gpu_hours(conn: psycopg.Connection
         ("goodlife", "small-vm", "goodlife-gl-a"): ("goodlife-compute", "8.25", "AUD"),  # [5] 1.25 x 2 x 3.30
         ("goodlife", "h100-vm", "goodlife-gl-b"): ("goodlife-compute", "26.40", "AUD"),  # [5] beats [3]
         ("coke", "h100-vm", "coke-coke-a"): ("coke-h100", "20.80", "USD"),  # [6] 2 x 4 x 2.60
-        ("tokyo", "a100-vm", "tokyo-t-a"): ("tokyo-a100", "150.00", "JPY"),  # [7] 149.99985
-        ("tokyo", "a100-vm", "tokyo-t-zero"): ("tokyo-a100", "0.00", "JPY"),
+        ("tokyo", "a100-vm", "tokyo-t-a"): ("tokyo-a100", "150", "JPY"),  # [7] 149.99985, yen have no minor unit
+        ("tokyo", "a100-vm", "tokyo-t-zero"): ("tokyo-a100", "0", "JPY"),
     }
     for key, (price_id, amount, currency) in spot.items():
         assert (got1[key]["price_id"], str(got1[key]["amount"]), got1[key]["currency"]) == (price_id, amount, currency)
@@ -254,7 +269,7 @@ def test_every_specificity_level_currency_and_gpu_hours(conn: psycopg.Connection
     misc = got2[("acme", "misc-vm", "acme-misc-a")]
     assert (misc["price_id"], str(misc["amount"])) == ("any-from-w2", "0.01")  # 0.005 -> 0.01
     assert s1.totals_by_currency == {"USD": Decimal("105.02"), "EUR": Decimal("6.20"), "AUD": Decimal("34.65"),
-                                     "JPY": Decimal("150.00")}
+                                     "JPY": Decimal("150")}
     assert s1.orgs == 5 and s1.usage_rows == len(USAGE)
 
 
@@ -267,23 +282,23 @@ def test_effective_date_change_between_windows(conn: psycopg.Connection) -> None
     old, new = items_by_key(conn, W1)[key], items_by_key(conn, W2)[key]
     assert (old["price_id"], old["unit_price"], old["amount"]) == ("h100-old", Decimal("2.95"), Decimal("77.88"))
     assert (new["price_id"], new["unit_price"], new["amount"]) == ("h100-new", Decimal("2.75"), Decimal("72.60"))
-    # a window is priced as of its start: a two-day window starting in W1 keeps the old price
+    # a window of two days is billed day by day: each day at the price of that day (defect 8)
     two_days = Window(W1.start, W2.end)
-    land(conn, two_days, usage_rows(two_days))
-    rate_window(conn, two_days, "r")
-    assert items_by_key(conn, two_days)[key]["price_id"] == "h100-old"
+    assert [(i["usage_date"], i["price_id"]) for i in fetch_line_items(conn, two_days) if i["instance_key"] == key[2]] == [
+        (W1.start.date(), "h100-old"), (W2.start.date(), "h100-new")
+    ]
 
 
 def test_each_exception_reason_recorded_never_billed(conn: psycopg.Connection) -> None:
-    land(conn, W1, usage_rows(W1))
+    land(conn, W1, usage_rows(W1), "run-x")
     summary = rate_window(conn, W1, "run-x")
     assert summary.exceptions_by_reason == {
-        "unpriced": 1, "ambiguous_price": 1, "missing_gpu_count": 1, "invalid_usage": 2
+        "unpriced": 1, "ambiguous_price": 1, "missing_gpu_count": 1, "invalid_usage": 2, "usage_exceeds_window": 0
     }
     by_instance = {e["instance"]: e for e in fetch_exceptions(conn, W1)}
     assert by_instance["misc-a"]["reason"] == "unpriced"
     assert by_instance["misc-a"]["detail"] == (
-        "no price book row applies to org_id 'acme', profile_type 'misc', profile 'misc-vm' at 2026-11-10T00:00:00Z"
+        "no price book row applies to org_id 'acme', profile_type 'misc', profile 'misc-vm' on 2026-11-10"
     )
     assert by_instance["amb-a"]["reason"] == "ambiguous_price"
     assert by_instance["amb-a"]["detail"] == "2 price rows tie at specificity 5: amb-1, amb-2"
@@ -299,7 +314,7 @@ def test_each_exception_reason_recorded_never_billed(conn: psycopg.Connection) -
     assert not billed & set(by_instance)
     # every usage record is either billed (possibly summed into one item) or an exception, never both
     records = conn.execute(
-        "SELECT count(*) FROM billing.usage_records WHERE window_start = %s", (W1.start,)
+        "SELECT count(*) FROM billing.usage_records WHERE usage_date = %s", (W1.start.date(),)
     ).fetchone()[0]
     summed = sum(1 for u in USAGE if u["instance"] == "old-vm") - 1
     assert summary.line_items + summary.exceptions + summed == records
@@ -326,7 +341,7 @@ def test_same_instance_key_is_summed_and_same_name_different_ids_are_two_items(c
         ("1", "0.0049999", "0.00"),
         ("3", "0.335", "1.01"),  # 1.005 (binary float rounds this to 1.0)
         ("0.1", "0.1", "0.01"),
-        ("1234567.891", "0.12345", "152407.41"),
+        ("12.345678", "123.45", "1524.07"),  # 1524.0739...: one rounding, at the end
         ("0.000001", "1", "0.00"),
     ],
 )
@@ -341,14 +356,15 @@ def test_rounding_is_half_up_to_cents(conn: psycopg.Connection, hours: str, pric
     assert item["amount"] == (Decimal(hours) * Decimal(price)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def test_rerating_replaces_not_appends(conn: psycopg.Connection) -> None:
+def test_rerating_a_day_replaces_not_appends(conn: psycopg.Connection) -> None:
     rows = usage_rows(W1)
-    land(conn, W1, rows)
-    land(conn, W2, usage_rows(W2))
+    land(conn, W1, rows, "run-1")
+    land(conn, W2, usage_rows(W2), "run-1")
     first = rate_window(conn, W1, "run-1")
     rate_window(conn, W2, "run-1")
     w2_items = fetch_line_items(conn, W2)
     items_first = fetch_line_items(conn, W1)
+    land(conn, W1, rows, "run-2")  # a later run re-bills the same day with the same usage
     second = rate_window(conn, W1, "run-2")
     items_second = fetch_line_items(conn, W1)
     assert (second.line_items, second.exceptions_by_reason, second.totals_by_currency) == (
@@ -357,24 +373,41 @@ def test_rerating_replaces_not_appends(conn: psycopg.Connection) -> None:
     strip = [{k: v for k, v in i.items() if k != "run_id"} for i in items_first]
     assert [{k: v for k, v in i.items() if k != "run_id"} for i in items_second] == strip
     assert {i["run_id"] for i in items_second} == {"run-2"}
-    count = conn.execute("SELECT count(*) FROM billing.charge_line_items WHERE window_start = %s", (W1.start,))
+    count = conn.execute("SELECT count(*) FROM billing.charge_line_items WHERE usage_date = %s", (W1.start.date(),))
     assert count.fetchone()[0] == first.line_items
 
-    # new usage for one org and a new price: the re-rating reflects both, the other window is untouched
+    # new usage for one org and a new price: the re-rating reflects both, the other day is untouched
     land(conn, W1, usage_rows(W1, USAGE[:3]), "run-3")  # acme now has 3 records
     load_org_usage(conn, W1, "coke", usage_csv([]), "run-3")
     sync_price_book(conn, PRICE_BOOK.replace("0.45,USD", "0.50,USD"))
-    third = rate_window(conn, W1, "run-3")
+    third = rate_slices(conn, [DaySlice("acme", W1.start.date(), "Acme"), DaySlice("coke", W1.start.date(), "Coke")],
+                        "run-3")
     assert ("coke", "h100-vm", "coke-coke-a") not in items_by_key(conn, W1)
     assert items_by_key(conn, W1)[("acme", "svc", "acme-svc-a")]["amount"] == Decimal("5.25")
     assert third.line_items < first.line_items
     assert fetch_line_items(conn, W2) == w2_items
 
 
+def test_rating_some_orgs_leaves_the_others_alone(conn: psycopg.Connection) -> None:
+    """Defect 7: a run limited to one org re-prices that org only; the others keep amounts and run id."""
+    land(conn, W1, usage_rows(W1), "run-1")
+    rate_window(conn, W1, "run-1")
+    before = {k: v for k, v in items_by_key(conn, W1).items() if k[0] != "coke"}
+    sync_price_book(conn, PRICE_BOOK.replace("coke,,h100-vm,gpu_hour,2.60", "coke,,h100-vm,gpu_hour,3.00")
+                    .replace("type-service,,service,,instance_hour,0.45", "type-service,,service,,instance_hour,9"))
+    coke_rows = [r for r in usage_rows(W1) if r["org_id"] == "coke"]
+    land(conn, W1, coke_rows, "run-2")
+    rate_slices(conn, [DaySlice("coke", W1.start.date(), "Coke")], "run-2")
+    after = items_by_key(conn, W1)
+    assert after[("coke", "h100-vm", "coke-coke-a")]["amount"] == Decimal("24.00")  # 2 h x 4 GPU x 3.00
+    assert after[("coke", "h100-vm", "coke-coke-a")]["run_id"] == "run-2"
+    assert {k: v for k, v in after.items() if k[0] != "coke"} == before  # acme's service price changed too
+
+
 def test_window_summary_and_empty_window(conn: psycopg.Connection) -> None:
     land(conn, W1, usage_rows(W1))
     rated = rate_window(conn, W1, "r")
-    assert window_summary(conn, W1) == rated
+    assert slices_summary(conn, landed_slices(conn, W1, "r"), "r") == rated
     assert sum(rated.line_items_by_currency.values()) == rated.line_items
     assert "line items" in str(rated) and "USD" in str(rated)
     empty = rate_window(conn, W2, "r")
@@ -397,9 +430,9 @@ def test_report_queries(conn: psycopg.Connection) -> None:
     assert [i["organization"] for i in items] == sorted(i["organization"] for i in items)
 
 
-def test_concurrent_ratings_of_one_window_take_turns(conn: psycopg.Connection, billing_dsn: str) -> None:
+def test_concurrent_ratings_of_one_day_take_turns(conn: psycopg.Connection, billing_dsn: str) -> None:
     land(conn, W1, usage_rows(W1))
-    expected_summary = rate_window(conn, W1, "r0")
+    expected_summary = rate_window(conn, W1, "r")
     results: list[RatingSummary] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(3)
@@ -408,7 +441,7 @@ def test_concurrent_ratings_of_one_window_take_turns(conn: psycopg.Connection, b
         try:
             with psycopg.connect(billing_dsn) as c:
                 barrier.wait()
-                results.append(rate_window(c, W1, f"r{n}"))
+                results.append(rate_window(c, W1, "r"))
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -419,4 +452,4 @@ def test_concurrent_ratings_of_one_window_take_turns(conn: psycopg.Connection, b
         t.join(60)
     assert not errors, errors
     assert all(r == expected_summary for r in results)
-    assert window_summary(conn, W1) == expected_summary
+    assert slices_summary(conn, landed_slices(conn, W1, "r"), "r") == expected_summary

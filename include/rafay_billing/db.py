@@ -99,7 +99,20 @@ def migrate(conn: Any) -> list[str]:
             cur.execute(migration.text)
             cur.execute(sql("db/record_migration.sql"), {"version": migration.version, "name": migration.name})
             applied_now.append(migration.name)
+        load_currencies(cur)
     return applied_now
+
+
+def load_currencies(cur: Any) -> None:
+    """Make ``billing.currencies`` hold ISO 4217's minor units (from the ``iso4217`` package).
+
+    Runs with every migration: a newer package (a new or changed currency) reaches the table without a
+    schema change, and rows that are already right are left untouched.
+    """
+    from rafay_billing.currency import currency_rows  # noqa: PLC0415 - loads the ISO data lazily
+
+    rows = [{"currency": code, "minor_unit": minor, "name": name} for code, minor, name in currency_rows()]
+    cur.executemany(sql("db/upsert_currency.sql"), rows)
 
 
 def main(argv: list[str] | None = None) -> int:

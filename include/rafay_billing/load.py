@@ -1,9 +1,10 @@
-"""Land one org's usage CSV in ``billing.usage_records`` with COPY, replacing that org's rows for the window.
+"""Land one (org, UTC day)'s usage CSV in ``billing.usage_records`` with COPY, replacing this run's rows for it.
 
 Why COPY: it streams the file to the server in one command (hundreds of thousands of rows a second)
 where row-by-row INSERTs pay a round trip and a statement per row. Why delete-then-COPY in one
-transaction: re-running or clearing an org's task must replace its rows, never add to them, and a
-failure half-way must leave the previous rows in place.
+transaction: retrying or clearing an org's task must replace its rows, never add to them, and a
+failure half-way must leave the previous rows in place. Rows are kept per run (other runs' usage of
+the day stays, for audit); rating reads the rows of the run it rates.
 """
 
 from __future__ import annotations
@@ -46,43 +47,59 @@ def _check_header(first_line: bytes, org_id: str) -> None:
 
 
 def load_org_usage(
-    conn: Any, window: Window, org_id: str, source: str | bytes | IO[Any], run_id: str
+    conn: Any,
+    window: Window,
+    org_id: str,
+    source: str | bytes | IO[Any],
+    run_id: str,
+    *,
+    source_dir: str | None = None,
 ) -> int:
-    """Replace ``org_id``'s landed usage for ``window`` with the rows of ``source``; returns rows loaded.
+    """Replace this run's landed usage of ``org_id`` for one UTC day with the rows of ``source``.
 
-    ``source`` is the per-org usage CSV (header + rows, ``docs/design.md`` columns): a binary or text
-    file object (read in chunks, never whole) or the CSV as ``str``/``bytes``. Every row must belong to
-    ``org_id`` and ``window``; otherwise nothing changes and :class:`LoadError` says why.
+    ``window`` must be exactly one UTC day (the ledger's unit is (org, day)). ``source`` is the usage
+    CSV of that (org, day) (header + rows, ``USAGE_COLUMNS``): a binary or text file object (read in
+    chunks, never whole) or the CSV as ``str``/``bytes``. ``source_dir`` is where the raw pages the
+    rows point at (``source_page``) were landed. Every row must belong to ``org_id`` and that day;
+    otherwise nothing changes and :class:`LoadError` says why. Other runs' rows for the day are kept.
+    Returns the rows loaded.
     """
     import psycopg  # noqa: PLC0415 - keep module import light for the CLI
 
+    day = window.single_day()
     stream = _as_stream(source)
     first = _as_bytes(stream.readline())
     _check_header(first, org_id)
-    params = {"window_start": window.start, "window_end": window.end, "org_id": org_id}
-    lock_key = f"usage|{window.start_iso}|{window.end_iso}|{org_id}"
-    where = f"org {org_id!r}, window [{window.start_iso}, {window.end_iso})"
+    params = {"usage_date": day, "org_id": org_id, "run_id": run_id}
+    context = {"usage_date": day.isoformat(), "run_id": run_id, "source_dir": source_dir or ""}
+    lock_key = f"usage|{org_id}|{day.isoformat()}"
+    where = f"org {org_id!r}, day {day.isoformat()}"
     try:
         with transaction(conn), conn.cursor() as cur:
             cur.execute(sql("load/lock.sql"), {"lock_key": lock_key})
-            cur.execute(sql("load/set_run_id.sql"), {"run_id": run_id})
-            cur.execute(sql("load/delete_org_window.sql"), params)
+            cur.execute(sql("load/set_load_context.sql"), context)
+            cur.execute(sql("load/delete_org_day_run.sql"), params)
             with cur.copy(sql("load/copy_usage.sql")) as copy:
                 copy.write(first)
                 while chunk := stream.read(CHUNK_SIZE):
                     copy.write(_as_bytes(chunk))
             loaded = cur.rowcount
-            cur.execute(sql("load/count_org_window.sql"), params)
+            cur.execute(sql("load/count_org_day_run.sql"), params)
             landed = cur.fetchone()[0]
             if landed != loaded:
                 raise LoadError(
                     f"usage CSV for {where}: {loaded - landed} of {loaded} rows belong to another "
-                    "organization or window; nothing was loaded"
+                    "organization; nothing was loaded"
                 )
     except psycopg.errors.UniqueViolation as exc:
         raise LoadError(
-            f"usage CSV for {where} repeats a record (same window, org and record_seq) or holds rows of another "
-            f"organization or window; nothing was loaded ({exc.diag.message_detail or exc})"
+            f"usage CSV for {where} repeats a record (same org, day, run and record_seq); nothing was "
+            f"loaded ({exc.diag.message_detail or exc})"
+        ) from None
+    except psycopg.errors.CheckViolation as exc:
+        raise LoadError(
+            f"usage CSV for {where} holds rows of another day (window_start/window_end must be that day's "
+            f"bounds); nothing was loaded ({exc.diag.message_primary})"
         ) from None
     except (psycopg.DataError, psycopg.IntegrityError) as exc:
         raise LoadError(
@@ -90,4 +107,3 @@ def load_org_usage(
             f"({exc.diag.context or 'no context'})"
         ) from None
     return loaded
-

@@ -1,28 +1,49 @@
-"""Rate a billing window in SQL: landed usage × price book → charge line items and rating exceptions.
+"""Rate (org, UTC day) slices in SQL: landed usage × price book → charge line items, exceptions, coverage.
 
 Why in SQL: a window can hold a million usage rows; PostgreSQL prices them where they are, with the
 price lookup done once per distinct (org, profile_type, profile) through an index, and the money
-arithmetic stays NUMERIC end to end (``include/sql/rating/rate_window.sql`` holds the rules).
+arithmetic stays NUMERIC end to end, rounded once to the currency's ISO 4217 minor unit
+(``include/sql/rating/rate_days.sql`` holds the rules).
 
-Why one transaction: re-rating a window must replace its line items and exceptions, never add to
-them, and readers must see either the old rating or the new one, never a mix.
+Why (org, day) slices: the ledger's unit. Re-billing a day replaces that (org, day), whichever window
+asked for it, so overlapping windows never bill an hour twice, and a run limited to some orgs never
+touches the others. Why one transaction: readers see the old rating or the new one, never a mix.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from rafay_billing.db import sql, transaction
 from rafay_billing.window import Window
 
-REASONS: tuple[str, ...] = ("unpriced", "ambiguous_price", "missing_gpu_count", "invalid_usage")
+REASONS: tuple[str, ...] = (
+    "unpriced", "ambiguous_price", "missing_gpu_count", "invalid_usage", "usage_exceeds_window",
+)
+HOURS_TOLERANCE = Decimal("0.01")
+"""Hours an instance may exceed its 24 h day by before it is ``usage_exceeds_window`` (36 s: meter rounding)."""
+
+
+@dataclass(frozen=True)
+class DaySlice:
+    """The ledger's unit: one organization's one UTC day."""
+
+    org_id: str
+    usage_date: date
+    organization: str = ""
+
+    @property
+    def window(self) -> Window:
+        return Window.for_day(self.usage_date)
 
 
 @dataclass(frozen=True)
 class RatingSummary:
-    """What a window holds after rating (also what :func:`window_summary` reads back)."""
+    """What rated slices hold after rating (also what :func:`slices_summary` reads back)."""
 
     line_items: int
     exceptions_by_reason: dict[str, int]
@@ -30,6 +51,7 @@ class RatingSummary:
     orgs: int
     usage_rows: int = 0
     line_items_by_currency: dict[str, int] = field(default_factory=dict)
+    slices: int = 0
 
     @property
     def exceptions(self) -> int:
@@ -39,42 +61,68 @@ class RatingSummary:
         totals = ", ".join(f"{amount} {cur}" for cur, amount in sorted(self.totals_by_currency.items())) or "none"
         reasons = ", ".join(f"{r}: {n}" for r, n in sorted(self.exceptions_by_reason.items()) if n) or "none"
         return (
-            f"{self.usage_rows} usage rows of {self.orgs} orgs: {self.line_items} line items, "
-            f"{self.exceptions} exceptions ({reasons}); totals {totals}"
+            f"{self.usage_rows} usage rows of {self.orgs} orgs in {self.slices} (org, day) slices: "
+            f"{self.line_items} line items, {self.exceptions} exceptions ({reasons}); totals {totals}"
         )
 
 
-def _params(window: Window) -> dict[str, Any]:
-    return {"window_start": window.start, "window_end": window.end, "window_start_iso": window.start_iso}
+def _slice_params(slices: Sequence[DaySlice]) -> dict[str, Any]:
+    return {
+        "org_ids": [s.org_id for s in slices],
+        "usage_dates": [s.usage_date for s in slices],
+        "organizations": [s.organization for s in slices],
+    }
 
 
-def rate_window(conn: Any, window: Window, run_id: str) -> RatingSummary:
-    """Replace ``window``'s line items and exceptions with a fresh rating of its landed usage.
+def rate_slices(conn: Any, slices: Sequence[DaySlice], run_id: str) -> RatingSummary:
+    """Replace the slices' line items and exceptions with a rating of the usage ``run_id`` landed.
 
-    Every usage record of the window ends up in exactly one place: a line item (records sharing an
-    instance_key are summed) or a ``rating_exceptions`` row with its reason. The table statistics are
-    refreshed first in a short transaction of their own, so the plan fits the rows just loaded.
+    Only these (org, day)s change: another org's items, or another day's, keep their amounts and run
+    id. Every usage record of a slice ends up in exactly one place: a line item (records sharing an
+    instance_key are summed) or a ``rating_exceptions`` row with its reason; the slices' coverage is
+    written in the same transaction. Statistics are refreshed first in a short transaction of their
+    own, so the plan fits the rows just loaded.
     """
-    params = _params(window)
+    slices = sorted(set(slices), key=lambda s: (s.org_id, s.usage_date))
+    params = {**_slice_params(slices), "run_id": run_id, "hours_tolerance": HOURS_TOLERANCE}
     with transaction(conn), conn.cursor() as cur:
         cur.execute(sql("rating/analyze_usage.sql"))
     with transaction(conn), conn.cursor() as cur:
-        cur.execute(sql("rating/lock.sql"), {"lock_key": f"rating|{window.start_iso}|{window.end_iso}"})
+        keys = [f"rating|{s.org_id}|{s.usage_date.isoformat()}" for s in slices]
+        cur.execute(sql("rating/lock.sql"), {"lock_keys": keys})
         cur.execute(sql("rating/settings.sql"))
         cur.execute(sql("rating/delete_line_items.sql"), params)
         cur.execute(sql("rating/delete_exceptions.sql"), params)
-        cur.execute(sql("rating/rate_window.sql"), {**params, "run_id": run_id})
-        return _summary(cur, params)
+        cur.execute(sql("rating/rate_days.sql"), params)
+        cur.execute(sql("rating/record_coverage.sql"), params)
+        return _summary(cur, params, len(slices))
 
 
-def window_summary(conn: Any, window: Window) -> RatingSummary:
-    """Counts and totals of a window as it stands in the database."""
+def landed_slices(conn: Any, window: Window, run_id: str) -> list[DaySlice]:
+    """The (org, day) slices of ``window`` that ``run_id`` landed usage for."""
+    days = window.days()
     with transaction(conn), conn.cursor() as cur:
-        return _summary(cur, _params(window))
+        cur.execute(
+            sql("rating/landed_slices.sql"),
+            {"run_id": run_id, "first_day": days[0].start.date(), "end_day": window.end.date()},
+        )
+        return [DaySlice(org_id, day, name) for org_id, day, name in cur.fetchall()]
 
 
-def _summary(cur: Any, params: dict[str, Any]) -> RatingSummary:
-    cur.execute(sql("rating/window_summary.sql"), params)
+def rate_window(conn: Any, window: Window, run_id: str) -> RatingSummary:
+    """Rate every (org, day) of ``window`` that ``run_id`` landed usage for (tests, benchmarks, tools)."""
+    return rate_slices(conn, landed_slices(conn, window, run_id), run_id)
+
+
+def slices_summary(conn: Any, slices: Sequence[DaySlice], run_id: str) -> RatingSummary:
+    """Counts and totals of the slices as they stand in the database."""
+    params = {**_slice_params(slices), "run_id": run_id}
+    with transaction(conn), conn.cursor() as cur:
+        return _summary(cur, params, len(slices))
+
+
+def _summary(cur: Any, params: dict[str, Any], slices: int) -> RatingSummary:
+    cur.execute(sql("rating/run_summary.sql"), params)
     totals: dict[str, Decimal] = {}
     per_currency: dict[str, int] = {}
     reasons: dict[str, int] = dict.fromkeys(REASONS, 0)
@@ -95,29 +143,37 @@ def _summary(cur: Any, params: dict[str, Any]) -> RatingSummary:
         orgs=counts.get("orgs", 0),
         usage_rows=counts.get("usage_rows", 0),
         line_items_by_currency=per_currency,
+        slices=slices,
     )
+
+
+def _day_params(window: Window) -> dict[str, Any]:
+    return {"first_day": window.start.date(), "end_day": window.end.date()}
 
 
 def _fetch(conn: Any, name: str, window: Window) -> list[dict[str, Any]]:
     from psycopg.rows import dict_row  # noqa: PLC0415 - keep module import light
 
+    window.days()  # whole days only
     with transaction(conn), conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(sql(name), _params(window))
+        cur.execute(sql(name), _day_params(window))
         return cur.fetchall()
 
 
 def fetch_line_items(conn: Any, window: Window) -> list[dict[str, Any]]:
-    """The window's line items for reports: contract columns (timestamps as ISO ``Z`` text) plus
-    instance_key, gpu_count and run_id; ordered by organization, profile type, profile, instance."""
+    """The line items of the window's days for reports: contract columns (timestamps as ISO ``Z``
+    text, the day's bounds) plus instance_key, gpu_count, run_id and usage_date; ordered by
+    organization, day, profile type, profile, instance."""
     return _fetch(conn, "rating/fetch_line_items.sql", window)
 
 
 def fetch_seed_rows(conn: Any, window: Window) -> list[dict[str, Any]]:
-    """The window's landed usage as seed report rows (organization, profile_type, profile, instance,
-    seed_usage, status) in the seed's order: org listing (org_seq), then record order (record_seq)."""
+    """The usage that stands for the window's days as seed report rows (organization, profile_type,
+    profile, instance, seed_usage, status): each (org, day) from the run that billed it, in the seed's
+    order (org listing, then day, then record order)."""
     return _fetch(conn, "rating/fetch_seed_rows.sql", window)
 
 
 def fetch_exceptions(conn: Any, window: Window) -> list[dict[str, Any]]:
-    """The window's rating exceptions, by org and record order."""
+    """The rating exceptions of the window's days, by org, day and record order."""
     return _fetch(conn, "rating/fetch_exceptions.sql", window)

@@ -35,6 +35,10 @@ USAGE_COLUMNS: tuple[str, ...] = (
     "usage_hours",
     "gpu_count",
     "invalid_reason",
+    "record_start",
+    "record_end",
+    "source_page",
+    "source_index",
 )
 
 _NUMBER = r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
@@ -63,6 +67,10 @@ class UsageRow:
     usage_hours: Decimal | None
     gpu_count: int | None
     invalid_reason: str | None
+    record_start: str | None = None
+    record_end: str | None = None
+    source_page: str | None = None
+    source_index: int | None = None
 
     @property
     def valid(self) -> bool:
@@ -314,4 +322,8 @@ def read_usage_csv(handle: IO[str]) -> Iterator[UsageRow]:
             usage_hours=Decimal(v["usage_hours"]) if v["usage_hours"] else None,
             gpu_count=int(v["gpu_count"]) if v["gpu_count"] else None,
             invalid_reason=v["invalid_reason"] or None,
+            record_start=v["record_start"] or None,
+            record_end=v["record_end"] or None,
+            source_page=v["source_page"] or None,
+            source_index=int(v["source_index"]) if v["source_index"] else None,
         )

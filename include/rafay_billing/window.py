@@ -1,10 +1,15 @@
-"""The billing window: a half-open UTC interval ``[start, end)`` and how a run's conf overrides it."""
+"""The billing window: a half-open UTC interval ``[start, end)`` and how a run's conf overrides it.
+
+The ledger's unit is (org, UTC day): the DAG accepts only windows of whole UTC days
+(:func:`resolve_window` refuses others) and bills them day by day (:meth:`Window.days`). ``Window``
+itself still takes any bounds: the ``rafay-billing metrics`` command keeps the seed's arbitrary windows.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 _UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]00:?00)$")
@@ -46,6 +51,35 @@ class Window:
     def hours(self) -> float:
         return (self.end - self.start).total_seconds() / 3600
 
+    @property
+    def whole_days(self) -> bool:
+        """Both bounds fall on 00:00 UTC."""
+        return _is_midnight(self.start) and _is_midnight(self.end)
+
+    def days(self) -> list[Window]:
+        """The window's UTC days, in order; only for a window of whole days."""
+        if not self.whole_days:
+            raise WindowError(
+                f"window [{self.start_iso}, {self.end_iso}) is not whole UTC days: "
+                "both bounds must be 00:00:00Z"
+            )
+        count = (self.end - self.start).days
+        return [Window(self.start + timedelta(days=i), self.start + timedelta(days=i + 1)) for i in range(count)]
+
+    def single_day(self) -> date:
+        """The UTC date of a window that is exactly one whole UTC day; else :class:`WindowError`."""
+        if not self.whole_days or self.end - self.start != timedelta(days=1):
+            raise WindowError(
+                f"window [{self.start_iso}, {self.end_iso}) is not one whole UTC day (00:00Z to 00:00Z next day)"
+            )
+        return self.start.date()
+
+    @classmethod
+    def for_day(cls, day: date) -> Window:
+        """The UTC day ``day`` as a window."""
+        start = datetime.combine(day, time(0), tzinfo=UTC)
+        return cls(start, start + timedelta(days=1))
+
     def to_dict(self) -> dict[str, str]:
         return {"window_start": self.start_iso, "window_end": self.end_iso}
 
@@ -60,6 +94,27 @@ class Window:
             raise WindowError(f"days must be a positive whole number, got {days!r}")
         end = end.astimezone(UTC)
         return cls(end - timedelta(days=days), end)
+
+
+def _is_midnight(value: datetime) -> bool:
+    value = value.astimezone(UTC)
+    return value == value.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def require_whole_days(window: Window) -> Window:
+    """The ledger's rule for a DAG window: whole UTC days, else :class:`WindowError` saying what to send."""
+    problems = [
+        f"{name} {format_utc(value)} is not 00:00:00Z"
+        for name, value in (("window_start", window.start), ("window_end", window.end))
+        if not _is_midnight(value)
+    ]
+    if problems:
+        raise WindowError(
+            "billing windows are whole UTC days (the ledger bills each (org, day) once): "
+            + "; ".join(problems)
+            + f" - e.g. {window.start:%Y-%m-%d}T00:00:00Z"
+        )
+    return window
 
 
 def format_utc(value: datetime) -> str:
@@ -86,8 +141,16 @@ def resolve_window(
 ) -> tuple[Window, list[str] | None]:
     """Window and org filter of a run: conf override (explicit bounds or ``days``) else the data interval.
 
-    Never derived from ``logical_date`` or the clock: manual runs may have no logical date.
+    Never derived from ``logical_date`` or the clock: manual runs may have no logical date. The window
+    must be whole UTC days (:func:`require_whole_days`).
     """
+    window, orgs = _resolve(interval_start, interval_end, conf)
+    return require_whole_days(window), orgs
+
+
+def _resolve(
+    interval_start: datetime | None, interval_end: datetime | None, conf: dict[str, Any] | None
+) -> tuple[Window, list[str] | None]:
     conf = dict(conf or {})
     orgs = conf.get("orgs")
     if orgs is not None:

@@ -1,8 +1,10 @@
 """The billing DAG's steps: Airflow glue (connections, Variables, object storage, XCom) around the
 Airflow-free core in ``rafay_billing``. Imported inside tasks only, never at DAG parse time.
 
-Only small references (window bounds, org ids, file URIs, counts) travel through XCom; usage rows
-travel through files under the landing root and the billing database.
+The ledger's unit is (org, UTC day): a run's window (whole UTC days) is extracted, landed, loaded and
+rated day by day, and ``billing.coverage`` records each (org, day) as billed, billed with exceptions,
+or failed. Only small references (window bounds, org ids, days, file URIs, counts) travel through
+XCom; usage rows travel through files under the landing root and the billing database.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -43,8 +45,16 @@ def landing_root() -> ObjectStoragePath:
 
 
 def run_dir(area: str, window: Window, run_id: str) -> ObjectStoragePath:
-    """``<root>/<area>/window=<label>/run=<run id>``: every run keeps its own files for audit."""
+    """``<root>/<area>/window=<label>/run=<run id>``: every run keeps its own files for audit.
+
+    Raw pages and usage CSVs land per day (``window`` is then one UTC day); reports per run window.
+    """
     return landing_root() / area / f"window={window.label}" / f"run={safe_component(run_id)}"
+
+
+def org_day_dir(day: Window, org_id: str, run_id: str) -> ObjectStoragePath:
+    """Where one (org, day)'s raw pages and usage CSV land for a run."""
+    return run_dir("raw", day, run_id) / f"org={safe_component(org_id)}"
 
 
 @contextmanager
@@ -171,77 +181,129 @@ def batch_label(batch: list[dict]) -> str:
 
 
 def extract_batch(batch: list[dict], window_data: dict, context: Any) -> list[dict]:
-    """Extract, land raw responses and a usage CSV per org; push what landed even if some orgs fail."""
-    from rafay_billing.extract import extract_org
-    from rafay_billing.usage import write_usage_csv
+    """Extract each org's window day by day: raw pages and a usage CSV land per (org, day).
 
+    What landed is pushed even if some (org, day)s fail (the task then fails, and retries): one org's
+    or day's failure never loses the others' work, and a failed (org, day) is never billed partially.
+    """
     window = _window(window_data)
     client = _rafay_client()
-    base = run_dir("raw", window, _run_id(context))
+    run_id = _run_id(context)
     landed: list[dict] = []
-    failures: list[str] = []
+    failures: list[dict] = []
     for org in batch:
-        org_dir = base / f"org={safe_component(org['org_id'])}"
-        org_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            # Rows spool to temporary files as pages arrive and stream into usage.csv below: an
-            # org with 100,000 instances never sits in the task's memory all at once.
-            result = extract_org(
-                client, org["org_id"], org["name"], window, org_seq=org["org_seq"], on_page=_page_writer(org_dir),
-                keep_rows=False,
-            )
-        except Exception as exc:  # one org's failure must not lose the others' work
-            log.error("org %s (%s): extraction failed: %s", org["org_id"], org["name"], exc)
-            failures.append(f"{org['org_id']} ({org['name']}): {exc}")
-            continue
-        usage_path = org_dir / "usage.csv"
-        with result, usage_path.open("w", encoding="utf-8", newline="") as handle:
-            rows = write_usage_csv(result.iter_rows(), handle)
-        log.info("%s; landed %s", result.summary_line(), usage_path)
-        landed.append(
-            {
-                "org_id": org["org_id"],
-                "name": org["name"],
-                "org_seq": org["org_seq"],
-                "usage_uri": str(usage_path),
-                "rows": rows,
-            }
-        )
-    context["ti"].xcom_push(key="extracted", value=landed)
+        for day in window.days():
+            try:
+                landed.append(_extract_org_day(client, org, day, run_id))
+            except Exception as exc:  # one (org, day)'s failure must not lose the others' work
+                log.error("org %s (%s), day %s: extraction failed: %s", org["org_id"], org["name"],
+                          day.start.date(), exc)
+                failures.append({**_org_ref(org), "day": day.start.date().isoformat(), "error": str(exc)[:2000]})
+    ti = context["ti"]
+    ti.xcom_push(key="extracted", value=landed)
+    ti.xcom_push(key="extract_failures", value=failures)
     if failures:
-        raise RuntimeError(f"{len(failures)} of {len(batch)} org(s) failed extraction: " + "; ".join(failures))
+        raise RuntimeError(
+            f"{len(failures)} (org, day) extraction(s) failed: "
+            + "; ".join(f"{f['org_id']} ({f['name']}) {f['day']}: {f['error']}" for f in failures)
+        )
     return landed
 
 
-def _extracted(context: Any) -> list[dict]:
-    pulled = context["ti"].xcom_pull(task_ids=["extract_org"], key="extracted") or []
-    return sorted((s for chunk in pulled if chunk for s in chunk), key=lambda s: s["org_seq"])
+def _org_ref(org: dict) -> dict:
+    return {"org_id": org["org_id"], "name": org["name"]}
 
 
-def load_usage(window_data: dict, batches: list[list[dict]], context: Any) -> dict:
-    from rafay_billing.load import load_org_usage
+def _extract_org_day(client: Any, org: dict, day: Window, run_id: str) -> dict:
+    from rafay_billing.extract import extract_org
+    from rafay_billing.usage import write_usage_csv
 
+    org_dir = org_day_dir(day, org["org_id"], run_id)
+    org_dir.mkdir(parents=True, exist_ok=True)
+    # Rows spool to temporary files as pages arrive and stream into usage.csv below: an org with
+    # 100,000 instances never sits in the task's memory all at once.
+    result = extract_org(
+        client, org["org_id"], org["name"], day, org_seq=org["org_seq"], on_page=_page_writer(org_dir),
+        keep_rows=False,
+    )
+    usage_path = org_dir / "usage.csv"
+    with result, usage_path.open("w", encoding="utf-8", newline="") as handle:
+        rows = write_usage_csv(result.iter_rows(), handle)
+    log.info("%s, day %s; landed %s", result.summary_line(), day.start.date(), usage_path)
+    return {
+        **_org_ref(org),
+        "org_seq": org["org_seq"],
+        "day": day.start.date().isoformat(),
+        "usage_uri": str(usage_path),
+        "source_dir": str(org_dir),
+        "rows": rows,
+    }
+
+
+def _pulled(context: Any, key: str) -> list[dict]:
+    pulled = context["ti"].xcom_pull(task_ids=["extract_org"], key=key) or []
+    return [item for chunk in pulled if chunk for item in chunk]
+
+
+def load_usage(window_data: dict, batches: list[list[dict]] | None, context: Any) -> dict:
+    """Load every (org, day) that landed; mark every listed (org, day) that did not as ``failed``.
+
+    Runs even when some orgs failed extraction, so every good (org, day) is billed; refuses to run
+    when the org listing itself failed, so nothing downstream mistakes old data for this run's.
+    """
+    from rafay_billing.coverage import record_failed, register_orgs
+    from rafay_billing.load import LoadError, load_org_usage
+
+    if batches is None:
+        raise AirflowFailException(
+            "the organization listing did not succeed (see the list_orgs task log): nothing was loaded "
+            "or rated in this run; fix the cause and clear list_orgs"
+        )
     window = _window(window_data)
-    landed = _extracted(context)
-    loaded, rows = [], 0
+    run_id = _run_id(context)
+    listed = [o for b in batches for o in b]
+    landed = sorted(_pulled(context, "extracted"), key=lambda s: (s["org_seq"], s["day"]))
+    extract_errors = {(f["org_id"], f["day"]): f["error"] for f in _pulled(context, "extract_failures")}
+    loaded: list[list[str]] = []
+    failed: list[dict] = []
+    rows = 0
     with billing_connection() as conn:
+        register_orgs(conn, [(o["org_id"], o["name"]) for o in listed], window.start.date(), run_id)
         for item in landed:
-            with ObjectStoragePath(item["usage_uri"]).open("rb") as handle:
-                count = load_org_usage(conn, window, item["org_id"], handle, _run_id(context))
+            day = Window.for_day(date.fromisoformat(item["day"]))
+            try:
+                with ObjectStoragePath(item["usage_uri"]).open("rb") as handle:
+                    count = load_org_usage(
+                        conn, day, item["org_id"], handle, run_id, source_dir=item.get("source_dir")
+                    )
+            except LoadError as exc:
+                log.error("org %s (%s), day %s: not loaded: %s", item["org_id"], item["name"], item["day"], exc)
+                failed.append({**_org_ref(item), "day": item["day"], "detail": f"load failed: {exc}"})
+                continue
             rows += count
-            loaded.append(item["org_id"])
-            log.info("org %s (%s): loaded %d usage rows", item["org_id"], item["name"], count)
-    done = set(loaded)
-    failed = [
-        {"org_id": o["org_id"], "name": o["name"]} for b in (batches or []) for o in b if o["org_id"] not in done
-    ]
+            loaded.append([item["org_id"], item["day"], item["name"]])
+            log.info("org %s (%s), day %s: loaded %d usage rows", item["org_id"], item["name"], item["day"], count)
+        done = {(o, d) for o, d, _ in loaded} | {(f["org_id"], f["day"]) for f in failed}
+        for org in listed:
+            for day in window.days():
+                key = (org["org_id"], day.start.date().isoformat())
+                if key not in done:
+                    why = extract_errors.get(key, "no usage was extracted (see the extract_org task log)")
+                    failed.append({**_org_ref(org), "day": key[1], "detail": f"extraction failed: {why}"})
+        record_failed(conn, [(f["org_id"], date.fromisoformat(f["day"]), f["name"], f["detail"]) for f in failed],
+                      run_id)
     if failed:
         log.warning(
-            "%d org(s) have no extracted usage in this run and are not billed: %s",
-            len(failed), ", ".join(f"{o['org_id']} ({o['name']})" for o in failed),
+            "%d (org, day)(s) are not billed in this run and are marked failed in billing.coverage: %s",
+            len(failed), ", ".join(f"{f['org_id']} {f['day']}" for f in failed),
         )
-    log.info("Loaded %d usage rows for %d org(s) into billing.usage_records.", rows, len(loaded))
-    return {"loaded_orgs": loaded, "rows": rows, "failed_orgs": failed}
+    log.info("Loaded %d usage rows for %d (org, day)(s) into billing.usage_records.", rows, len(loaded))
+    return {
+        "loaded": loaded,
+        "rows": rows,
+        "failed": [{k: f[k] for k in ("org_id", "name", "day")} for f in failed],
+        "orgs": [o["org_id"] for o in listed],
+    }
 
 
 def _jsonable(value: Any) -> Any:
@@ -256,21 +318,27 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def rate(window_data: dict, context: Any) -> dict:
-    from rafay_billing.rating import rate_window
+def rate(window_data: dict, loaded: dict, context: Any) -> dict:
+    """Rate exactly the (org, day)s this run loaded: other orgs and days keep their items and run id."""
+    from rafay_billing.rating import DaySlice, rate_slices
 
     window = _window(window_data)
+    slices = [DaySlice(org_id, date.fromisoformat(day), name) for org_id, day, name in loaded.get("loaded") or []]
+    if not slices:
+        log.info("Nothing was loaded in this run: no (org, day) to rate.")
+        return {"slices": 0, "line_items": 0, "exceptions_by_reason": {}, "totals_by_currency": {}}
     with billing_connection() as conn:
-        summary = rate_window(conn, window, _run_id(context))
+        summary = rate_slices(conn, slices, _run_id(context))
     totals = ", ".join(f"{amount} {cur}" for cur, amount in sorted(summary.totals_by_currency.items())) or "none"
     exceptions = sum(summary.exceptions_by_reason.values())
     log.info(
-        "Rated window [%s, %s): %d line items, %d exceptions %s; totals per currency: %s",
-        window.start_iso, window.end_iso, summary.line_items, exceptions,
-        dict(sorted(summary.exceptions_by_reason.items())), totals,
+        "Rated %d (org, day)(s) of [%s, %s): %d line items, %d exceptions %s; totals per currency: %s",
+        len(slices), window.start_iso, window.end_iso, summary.line_items, exceptions,
+        {k: v for k, v in sorted(summary.exceptions_by_reason.items()) if v}, totals,
     )
     return _jsonable(
         {
+            "slices": len(slices),
             "line_items": summary.line_items,
             "exceptions_by_reason": dict(summary.exceptions_by_reason),
             "totals_by_currency": dict(summary.totals_by_currency),
@@ -306,19 +374,24 @@ def publish_reports(window_data: dict, context: Any) -> dict:
 
 
 def check_run(window_data: dict, context: Any) -> dict:
+    """Fail, after all good work is written, when anything of this run or its look-back is not billed."""
+    from rafay_billing.coverage import uncovered_days
+    from rafay_provider.settings import COVERAGE_LOOKBACK_DAYS, billing_start_date
+
     ti = context["ti"]
+    window = _window(window_data)
     loaded = ti.xcom_pull(task_ids="load_usage") or {}
     rated = ti.xcom_pull(task_ids="rate_window") or {}
     problems: list[str] = []
     if not loaded:
-        problems.append("usage was not loaded (see the load_usage task log)")
-    if not rated:
-        problems.append("the window was not rated (see the rate_window task log)")
-    failed = loaded.get("failed_orgs") or []
+        problems.append("usage was not loaded (see the list_orgs and load_usage task logs)")
+    elif not rated:
+        problems.append("the loaded days were not rated (see the rate_window task log)")
+    failed = loaded.get("failed") or []
     if failed:
         problems.append(
-            f"{len(failed)} org(s) failed extraction and are not billed: "
-            + ", ".join(f"{o['org_id']} ({o['name']})" for o in failed)
+            f"{len(failed)} (org, day)(s) failed and are not billed: "
+            + ", ".join(f"{f['org_id']} ({f['name']}) {f['day']}" for f in failed)
             + " - clear their extract_org task instances (and downstream) once the cause is fixed"
         )
     by_reason = {k: v for k, v in (rated.get("exceptions_by_reason") or {}).items() if v}
@@ -327,14 +400,42 @@ def check_run(window_data: dict, context: Any) -> dict:
         problems.append(
             f"{sum(by_reason.values())} usage record(s) not billed ({counts}); see billing.rating_exceptions"
         )
-    window = _window(window_data)
+    orgs = loaded.get("orgs") or []
+    first_day = max(window.end.date() - timedelta(days=COVERAGE_LOOKBACK_DAYS), billing_start_date())
+    if orgs and first_day < window.start.date():
+        with billing_connection() as conn:
+            gaps = uncovered_days(conn, orgs, first_day, window.start.date())
+        if gaps:
+            problems.append(
+                f"{len(gaps)} earlier (org, day)(s) since {first_day} are not billed: "
+                + "; ".join(f"{org_id}: " + ", ".join(f"{d} ({status})" for d, status in days)
+                            for org_id, days in _by_org(gaps))
+                + " - bill them with a run whose conf is "
+                '{"window_start": "<day>T00:00:00Z", "window_end": "<next day>T00:00:00Z"} (or a backfill)'
+            )
     if problems:
         raise AirflowFailException(
             f"Window [{window.start_iso}, {window.end_iso}) needs attention; all good line items are written.\n- "
             + "\n- ".join(problems)
         )
     log.info(
-        "Window [%s, %s) billed cleanly: %s line items, totals %s.",
-        window.start_iso, window.end_iso, rated.get("line_items"), rated.get("totals_by_currency"),
+        "Window [%s, %s) billed cleanly: %s (org, day)(s), %s line items, totals %s.",
+        window.start_iso, window.end_iso, rated.get("slices"), rated.get("line_items"),
+        rated.get("totals_by_currency"),
     )
     return {"ok": True}
+
+
+def _by_org(gaps: list[tuple[str, date, str]]) -> list[tuple[str, list[tuple[date, str]]]]:
+    grouped: dict[str, list[tuple[date, str]]] = {}
+    for org_id, day, status in gaps:
+        grouped.setdefault(org_id, []).append((day, status))
+    return list(grouped.items())
+
+
+def fail_if_any_task_failed() -> None:
+    """The run's watcher: it only runs when some task failed, and then fails the run whatever the
+    other leaves did (a green run must mean every task succeeded)."""
+    raise AirflowFailException(
+        "a task of this run failed (see the tasks marked failed or upstream_failed); the run is not clean"
+    )

@@ -1,9 +1,10 @@
--- Stream one org's usage CSV (docs/design.md columns, in order, with a header) into the table.
--- Empty unquoted cells are NULL only where NULL means "absent" (instance_id, usage_hours, gpu_count,
--- invalid_reason); text columns keep '' (the seed prints '' for a missing instance or status).
+-- Stream one (org, day)'s usage CSV (rafay_billing.usage.USAGE_COLUMNS, in order, with a header) into
+-- the table. Empty unquoted cells are NULL only where NULL means "absent"; text columns keep '' (the
+-- seed prints '' for a missing instance or status). usage_date, run_id, source_dir come from settings.
 COPY billing.usage_records (
     window_start, window_end, org_id, organization, org_seq, record_seq, profile_type, profile,
-    instance, instance_id, instance_key, status, seed_usage, usage_hours, gpu_count, invalid_reason
+    instance, instance_id, instance_key, status, seed_usage, usage_hours, gpu_count, invalid_reason,
+    record_start, record_end, source_page, source_index
 )
 FROM STDIN WITH (
     FORMAT csv,

@@ -1,6 +1,8 @@
--- A window's landed usage in the seed script's order (org listing, then record order): the rows of
--- the seed-compatible ncp-metrics CSVs.
-SELECT organization, profile_type, profile, instance, seed_usage, status
-FROM billing.usage_records
-WHERE window_start = %(window_start)s AND window_end = %(window_end)s
-ORDER BY org_seq, org_id, record_seq;
+-- The usage that stands for a window's days (each (org, day)'s usage from the run that billed it) in
+-- the seed script's order (org listing, then day, then record order): the rows of the ncp-metrics CSVs.
+SELECT u.organization, u.profile_type, u.profile, u.instance, u.seed_usage, u.status
+FROM billing.coverage AS c
+JOIN billing.usage_records AS u
+  ON u.org_id = c.org_id AND u.usage_date = c.usage_date AND u.run_id = c.billed_run_id
+WHERE c.usage_date >= %(first_day)s AND c.usage_date < %(end_day)s
+ORDER BY u.org_seq, u.org_id, u.usage_date, u.record_seq;

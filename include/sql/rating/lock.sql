@@ -1,2 +1,5 @@
--- One rating of a given window at a time (two runs of the same window take turns).
-SELECT pg_advisory_xact_lock(hashtextextended(%(lock_key)s, 0));
+-- One rating of a given (org, day) at a time: two runs re-billing the same day take turns. The caller
+-- takes the slices' locks in sorted order, so overlapping ratings cannot deadlock.
+SELECT pg_advisory_xact_lock(hashtextextended(key, 0))
+FROM unnest(%(lock_keys)s::text[]) AS key
+ORDER BY key;

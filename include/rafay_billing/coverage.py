@@ -1,0 +1,73 @@
+"""Coverage: which (org, UTC day)s the ledger holds, and which it should but does not.
+
+Why a table of its own: "every day is billed" must be checkable in SQL, not inferred from line items
+(a day with no usage has none). ``billing.coverage`` has one row per (org, day) with its status,
+written in the same transaction as the day's rating (``billed``/``exceptions``) or by the load step
+(``failed``). ``billing.org_registry`` remembers the first day a listing covered for each org, so an
+org that is new is not asked for days before it existed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from rafay_billing.db import sql, transaction
+
+
+def register_orgs(conn: Any, orgs: Sequence[tuple[str, str]], first_day: date, run_id: str) -> None:
+    """Record that a run listed ``orgs`` (``(org_id, name)``) for a window starting on ``first_day``."""
+    if not orgs:
+        return
+    with transaction(conn), conn.cursor() as cur:
+        cur.execute(
+            sql("coverage/register_orgs.sql"),
+            {
+                "org_ids": [o for o, _ in orgs],
+                "organizations": [n for _, n in orgs],
+                "first_day": first_day,
+                "run_id": run_id,
+            },
+        )
+
+
+def record_failed(conn: Any, failures: Sequence[tuple[str, date, str, str]], run_id: str) -> None:
+    """Mark (org_id, day, organization, why) as ``failed`` by ``run_id``; earlier good items stand."""
+    if not failures:
+        return
+    with transaction(conn), conn.cursor() as cur:
+        cur.execute(
+            sql("coverage/record_failed.sql"),
+            {
+                "org_ids": [f[0] for f in failures],
+                "usage_dates": [f[1] for f in failures],
+                "organizations": [f[2] for f in failures],
+                "details": [f[3] for f in failures],
+                "run_id": run_id,
+            },
+        )
+
+
+def uncovered_days(
+    conn: Any, org_ids: Sequence[str], first_day: date, end_day: date
+) -> list[tuple[str, date, str]]:
+    """``(org_id, day, status)`` for each day in ``[first_day, end_day)`` (from the org's first
+    listing on) that is not ``billed``: status ``missing``, ``failed`` or ``exceptions``."""
+    if not org_ids or first_day >= end_day:
+        return []
+    with transaction(conn), conn.cursor() as cur:
+        cur.execute(
+            sql("coverage/uncovered_days.sql"),
+            {"org_ids": list(org_ids), "first_day": first_day, "end_day": end_day},
+        )
+        return [(org_id, day, status) for org_id, day, status, _ in cur.fetchall()]
+
+
+def fetch_coverage(conn: Any, first_day: date, end_day: date) -> list[dict[str, Any]]:
+    """Coverage rows of ``[first_day, end_day)`` by org and day (operators, tests)."""
+    from psycopg.rows import dict_row  # noqa: PLC0415 - keep module import light
+
+    with transaction(conn), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(sql("coverage/fetch.sql"), {"first_day": first_day, "end_day": end_day})
+        return cur.fetchall()
