@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench airflow lock clean
+.PHONY: venv demo test test-fast lint bench airflow lock clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,11 @@ demo: venv
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The inner loop: lint and every test that does not start Airflow (no `airflow dags test`, no scheduler).
+test-fast: venv
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -16,6 +16,7 @@ import psycopg
 from rafay_devkit.airflow_env import airflow_env, dags_test
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
+BILLING_START_DATE = "2026-11-01"
 
 
 def utc(text: str) -> datetime:
@@ -54,6 +55,7 @@ class BillingRunner:
             data_uri=self.landing.as_uri(),
             price_book_uri=self.price_book.as_uri() if self.price_book else None,
             rafay_extra={"read_timeout": 15, "max_retries": 5},
+            billing_start_date=BILLING_START_DATE,
         )
         # One quick task retry, so the retry path runs without minutes of waiting.
         env["RAFAY_BILLING_EXTRACT_RETRIES"] = "1"
@@ -70,7 +72,7 @@ class BillingRunner:
     def line_items(self, ws: datetime, we: datetime) -> list[dict]:
         with psycopg.connect(self.billing_dsn) as conn, conn.cursor() as cur:
             cur.execute(
-                "SELECT * FROM billing.charge_line_items WHERE window_start = %s AND window_end = %s",
+                "SELECT * FROM billing.charge_line_items WHERE window_start >= %s AND window_end <= %s",
                 (ws, we),
             )
             cols = [d.name for d in cur.description]
@@ -79,7 +81,7 @@ class BillingRunner:
     def exceptions(self, ws: datetime, we: datetime) -> list[dict]:
         with psycopg.connect(self.billing_dsn) as conn, conn.cursor() as cur:
             cur.execute(
-                "SELECT * FROM billing.rating_exceptions WHERE window_start = %s AND window_end = %s",
+                "SELECT * FROM billing.rating_exceptions WHERE window_start >= %s AND window_end <= %s",
                 (ws, we),
             )
             cols = [d.name for d in cur.description]

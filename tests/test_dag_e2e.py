@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import csv
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -188,19 +187,15 @@ def test_rerun_idempotent_windows_add_up_and_nothing_leaks(airflow_home, rafay_s
     assert len(runs) == 2
 
     assert runner.run("2026-11-12").ok
+    one_by_one = {(i["usage_date"], *key(i)): i["amount"] for i in runner.line_items(W1[0], W2[1])}
     two_days = runner.run(
         "2026-11-12", conf={"window_start": "2026-11-10T00:00:00Z", "window_end": "2026-11-12T00:00:00Z"}
     )
     assert two_days.ok, two_days.output[-4000:]
-    span = (W1[0], W2[1])
-
-    def hours(window) -> Counter:
-        total: Counter = Counter()
-        for i in runner.line_items(*window):
-            total[key(i)] += i["usage_hours"]
-        return total
-
-    assert hours(span) == hours(W1) + hours(W2)
+    # The two-day window re-bills both days: it replaces their items (same keys, same amounts), it
+    # does not add a second set beside them (that double-billed every hour before the ledger).
+    everything = runner.query("SELECT org_id, usage_date, profile, instance_key, amount FROM billing.charge_line_items")
+    assert {(d, o, p, k): a for o, d, p, k, a in everything} == one_by_one
 
     # Hostile names never escape the landing root; reports are neutralised and round-trip.
     landing = (tmp_path / "landing").resolve()
@@ -238,8 +233,9 @@ def test_failing_org_is_isolated_then_completes(airflow_home, rafay_sim_factory,
 
     failed = runner.run("2026-11-11")
     assert not failed.ok
-    assert f"{bad.org_id} ({bad.name})" in failed.output
-    assert "failed extraction" in failed.output
+    assert f"{bad.org_id} ({bad.name}) 2026-11-10" in failed.output
+    assert "failed and are not billed" in failed.output
+    assert runner.query("SELECT status FROM billing.coverage WHERE org_id = %(o)s", {"o": bad.org_id}) == [("failed",)]
     billed_orgs = {i["org_id"] for i in runner.line_items(*W1)}
     assert bad.org_id not in billed_orgs
     assert billed_orgs == {o.org_id for o in sim.dataset.orgs} - {bad.org_id}
@@ -259,6 +255,7 @@ def test_failing_org_is_isolated_then_completes(airflow_home, rafay_sim_factory,
         ({"window_start": "2026-11-10T00:00:00Z", "window_end": "2026-11-09T00:00:00Z"}, "must be after"),
         ({"window_start": "yesterday", "window_end": "2026-11-09T00:00:00Z"}, "window_start must be"),
         ({"window_start": "2026-11-10T00:00:00Z", "window_end": "2026-11-11T00:00:00Z", "days": 2}, "not both"),
+        ({"window_start": "2026-11-10T06:00:00Z", "window_end": "2026-11-11T00:00:00Z"}, "whole UTC days"),
     ],
 )
 def test_bad_window_fails_first_task_with_reason(airflow_home, rafay_sim, billing_dsn, tmp_path, conf, message):

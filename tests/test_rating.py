@@ -22,11 +22,11 @@ from rafay_billing import db
 from rafay_billing.load import load_org_usage
 from rafay_billing.price_book import sync_price_book
 from rafay_billing.rating import (
+    DaySlice,
     RatingSummary,
     fetch_exceptions,
     fetch_line_items,
     fetch_seed_rows,
-    DaySlice,
     landed_slices,
     rate_slices,
     rate_window,

@@ -127,7 +127,8 @@ def parse_utc(text: Any, field: str = "timestamp") -> datetime:
     if isinstance(text, datetime):
         if text.tzinfo is None or text.utcoffset() != timedelta(0):
             raise WindowError(f"{field} must be UTC, got {text!r}")
-        return text.astimezone(UTC)
+        # a plain datetime: Airflow hands over pendulum DateTimes, whose arithmetic can drop the zone
+        return datetime.fromtimestamp(text.timestamp(), UTC)
     if not isinstance(text, str) or not _UTC_RE.match(text.strip()):
         raise WindowError(f"{field} must be an ISO-8601 UTC timestamp like 2026-11-10T00:00:00Z, got {text!r}")
     try:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict
@@ -42,8 +43,15 @@ def airflow_env(
     price_book_uri: str | None = None,
     rafay_extra: dict | None = None,
     base: dict[str, str] | None = None,
+    billing_start_date: str | None = None,
 ) -> dict[str, str]:
-    """Everything ``airflow`` needs to run this project's DAG against the given services."""
+    """Everything ``airflow`` needs to run this project's DAG against the given services.
+
+    ``billing_start_date`` (``[rafay_billing] billing_start_date``, the DAG's catch-up start) defaults
+    to yesterday, UTC: a local scheduler then queues one catch-up run, not a month of them.
+    """
+    if billing_start_date is None:
+        billing_start_date = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     env = dict(os.environ if base is None else base)
     for var in ("RAFAY_CONSOLE_URL", "RAFAY_DEFAULT_API_KEY", "DAYS"):
         env.pop(var, None)
@@ -61,6 +69,7 @@ def airflow_env(
             "AIRFLOW_CONN_RAFAY_DEFAULT": json.dumps(rafay),
             "AIRFLOW_CONN_BILLING_POSTGRES": postgres_connection_json(billing_dsn),
             "AIRFLOW_VAR_BILLING_DATA_URI": data_uri,
+            "AIRFLOW__RAFAY_BILLING__BILLING_START_DATE": billing_start_date,
         }
     )
     if price_book_uri:
