@@ -53,7 +53,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from rafay_devkit import airflow_env as airflow_env_module
 from rafay_devkit.airflow_env import airflow_env
-from rafay_devkit.local_airflow import DAG_ID, LocalAirflow, LocalAirflowError, wait_for
+from rafay_devkit.local_airflow import DAG_ID, MARKER_VAR, LocalAirflow, LocalAirflowError, wait_for
 from rafay_devkit.postgres import EmbeddedPostgres
 from rafay_simulator import Fault, RafaySimulator, SimulatorConfig
 
@@ -335,26 +335,27 @@ def _identify(topo: FaultTopology, run_id: str, pid: int) -> Caught:
     assert supervisor is not None
     supervisor_title = " ".join(supervisor.cmdline())
     assert supervisor_title.startswith("airflow worker -- LocalExecutor"), supervisor_title
-    scheduler = topo.airflow._components["scheduler"].process
-    assert scheduler is not None and pid != scheduler.pid and supervisor.pid != scheduler.pid
-    assert scheduler.pid in {p.pid for p in supervisor.parents()}, "the supervisor is not the scheduler's"
-    _assert_inherited_pythonpath(process)
+    _assert_forked_from_scheduler(topo, supervisor)
     return Caught(ti, process, supervisor)
 
 
-def _assert_inherited_pythonpath(process: psutil.Process) -> None:
-    """The task imports this checkout's code: its environment is the test's ``PYTHONPATH``.
+def _assert_forked_from_scheduler(topo: FaultTopology, supervisor: psutil.Process) -> None:
+    """The supervisor descends from this topology's scheduler, whose environment the task inherited:
+    the test's ``PYTHONPATH`` (this checkout's code) and the retry knobs.
 
     setproctitle wipes ``/proc/<pid>/environ`` of the task-runner and of its supervisor, so the
-    nearest ancestor that still shows one (the scheduler, which they are forked from) is read.
+    nearest ancestor that still shows one is read; it must be the scheduler.
     """
-    for proc in (process, *process.parents()):
+    for proc in supervisor.parents():
         env = proc.environ()
-        if env:
-            assert env.get("PYTHONPATH") == os.environ.get("PYTHONPATH"), (proc.cmdline(), env.get("PYTHONPATH"))
-            assert env.get("RAFAY_BILLING_RETRY_DELAY_SECONDS") == str(RETRY_DELAY_SECONDS), proc.cmdline()
-            return
-    raise AssertionError(f"no ancestor of {process.pid} shows its environment")
+        if not env:
+            continue
+        assert proc.cmdline()[-1:] == ["scheduler"], proc.cmdline()
+        assert env.get(MARKER_VAR) == topo.airflow.instance_id, "another Airflow's scheduler"
+        assert env.get("PYTHONPATH") == os.environ.get("PYTHONPATH"), env.get("PYTHONPATH")
+        assert {k: env.get(k) for k in RETRY_ENV} == RETRY_ENV
+        return
+    raise AssertionError(f"no ancestor of supervisor {supervisor.pid} shows its environment")
 
 
 def _kill(caught: Caught) -> None:
@@ -473,10 +474,11 @@ def test_extract_org_killed_mid_request_is_retried_and_bills_like_an_undisturbed
                  what=f"a usage request of {org.org_id} to reach the simulator")
         # Orgs are mapped in listing order, one per task (the name is rendered only when a try ends).
         map_index = sim.dataset.orgs.index(org)
-        tasks = [c for pid in _pids_connected_to(sim.port) if (c := _try_identify(topo, run_id, pid))]
-        mine = [c for c in tasks if c.ti["task_id"] == "extract_org" and c.ti["map_index"] == map_index]
-        assert len(mine) == 1, f"processes connected to the simulator: {[(c.process.pid, c.ti) for c in tasks]}"
-        (caught,) = mine
+        ti = topo.task_instance(run_id, "extract_org", map_index)
+        assert ti is not None and ti["state"] == "running" and ti["pid"], ti
+        connected = _pids_connected_to(sim.port)
+        assert ti["pid"] in connected, f"{org.org_id}'s task-runner {ti['pid']} has no connection to the simulator"
+        caught = _identify(topo, run_id, ti["pid"])
         _kill(caught)
     finally:
         sim.clear_faults()
@@ -484,13 +486,6 @@ def test_extract_org_killed_mid_request_is_retried_and_bills_like_an_undisturbed
     assert_retried_after_kill(topo, run_id, caught)
     assert topo.task_instance(run_id, "extract_org", map_index)["rendered_map_index"] == org.name
     assert_like_reference(topo, "extract_kill", run_id, run)
-
-
-def _try_identify(topo: FaultTopology, run_id: str, pid: int) -> Caught | None:
-    try:
-        return _identify(topo, run_id, pid) if _running_ti_with_pid(topo, run_id, pid) else None
-    except psutil.NoSuchProcess:
-        return None
 
 
 def _kill_then_release(locker: psycopg.Connection, caught: Caught) -> None:
@@ -537,4 +532,8 @@ def test_billing_postgres_restarted_during_load_usage_is_retried_and_bills_like_
     assert final["try_number"] == caught.ti["try_number"] + 1, "load_usage did not fail with the server and retry"
     first = next(t for t in topo.tries(run_id, "load_usage") if t["try_number"] == caught.ti["try_number"])
     assert first["state"] in ("failed", "up_for_retry"), first
+    log = topo.client.task_log(DAG_ID, run_id, "load_usage", caught.ti["try_number"])
+    # PostgreSQL's message to the backends a fast shutdown ends; the traceback is this checkout's code.
+    assert "terminating connection due to administrator command" in log, log[-3000:]
+    assert f"{REPO}/include/" in log, log[-3000:]
     assert_like_reference(topo, "postgres_restart", run_id, run)
