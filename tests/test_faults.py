@@ -26,6 +26,11 @@ it disturbs no other test.
 
 Only ``charge_line_items(window_start, window_end, org_id, profile, instance_key, amount, currency)``
 and ``usage_records(org_id, record_seq, window_start)`` are read.
+
+Retry delays: extract_org's comes from ``RAFAY_BILLING_EXTRACT_RETRY_DELAY_SECONDS``; load_usage and
+rate_window retry once, a minute later (``default_args``). The test sets
+``RAFAY_BILLING_RETRY_DELAY_SECONDS`` for the DAG to read; while the DAG does not read it, the fixture
+warns and three of the scenarios each wait that minute (about 5.5 min for the module instead of 2.5).
 """
 
 from __future__ import annotations
@@ -188,9 +193,8 @@ class FaultTopology:
         return run
 
     def task_instance(self, run_id: str, task_id: str, map_index: int = -1) -> dict | None:
-        return next(
-            (ti for ti in self.client.task_instances(DAG_ID, run_id, task_id) if ti["map_index"] == map_index), None
-        )
+        tis = self.client.task_instances(DAG_ID, run_id, task_id)
+        return next((ti for ti in tis if ti["map_index"] == map_index), None)
 
     def tries(self, run_id: str, task_id: str, map_index: int = -1) -> list[dict]:
         path = f"/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
@@ -268,7 +272,8 @@ def topo(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Iter
         client = airflow.client
         fileloc = client.get(f"/dags/{DAG_ID}/details")["fileloc"]
         assert Path(fileloc).resolve().is_relative_to(REPO), f"the scheduler parsed {fileloc}, not {REPO}/dags"
-        slow = {t: d for t in ("load_usage", "rate_window") if (d := _retry_delay_seconds(client, t)) > RETRY_DELAY_SECONDS}
+        delays = {t: _retry_delay_seconds(client, t) for t in ("load_usage", "rate_window")}
+        slow = {t: d for t, d in delays.items() if d > RETRY_DELAY_SECONDS}
         if slow:
             warnings.warn(
                 f"the DAG ignores RAFAY_BILLING_RETRY_DELAY_SECONDS (retry delays {slow} s): each retry of "
@@ -283,8 +288,9 @@ def topo(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Iter
         for scenario, run_id in runs.items():
             run = topo.wait_run(run_id)
             states = _final(client.task_states(DAG_ID, run_id))
-            tries = {ti["task_id"]: ti["try_number"] for ti in client.task_instances(DAG_ID, run_id)}
-            assert set(tries.values()) == {1}, f"reference run {run_id} needed retries: {tries}"
+            retried = [(ti["task_id"], ti["map_index"], ti["try_number"])
+                       for ti in client.task_instances(DAG_ID, run_id) if ti["try_number"] != 1]
+            assert retried == [], f"reference run {run_id} was disturbed: {retried}"
             topo.references[scenario] = Reference(run, states, billed(reference_dsn, *WINDOWS[scenario]))
 
         # Phase 2: the fault runs bill into billing_faults, where none of these windows was billed.
@@ -316,10 +322,8 @@ class Caught:
 
 
 def _running_ti_with_pid(topo: FaultTopology, run_id: str, pid: int) -> dict | None:
-    return next(
-        (ti for ti in topo.client.task_instances(DAG_ID, run_id) if ti.get("pid") == pid and ti["state"] == "running"),
-        None,
-    )
+    tis = topo.client.task_instances(DAG_ID, run_id)
+    return next((ti for ti in tis if ti.get("pid") == pid and ti["state"] == "running"), None)
 
 
 def _identify(topo: FaultTopology, run_id: str, pid: int) -> Caught:
@@ -330,7 +334,7 @@ def _identify(topo: FaultTopology, run_id: str, pid: int) -> Caught:
     # Airflow 3: the LocalExecutor worker (forked from the scheduler) supervises the try and forks the
     # task-runner, which names itself after the try's id; the REST API's pid is the task-runner's.
     title = " ".join(process.cmdline()).strip()
-    assert title == f"airflow worker -- {ti['id']}", f"process {pid} is not the task-runner of {ti['id']}: {title!r}"
+    assert title == f"airflow worker -- {ti['id']}", f"{pid} is not the task-runner of {ti['id']}: {title!r}"
     supervisor = process.parent()
     assert supervisor is not None
     supervisor_title = " ".join(supervisor.cmdline())
@@ -492,7 +496,9 @@ def _kill_then_release(locker: psycopg.Connection, caught: Caught) -> None:
     _kill(caught)  # the lock is released by catch_blocked_on afterwards
 
 
-def test_load_usage_killed_mid_transaction_is_retried_and_bills_like_an_undisturbed_run(topo: FaultTopology) -> None:
+def test_load_usage_killed_mid_transaction_is_retried_and_bills_like_an_undisturbed_run(
+    topo: FaultTopology,
+) -> None:
     run_id = topo.trigger("load_kill", "fault")
     caught = catch_blocked_on(topo, run_id, "billing.usage_records", "load_usage", _kill_then_release)
     run = topo.wait_run(run_id)
@@ -500,7 +506,9 @@ def test_load_usage_killed_mid_transaction_is_retried_and_bills_like_an_undistur
     assert_like_reference(topo, "load_kill", run_id, run)
 
 
-def test_rate_window_killed_mid_transaction_is_retried_and_bills_like_an_undisturbed_run(topo: FaultTopology) -> None:
+def test_rate_window_killed_mid_transaction_is_retried_and_bills_like_an_undisturbed_run(
+    topo: FaultTopology,
+) -> None:
     run_id = topo.trigger("rate_kill", "fault")
     caught = catch_blocked_on(topo, run_id, "billing.charge_line_items", "rate_window", _kill_then_release)
     run = topo.wait_run(run_id)
