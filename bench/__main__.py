@@ -109,7 +109,7 @@ def rating_figures(runs: list[list[str]]) -> dict:
     if not times or not verdict:
         return {}
     return {
-        "item": "3 rating", "metric": "rate_window, 1,000,000 rows x 10,000 prices",
+        "item": "3 rating", "metric": "rate_window, 1,000,000 rows of one day x 10,000 prices",
         "baseline": "", "result": f"first {times.group(1)} s, re-rating {times.group(2)} s",
         "ratio": f"indexes: {indexes.group(1)}" if indexes else "", "target": "<= 20 s", "met": verdict.group(1) == "met",
     }
@@ -129,16 +129,17 @@ def reported(runs: list[list[str]]) -> dict:
 BENCHES = [
     Bench("extract", "bench_extract.py", "1. rafay-billing metrics vs the blog script on the simulator (>= 5x)",
           quick_args=("--orgs", "10"), extract=extract_figures, runs=3),
-    Bench("load", "bench_load.py", "2. 1,000,000 usage rows into PostgreSQL: COPY vs INSERT (>= 100k rows/s, >= 10x)",
+    Bench("load", "bench_load.py",
+          "2. 1,000,000 usage rows of one day into PostgreSQL: COPY vs INSERT (>= 100k rows/s, >= 10x)",
           quick_args=("--rows", "200000", "--insert-sample", "5000", "--repeats", "1"), extract=load_figures),
-    Bench("rating", "bench_rating.py", "3. rating 1,000,000 rows against 10,000 prices in SQL (<= 20 s)",
+    Bench("rating", "bench_rating.py", "3. rating 1,000,000 rows of one day against 10,000 prices in SQL (<= 20 s)",
           quick_args=("--rows", "200000", "--orgs", "200", "--prices", "2000", "--history-days", "1", "--repeats", "1"),
           extract=rating_figures),
     Bench("parse", "bench_parse.py", "4. DagBag(dags/) time and parse-time imports (<= 0.5 s)",
           quick_args=("--runs", "3"), extract=reported),
     Bench("mapping", "bench_mapping.py", "5. 200 orgs through a real scheduler: per-mapped-task overhead, defaults",
           quick_args=("--orgs", "40", "--pools", "8", "--batch-tasks", "4", "--baseline-runs", "1"), extract=reported),
-    Bench("memory", "bench_memory.py", "6. peak RSS of one org's extraction, 100,000 instances (<= 300 MB)",
+    Bench("memory", "bench_memory.py", "6. peak RSS of one (org, day)'s extraction, 100,000 instances (<= 300 MB)",
           quick_args=("--runs", "1", "--path", "pipeline"), extract=reported),
 ]
 

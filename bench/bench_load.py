@@ -1,10 +1,12 @@
 """Benchmark: landing usage rows in PostgreSQL with COPY (``load_org_usage``) vs row-by-row INSERTs.
 
-Generates per-org usage CSVs (the normalised usage columns of docs/design.md), starts its own
-embedded PostgreSQL, then, in the same process and database:
+Generates per-org usage CSVs of one UTC day (the ledger's unit is (org, day); the normalised usage
+columns of docs/design.md, including each record's interval and the raw page and position it came
+from), starts its own embedded PostgreSQL, then, in the same process and database:
 
-- COPY: loads every org's file through ``rafay_billing.load.load_org_usage`` (delete + COPY per org,
-  one transaction each), into an empty table and again as a re-load (replace);
+- COPY: loads every org's file through ``rafay_billing.load.load_org_usage`` (lock, delete of this
+  run's rows for the (org, day) + COPY + count check, one transaction per org), into an empty table
+  and again as a re-load by the same run (a retry: replaces that run's rows of every org);
 - INSERT baseline: the same per-org transactions, but one ``INSERT`` statement per row, both with
   psycopg 3's server-side prepared statement (its default after five executions: the strongest
   row-by-row baseline) and unprepared (every row parsed and planned, like psycopg2's client-side
@@ -42,14 +44,18 @@ from rafay_billing.load import load_org_usage
 from rafay_billing.window import Window
 from rafay_devkit.postgres import EmbeddedPostgres
 
+# The normalised usage columns of docs/design.md, in order (written here independently of usage.py;
+# load_org_usage refuses a file whose header differs from USAGE_COLUMNS).
 COLUMNS = (
     "window_start", "window_end", "org_id", "organization", "org_seq", "record_seq", "profile_type", "profile",
     "instance", "instance_id", "instance_key", "status", "seed_usage", "usage_hours", "gpu_count",
-    "invalid_reason",
+    "invalid_reason", "record_start", "record_end", "source_page", "source_index",
 )
-WINDOW = Window(datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 11, tzinfo=UTC))
+WINDOW = Window(datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 11, tzinfo=UTC))  # one UTC day
+DAY = WINDOW.single_day()
 TEXT_COLUMNS = frozenset((2, 3, 6, 7, 8, 10, 11, 12))  # kept as "" when empty, like COPY FORCE_NOT_NULL
 PROFILE_TYPES = ("compute", "compute", "compute", "service", "gpu-only")
+PAGE_SIZE = 1000  # records per raw usage page (source_page / source_index)
 
 
 def org_id(n: int) -> str:
@@ -63,20 +69,36 @@ def profile_of(n: int, k: int) -> tuple[str, str]:
     return profile_type, name
 
 
+def _time_of_day(day: Window, seconds: int) -> str:
+    """The start of the one-day window ``day`` plus ``seconds`` (0 .. 86,400), as ISO UTC text."""
+    if seconds >= 86_400:
+        return day.end_iso
+    hours, rest = divmod(seconds, 3600)
+    return f"{day.start_iso[:10]}T{hours:02d}:{rest // 60:02d}:{rest % 60:02d}Z"
+
+
 def usage_rows(window: Window, n: int, count: int, profiles: int, rng: random.Random) -> Iterator[list[str]]:
-    """``count`` usage rows of org ``n``: exact decimal hours, GPU counts, ~0.5 % invalid, ~0.5 % GPU unknown."""
+    """``count`` usage rows of org ``n`` for the day ``window``: exact decimal hours, GPU counts, ~0.5 %
+    invalid, ~0.5 % GPU unknown; each record's interval within the day and its raw page and position."""
     oid = org_id(n)
+    placement = random.Random(n)  # record start times: their own stream, so ``rng`` draws what it always drew
     for seq in range(count):
         profile_type, profile = profile_of(n, seq % profiles)
         instance_id = f"{oid}-{seq:07d}"
-        hours = f"{rng.randrange(0, 24_000_000) / 1_000_000:.6f}"
+        micro = rng.randrange(0, 24_000_000)
+        hours = f"{micro / 1_000_000:.6f}"
+        seconds = (micro * 36 + 9_999) // 10_000  # the hours in whole seconds, rounded up
+        begin = placement.randrange(0, 86_400 - seconds + 1)
         roll = rng.random()
         invalid = "non-numeric usage_hours: 'n/a'" if roll < 0.005 else ""
         gpus = "" if 0.005 <= roll < 0.01 else str(rng.choice((1, 2, 4, 8)))
+        page, index = divmod(seq // profiles, PAGE_SIZE)
         yield [
             window.start_iso, window.end_iso, oid, f"Organization {n}, \"Ltd\"", str(n), str(seq), profile_type,
             profile, f"vm-{seq}", instance_id, instance_id, "running", hours if not invalid else "n/a",
-            "" if invalid else hours, gpus, invalid,
+            "" if invalid else hours, gpus, invalid, _time_of_day(window, begin),
+            _time_of_day(window, begin + seconds),
+            f"usage-{profile}-page-{page + 1:04d}.json", str(index),
         ]
 
 
@@ -98,17 +120,23 @@ def write_usage_files(
     return files
 
 
+def source_dir(path: Path) -> str:
+    """Where the raw pages a file's rows point at would be (``load_org_usage(source_dir=...)``, as the DAG)."""
+    return f"{path.parent.as_uri()}/org={path.name.split('-', 1)[0]}"
+
+
 def copy_all(conn, files: list[tuple[str, Path, int]], window: Window, run_id: str) -> tuple[float, int]:
     started = time.perf_counter()
     rows = 0
     for oid, path, _ in files:
         with path.open("rb") as handle:
-            rows += load_org_usage(conn, window, oid, handle, run_id)
+            rows += load_org_usage(conn, window, oid, handle, run_id, source_dir=source_dir(path))
     return time.perf_counter() - started, rows
 
 
 def sample_rows(files: list[tuple[str, Path, int]], sample: int, run_id: str) -> list[tuple[str, list[list]]]:
-    """The first ``sample`` rows, per org, as INSERT parameters ("" -> NULL except in text columns)."""
+    """The first ``sample`` rows, per org, as INSERT parameters ("" -> NULL except in text columns), the
+    CSV's cells followed by what ``load_org_usage`` supplies: usage_date, run_id, source_dir."""
     batches: list[tuple[str, list[list]]] = []
     left = sample
     for oid, path, _ in files:
@@ -119,7 +147,8 @@ def sample_rows(files: list[tuple[str, Path, int]], sample: int, run_id: str) ->
             next(reader)
             rows = []
             for cells in reader:
-                rows.append([c if c != "" or i in TEXT_COLUMNS else None for i, c in enumerate(cells)] + [run_id])
+                rows.append([c if c != "" or i in TEXT_COLUMNS else None for i, c in enumerate(cells)]
+                            + [DAY, run_id, source_dir(path)])
                 if len(rows) == left:
                     break
         left -= len(rows)
@@ -127,25 +156,33 @@ def sample_rows(files: list[tuple[str, Path, int]], sample: int, run_id: str) ->
     return batches
 
 
-def insert_rows(conn, batches: list[tuple[str, list[list]]], prepare: bool) -> tuple[float, int]:
-    """Row-by-row INSERTs, per org: delete + one INSERT per row, one transaction per org (like the COPY path).
+def insert_rows(conn, batches: list[tuple[str, list[list]]], prepare: bool, run_id: str) -> tuple[float, int]:
+    """Row-by-row INSERTs, per org: delete this run's rows of the (org, day) + one INSERT per row, one
+    transaction per org (like the COPY path, less its lock and count check).
 
     ``prepare``: psycopg 3 prepares a statement server-side after a few executions (its default);
     without it every INSERT is parsed and planned again, as with psycopg2's client-side binding.
     """
     insert = db.sql("bench/insert_usage_row.sql")
-    delete = db.sql("load/delete_org_window.sql")
+    delete = db.sql("load/delete_org_day_run.sql")
     conn.prepare_threshold = 5 if prepare else None
     started = time.perf_counter()
     count = 0
     for oid, rows in batches:
         with db.transaction(conn), conn.cursor() as cur:
-            cur.execute(delete, {"window_start": WINDOW.start, "window_end": WINDOW.end, "org_id": oid})
+            cur.execute(delete, {"usage_date": DAY, "org_id": oid, "run_id": run_id})
             for values in rows:
                 cur.execute(insert, values)
                 count += 1
     conn.prepare_threshold = 5
     return time.perf_counter() - started, count
+
+
+def landed_rows(conn) -> int:
+    """Rows in billing.usage_records (all runs, all days)."""
+    with db.transaction(conn), conn.cursor() as cur:
+        cur.execute(db.sql("bench/count_usage.sql"))
+        return cur.fetchone()[0]
 
 
 def truncate(conn) -> None:
@@ -189,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         files = write_usage_files(Path(tmp), WINDOW, args.rows, args.orgs)
         size = sum(p.stat().st_size for _, p, _ in files)
-        print(f"Generated {args.rows:,} usage rows in {args.orgs} org files ({size / 1e6:.0f} MB) "
+        print(f"Generated {args.rows:,} usage rows of {DAY} in {args.orgs} org files ({size / 1e6:.0f} MB) "
               f"in {time.perf_counter() - started:.1f} s")
         with psycopg.connect(dsn) as conn:
             db.migrate(conn)
@@ -206,13 +243,16 @@ def main(argv: list[str] | None = None) -> int:
                 assert rows == args.rows, rows
                 fresh.append(args.rows / seconds)
                 checkpoint(conn)
-                seconds, _ = copy_all(conn, files, WINDOW, f"reload-{i}")  # replaces every org's rows
+                # the same run again (a retry): replaces that run's rows of every org, adds none
+                seconds, rows = copy_all(conn, files, WINDOW, f"copy-{i}")
+                assert rows == args.rows, rows
                 reload.append(args.rows / seconds)
+                assert landed_rows(conn) == args.rows, "the re-load added rows instead of replacing them"
                 truncate(conn)
-                seconds, _ = insert_rows(conn, batches, prepare=True)
+                seconds, _ = insert_rows(conn, batches, prepare=True, run_id="insert")
                 prepared.append(sample / seconds)
                 truncate(conn)
-                seconds, _ = insert_rows(conn, batches, prepare=False)
+                seconds, _ = insert_rows(conn, batches, prepare=False, run_id="insert")
                 unprepared.append(sample / seconds)
                 print(f"  round {i + 1}: COPY {fresh[-1]:,.0f} rows/s, re-load {reload[-1]:,.0f} rows/s, "
                       f"INSERT {prepared[-1]:,.0f} rows/s (unprepared {unprepared[-1]:,.0f}): "
@@ -223,12 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     ratio = med([c / p for c, p in zip(fresh, prepared, strict=True)])
     ratio_plain = med([c / p for c, p in zip(fresh, unprepared, strict=True)])
     print()
-    print(f"Landing {args.rows:,} usage rows ({args.orgs} orgs, one transaction per org), median of "
+    print(f"Landing {args.rows:,} usage rows of one day ({args.orgs} orgs, one transaction per org), median of "
           f"{args.repeats} rounds:")
     print(f"  {'method':<66} {'seconds':>9} {'rows/s':>10}")
     rows_ = [
         ("COPY via load_org_usage, into an empty table", copy_rate),
-        ("COPY via load_org_usage, re-load (replaces every org)", reload_rate),
+        ("COPY via load_org_usage, re-load by the same run (replaces)", reload_rate),
         (f"row-by-row INSERT, prepared (sample of {sample:,}, extrapolated)", insert_rate),
         (f"row-by-row INSERT, unprepared (sample of {sample:,}, extrapolated)", plain_rate),
     ]

@@ -1,16 +1,18 @@
 """Benchmark (item 5): the cost of one mapped task per org under a real scheduler.
 
 The Rafay simulator runs in a process of its own (``--orgs`` orgs, few profiles and instances, so
-the figures are about overhead, ``--latency-ms`` per request). Measured, in this order:
+the figures are about overhead, ``--latency-ms`` per request). The window is ``--days`` whole UTC
+days ending at the simulator's clock (default 1: the nightly run); the DAG extracts each org day by
+day (the ledger's unit is (org, UTC day)), and so does the baseline. Measured, in this order:
 
-1. **Single process** (the baseline): ``extract_org`` for every org with one client, landing raw
-   pages and a usage CSV per org as the DAG task does, one org after another (what one unmapped
-   task would do), and 8 orgs at a time on threads (what ``rafay-billing metrics`` does). Median of
-   ``--baseline-runs``.
+1. **Single process** (the baseline): ``extract_org`` for every org and day with one client,
+   landing raw pages and a usage CSV per (org, day) as the DAG task does, one org after another
+   (what one unmapped task would do), and 8 orgs at a time on threads (what ``rafay-billing
+   metrics`` does). Median of ``--baseline-runs``.
 2. **One task per org**: the real api-server, scheduler, dag-processor and triggerer
    (``LocalAirflow``: LocalExecutor, ``--parallelism`` slots, PostgreSQL metadata DB) run the whole
-   ``rafay_usage_billing`` DAG for one window, once per ``rafay_api`` pool size in ``--pools``
-   (the pool is resized through the REST API between runs, same Airflow).
+   ``rafay_usage_billing`` DAG for the window, once per ``rafay_api`` pool size in ``--pools``
+   (the pool is resized with ``airflow pools set`` between runs, same Airflow).
 3. **Batched** (``--batch-tasks N``, 0 skips it): the same with ``[core] max_map_length = N``, so
    ``list_orgs`` packs the orgs into N mapped tasks (several orgs per task, one after another).
 
@@ -21,8 +23,8 @@ last end), and per mapped task its duration split into the time its orgs' API re
 ("extraction") and the rest (overhead: task runner start, DAG file load, connection lookup, landing,
 XCom), plus the time it waited to be queued and to start. It ends with recommended defaults.
 
-    .venv/bin/python bench/bench_mapping.py [--orgs 200] [--latency-ms 20] [--parallelism 8] [--pools 8,4]
-                                            [--batch-tasks 8] [--baseline-runs 3]
+    .venv/bin/python bench/bench_mapping.py [--orgs 200] [--days 1] [--latency-ms 20] [--parallelism 8]
+                                            [--pools 8,4] [--batch-tasks 8] [--baseline-runs 3]
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ PRICE_BOOK = REPO / "include" / "demo" / "price_book.csv"
 API_KEY = "bench-mapping-key"
 SEED = 7
 SIM_NOW = "2026-11-27T00:00:00Z"
-WINDOW = {"window_start": "2026-10-28T00:00:00Z", "window_end": "2026-11-27T00:00:00Z"}
+WINDOW_END = datetime(2026, 11, 27, tzinfo=UTC)  # the window is the --days whole UTC days before it
 RESULT_PREFIX = "BENCH_RESULT "
 RUN_TIMEOUT = 3600
 
@@ -179,15 +181,24 @@ class CpuSampler:
 # --- 1. the single-process baseline ------------------------------------------------------------
 
 
-def single_process(sim: Simulator, landing: Path, org_threads: int, concurrency: int = 8) -> tuple[float, int]:
-    """All orgs' extraction in this process with one client, landed like the DAG; (seconds, rows)."""
+def billing_window(days: int) -> dict[str, str]:
+    """The ``days`` whole UTC days ending at ``WINDOW_END``, as the run conf gives them."""
+    from rafay_billing.window import Window
+
+    return Window.last_days(days, WINDOW_END).to_dict()
+
+
+def single_process(sim: Simulator, landing: Path, window_data: dict[str, str], org_threads: int,
+                   concurrency: int = 8) -> tuple[float, int]:
+    """All orgs' extraction in this process with one client, day by day, landed like the DAG (raw pages
+    and usage.csv per (org, day)); (seconds, rows)."""
     from rafay_billing.client import RafayClient
     from rafay_billing.extract import extract_org, list_orgs
     from rafay_billing.paths import safe_component
     from rafay_billing.usage import write_usage_csv
     from rafay_billing.window import Window
 
-    window = Window.from_dict(WINDOW)
+    days = Window.from_dict(window_data).days()
     shutil.rmtree(landing, ignore_errors=True)
 
     def writer(folder: Path):
@@ -203,12 +214,15 @@ def single_process(sim: Simulator, landing: Path, org_threads: int, concurrency:
 
         def one(seq: int) -> int:
             org = orgs[seq]
-            folder = landing / f"org={safe_component(org.org_id)}"
-            folder.mkdir()
-            result = extract_org(client, org.org_id, org.name, window, org_seq=seq, on_page=writer(folder),
-                                 keep_rows=False)
-            with result, (folder / "usage.csv").open("w", encoding="utf-8", newline="") as handle:
-                return write_usage_csv(result.iter_rows(), handle)
+            rows = 0
+            for day in days:
+                folder = landing / f"window={day.label}" / f"org={safe_component(org.org_id)}"
+                folder.mkdir(parents=True)
+                result = extract_org(client, org.org_id, org.name, day, org_seq=seq, on_page=writer(folder),
+                                     keep_rows=False)
+                with result, (folder / "usage.csv").open("w", encoding="utf-8", newline="") as handle:
+                    rows += write_usage_csv(result.iter_rows(), handle)
+            return rows
 
         if org_threads <= 1:
             rows = sum(one(i) for i in range(len(orgs)))
@@ -267,6 +281,9 @@ class AirflowRun:
 def local_airflow(pg: EmbeddedPostgres, sim: Simulator, home: Path, parallelism: int,
                   extra_env: dict[str, str]) -> Iterator[LocalAirflow]:
     suffix = uuid.uuid4().hex[:8]
+    # billing_start_date is left at airflow_env's default (yesterday, UTC): unpausing the DAG makes at
+    # most one catch-up run due, at the logical date run_dag triggers its own run at (so none competes),
+    # and check_run's look-back starts after the bench's window (no earlier day is asked for).
     env = airflow_env(
         home / "airflow", rafay_url=sim.url, rafay_api_key=API_KEY,
         billing_dsn=pg.create_database(f"billing_{suffix}"), data_uri=(home / "landing").as_uri(),
@@ -285,10 +302,10 @@ def local_airflow(pg: EmbeddedPostgres, sim: Simulator, home: Path, parallelism:
             print(f"  warning: processes left by Airflow: {[p.pid for p in left]}", file=sys.stderr)
 
 
-def warm_up(airflow: LocalAirflow, sim: Simulator, orgs: list[str]) -> None:
+def warm_up(airflow: LocalAirflow, sim: Simulator, window: dict[str, str], orgs: list[str]) -> None:
     """One unmeasured run for a few orgs: the executor's worker processes and caches start warm."""
     started = time.perf_counter()
-    run = run_dag(airflow, sim, "warm-up", "", orgs)
+    run = run_dag(airflow, sim, window, "warm-up", "", orgs)
     print(f"  warm-up run ({len(orgs)} orgs, not counted): {run.run_state} in {time.perf_counter() - started:.0f} s",
           flush=True)
 
@@ -298,9 +315,9 @@ def set_pool(airflow: LocalAirflow, slots: int) -> None:
     airflow.cli("pools", "set", "rafay_api", str(slots), "Concurrent Rafay extraction tasks")
 
 
-def run_dag(airflow: LocalAirflow, sim: Simulator, label: str, tasks_wanted: str, orgs: list[str] | None = None
-            ) -> AirflowRun:
-    """Trigger one run billing WINDOW for every org (or ``orgs``), wait for it, collect the figures."""
+def run_dag(airflow: LocalAirflow, sim: Simulator, window: dict[str, str], label: str, tasks_wanted: str,
+            orgs: list[str] | None = None) -> AirflowRun:
+    """Trigger one run billing ``window`` for every org (or ``orgs``), wait for it, collect the figures."""
     client = airflow.client
     dag = client.dag(DAG_ID) or {}
     run_id = f"bench_mapping__{uuid.uuid4().hex[:8]}"
@@ -311,7 +328,7 @@ def run_dag(airflow: LocalAirflow, sim: Simulator, label: str, tasks_wanted: str
     if logical and (parse_time(logical) > time.time() or parse_time(logical) in taken):
         logical = None  # the next scheduled run is in the future anyway, or already ours
     sim.reset()
-    conf = {**WINDOW, "settle_minutes": 0, **({"orgs": orgs} if orgs else {})}
+    conf = {**window, "settle_minutes": 0, **({"orgs": orgs} if orgs else {})}
     client.trigger(DAG_ID, conf=conf, run_id=run_id,
                    **({"logical_date": logical} if logical else {}))
     client.unpause(DAG_ID)
@@ -402,6 +419,8 @@ def describe(run: AirflowRun, slots: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=200)
+    parser.add_argument("--days", type=int, default=1,
+                        help="whole UTC days in the window, extracted day by day (default 1: the nightly run)")
     parser.add_argument("--profiles", type=int, default=2, help="profiles per org")
     parser.add_argument("--instances", type=int, default=2, help="instances per profile")
     parser.add_argument("--latency-ms", type=int, default=20)
@@ -412,7 +431,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run with [core] max_map_length = N (N tasks of several orgs); 0 skips it")
     parser.add_argument("--baseline-runs", type=int, default=3)
     args = parser.parse_args(argv)
+    if args.days < 1:
+        parser.error("--days must be at least 1")
     pools = [int(p) for p in args.pools.split(",") if p.strip()]
+    window = billing_window(args.days)
 
     def on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -425,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
         sim = Simulator(args, workdir)
         print(f"Simulator {sim.url} (own process): {args.orgs} orgs x {args.profiles} profiles x "
               f"{args.instances} instances, {args.latency_ms} ms per request; window "
-              f"[{WINDOW['window_start']}, {WINDOW['window_end']})", flush=True)
+              f"[{window['window_start']}, {window['window_end']}) ({args.days} day(s), extracted day by day)",
+              flush=True)
 
         # 1. single process, the variants interleaved round by round
         variants = {"sequential": (1, 8), "sequential-c1": (1, 1), "threads": (args.parallelism, 8)}
@@ -433,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = 0
         for i in range(args.baseline_runs):
             for name, (threads, concurrency) in variants.items():
-                seconds, rows = single_process(sim, workdir / "single", threads, concurrency)
+                seconds, rows = single_process(sim, workdir / "single", window, threads, concurrency)
                 single[name].append(seconds)
             print(f"  single process, round {i + 1}: orgs one after another {single['sequential'][-1]:.2f} s "
                   f"(concurrency 1: {single['sequential-c1'][-1]:.2f} s), {args.parallelism} orgs at a time "
@@ -453,10 +476,11 @@ def main(argv: list[str] | None = None) -> int:
         with local_airflow(pg, sim, workdir / "airflow-per-org", args.parallelism, {}) as airflow:
             print(f"Airflow (parallelism {args.parallelism}): up in {time.perf_counter() - started:.0f} s at "
                   f"{airflow.url}", flush=True)
-            warm_up(airflow, sim, warm_orgs)
+            warm_up(airflow, sim, window, warm_orgs)
             for slots in pools:
                 set_pool(airflow, slots)
-                runs.append(run_dag(airflow, sim, f"one task per org, pool {slots}", f"{args.orgs} x 1 org"))
+                runs.append(run_dag(airflow, sim, window, f"one task per org, pool {slots}",
+                                    f"{args.orgs} x 1 org"))
                 runs[-1].pool = slots
                 describe(runs[-1], min(slots, args.parallelism))
         if args.batch_tasks:
@@ -466,10 +490,10 @@ def main(argv: list[str] | None = None) -> int:
             with local_airflow(pg, sim, workdir / "airflow-batched", args.parallelism, extra) as airflow:
                 print(f"Airflow (max_map_length {args.batch_tasks}): up in {time.perf_counter() - started:.0f} s",
                       flush=True)
-                warm_up(airflow, sim, warm_orgs)
+                warm_up(airflow, sim, window, warm_orgs)
                 slots = pools[0] if pools else args.parallelism
                 set_pool(airflow, slots)
-                runs.append(run_dag(airflow, sim, f"batched, max_map_length {args.batch_tasks}, pool {slots}",
+                runs.append(run_dag(airflow, sim, window, f"batched, max_map_length {args.batch_tasks}, pool {slots}",
                                     f"{args.batch_tasks} x {per} orgs"))
                 runs[-1].pool = slots
                 runs[-1].batched = True
@@ -485,8 +509,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print()
-    print(f"Extracting {args.orgs} orgs ({args.profiles} profiles each, {args.latency_ms} ms API latency, "
-          f"parallelism {args.parallelism}); ratio = wall time / the single-process baseline:")
+    print(f"Extracting {args.orgs} orgs for {args.days} day(s) ({args.profiles} profiles each, {args.latency_ms} ms "
+          f"API latency, parallelism {args.parallelism}); ratio = wall time / the single-process baseline:")
     print(f"  {'how':<66} {'wall s':>8} {'ratio':>7}")
     print(f"  {'baseline: single process, orgs one after another':<66} {seq_s:8.2f} {1:6.1f}x")
     print(f"  {'  same, concurrency 1 (profiles one after another)':<66} {seq1_s:8.2f} {seq1_s / seq_s:6.1f}x")

@@ -1,16 +1,20 @@
 """Benchmark (item 6): peak RSS of one organization's extraction with 100,000 instances.
 
-The simulator runs in a process of its own (its dataset does not count) serving one org with a few
-profiles and ``--instances`` instances in total, pages capped at ``--page-size`` records (the
-client asks for the same page size through the connection's ``page_size`` extra). The window spans
-every instance's lifetime, so every instance has usage.
+The DAG extracts an org day by day (the ledger's unit is (org, UTC day)), so the measured unit is
+one (org, day) holding ``--instances`` instances with usage. The simulator runs in a process of its
+own (its dataset does not count) serving one org with a few profiles, pages capped at
+``--page-size`` records (the client asks for the same page size through the connection's
+``page_size`` extra). Its dataset is the simulator's generated one (``Dataset.generate``: varied
+lifetimes, stops, deletions, re-creations), each instance's lifetime moved by whole days so that it
+starts on the measured day at its own time of day: every instance has usage that day.
 
 Each run is a fresh subprocess that does what the DAG's ``extract_org`` task does, through the same
-code: ``rafay_provider.pipeline.extract_batch`` with connection ``rafay_default`` and Variable
-``billing_data_uri`` from the environment (RafayHook -> RafayClient, ``extract_org``, every raw page
-landed under the landing root, rows spooled and streamed into ``usage.csv``). Only the task runner
-around it is missing; its imports (Airflow's task SDK) are loaded, so the RSS is what the task's own
-process would hold. Side by side, interleaved run by run:
+code: ``rafay_provider.pipeline.extract_batch`` for that one-day window, with connection
+``rafay_default`` and Variable ``billing_data_uri`` from the environment (RafayHook -> RafayClient,
+``extract_org``, every raw page landed under the landing root, rows spooled and streamed into the
+(org, day)'s ``usage.csv``). Only the task runner around it is missing; its imports (Airflow's task
+SDK) are loaded, so the RSS is what the task's own process would hold. Side by side, interleaved run
+by run, for the same day:
 
 - ``core``: the same without Airflow (``extract_org(keep_rows=False)`` + page writer + ``write_usage_csv``);
 - ``held``: the baseline, the extraction as it was before rows were spooled: each worker lists its
@@ -28,6 +32,7 @@ runs. Target: <= 300 MB peak for the DAG task.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -39,14 +44,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 API_KEY = "bench-memory-key"
 SEED = 11
 SIM_NOW = "2027-01-01T00:00:00Z"
-# Generated lifetimes lie in [2026-10-01, 2026-12-31): this window gives every instance usage.
-WINDOW = {"window_start": "2026-10-01T00:00:00Z", "window_end": "2027-01-01T00:00:00Z"}
+# The measured (org, day): every instance's lifetime is moved to start on it (see day_dataset).
+DAY = date(2026, 11, 15)
+WINDOW = {"window_start": f"{DAY.isoformat()}T00:00:00Z", "window_end": f"{DAY + timedelta(days=1)}T00:00:00Z"}
 TARGET_MB = 300.0
 RESULT_PREFIX = "BENCH_RESULT "
 PATHS = ("pipeline", "core", "held", "core-kept")
@@ -64,6 +71,66 @@ def _rss_mb() -> float:
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+# --- the dataset and the simulator --------------------------------------------------------------
+
+
+def day_dataset(profiles: int, per_profile: int):
+    """The simulator's generated org, each instance moved by whole days to start on ``DAY`` (same time
+    of day, same duration, stop and deletion): every instance has usage on ``DAY``."""
+    from rafay_simulator.dataset import Dataset
+
+    generated = Dataset.generate(SEED, 1, (profiles, profiles), (per_profile, per_profile))
+
+    def moved(instance):
+        shift = timedelta(days=(DAY - instance.created_at.date()).days)
+        return dataclasses.replace(
+            instance, created_at=instance.created_at + shift,
+            stopped_at=instance.stopped_at and instance.stopped_at + shift,
+            deleted_at=instance.deleted_at and instance.deleted_at + shift,
+        )
+
+    orgs = [dataclasses.replace(org, profiles=[
+        dataclasses.replace(profile, instances=[moved(i) for i in profile.instances]) for profile in org.profiles
+    ]) for org in generated.orgs]
+    return Dataset(orgs=orgs, partner_id=generated.partner_id, organization_id=generated.organization_id)
+
+
+def rows_on_day(org) -> int:
+    """Usage records the simulator serves for ``org`` and ``DAY`` (instances with usage that day)."""
+    from rafay_simulator.dataset import usage_seconds
+
+    start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC)
+    now = datetime.fromisoformat(SIM_NOW.replace("Z", "+00:00"))
+    return sum(1 for p in org.profiles for i in p.instances
+               if usage_seconds(i, start, start + timedelta(days=1), now) > 0)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """The simulator process: ``day_dataset`` served until SIGTERM; its URL goes to ``--ready-file``."""
+    import threading
+
+    from rafay_simulator import RafaySimulator, SimulatorConfig
+
+    config = SimulatorConfig(
+        dataset=day_dataset(args.profiles, args.per_profile), api_key=API_KEY, max_page_size=args.page_size,
+        now=datetime.fromisoformat(SIM_NOW.replace("Z", "+00:00")),
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    sim = RafaySimulator(config).start()
+    try:
+        ready = Path(args.ready_file)
+        tmp = ready.with_name(ready.name + ".tmp")
+        tmp.write_text(sim.url + "\n")
+        os.replace(tmp, ready)
+        while not stop.wait(0.2):
+            pass
+    finally:
+        sim.stop()
+    return 0
 
 
 # --- the measured child ----------------------------------------------------------------------
@@ -176,10 +243,8 @@ def child(args: argparse.Namespace) -> int:
 
 def _start_simulator(args: argparse.Namespace, per_profile: int, ready: Path, log: Path) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "rafay_simulator", "--port", "0", "--seed", str(SEED), "--orgs", "1",
-        "--profiles-per-org", f"{args.profiles}-{args.profiles}",
-        "--instances-per-profile", f"{per_profile}-{per_profile}", "--max-page-size", str(args.page_size),
-        "--now", SIM_NOW, "--api-key", API_KEY, "--ready-file", str(ready),
+        sys.executable, str(Path(__file__).resolve()), "--serve", "--profiles", str(args.profiles),
+        "--per-profile", str(per_profile), "--page-size", str(args.page_size), "--ready-file", str(ready),
     ]
     handle = log.open("wb")
     process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -237,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(DEFAULT_PATHS)))
     parser.add_argument("--target-mb", type=float, default=TARGET_MB)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--per-profile", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--ready-file", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--org-id", help=argparse.SUPPRESS)
     parser.add_argument("--org-name", help=argparse.SUPPRESS)
@@ -244,14 +312,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
-
-    from rafay_simulator.dataset import Dataset
+    if args.serve:
+        return serve(args)
 
     # Recreated instances (same name, new id) come on top of the per-profile count; the dataset is
     # deterministic, so pick the smallest per-profile count giving at least --instances, and know it.
     def instances_for(per_profile: int) -> tuple[int, object]:
-        org = Dataset.generate(SEED, 1, (args.profiles, args.profiles), (per_profile, per_profile)).orgs[0]
-        return sum(len(p.instances) for p in org.profiles), org
+        org = day_dataset(args.profiles, per_profile).orgs[0]
+        return rows_on_day(org), org
 
     per_profile = math.ceil(args.instances / args.profiles)
     expected_rows, org = instances_for(per_profile)
@@ -268,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             url = (tmpdir / "sim.ready").read_text().strip()
             print(f"Simulator {url} (own process): 1 org, {len(org.profiles)} profiles, {expected_rows:,} instances "
-                  f"with usage in [{WINDOW['window_start']}, {WINDOW['window_end']}), pages of {args.page_size}")
+                  f"with usage on {DAY} [{WINDOW['window_start']}, {WINDOW['window_end']}), pages of {args.page_size}")
             results: dict[str, list[dict]] = {p: [] for p in paths}
             for i in range(args.runs):
                 for path in paths:  # interleaved: all see the same machine noise
@@ -286,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         return statistics.median(r[key] for r in results[path])
 
     print()
-    print(f"Peak RSS of one org's extraction, {expected_rows:,} instances, median of {args.runs} fresh processes:")
+    print(f"Peak RSS of one (org, day)'s extraction, {expected_rows:,} instances, median of {args.runs} fresh "
+          "processes:")
     print(f"  {'code path':<58} {'before MB':>9} {'peak MB':>8} {'growth MB':>9} {'seconds':>8}")
     labels = {
         "pipeline": "DAG task: pipeline.extract_batch (Airflow SDK loaded)",
@@ -303,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "met" if met else f"MISSED by {peak - args.target_mb:.0f} MB"
     print(f"Target <= {args.target_mb:.0f} MB peak RSS ({headline}): {verdict} ({peak:.0f} MB).")
     summary = {
-        "item": "6 memory", "metric": f"peak RSS, 1 org, {expected_rows:,} instances ({headline})",
+        "item": "6 memory", "metric": f"peak RSS, 1 (org, day), {expected_rows:,} instances ({headline})",
         "result": f"{peak:.0f} MB", "baseline": "", "ratio": "", "target": f"<= {args.target_mb:.0f} MB",
         "met": met,
     }
