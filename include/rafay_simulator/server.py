@@ -51,6 +51,7 @@ LISTING_CHANGE_KINDS = ("insert_head", "remove_head")
 FAULT_KINDS = ("latency", "status", "malformed_json", "slow", "drop", *LISTING_CHANGE_KINDS)
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _DIGITS_RE = re.compile(r"[0-9]{1,12}")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,8 @@ def _decimal_text(value: Decimal) -> str:
 def to_json(value: Any) -> str:
     """Serialize like ``json.dumps`` but write Decimals as exact JSON numbers (no float artefacts).
 
-    A ``RawNumber`` is written verbatim (``1E+200000`` stays that literal).
+    A ``RawNumber`` is written verbatim (``1E+200000`` stays that literal); text with lone
+    surrogates (a name given as ``"\\ud800"``) as ``\\u`` escapes, as a real server would send them.
     """
     if isinstance(value, RawNumber):
         return str.__str__(value)
@@ -197,6 +199,8 @@ def to_json(value: Any) -> str:
         return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {to_json(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(to_json(v) for v in value) + "]"
+    if isinstance(value, str) and _SURROGATE_RE.search(value):
+        return json.dumps(value)  # a lone surrogate only travels as a \\ud800 escape (not encodable in UTF-8)
     return json.dumps(value, ensure_ascii=False)
 
 
