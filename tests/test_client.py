@@ -755,28 +755,9 @@ def test_plain_http_elsewhere_is_refused_without_showing_the_key(
     assert "unencrypted" in caplog.text and KEY not in caplog.text
 
 
-def _non_loopback_address() -> str | None:
-    import socket
-
-    for target in ("10.255.255.255", "192.0.2.1", "203.0.113.1"):
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            probe.connect((target, 9))  # UDP: no packet is sent, this only picks the outgoing interface
-            address = probe.getsockname()[0]
-        except OSError:
-            continue
-        finally:
-            probe.close()
-        if not address.startswith("127.") and address != "0.0.0.0":
-            return address
-    return None
-
-
-def test_sim_key_is_not_sent_over_plain_http_to_a_network_host(rafay_sim_factory) -> None:
-    address = _non_loopback_address()
-    if address is None:
-        pytest.skip("this machine has no non-loopback IPv4 address")
+def test_sim_key_is_not_sent_over_plain_http_to_a_network_host(rafay_sim_factory, network_address: str) -> None:
     sim = rafay_sim_factory(orgs=2, host="0.0.0.0")
+    address = network_address
     url = f"http://{address}:{sim.port}"
     with pytest.raises(RafayConfigError, match=f"plain http to {address}"):
         list(RafayClient(url, sim.api_key, retry=FAST, sleep=Sleeps()).iter_organizations())
