@@ -191,12 +191,16 @@ def test_days_flag_wins_over_env_and_window_is_second_precise(
         ({"RAFAY_DEFAULT_API_KEY": None}, [], "RAFAY_DEFAULT_API_KEY is not set"),
         ({"RAFAY_CONSOLE_URL": "ftp://x"}, [], "must be http(s)"),
         ({}, ["--concurrency", "0"], "--concurrency must be a positive whole number"),
+        ({"RAFAY_CONSOLE_URL": "http://rafay.example"}, [], "refusing to send the Rafay API key over plain http to "
+         "rafay.example"),
+        ({"RAFAY_ALLOW_INSECURE_HTTP": "maybe"}, [], "RAFAY_ALLOW_INSECURE_HTTP must be"),
     ],
 )
 def test_bad_inputs_exit_2_with_one_clear_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path, env: dict, args: list, message: str
 ) -> None:
-    base = {"DAYS": "30", "RAFAY_CONSOLE_URL": "rafay.invalid", "RAFAY_DEFAULT_API_KEY": "k-123"}
+    base = {"DAYS": "30", "RAFAY_CONSOLE_URL": "rafay.invalid", "RAFAY_DEFAULT_API_KEY": "k-123",
+            "RAFAY_ALLOW_INSECURE_HTTP": None}
     for name, value in {**base, **env}.items():
         if value is None:
             monkeypatch.delenv(name, raising=False)
@@ -207,6 +211,32 @@ def test_bad_inputs_exit_2_with_one_clear_line(
     assert err.startswith("rafay-billing metrics: error: ") and message in err
     assert len(err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plain_http_key_to_a_network_host_is_refused_unless_allowed(
+    rafay_sim_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+    network_address: str,
+) -> None:
+    """Defect 10e: the key is not sent in clear text to another machine without being asked to."""
+    sim = rafay_sim_factory(orgs=2, host="0.0.0.0")
+    url = f"http://{network_address}:{sim.port}"
+    _env(monkeypatch, sim, days="2")
+    monkeypatch.delenv("RAFAY_ALLOW_INSECURE_HTTP", raising=False)
+    assert cli.main(["metrics", "--out", str(tmp_path / "no"), "--console-url", url]) == 2
+    err = capsys.readouterr().err
+    assert f"refusing to send the Rafay API key over plain http to {network_address}" in err
+    assert "--allow-insecure-http" in err and sim.api_key not in err and sim.requests == []
+    assert cli.main(["metrics", "--out", str(tmp_path / "flag"), "--console-url", url, "--allow-insecure-http"]) == 0
+    monkeypatch.setenv("RAFAY_ALLOW_INSECURE_HTTP", "1")
+    assert cli.main(["metrics", "--out", str(tmp_path / "env"), "--console-url", url]) == 0
+    assert sim.api_key not in capsys.readouterr().err
+
+
+def test_help_documents_the_insecure_http_switch(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["metrics", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--allow-insecure-http" in out and "RAFAY_ALLOW_INSECURE_HTTP" in out
 
 
 def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture) -> None:

@@ -20,6 +20,8 @@ import responses
 
 from rafay_billing.client import (
     ClientStats,
+    ListingRestart,
+    PagedItem,
     RafayClient,
     RetryPolicy,
     encode_segment,
@@ -32,6 +34,7 @@ from rafay_billing.errors import (
     RafayConfigError,
     RafayError,
     RafayHTTPError,
+    RafayListingInconsistent,
     RafayNotFound,
     RafayPagingError,
     RafayRateLimited,
@@ -146,7 +149,8 @@ def test_a_reply_without_paging_fields_is_the_whole_listing() -> None:
 
 
 @responses.activate
-def test_limit_without_count_pages_until_a_short_page() -> None:
+def test_limit_without_count_pages_until_an_empty_page() -> None:
+    """A short page without count may just be capped: only an empty page ends the listing."""
     items = [{"metadata": {"name": f"p{i}"}} for i in range(7)]
 
     def callback(request: requests.PreparedRequest) -> tuple[int, dict, str]:
@@ -156,15 +160,23 @@ def test_limit_without_count_pages_until_a_short_page() -> None:
 
     responses.add_callback(responses.GET, f"{BASE}/v2/organizations/coke/ncp/profiles", callback=callback)
     assert list(_client(page_size=3).iter_profiles("coke")) == items
-    assert len(responses.calls) == 3
+    assert len(responses.calls) == 4  # offsets 0, 3, 6 and the empty page at 7
 
 
 @responses.activate
-def test_an_empty_page_ends_a_listing_even_if_count_says_more() -> None:
-    responses.add(responses.GET, f"{BASE}/v2/organizations", json={"items": [{"metadata": {"name": "a"}}], "count": 50})
-    responses.add(responses.GET, f"{BASE}/v2/organizations", json={"items": [], "count": 50})
+def test_an_empty_page_before_count_is_read_again_and_accepted_when_two_reads_agree(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An empty page ends a read; short of ``count`` it is re-read, and a stable server is believed."""
+
+    def callback(request: requests.PreparedRequest) -> tuple[int, dict, str]:
+        first = "offset=0&" in request.url
+        return 200, {}, json.dumps({"items": [{"metadata": {"name": "a"}}] if first else [], "count": 50})
+
+    responses.add_callback(responses.GET, f"{BASE}/v2/organizations", callback=callback)
     assert len(list(_client(page_size=1).iter_organizations())) == 1
-    assert len(responses.calls) == 2
+    assert len(responses.calls) == 4  # two reads of two pages
+    assert "1 records read but the listing's count is 50" in caplog.text and "stable" in caplog.text
 
 
 @responses.activate
@@ -185,8 +197,10 @@ def test_a_server_ignoring_offset_is_refused() -> None:
         responses.GET, f"{BASE}/v2/organizations",
         json={"items": [{"metadata": {"name": "x"}}], "count": 3, "offset": 0, "limit": 1},
     )
-    with pytest.raises(RafayPagingError, match="offset 0 for offset 1"):
+    with pytest.raises(RafayListingInconsistent, match="offset 0 for offset 1") as info:
         list(_client(page_size=1).iter_organizations())
+    assert isinstance(info.value, RafayPagingError)
+    assert len(responses.calls) == 3 * 2  # each read cut short at its second page
 
 
 @responses.activate
@@ -401,7 +415,17 @@ def test_per_call_stats_are_kept_apart_from_the_client_totals() -> None:
 
 # --- over real HTTP, against the Rafay simulator ---------------------------------------------------
 
-from rafay_simulator import Fault, RafaySimulator, hours_decimal, usage_seconds  # noqa: E402
+from rafay_simulator import (  # noqa: E402
+    Dataset,
+    Fault,
+    Instance,
+    Org,
+    Profile,
+    RafaySimulator,
+    RawNumber,
+    hours_decimal,
+    usage_seconds,
+)
 
 
 def _sim_client(sim: RafaySimulator, **kw: object) -> RafayClient:
@@ -580,3 +604,164 @@ def test_sim_tls_with_a_ca_bundle(rafay_sim_factory) -> None:
     assert len(list(_sim_client(sim, verify=sim.ca_bundle).iter_organizations())) == 2
     with pytest.raises(RafayTransportError, match="TLS failure.*ca_bundle"):
         list(_sim_client(sim).iter_organizations())
+
+
+# --- listings that change while they are paged (issue 9, defect 3) --------------------------------
+
+
+def _org_ids(orgs: list[dict]) -> list[str]:
+    return [o["metadata"]["name"] for o in orgs]
+
+
+def test_sim_org_inserted_at_the_head_while_paging_is_neither_repeated_nor_lost(rafay_sim_factory) -> None:
+    sim = rafay_sim_factory(orgs=7)
+    sim.add_fault(Fault("insert_head", r"^/v2/organizations$", after_pages=1))
+    orgs = list(_sim_client(sim, page_size=3).iter_organizations())
+    assert _org_ids(orgs) == [o.org_id for o in sim.dataset.orgs]  # trusting the offsets: ids[3] twice, ids[0] never
+    offsets = [int(r.query["offset"]) for r in sim_requests(sim, 6)]
+    assert offsets == [0, 3, 6, 0, 3, 6]  # the inconsistent read, then one from the start
+
+
+def test_sim_profile_removed_while_paging_does_not_skip_another(rafay_sim_factory, caplog) -> None:
+    sim = rafay_sim_factory(orgs=1, profiles_per_org=(6, 6))
+    org = sim.dataset.orgs[0]
+    sim.add_fault(Fault("remove_head", "/ncp/profiles$", after_pages=2, times=1))
+    profiles = list(_sim_client(sim, page_size=2).iter_profiles(org.org_id))
+    assert [p["metadata"]["name"] for p in profiles] == [p.name for p in org.profiles][1:]  # the head is gone now
+    assert "count changed from 6 to 5 at page 2" in caplog.text
+
+
+def test_sim_usage_entries_restart_and_carry_page_positions(rafay_sim_factory) -> None:
+    instances = [Instance(f"019c0000-0000-7000-8000-00000000010{i}", f"vm-{i}", WINDOW.start) for i in range(5)]
+    sim = rafay_sim_factory(dataset=Dataset([Org("org1", "One", [Profile("p1", "compute", 1, instances=instances)])]))
+    sim.add_fault(Fault("insert_head", "/usage$", after_pages=1))
+    pages: list[int] = []
+    entries = list(_sim_client(sim, page_size=2).profile_usage_entries(
+        "org1", "p1", WINDOW, on_page=lambda kind, key, n, body: pages.append(n)))
+    restarts = [e for e in entries if isinstance(e, ListingRestart)]
+    assert len(restarts) == 1 and restarts[0].read == 2 and "count changed from 4 to 5" in restarts[0].reason
+    final = entries[entries.index(restarts[0]) + 1 :]
+    assert all(isinstance(e, PagedItem) for e in final)
+    assert [(e.page_no, e.index, e.item["instance_name"]) for e in final] == [
+        (0, 0, "vm-0"), (0, 1, "vm-1"), (1, 0, "vm-2"), (1, 1, "vm-3"), (2, 0, "vm-4"),
+    ]
+    assert pages == [0, 1, 2, 0, 1, 2]  # page numbers restart with the read: landed files are replaced
+    public = list(_sim_client(sim, page_size=2).iter_profile_usage("org1", "p1", WINDOW))
+    assert [r["instance_name"] for r in public] == [f"vm-{i}" for i in range(5)]
+
+
+def test_sim_partner_listing_is_read_again_when_it_changes(rafay_sim_factory) -> None:
+    sim = rafay_sim_factory(orgs=6)
+    window = Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC))
+    steady = list(_sim_client(sim, page_size=7).iter_partner_usage("compute", window))
+    sim.add_fault(Fault("remove_head", "/kind/compute/usage$", after_pages=1, times=1))
+    changed = list(_sim_client(sim, page_size=7).iter_partner_usage("compute", window))
+    assert changed == steady[1:]
+
+
+def test_sim_a_listing_that_never_holds_still_fails_naming_it_and_the_reads(rafay_sim_factory) -> None:
+    sim = rafay_sim_factory(orgs=30)
+    sim.add_fault(Fault("remove_head", r"^/v2/organizations$", after_pages=1))  # forever
+    with pytest.raises(RafayListingInconsistent) as info:
+        list(_sim_client(sim, page_size=5).iter_organizations())
+    message = str(info.value)
+    assert message.startswith("the organization listing (GET /v2/organizations) changed while it was paged, on each "
+                              "of 3 read(s) from the start: read 1: count changed from 30 to 29 at page 1; read 2: ")
+    assert "read 3: " in message and "listing_reads" in message and sim.api_key not in message
+    sim.clear_faults()
+    sim.add_fault(Fault("remove_head", r"^/v2/organizations$", after_pages=1, times=8))
+    sim.reset_stats()
+    with pytest.raises(RafayListingInconsistent, match="on each of 2 read"):
+        list(_sim_client(sim, page_size=5, retry=RetryPolicy(attempts=2, listing_reads=2)).iter_organizations())
+    assert [int(r.query["offset"]) for r in sim_requests(sim, 9)].count(0) == 2
+
+
+def test_listing_reads_must_be_positive() -> None:
+    with pytest.raises(RafayConfigError, match="listing_reads"):
+        _client(retry=RetryPolicy(listing_reads=0))
+
+
+def test_sim_a_stable_duplicate_is_accepted_after_two_identical_reads(rafay_sim_factory, caplog) -> None:
+    twice = Instance("019c0000-0000-7000-8000-000000000201", "vm-2x", WINDOW.start, copies=2)
+    other = Instance("019c0000-0000-7000-8000-000000000202", "vm", WINDOW.start)
+    sim = rafay_sim_factory(dataset=Dataset([Org("org1", "One", [Profile("p1", "compute", 1, instances=[twice, other])])]),
+                            max_page_size=1)
+    records = list(_sim_client(sim).iter_profile_usage("org1", "p1", WINDOW))
+    assert [r["instance_name"] for r in records] == ["vm-2x", "vm-2x", "vm"]
+    assert len(sim_requests(sim, 6)) == 6  # two identical reads of three pages
+    assert "1 record(s) on page 1 already came on an earlier page" in caplog.text and "stable" in caplog.text
+
+
+# --- paging variants (issue 9, defect 10c) -------------------------------------------------------------
+
+
+def test_sim_capped_pages_echoing_the_requested_limit_without_count_are_read_to_the_end(rafay_sim_factory) -> None:
+    many = [Instance(f"019c0000-0000-7000-8000-{i:012d}", f"vm-{i}", WINDOW.start) for i in range(120)]
+    sim = rafay_sim_factory(dataset=Dataset([Org("org1", "One", [Profile("p1", "compute", 1, instances=many)])]),
+                            max_page_size=50, echo_requested_limit=True, omit_count=True)
+    records = list(_sim_client(sim, page_size=100).iter_profile_usage("org1", "p1", WINDOW))
+    assert [r["instance_name"] for r in records] == [f"vm-{i}" for i in range(120)]  # not 50 of 120
+    assert [int(r.query["offset"]) for r in sim_requests(sim, 4)] == [0, 50, 100, 120]
+
+
+def test_sim_a_seed_era_server_without_paging_fields_is_one_page_not_an_error(rafay_sim_factory) -> None:
+    sim = rafay_sim_factory(orgs=12, ignore_paging=True)
+    client = _sim_client(sim, page_size=5)
+    assert _org_ids(list(client.iter_organizations())) == [o.org_id for o in sim.dataset.orgs]
+    org = sim.dataset.orgs[0]
+    assert len(list(client.iter_profiles(org.org_id))) == len(org.profiles)
+    assert len(sim_requests(sim, 2)) == 2
+
+
+def test_sim_absurd_number_literals_parse_instead_of_failing_the_page(rafay_sim_factory) -> None:
+    """A 5000-digit integer is beyond Python's int parsing limit: a Decimal, not a malformed reply."""
+    digits = "9" * 5000
+    odd = [
+        Instance("019c0000-0000-7000-8000-000000000301", "long", WINDOW.start, record_overrides={"raw_usage": RawNumber(digits)}),
+        Instance("019c0000-0000-7000-8000-000000000302", "exp", WINDOW.start,
+                 record_overrides={"raw_usage": RawNumber("1E+200000")}),
+    ]
+    sim = rafay_sim_factory(dataset=Dataset([Org("org1", "One", [Profile("p1", "compute", 1, instances=odd)])]))
+    records = list(_sim_client(sim).iter_profile_usage("org1", "p1", WINDOW))
+    assert records[0]["raw_usage"] == Decimal(digits) and records[1]["raw_usage"] == Decimal("1E+200000")
+    assert isinstance(records[0]["usage_hours"], Decimal | int)
+
+
+# --- the key over plain http (issue 9, defect 10e) ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080", "http://127.8.9.10", "http://[::1]:9000", "http://localhost:1", "http://LOCALHOST",
+            "http://[::ffff:127.0.0.1]:80", "https://rafay.example", "rafay.example"],
+)
+def test_plain_http_is_fine_to_loopback_hosts_and_https_anywhere(url: str) -> None:
+    assert RafayClient(url, KEY).base_url
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [("http://rafay.example", "rafay.example"), ("http://10.0.0.5:8080", "10.0.0.5"), ("http://[fd00::2]:80", "fd00::2"),
+     ("http://localhost.evil.example", "localhost.evil.example"), ("http://127.0.0.1.nip.io", "127.0.0.1.nip.io")],
+)
+def test_plain_http_elsewhere_is_refused_without_showing_the_key(
+    url: str, host: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(RafayConfigError) as info:
+        RafayClient(url, KEY)
+    message = str(info.value)
+    assert f"plain http to {host}:" in message and "allow_insecure_http" in message and KEY not in message
+    caplog.set_level(logging.WARNING)
+    assert RafayClient(url, KEY, allow_insecure_http=True).base_url == normalize_base_url(url)
+    assert "unencrypted" in caplog.text and KEY not in caplog.text
+
+
+def test_sim_key_is_not_sent_over_plain_http_to_a_network_host(rafay_sim_factory, network_address: str) -> None:
+    sim = rafay_sim_factory(orgs=2, host="0.0.0.0")
+    address = network_address
+    url = f"http://{address}:{sim.port}"
+    with pytest.raises(RafayConfigError, match=f"plain http to {address}"):
+        list(RafayClient(url, sim.api_key, retry=FAST, sleep=Sleeps()).iter_organizations())
+    assert sim.requests == []  # nothing left the client, the key least of all
+    allowed = RafayClient(url, sim.api_key, retry=FAST, sleep=Sleeps(), allow_insecure_http=True)
+    assert len(list(allowed.iter_organizations())) == 2
+    assert [r.api_key_ok for r in sim_requests(sim, 1)] == [True]

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import logging
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import responses
 
 from rafay_billing.client import RafayClient, RetryPolicy
-from rafay_billing.errors import RafayNotFound, RafayResponseError
+from rafay_billing.errors import RafayListingInconsistent, RafayNotFound, RafayResponseError
 from rafay_billing.extract import OrgRef, extract_org, list_orgs
-from rafay_billing.usage import spec_gpu_count
+from rafay_billing.paths import page_file_name
+from rafay_billing.usage import read_usage_csv, spec_gpu_count, write_usage_csv
 from rafay_billing.window import Window
 from rafay_simulator import (
     Dataset,
@@ -23,6 +27,7 @@ from rafay_simulator import (
     Org,
     Profile,
     RafaySimulator,
+    RawNumber,
     hours_decimal,
     usage_seconds,
 )
@@ -144,7 +149,7 @@ def _instance(iid: str, name: str) -> Instance:
     return Instance(iid, name, created_at=datetime(2026, 11, 20, tzinfo=UTC))
 
 
-def test_paging_duplicates_by_id_are_kept_once_but_nameless_ids_are_not_merged(rafay_sim_factory) -> None:
+def test_exact_duplicates_are_kept_once_but_records_without_ids_are_not_merged(rafay_sim_factory) -> None:
     twice = _instance("019c0000-0000-7000-8000-000000000001", "vm-a")
     profile = Profile("p1", "compute", 1, instances=[twice, _instance("019c-2", "vm-b"), twice])
     dataset = Dataset(orgs=[Org("org1", "Org One", profiles=[profile])])
@@ -186,3 +191,198 @@ def test_an_org_without_profiles_is_empty_not_an_error(rafay_sim_factory) -> Non
 def test_concurrency_must_be_positive(rafay_sim) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         extract_org(_client(rafay_sim), "x", "X", WINDOW, org_seq=0, concurrency=0)
+
+
+# --- issue 9: ledger integrity of the extraction ------------------------------------------------------
+
+DAY = Window(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+_H = timedelta(hours=1)
+
+
+def _one_profile(sim_factory, instances: list[Instance], gpu: int | None = 1, **config) -> RafaySimulator:
+    profile = Profile("p1", "compute", gpu, instances=instances)
+    return sim_factory(dataset=Dataset(orgs=[Org("org1", "Org One", profiles=[profile])]), **config)
+
+
+def test_stopped_and_started_instance_bills_every_segment(rafay_sim_factory) -> None:
+    """Defect 4: one instance listed as 5 h and 7 h records is 12 h, not 5 h."""
+    start = DAY.start
+    vm = Instance("019c0000-0000-7000-8000-000000000401", "vm-ss", start,
+                  segments=((start + 1 * _H, start + 6 * _H), (start + 9 * _H, start + 16 * _H)))
+    sim = _one_profile(rafay_sim_factory, [vm])
+    result = extract_org(_client(sim), "org1", "Org One", DAY, org_seq=0)
+    assert [(r.instance_id, r.usage_hours, r.record_start, r.record_end) for r in result.rows] == [
+        (vm.instance_id, 5, "2026-11-20T01:00:00Z", "2026-11-20T06:00:00Z"),
+        (vm.instance_id, 7, "2026-11-20T09:00:00Z", "2026-11-20T16:00:00Z"),
+    ]
+    assert (result.duplicates, result.hours_total) == (0, 12)
+
+
+def test_exact_duplicates_across_pages_are_dropped_once_with_a_warning(rafay_sim_factory, caplog) -> None:
+    twice = Instance("019c0000-0000-7000-8000-000000000402", "vm-2x", DAY.start, copies=2)
+    other = Instance("019c0000-0000-7000-8000-000000000403", "vm", DAY.start)
+    sim = _one_profile(rafay_sim_factory, [twice, other], max_page_size=1)
+    result = extract_org(_client(sim), "org1", "Org One", DAY, org_seq=0)
+    assert [r.instance for r in result.rows] == ["vm-2x", "vm"]
+    assert (result.records, result.duplicates, result.hours_total) == (3, 1, 48)
+    assert "instance 019c0000-0000-7000-8000-000000000402 listed twice with the same times and hours" in caplog.text
+
+
+def _usage_instances(count: int) -> list[Instance]:
+    return [Instance(f"019c0000-0000-7000-8000-{500 + i:012d}", f"vm-{i}", DAY.start + i * _H) for i in range(count)]
+
+
+@pytest.mark.parametrize("keep_rows", [True, False])
+@pytest.mark.parametrize("kind", ["insert_head", "remove_head"])
+def test_a_usage_listing_that_changes_while_paged_lands_one_consistent_read(
+    rafay_sim_factory, kind: str, keep_rows: bool
+) -> None:
+    """Defect 3: a record added at the head after page 0 (or removed) is neither read twice nor lost."""
+    instances = _usage_instances(7)
+    sim = _one_profile(rafay_sim_factory, instances)
+    sim.add_fault(Fault(kind, "/usage$", after_pages=1, times=1))
+    with extract_org(_client(sim, page_size=3), "org1", "Org One", DAY, org_seq=0, keep_rows=keep_rows) as result:
+        rows = list(result.iter_rows())
+    expected = instances if kind == "insert_head" else instances[1:]
+    assert [r.instance_id for r in rows] == [i.instance_id for i in expected]
+    assert [r.record_seq for r in rows] == list(range(len(expected)))
+    assert (result.row_count, result.records, result.duplicates) == (len(expected), len(expected), 0)
+    assert result.hours_total == sum(hours_decimal(usage_seconds(i, DAY.start, DAY.end, sim.now())) for i in expected)
+
+
+def test_a_profile_listing_that_changes_while_paged_loses_no_profile(rafay_sim_factory) -> None:
+    sim = rafay_sim_factory(orgs=1, profiles_per_org=(5, 5))
+    org = sim.dataset.orgs[0]
+    sim.add_fault(Fault("insert_head", "/ncp/profiles$", after_pages=1))
+    result = extract_org(_client(sim, page_size=2), org.org_id, org.name, WINDOW, org_seq=0)
+    assert result.profiles == 5
+    assert [r.profile for r in result.rows] == [p for p, *_ in _expected(sim, org)]
+
+
+def test_an_org_listing_that_changes_while_paged_loses_no_org(rafay_sim_factory) -> None:
+    sim = rafay_sim_factory(orgs=9)
+    sim.add_fault(Fault("remove_head", r"^/v2/organizations$", after_pages=2, times=1))
+    orgs = list_orgs(_client(sim, page_size=4))
+    assert orgs == [OrgRef(o.org_id, o.name) for o in sim.dataset.orgs[1:]]  # not also missing orgs[8]
+
+
+def test_a_usage_listing_that_never_holds_still_fails_the_org_naming_the_profile(rafay_sim_factory) -> None:
+    sim = _one_profile(rafay_sim_factory, _usage_instances(12))
+    sim.add_fault(Fault("remove_head", "/usage$", after_pages=1))
+    with pytest.raises(RafayListingInconsistent) as info:
+        extract_org(_client(sim, page_size=3), "org1", "Org One", DAY, org_seq=0, keep_rows=False)
+    message = str(info.value)
+    assert message.startswith("org org1 (Org One), profile p1: the usage listing of profile p1 in org org1")
+    assert "on each of 3 read(s)" in message
+
+
+def test_rows_name_the_raw_page_and_position_they_came_from(rafay_sim_factory) -> None:
+    """Traceability (10f): source_page is the landed file's name, source_index the entry in its items."""
+    instances = _usage_instances(5)
+    profiles = [Profile("p/1 ü", "compute", 1, instances=instances), Profile("p2", "compute", None, instances=instances[:2])]
+    sim = rafay_sim_factory(dataset=Dataset(orgs=[Org("org1", "Org One", profiles=profiles)]), max_page_size=2)
+    sim.add_fault(Fault("insert_head", "p%2F1", org="org1", after_pages=1, times=1))
+    landed: dict[str, bytes] = {}
+    lock = threading.Lock()
+
+    def land(kind: str, key: str, page_no: int, body: bytes) -> None:  # what the DAG's page writer does
+        with lock:
+            landed[page_file_name(kind, key, page_no)] = body
+
+    result = extract_org(_client(sim), "org1", "Org One", DAY, org_seq=0, on_page=land, keep_rows=False)
+    with result:
+        buffer = io.StringIO(newline="")
+        write_usage_csv(result.iter_rows(), buffer)
+    rows = list(read_usage_csv(io.StringIO(buffer.getvalue(), newline="")))
+    assert len(rows) == 7
+    for row in rows:
+        record = json.loads(landed[row.source_page])["instance_usage_data"][row.source_index]
+        assert (record["instance_id"], record["start_time"], record["end_time"]) == (
+            row.instance_id, row.record_start, row.record_end)
+    assert rows[0].source_page.startswith("usage-p_1_") and rows[0].source_page.endswith("-page-0000.json")
+    assert [(r.source_page, r.source_index) for r in rows[:3]] == [
+        (page_file_name("usage", "p/1 ü", 0), 0), (page_file_name("usage", "p/1 ü", 0), 1),
+        (page_file_name("usage", "p/1 ü", 1), 0),
+    ]
+
+
+def test_absurd_numbers_and_unloadable_text_become_invalid_or_clean_rows(rafay_sim_factory) -> None:
+    """Defects 5/6 on the parse side: nothing here raises; what the database cannot hold is invalid usage."""
+    start = DAY.start
+
+    def inst(n: int, name: str, **overrides: object) -> Instance:
+        return Instance(f"019c0000-0000-7000-8000-{600 + n:012d}", name, start, record_overrides=overrides)
+
+    odd = [
+        inst(0, "huge", raw_usage=RawNumber("1E+200000")),
+        inst(1, "tiny", raw_usage=RawNumber("1E-20000")),
+        inst(2, "big", raw_usage=RawNumber("1E+40")),
+        inst(3, "gpus", parameters=[{"name": "GPU", "label_value": "3000000000", "raw_usage": 24}]),
+        inst(4, "no-gpus", parameters=[{"name": "GPU", "label_value": "0", "raw_usage": 24}]),
+        inst(5, "nul\x00name\ud800", status="run\x00ning"),
+        inst(6, "long", raw_usage=RawNumber("9" * 5000)),
+    ]
+    sim = _one_profile(rafay_sim_factory, odd)
+    rows = {r.instance: r for r in extract_org(_client(sim), "org1", "Org One", DAY, org_seq=0).rows}
+    assert rows["huge"].usage_hours is None
+    assert rows["huge"].invalid_reason == (
+        "raw_usage 1E+200000 is beyond what the database's NUMERIC holds (more than 131072 digits before the point)")
+    assert "more than 16383 digits after the point" in rows["tiny"].invalid_reason
+    assert rows["big"].valid and rows["big"].usage_hours == Decimal("1E+40")
+    assert rows["gpus"].gpu_count is None and rows["gpus"].usage_hours == 24
+    assert rows["gpus"].invalid_reason == (
+        "GPU count '3000000000' (label_value of the record's GPU parameter) is beyond a 32-bit integer "
+        "(2147483647): not a real count")
+    assert rows["no-gpus"].valid and rows["no-gpus"].gpu_count == 0
+    assert rows["nul" "name\ufffd"].status == "running"
+    assert rows["long"].valid and rows["long"].usage_hours == Decimal("9" * 5000)
+    buffer = io.StringIO(newline="")
+    write_usage_csv(rows.values(), buffer)
+    text = buffer.getvalue()
+    text.encode("utf-8")  # encodable: no lone surrogate left
+    assert "\x00" not in text
+    hours = [line["usage_hours"] for line in csv.DictReader(io.StringIO(text, newline=""))]
+    assert "1" + "0" * 40 in hours and "9" * 5000 in hours  # exact, plain notation
+    assert not any("E" in h or "e" in h for h in hours)
+
+
+def test_a_spec_gpu_count_beyond_an_integer_is_invalid_usage(rafay_sim_factory) -> None:
+    vm = Instance("019c0000-0000-7000-8000-000000000701", "vm", DAY.start)
+    profile = Profile("p1", "compute", None, spec_variables=[{"name": "gpu", "value": "3000000000"}], instances=[vm])
+    sim = rafay_sim_factory(dataset=Dataset(orgs=[Org("org1", "Org One", profiles=[profile])]))
+    (row,) = extract_org(_client(sim), "org1", "Org One", DAY, org_seq=0).rows
+    assert row.gpu_count is None and "GPU count '3000000000' (GPU variable of profile p1's spec)" in row.invalid_reason
+
+
+_PG_TYPES = {"window_start": "timestamptz", "window_end": "timestamptz", "org_seq": "integer", "record_seq": "integer",
+             "usage_hours": "numeric", "gpu_count": "integer", "source_index": "integer"}
+
+
+def test_the_landed_csv_of_absurd_records_loads_into_postgresql(rafay_sim_factory, pg_conn) -> None:
+    """Defect 6, parse side: every cell of the usage CSV fits the column types (numeric, integer, UTF-8 text)."""
+    from rafay_billing.usage import USAGE_COLUMNS
+
+    def inst(n: int, name: str, **overrides: object) -> Instance:
+        return Instance(f"019c0000-0000-7000-8000-{800 + n:012d}", name, DAY.start, record_overrides=overrides)
+
+    sim = _one_profile(rafay_sim_factory, [
+        inst(0, "huge", raw_usage=RawNumber("1E+200000")),
+        inst(1, "gpus", parameters=[{"name": "GPU", "label_value": "3000000000"}]),
+        inst(2, "text\x00\udc80", status="\ud83d"),
+        inst(3, "big", raw_usage=RawNumber("1E+40")),
+        inst(4, "fine"),
+    ])
+    with extract_org(_client(sim), "org1", "Org One", DAY, org_seq=0, keep_rows=False) as result:
+        buffer = io.StringIO(newline="")
+        write_usage_csv(result.iter_rows(), buffer)
+    columns = ", ".join(f"{c} {_PG_TYPES.get(c, 'text')}" for c in USAGE_COLUMNS)
+    with pg_conn.cursor() as cur:
+        cur.execute(f"CREATE TEMP TABLE landed ({columns})")
+        with cur.copy("COPY landed FROM STDIN WITH (FORMAT csv, HEADER true, ENCODING 'UTF8')") as copy:
+            copy.write(buffer.getvalue().encode("utf-8"))
+        cur.execute("SELECT instance, usage_hours, gpu_count, invalid_reason IS NULL FROM landed ORDER BY record_seq")
+        landed = cur.fetchall()
+    assert [(name, hours, gpu, ok) for name, hours, gpu, ok in landed] == [
+        ("huge", None, 1, False), ("gpus", Decimal(24), None, False), ("text\ufffd", Decimal(24), 1, True),
+        ("big", Decimal("1E+40"), 1, True), ("fine", Decimal(24), 1, True),
+    ]

@@ -19,7 +19,8 @@ from rafay_simulator import RafaySimulator
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AIRFLOW_CONN_RAFAY_DEFAULT", "AIRFLOW_CONN_RAFAY_OTHER", "RAFAY_CONSOLE_URL", "RAFAY_DEFAULT_API_KEY"):
+    for name in ("AIRFLOW_CONN_RAFAY_DEFAULT", "AIRFLOW_CONN_RAFAY_OTHER", "RAFAY_CONSOLE_URL", "RAFAY_DEFAULT_API_KEY",
+                 "RAFAY_ALLOW_INSECURE_HTTP"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -201,3 +202,49 @@ def test_tls_console_with_a_ca_bundle_extra(rafay_sim_factory, monkeypatch: pyte
     _connection(monkeypatch, host=sim.url, password=sim.api_key, extra={"max_retries": 1})
     ok, message = RafayHook().test_connection()
     assert not ok and "TLS failure" in message
+
+
+# --- the key over plain http (issue 9, defect 10e) ------------------------------------------------------
+
+
+def test_plain_http_to_a_network_host_needs_the_allow_insecure_http_extra(
+    rafay_sim_factory, monkeypatch: pytest.MonkeyPatch, network_address: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = rafay_sim_factory(orgs=3, host="0.0.0.0")
+    url = f"http://{network_address}:{sim.port}"
+    _connection(monkeypatch, host=url, password=sim.api_key)
+    with pytest.raises(RafayConfigError) as info:
+        RafayHook().get_conn()
+    message = str(info.value)
+    assert message.startswith(f"connection rafay_default: refusing to send the Rafay API key over plain http to {network_address}")
+    assert "allow_insecure_http: true" in message and sim.api_key not in message
+    ok, text = RafayHook().test_connection()
+    assert not ok and "refusing" in text and sim.requests == []
+    for allowed in (True, "true", "1"):
+        _connection(monkeypatch, host=url, password=sim.api_key, extra={"allow_insecure_http": allowed})
+        assert RafayHook().test_connection() == (True, f"Connected to {url}: 3 organization(s) visible")
+    assert "unencrypted" in caplog.text and sim.api_key not in caplog.text
+
+
+def test_env_fallback_honours_rafay_allow_insecure_http(
+    rafay_sim_factory, monkeypatch: pytest.MonkeyPatch, network_address: str
+) -> None:
+    sim = rafay_sim_factory(orgs=2, host="0.0.0.0")
+    monkeypatch.setenv("RAFAY_CONSOLE_URL", f"http://{network_address}:{sim.port}")
+    monkeypatch.setenv("RAFAY_DEFAULT_API_KEY", sim.api_key)
+    with pytest.raises(RafayConfigError, match="^environment: refusing to send"):
+        RafayHook().get_conn()
+    monkeypatch.setenv("RAFAY_ALLOW_INSECURE_HTTP", "yes")
+    assert len(list(RafayHook().iter_organizations())) == 2
+
+
+def test_loopback_http_needs_nothing_and_bad_flags_are_named(rafay_sim, monkeypatch: pytest.MonkeyPatch) -> None:
+    _connection(monkeypatch, host=rafay_sim.url, password=rafay_sim.api_key, extra={"listing_reads": 5})
+    client = RafayHook().get_conn()
+    assert client.retry.listing_reads == 5 and len(list(client.iter_organizations())) == len(rafay_sim.dataset.orgs)
+    _connection(monkeypatch, host="rafay.acme.com", password="k-1", extra={"allow_insecure_http": "maybe"})
+    with pytest.raises(RafayConfigError, match="extra allow_insecure_http must be true or false, got 'maybe'"):
+        RafayHook().get_conn()
+    _connection(monkeypatch, host="rafay.acme.com", password="k-1", extra={"listing_reads": 0})
+    with pytest.raises(RafayConfigError, match="extra listing_reads must be a positive whole number"):
+        RafayHook().get_conn()

@@ -34,8 +34,10 @@ from rafay_simulator import (
     Org,
     Profile,
     RafaySimulator,
+    RawNumber,
     RequestRecord,
     usage_seconds,
+    usage_segments,
 )
 from rafay_simulator.pytest_plugin import FIXED_NOW
 
@@ -635,6 +637,150 @@ def test_drop_fault_closes_the_connection(rafay_sim: RafaySimulator) -> None:
 def test_fault_validation() -> None:
     with pytest.raises(ValueError):
         Fault("explode")
+    with pytest.raises(ValueError, match="after_pages"):
+        Fault("insert_head", after_pages=0)
+
+
+# --- listings that change while they are paged -------------------------------------------------------
+
+
+def page_by_page(sim: RafaySimulator, path: str, key: str, limit: int, **params: Any) -> list[dict[str, Any]]:
+    """Page the way a trusting client does: offset += items received, until ``count`` is reached."""
+    s = session(sim)
+    replies: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        body = jdec(get(sim, path, s, offset=offset, limit=limit, **params))
+        replies.append(body)
+        offset += len(body[key])
+        if not body[key] or offset >= body["count"]:
+            return replies
+
+
+def _names(replies: list[dict[str, Any]], key: str, field: str) -> list[str]:
+    return [item[field] for body in replies for item in body[key]]
+
+
+def test_insert_head_after_a_page_shifts_the_listing_then_holds_still(rafay_sim_factory: Any) -> None:
+    sim = rafay_sim_factory(orgs=7)
+    ids = [o.org_id for o in sim.dataset.orgs]
+    sim.add_fault(Fault("insert_head", r"^/v2/organizations$", after_pages=1))
+    first = page_by_page(sim, "/v2/organizations", "items", 3)
+    got = [i["metadata"]["name"] for body in first for i in body["items"]]
+    assert [b["count"] for b in first] == [6, 7, 7]
+    assert got == ids[1:4] + ids[3:]  # ids[3] twice, ids[0] (inserted at the head) never
+    again = page_by_page(sim, "/v2/organizations", "items", 3)
+    assert [i["metadata"]["name"] for body in again for i in body["items"]] == ids
+    assert {b["count"] for b in again} == {7}
+
+
+def test_remove_head_after_k_pages_skips_a_record(rafay_sim_factory: Any) -> None:
+    sim = rafay_sim_factory(orgs=1, profiles_per_org=(6, 6))
+    org = sim.dataset.orgs[0]
+    names = [p.name for p in org.profiles]
+    path = f"/v2/organizations/{org.org_id}/ncp/profiles"
+    sim.add_fault(Fault("remove_head", "/ncp/profiles$", after_pages=2, times=1))
+    first = page_by_page(sim, path, "items", 2)
+    assert [b["count"] for b in first] == [6, 6, 5]
+    assert [i["metadata"]["name"] for b in first for i in b["items"]] == names[:4] + names[5:]  # names[4] skipped
+    again = page_by_page(sim, path, "items", 2)
+    assert [i["metadata"]["name"] for b in again for i in b["items"]] == names[1:]
+
+
+def test_listing_changes_apply_per_listing_to_usage_and_can_go_on(rafay_sim_factory: Any) -> None:
+    instances = [Instance(f"019c0000-0000-7000-8000-00000000000{i}", f"vm-{i}", DAY1) for i in range(6)]
+    ds = Dataset([Org("org1", "One", [Profile("p1", "compute", 1, instances=instances),
+                                      Profile("p2", "compute", 1, instances=instances[:3])])])
+    sim = rafay_sim_factory(dataset=ds)
+    sim.add_fault(Fault("remove_head", "/usage$", org="org1"))  # after every page, forever
+    window = {"start_time": ts(DAY1), "end_time": ts(DAY2)}
+    p1 = page_by_page(sim, usage_path("org1", "p1"), "instance_usage_data", 2, **window)
+    assert [b["count"] for b in p1] == [6, 5, 4]  # the third page, offset 4 of 4 records, is empty
+    assert _names(p1, "instance_usage_data", "instance_name") == ["vm-0", "vm-1", "vm-3", "vm-4"]
+    p2 = page_by_page(sim, usage_path("org1", "p2"), "instance_usage_data", 1, **window)
+    assert [b["count"] for b in p2] == [3, 2]  # its own listing: changes start from its own first page
+    assert _names(p2, "instance_usage_data", "instance_name") == ["vm-0", "vm-2"]
+    assert sim.faults[0]["kind"] == "remove_head"
+
+
+def test_listing_change_faults_can_be_posted_to_a_remote_simulator(rafay_sim_factory: Any) -> None:
+    sim = rafay_sim_factory(orgs=4)
+    r = session(sim).post(sim.url + "/_sim/faults", timeout=10, json=[
+        {"kind": "insert_head", "path_regex": "^/v2/organizations$", "times": 2, "after_pages": 1}])
+    assert r.status_code == 200
+    replies = page_by_page(sim, "/v2/organizations", "items", 1)
+    assert [b["count"] for b in replies[:3]] == [2, 3, 4]
+
+
+# --- paging variants of real servers ---------------------------------------------------------------
+
+
+def test_capped_pages_echoing_the_requested_limit_without_count(rafay_sim_factory: Any) -> None:
+    sim = rafay_sim_factory(orgs=12, max_page_size=5, echo_requested_limit=True, omit_count=True)
+    body = get(sim, "/v2/organizations", offset=0, limit=10).json()
+    assert "count" not in body and body["limit"] == 10 and body["offset"] == 0 and len(body["items"]) == 5
+    assert len(get(sim, "/v2/organizations", offset=10, limit=10).json()["items"]) == 2
+    assert get(sim, "/v2/organizations", offset=12, limit=10).json()["items"] == []
+    plain = rafay_sim_factory(orgs=12, max_page_size=5)
+    assert get(plain, "/v2/organizations", offset=0, limit=10).json()["limit"] == 5
+
+
+def test_ignore_paging_answers_like_a_seed_era_server(rafay_sim_factory: Any) -> None:
+    sim = rafay_sim_factory(orgs=9, ignore_paging=True, max_page_size=2)
+    first = get(sim, "/v2/organizations", offset=0, limit=3)
+    again = get(sim, "/v2/organizations", offset=3, limit=3)
+    assert set(first.json()) == {"items"} and len(first.json()["items"]) == 9
+    assert again.content == first.content
+
+
+# --- records billing must get right -------------------------------------------------------------
+
+
+def test_segmented_instance_is_listed_once_per_running_segment(rafay_sim_factory: Any) -> None:
+    stop_start = Instance(
+        "019c0000-0000-7000-8000-0000000000aa", "vm-ss", DAY1,
+        segments=((DAY1 + timedelta(hours=2), DAY1 + timedelta(hours=7)),
+                  (DAY1 + timedelta(hours=10), DAY1 + timedelta(hours=17))),
+    )
+    ds = Dataset([Org("org1", "One", [Profile("p1", "compute", 1, instances=[stop_start])])])
+    sim = rafay_sim_factory(dataset=ds)
+    records = v2_usage(sim, "org1", "p1", DAY1, DAY2)
+    assert [(r["instance_id"], r["raw_usage"], r["start_time"], r["end_time"]) for r in records] == [
+        (stop_start.instance_id, 5, "2026-11-24T02:00:00Z", "2026-11-24T07:00:00Z"),
+        (stop_start.instance_id, 7, "2026-11-24T10:00:00Z", "2026-11-24T17:00:00Z"),
+    ]
+    assert usage_seconds(stop_start, DAY1, DAY2, FIXED_NOW) == 12 * 3600
+    assert usage_segments(stop_start, DAY1 + timedelta(hours=5), DAY2, FIXED_NOW)[0][0] == DAY1 + timedelta(hours=5)
+    partner = partner_all(sim, "compute", DAY1, DAY2)
+    assert [r["raw_usage"] for r in partner] == [5, 7]
+    with pytest.raises(ValueError, match="overlap"):
+        Instance("x", "x", DAY1, segments=((DAY1, DAY2), (DAY1 + timedelta(hours=1), DAY3)))
+
+
+def test_copies_are_exact_duplicate_records(rafay_sim_factory: Any) -> None:
+    twice = Instance("019c0000-0000-7000-8000-0000000000bb", "vm-2x", DAY1, copies=2)
+    ds = Dataset([Org("org1", "One", [Profile("p1", "compute", 1, instances=[twice, Instance("i2", "vm", DAY1)])])])
+    sim = rafay_sim_factory(dataset=ds, max_page_size=1)
+    records = v2_usage(sim, "org1", "p1", DAY1, DAY2)
+    assert len(records) == 1
+    body = get(sim, usage_path("org1", "p1"), start_time=ts(DAY1), end_time=ts(DAY2), offset=1).json()
+    assert body["count"] == 3 and body["instance_usage_data"] == json.loads(json.dumps(records))
+
+
+def test_absurd_numbers_are_sent_as_literals(rafay_sim_factory: Any) -> None:
+    huge = Instance("019c0000-0000-7000-8000-0000000000c1", "huge", DAY1,
+                    record_overrides={"raw_usage": RawNumber("1E+200000")})
+    big = Instance("019c0000-0000-7000-8000-0000000000c2", "big", DAY1,
+                   record_overrides={"raw_usage": RawNumber("1E+40"), "usage_hours": RawNumber("-0.5e-3")})
+    gpus = Profile("p1", "compute", 3_000_000_000, spec_variables=[{"name": "gpu", "value": "3000000000"}],
+                   instances=[huge, big])
+    sim = rafay_sim_factory(dataset=Dataset([Org("org1", "One", [gpus])]))
+    text = get(sim, usage_path("org1", "p1"), start_time=ts(DAY1), end_time=ts(DAY2)).text
+    assert '"raw_usage": 1E+200000,' in text and '"raw_usage": 1E+40,' in text and '"usage_hours": -0.5e-3' in text
+    assert '"label_value": "3000000000"' in text
+    assert '"value": "3000000000"' in get(sim, "/v2/organizations/org1/ncp/profiles").text
+    with pytest.raises(ValueError, match="JSON number"):
+        RawNumber("1e")
 
 
 # --- request log, connections, concurrency --------------------------------------------------------

@@ -12,10 +12,12 @@ from decimal import Decimal
 import pytest
 
 from rafay_billing.usage import (
+    GPU_COUNT_MAX,
     USAGE_COLUMNS,
     ProfileRef,
     UsageRow,
     normalize_record,
+    pg_text,
     read_usage_csv,
     seed_text,
     seed_usage,
@@ -44,7 +46,7 @@ def test_columns_match_the_design_order() -> None:
     assert USAGE_COLUMNS == (
         "window_start", "window_end", "org_id", "organization", "org_seq", "record_seq", "profile_type",
         "profile", "instance", "instance_id", "instance_key", "status", "seed_usage", "usage_hours",
-        "gpu_count", "invalid_reason",
+        "gpu_count", "invalid_reason", "record_start", "record_end", "source_page", "source_index",
     )
 
 
@@ -168,9 +170,15 @@ def test_row_carries_window_org_and_sequence() -> None:
 
 
 def test_usage_csv_round_trip_is_exact() -> None:
+    traced = normalize_record(
+        {"instance_name": "x", "instance_id": "id-1", "raw_usage": Decimal("0.000001"),
+         "start_time": "2026-11-10T00:00:00Z", "end_time": "2026-11-10T05:00:00Z"},
+        window=WINDOW, org_id="coke", organization="Coke", org_seq=3, record_seq=1, profile=PROFILE,
+        source_page="usage-p1-page-0002.json", source_index=7,
+    )
     rows = [
         _row({"instance_name": 'we,ird "name"\nline', "raw_usage": Decimal("1E+2"), "usage_hours": 100}, seq=0),
-        _row({"instance_name": "x", "instance_id": "id-1", "raw_usage": Decimal("0.000001")}, seq=1),
+        traced,
         _row({"instance_name": "bad", "usage_hours": "abc"}, seq=2),
     ]
     buf = io.StringIO(newline="")
@@ -180,6 +188,10 @@ def test_usage_csv_round_trip_is_exact() -> None:
     assert ",100," in text and "0.000001" in text and "E+" not in text
     back = list(read_usage_csv(io.StringIO(text, newline="")))
     assert back[1] == rows[1]
+    assert (back[1].record_start, back[1].record_end, back[1].source_page, back[1].source_index) == (
+        "2026-11-10T00:00:00Z", "2026-11-10T05:00:00Z", "usage-p1-page-0002.json", 7)
+    assert (back[0].record_start, back[0].source_page, back[0].source_index) == (None, None, None)
+    assert text.splitlines()[-1].endswith(",,,,")  # None -> empty cells
     assert back[0].usage_hours == Decimal(100) and back[0].instance == rows[0].instance
     assert back[2].usage_hours is None and back[2].invalid_reason == rows[2].invalid_reason
 
@@ -187,3 +199,76 @@ def test_usage_csv_round_trip_is_exact() -> None:
 def test_read_usage_csv_rejects_a_foreign_header() -> None:
     with pytest.raises(ValueError, match="header"):
         list(read_usage_csv(io.StringIO("a,b\n1,2\n")))
+
+
+# --- defensive parsing: what the database cannot hold ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("record", "fragment"),
+    [
+        ('{"raw_usage": 1E+200000}', "raw_usage 1E+200000 is beyond what the database's NUMERIC holds (more than 131072"),
+        ('{"raw_usage": -1E+200000}', "negative raw_usage"),
+        ('{"usage_hours": "1e131072"}', "more than 131072 digits before the point"),
+        ('{"raw_usage": 1E-16384}', "more than 16383 digits after the point"),
+        ('{"usage": "1E+999999999h"}', "usage 1E+999999999h is beyond"),
+    ],
+)
+def test_numbers_beyond_numeric_are_invalid_usage(record: str, fragment: str) -> None:
+    row = _row({"instance_name": "vm", **_loads(record)})
+    assert row.usage_hours is None and fragment in row.invalid_reason
+
+
+@pytest.mark.parametrize(
+    ("value", "hours"),
+    [
+        ("1E+40", Decimal("1E+40")),  # absurd but representable: rating flags it (usage_exceeds_window)
+        ("1e131071", Decimal("1e131071")),
+        ("1E-16383", Decimal("1E-16383")),
+        ("0E-20000", Decimal(0)),
+        ("1." + "0" * 20000, Decimal("1")),  # trailing zeros beyond NUMERIC's scale are dropped, exactly
+    ],
+)
+def test_numbers_numeric_can_hold_stay_valid_and_exact(value: str, hours: Decimal) -> None:
+    row = _row({"raw_usage": _loads(value)})
+    assert row.valid and row.usage_hours == hours
+    buf = io.StringIO(newline="")
+    write_usage_csv([row], buf)
+    cell = next(iter(read_usage_csv(io.StringIO(buf.getvalue(), newline="")))).usage_hours
+    assert cell == hours and "E" not in buf.getvalue().splitlines()[1].split(",")[13].upper()
+
+
+@pytest.mark.parametrize("label", ["3000000000", 3000000000, Decimal("1E+999999999"), str(GPU_COUNT_MAX + 1)])
+def test_gpu_counts_beyond_an_integer_are_invalid_usage_naming_the_value(label: object) -> None:
+    row = _row({"usage_hours": 1, "parameters": [{"name": "GPU", "label_value": label}]})
+    assert row.gpu_count is None and row.usage_hours == 1
+    assert row.invalid_reason.startswith(f"GPU count {str(label)!r} (label_value of the record's GPU parameter)")
+    at_limit = _row({"usage_hours": 1, "parameters": [{"name": "GPU", "label_value": str(GPU_COUNT_MAX)}]})
+    assert at_limit.valid and at_limit.gpu_count == GPU_COUNT_MAX
+
+
+def test_gpu_count_zero_stays_zero_and_bad_hours_and_gpus_both_reported() -> None:
+    zero = _row({"usage_hours": 1, "parameters": [{"name": "GPU", "label_value": "0"}]})
+    assert zero.valid and zero.gpu_count == 0
+    spec = ProfileRef("p", "compute", gpu_count=0)
+    assert _row({"usage_hours": 1}, spec).gpu_count == 0
+    both = _row({"usage_hours": "x", "parameters": [{"name": "GPU", "label_value": "3000000000"}]})
+    assert "non-numeric usage_hours" in both.invalid_reason and "GPU count '3000000000'" in both.invalid_reason
+
+
+def test_text_cells_are_loadable_by_postgresql() -> None:
+    assert pg_text("a\x00b") == "ab"
+    assert pg_text("x\ud800y\udfff") == "x\ufffdy\ufffd"
+    assert pg_text("Zürich 🚀") == "Zürich 🚀"
+    row = normalize_record(
+        _loads('{"instance_name": "vm\\u0000-1\\ud83d", "instance_id": "id\\u0000", "status": "\\udc00",'
+               ' "usage_hours": 1, "start_time": "2026\\u0000"}'),
+        window=WINDOW, org_id="co\x00ke", organization="Co\udc80ke", org_seq=0, record_seq=0,
+        profile=ProfileRef("p\x00", "t\ud800"),
+    )
+    assert (row.instance, row.instance_id, row.instance_key, row.status) == ("vm-1\ufffd", "id", "id", "\ufffd")
+    assert (row.org_id, row.organization, row.profile, row.profile_type) == ("coke", "Co\ufffdke", "p", "t\ufffd")
+    assert row.record_start == "2026"
+    buf = io.StringIO(newline="")
+    write_usage_csv([row], buf)
+    buf.getvalue().encode("utf-8")

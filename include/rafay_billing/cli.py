@@ -37,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
         help="write ncp-metrics-<ts>.csv and ncp-metrics-sorted-<ts>.csv like the blog script",
         description=(
             "Read every organization's per-instance usage for a window and write the blog script's two "
-            "CSVs. Environment: DAYS, RAFAY_CONSOLE_URL, RAFAY_DEFAULT_API_KEY (flags win)."
+            "CSVs. Environment: DAYS, RAFAY_CONSOLE_URL, RAFAY_DEFAULT_API_KEY, RAFAY_ALLOW_INSECURE_HTTP "
+            "(flags win). The API key is sent over plain http only to this machine (127.0.0.0/8, ::1, "
+            "localhost) unless --allow-insecure-http (or RAFAY_ALLOW_INSECURE_HTTP=1) says otherwise."
         ),
     )
     metrics.add_argument("--days", type=str, help="window: the N days up to now (default: $DAYS)")
@@ -47,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     metrics.add_argument("--concurrency", type=str, default="8", help="requests in flight at most (default 8)")
     metrics.add_argument("--console-url", help="console domain or base URL (default: $RAFAY_CONSOLE_URL)")
     metrics.add_argument("--ca-bundle", help="CA bundle file to verify the console's TLS certificate")
+    metrics.add_argument(
+        "--allow-insecure-http", action="store_true", default=None,
+        help="send the API key over plain http:// to a host that is not this machine (test consoles only; "
+        "default: $RAFAY_ALLOW_INSECURE_HTTP, off)",
+    )
     metrics.add_argument("-v", "--verbose", action="store_true", help="log every API call (never the key)")
     return parser
 
@@ -59,6 +66,18 @@ def _positive_int(text: str | None, what: str) -> int:
     if value < 1:
         raise UsageError(f"{what} must be a positive whole number, got {text!r}")
     return value
+
+
+def _insecure_http(args: argparse.Namespace, env: dict[str, str]) -> bool:
+    """``--allow-insecure-http``, else ``RAFAY_ALLOW_INSECURE_HTTP`` (1/true/yes/on or 0/false/no/off)."""
+    if args.allow_insecure_http:
+        return True
+    text = env.get("RAFAY_ALLOW_INSECURE_HTTP", "").strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise UsageError(f"RAFAY_ALLOW_INSECURE_HTTP must be 1/true/yes/on or 0/false/no/off, got {text!r}")
 
 
 def resolve_window(args: argparse.Namespace, env: dict[str, str], now: datetime) -> Window:
@@ -100,10 +119,12 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str]) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {args.out} is not a directory")
+    insecure = _insecure_http(args, env)
     try:
         client = RafayClient(
             url, key, verify=args.ca_bundle or True, concurrency=concurrency,
             auth_hint="check RAFAY_DEFAULT_API_KEY (the Default Org's Org Admin API key)",
+            allow_insecure_http=insecure,
         )
     except RafayConfigError as exc:
         raise UsageError(str(exc)) from None

@@ -7,24 +7,31 @@ permanent ones (bad key, unknown org), listings that follow ``offset``/``limit``
 end without trusting the server to behave, and exact decimals for hours. It imports no Airflow:
 the ``rafay-billing`` command uses it directly, the Airflow hook wraps it.
 
-The API key only ever travels in the ``x-api-key`` header; it is never logged and is scrubbed from
-any text (error excerpts) that could echo it.
+Offset paging over data that changes between pages silently repeats or skips records, so every
+listing read is checked for consistency and read again from the start when it changed (see
+``RafayClient._entries``); a listing that never reads consistently is an error, never half a listing.
+
+The API key only ever travels in the ``x-api-key`` header, over https or to this machine (plain
+http elsewhere only when explicitly allowed); it is never logged and is scrubbed from any text
+(error excerpts) that could echo it.
 """
 
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import ipaddress
 import json
 import logging
 import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
@@ -37,6 +44,7 @@ from rafay_billing.errors import (
     RafayConfigError,
     RafayError,
     RafayHTTPError,
+    RafayListingInconsistent,
     RafayNotFound,
     RafayPagingError,
     RafayRateLimited,
@@ -53,12 +61,16 @@ PageHook = Callable[[str, str, int, bytes], None]
 
 ``kind`` is ``orgs``, ``profiles``, ``usage`` or ``partner-<compute|service>``; ``key`` tells the
 listing apart within its kind: ``""`` for orgs, the org id for profiles, the profile name for usage
-(the caller knows the org), the org id or ``""`` for partner usage. ``page_no`` counts from 0.
+(the caller knows the org), the org id or ``""`` for partner usage. ``page_no`` counts from 0 and
+starts at 0 again when a listing is read again from the start (see ``ListingRestart``), so pages
+landed under ``rafay_billing.paths.page_file_name`` are replaced by the read that was used.
 """
 
 PARTNER_KINDS = ("compute", "service")
 PARTNER_USAGE_PATH = "/apis/billing.envmgmt.io/v1/metrics/partner/instance/kind/{kind}/usage"
 _EXCERPT_CHARS = 200
+_PAGING_FIELDS = ("count", "offset", "limit")
+_MAX_INT_DIGITS = 4000  # below Python's int-from-text limit (4300); longer integers parse as Decimal
 _TAGS = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 
@@ -74,6 +86,10 @@ class RetryPolicy:
     at most ``server_error_retries`` times and a malformed body ``malformed_retries`` times. Waits
     grow exponentially with jitter (so parallel readers don't retry in lockstep); a ``Retry-After``
     header replaces the computed wait, capped at ``retry_after_max`` seconds.
+
+    ``listing_reads`` bounds how often one listing is read from the start (all reads included)
+    when it changes while it is paged, before the client gives up with
+    :class:`~rafay_billing.errors.RafayListingInconsistent`.
     """
 
     attempts: int = 5
@@ -83,6 +99,7 @@ class RetryPolicy:
     retry_after_max: float = 60.0
     server_error_retries: int = 2
     malformed_retries: int = 1
+    listing_reads: int = 3
 
 
 def normalize_base_url(value: str) -> str:
@@ -121,6 +138,48 @@ def _check_api_key(api_key: str | None) -> str:
     return key
 
 
+INSECURE_HTTP_HINT = (
+    "allow it explicitly if that host really only serves http: connection extra "
+    "allow_insecure_http: true, rafay-billing metrics --allow-insecure-http (or "
+    "RAFAY_ALLOW_INSECURE_HTTP=1), RafayClient(allow_insecure_http=True)"
+)
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1 (also IPv4-mapped): hosts where the key never leaves the machine."""
+    if not host:
+        return False
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+def check_key_transport(base_url: str, allow_insecure_http: bool = False) -> None:
+    """Refuse to send the API key in clear text over the network: plain http only to loopback hosts.
+
+    The key is a Default Org admin credential; anyone on the path of a plain http request can copy
+    it. ``allow_insecure_http`` is the explicit opt-out (a test console on a private network).
+    """
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or is_loopback_host(parts.hostname):
+        return
+    if allow_insecure_http:
+        log.warning("The Rafay API key is sent unencrypted (plain http) to %s: allowed explicitly", parts.hostname)
+        return
+    raise RafayConfigError(
+        f"refusing to send the Rafay API key over plain http to {parts.hostname}: use "
+        f"https://{parts.netloc.rsplit('@', 1)[-1]} (a bare domain means https), or "
+        f"{INSECURE_HTTP_HINT}. Plain http is allowed without asking only to loopback hosts "
+        "(127.0.0.0/8, ::1, localhost)"
+    )
+
+
 def encode_segment(segment: str) -> str:
     """Percent-encode one path segment: org and profile names may contain ``/``, ``?``, ``#``, spaces.
 
@@ -130,6 +189,71 @@ def encode_segment(segment: str) -> str:
     if text and set(text) == {"."}:
         return "%2E" * len(text)
     return quote(text, safe="")
+
+
+# --- listing entries -------------------------------------------------------------------------
+
+
+class PagedItem(NamedTuple):
+    """One listing entry and where it came from: ``page_no`` (from 0 in its read) and ``index``
+    (0-based position in that page's items array), so a row can name the raw page it came from."""
+
+    page_no: int
+    index: int
+    item: dict
+
+
+@dataclass(frozen=True)
+class ListingRestart:
+    """Yielded by the ``*_entries`` iterators when a listing is read again from the start.
+
+    Everything received before it came from a read that turned out inconsistent: discard it.
+    ``read`` is the read that starts now (2, 3, ...), ``reason`` what was wrong with the last one.
+    """
+
+    read: int
+    reason: str
+
+
+ListingEntry = PagedItem | ListingRestart
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """One listing to read: ``what`` names it in messages (``profiles of org coke``)."""
+
+    kind: str
+    key: str
+    path: str
+    items_field: str
+    what: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Read:
+    """What one read from the start found: the first inconsistency and a digest of the item sequence.
+
+    ``digest`` is None when the read was cut short (it can then not vouch for the listing).
+    """
+
+    problem: str | None = None
+    digest: bytes | None = None
+    total: int = 0
+
+    def note(self, problem: str) -> None:
+        if self.problem is None:
+            self.problem = problem
+
+
+def _fingerprint(item: dict) -> int:
+    """Identity of a record's JSON within one process (``repr`` keeps key order and Decimal text)."""
+    return hash(repr(item))
+
+
+def _json_int(text: str) -> int | Decimal:
+    """JSON integers as int, except absurdly long ones (Python refuses those): Decimal, never an error."""
+    return int(text) if len(text) <= _MAX_INT_DIGITS else Decimal(text)
 
 
 # --- statistics ------------------------------------------------------------------------------
@@ -252,13 +376,17 @@ class RafayClient:
         on_page: PageHook | None = None,
         auth_hint: str = AUTH_HINT,
         sleep: Callable[[float], None] = time.sleep,
+        allow_insecure_http: bool = False,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         self._api_key = _check_api_key(api_key)
+        check_key_transport(self.base_url, allow_insecure_http)
         if verify is False:
             log.warning("TLS certificate verification is OFF for %s", self.base_url)
         if page_size < 1 or max_pages < 1 or concurrency < 1:
             raise RafayConfigError("page_size, max_pages and concurrency must be at least 1")
+        if retry is not None and retry.listing_reads < 1:
+            raise RafayConfigError("listing_reads must be at least 1 (the first read counts)")
         if connect_timeout <= 0 or read_timeout <= 0:
             raise RafayConfigError("connect_timeout and read_timeout must be positive seconds")
         self.verify = verify
@@ -295,19 +423,22 @@ class RafayClient:
         self.close()
 
     # -- public reads --------------------------------------------------------------------------
+    #
+    # ``iter_*`` return plain dicts of a consistent read (the listing is buffered until it has been
+    # read consistently); ``*_entries`` stream ``PagedItem``s as pages arrive, with a
+    # ``ListingRestart`` whenever the listing is read again, for consumers that can discard.
 
     def iter_organizations(
         self, *, on_page: PageHook | None = None, stats: ClientStats | None = None
     ) -> Iterator[dict]:
         """Organizations visible to the key: ``{"name": display, "metadata": {"name": org_id}, ...}``."""
-        return self._paged("orgs", "", "/v2/organizations", "items", {}, on_page, stats)
+        return self._consistent(self._orgs_listing(), on_page, stats)
 
     def iter_profiles(
         self, org_id: str, *, on_page: PageHook | None = None, stats: ClientStats | None = None
     ) -> Iterator[dict]:
         """NCP profiles (SKUs) of an org: ``{"metadata": {"name": ...}, "spec": {"type": ...}}``."""
-        path = f"/v2/organizations/{encode_segment(org_id)}/ncp/profiles"
-        return self._paged("profiles", org_id, path, "items", {}, on_page, stats)
+        return self._consistent(self._profiles_listing(org_id), on_page, stats)
 
     def iter_profile_usage(
         self,
@@ -318,10 +449,25 @@ class RafayClient:
         on_page: PageHook | None = None,
         stats: ClientStats | None = None,
     ) -> Iterator[dict]:
-        """Per-instance usage records of one profile for ``window`` (v2 API, as the seed script reads)."""
-        path = f"/v2/organizations/{encode_segment(org_id)}/ncp/profiles/{encode_segment(profile)}/usage"
-        params = {"start_time": window.start_iso, "end_time": window.end_iso}
-        return self._paged("usage", profile, path, "instance_usage_data", params, on_page, stats)
+        """Per-instance usage records of one profile for ``window`` (v2 API, as the seed script reads).
+
+        Buffers the listing until it has read consistently; stream big listings with
+        :meth:`profile_usage_entries` instead.
+        """
+        return self._consistent(self._usage_listing(org_id, profile, window), on_page, stats)
+
+    def profile_usage_entries(
+        self,
+        org_id: str,
+        profile: str,
+        window: Window,
+        *,
+        on_page: PageHook | None = None,
+        stats: ClientStats | None = None,
+    ) -> Iterator[ListingEntry]:
+        """:meth:`iter_profile_usage` as it arrives: ``PagedItem``s, and a ``ListingRestart`` before
+        each re-read (discard what came before it). Memory stays at one page."""
+        return self._entries(self._usage_listing(org_id, profile, window), on_page, stats)
 
     def iter_partner_usage(
         self,
@@ -332,91 +478,185 @@ class RafayClient:
         on_page: PageHook | None = None,
         stats: ClientStats | None = None,
     ) -> Iterator[dict]:
-        """Usage records of every org (or one) from the partner billing metrics API, one listing."""
-        if kind not in PARTNER_KINDS:
-            raise ValueError(f"partner usage kind must be one of {PARTNER_KINDS}, got {kind!r}")
-        params = {"range_from": window.start_iso, "range_to": window.end_iso}
-        if org_id:
-            params["instance_organization_id"] = org_id
-        path = PARTNER_USAGE_PATH.format(kind=kind)
-        return self._paged(f"partner-{kind}", org_id or "", path, "instance_usage_data", params, on_page, stats)
+        """Usage records of every org (or one) from the partner billing metrics API, one listing (buffered)."""
+        return self._consistent(self._partner_listing(kind, window, org_id), on_page, stats)
+
+    def partner_usage_entries(
+        self,
+        kind: str,
+        window: Window,
+        org_id: str | None = None,
+        *,
+        on_page: PageHook | None = None,
+        stats: ClientStats | None = None,
+    ) -> Iterator[ListingEntry]:
+        """:meth:`iter_partner_usage` as it arrives, like :meth:`profile_usage_entries`."""
+        return self._entries(self._partner_listing(kind, window, org_id), on_page, stats)
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """One GET with retries; ``path`` must already be percent-encoded (see ``encode_segment``)."""
         data, _ = self._get(path, dict(params or {}), None)
         return data
 
+    # -- the listings --------------------------------------------------------------------------
+
+    @staticmethod
+    def _orgs_listing() -> _Listing:
+        return _Listing("orgs", "", "/v2/organizations", "items", "the organization listing")
+
+    @staticmethod
+    def _profiles_listing(org_id: str) -> _Listing:
+        path = f"/v2/organizations/{encode_segment(org_id)}/ncp/profiles"
+        return _Listing("profiles", org_id, path, "items", f"the profile listing of org {org_id}")
+
+    @staticmethod
+    def _usage_listing(org_id: str, profile: str, window: Window) -> _Listing:
+        path = f"/v2/organizations/{encode_segment(org_id)}/ncp/profiles/{encode_segment(profile)}/usage"
+        params = {"start_time": window.start_iso, "end_time": window.end_iso}
+        what = f"the usage listing of profile {profile} in org {org_id}"
+        return _Listing("usage", profile, path, "instance_usage_data", what, params)
+
+    @staticmethod
+    def _partner_listing(kind: str, window: Window, org_id: str | None) -> _Listing:
+        if kind not in PARTNER_KINDS:
+            raise ValueError(f"partner usage kind must be one of {PARTNER_KINDS}, got {kind!r}")
+        params = {"range_from": window.start_iso, "range_to": window.end_iso}
+        if org_id:
+            params["instance_organization_id"] = org_id
+        what = f"the partner {kind} usage listing" + (f" of org {org_id}" if org_id else "")
+        path = PARTNER_USAGE_PATH.format(kind=kind)
+        return _Listing(f"partner-{kind}", org_id or "", path, "instance_usage_data", what, params)
+
     # -- paging --------------------------------------------------------------------------------
 
-    def _paged(
-        self,
-        kind: str,
-        key: str,
-        path: str,
-        items_field: str,
-        params: dict[str, Any],
-        on_page: PageHook | None,
-        stats: ClientStats | None,
-    ) -> Iterator[dict]:
-        """Follow ``offset``/``limit``/``count`` to the end of a listing, distrusting the server.
+    def _consistent(self, listing: _Listing, on_page: PageHook | None, stats: ClientStats | None) -> Iterator[dict]:
+        """The items of the listing's consistent read, yielded only once it is known to be consistent."""
+        items: list[dict] = []
+        for entry in self._entries(listing, on_page, stats):
+            if isinstance(entry, ListingRestart):
+                items = []
+            else:
+                items.append(entry.item)
+        yield from items
 
-        The offset advances by the items actually received (a server may cap pages below ``limit``);
-        the listing ends at ``count``, on an empty page, or after a single page when the reply has
-        no paging fields at all (a seed-era server returns everything at once). A reply echoing a
-        different offset, or more than ``max_pages`` pages, is an error instead of an endless loop.
+    def _entries(
+        self, listing: _Listing, on_page: PageHook | None, stats: ClientStats | None
+    ) -> Iterator[ListingEntry]:
+        """Read a listing until one read is consistent, at most ``retry.listing_reads`` times.
+
+        Offset paging over data that changes between pages repeats a record (one added at the head)
+        or skips one (one removed), so a read whose ``count`` moves between pages, whose echoed
+        offset is not the one asked for, that meets a record again on a later page (the identical
+        JSON object) or whose total is not the final ``count`` is thrown away and the listing read
+        again from the start (a ``ListingRestart`` tells the consumer to discard). Two consecutive
+        full reads with exactly the same items prove the listing stable even so (the server really
+        holds, say, a duplicate record) and the last one is accepted, with a warning.
         """
         hook = on_page or self.on_page
-        offset = 0
+        reads = self.retry.listing_reads
+        problems: list[str] = []
         previous: bytes | None = None
+        for read_no in range(1, reads + 1):
+            if problems:
+                yield ListingRestart(read_no, problems[-1])
+            result = yield from self._read_once(listing, hook, stats)
+            if result.problem is None:
+                return
+            if result.digest is not None and result.digest == previous:
+                log.warning(
+                    "%s: reads %d and %d returned the same %d records although %s; the listing is stable, "
+                    "accepted as it is", listing.what, read_no - 1, read_no, result.total, result.problem,
+                )
+                return
+            previous = result.digest
+            problems.append(result.problem)
+            if read_no < reads:
+                log.warning(
+                    "%s changed while it was paged (%s); reading it again from the start (read %d of %d)",
+                    listing.what, result.problem, read_no + 1, reads,
+                )
+        raise RafayListingInconsistent(
+            f"{listing.what} (GET {listing.path}) changed while it was paged, on each of {reads} read(s) "
+            "from the start: " + "; ".join(f"read {n}: {p}" for n, p in enumerate(problems, 1))
+            + ". None of it was used: run again once the data holds still, or allow more reads "
+            "(listing_reads)",
+            method="GET", path=listing.path,
+        )
+
+    def _read_once(
+        self, listing: _Listing, hook: PageHook | None, stats: ClientStats | None
+    ) -> Generator[PagedItem, None, _Read]:
+        """One read from offset 0 to the end, yielding items as pages arrive; returns what it found.
+
+        The offset advances by the items actually received (a server may cap pages below
+        ``limit``). The listing ends at ``count``; without ``count``, only on an empty page (a short
+        page may just be capped). A reply with no paging fields at all comes from a server that
+        does not page (seed era): it is the whole listing, not asked again - such a server ignores
+        offset, and a second copy of a live listing would differ and be taken for new records.
+        Hard errors stay immediate: the same page again from a server that pages (it ignores
+        offset), more than ``max_pages`` pages, replies of the wrong shape.
+        """
+        result = _Read()
+        sequence = hashlib.blake2b(digest_size=16)
+        seen: set[int] = set()
+        offset = 0
+        previous_body: bytes | None = None
+        paging = False
+        last_count: int | None = None
         for page_no in range(self.max_pages):
-            query = {**params, "offset": offset, "limit": self.page_size}
-            data, body = self._get(path, query, stats)
-            where = f"GET {path}?{urlencode(query)}"
+            query = {**listing.params, "offset": offset, "limit": self.page_size}
+            data, body = self._get(listing.path, query, stats)
+            where = f"GET {listing.path}?{urlencode(query)}"
             for target in (self.stats, stats):
                 if target is not None:
                     target.add_page()
             if hook is not None:
-                hook(kind, key, page_no, body)
-            items = data.get(items_field)
-            if items is None:
-                items = []
-            if not isinstance(items, list):
-                raise RafayResponseError(f"{where}: {items_field!r} is not a list", method="GET", path=path)
-            for item in items:
-                if not isinstance(item, dict):
-                    raise RafayResponseError(
-                        f"{where}: an entry of {items_field!r} is not an object: {str(item)[:80]!r}",
-                        method="GET", path=path,
-                    )
+                hook(listing.kind, listing.key, page_no, body)
+            items = _page_items(data, listing, where)
+            paging = paging or any(name in data for name in _PAGING_FIELDS)
             echoed = _whole(data.get("offset"))
             if echoed is not None and echoed != offset:
-                raise RafayPagingError(
-                    f"{where}: server answered offset {echoed} for offset {offset}; refusing to page on",
-                    method="GET", path=path,
-                )
-            if items and body == previous:
+                result.note(f"page {page_no}: the server answered offset {echoed} for offset {offset}")
+                return result  # cut short: paging on from a wrong offset proves nothing
+            if items and body == previous_body:
                 raise RafayPagingError(
                     f"{where}: server returned the same page again (it ignores offset); refusing to page on",
-                    method="GET", path=path,
+                    method="GET", path=listing.path,
                 )
-            previous = body
-            yield from items
-            if not items:
-                return
-            offset += len(items)
+            previous_body = body
             count = _whole(data.get("count"))
             if count is not None:
+                if last_count is not None and count != last_count:
+                    result.note(f"count changed from {last_count} to {count} at page {page_no}")
+                last_count = count
+            prints = [_fingerprint(item) for item in items]
+            again = sum(1 for p in prints if p in seen)
+            if again:
+                result.note(f"{again} record(s) on page {page_no} already came on an earlier page")
+            seen.update(prints)
+            for p in prints:
+                sequence.update(p.to_bytes(8, "little", signed=True))
+            result.total += len(items)
+            for index, item in enumerate(items):
+                yield PagedItem(page_no, index, item)
+            if not items:
+                break
+            offset += len(items)
+            if count is not None:
                 if offset >= count:
-                    return
-                continue
-            reply_limit = _whole(data.get("limit"))
-            if reply_limit is None or len(items) < reply_limit:
-                return
-        raise RafayPagingError(
-            f"GET {path}: listing did not end after {self.max_pages} pages (offset {offset}); "
-            "the server keeps announcing more items",
-            method="GET", path=path,
-        )
+                    break
+            elif not paging:
+                break
+        else:
+            raise RafayPagingError(
+                f"GET {listing.path}: listing did not end after {self.max_pages} pages (offset {offset}); "
+                "the server keeps announcing more items",
+                method="GET", path=listing.path,
+            )
+        if last_count is not None and result.total != last_count:
+            result.note(f"{result.total} records read but the listing's count is {last_count}")
+        result.digest = sequence.digest()
+        return result
 
     # -- one request with retries --------------------------------------------------------------
 
@@ -535,7 +775,7 @@ class RafayClient:
     def _parse(self, body: bytes, target: str, state: _Attempt) -> Any:
         problem = None
         try:
-            data = json.loads(body, parse_float=Decimal, parse_constant=Decimal)
+            data = json.loads(body, parse_float=Decimal, parse_int=_json_int, parse_constant=Decimal)
         except (ValueError, UnicodeDecodeError) as exc:
             problem = f"body is not valid JSON ({exc.__class__.__name__}: {_short(exc)})"
         else:
@@ -585,6 +825,24 @@ class RafayClient:
         if len(text) > _EXCERPT_CHARS:
             text = text[: _EXCERPT_CHARS - 1] + "…"
         return text.replace(self._api_key, "***")
+
+
+def _page_items(data: dict, listing: _Listing, where: str) -> list[dict]:
+    """The page's items (absent or null = none); anything but a list of objects is an error."""
+    items = data.get(listing.items_field)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise RafayResponseError(
+            f"{where}: {listing.items_field!r} is not a list", method="GET", path=listing.path
+        )
+    for item in items:
+        if not isinstance(item, dict):
+            raise RafayResponseError(
+                f"{where}: an entry of {listing.items_field!r} is not an object: {str(item)[:80]!r}",
+                method="GET", path=listing.path,
+            )
+    return items
 
 
 def _whole(value: Any) -> int | None:

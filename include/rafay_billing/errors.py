@@ -30,7 +30,8 @@ class RafayError(Exception):
 
 
 class RafayConfigError(RafayError):
-    """The client cannot be built: console URL or API key missing or unusable."""
+    """The client cannot be built: console URL or API key missing or unusable, or the key would
+    travel over plain http to a host that is not this machine."""
 
 
 class RafayTransportError(RafayError):
@@ -63,3 +64,8 @@ class RafayResponseError(RafayError):
 
 class RafayPagingError(RafayResponseError):
     """A listing did not end within the page limit or the server ignored the requested offset."""
+
+
+class RafayListingInconsistent(RafayPagingError):
+    """A listing changed while it was paged (count moved, offsets shifted, records repeated or went
+    missing) on every read allowed (``RetryPolicy.listing_reads``): nothing of it can be trusted."""

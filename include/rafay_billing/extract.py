@@ -8,7 +8,8 @@ threads finish in, so the output is deterministic and matches the seed script's 
 Why spooling: one org can have 100,000 instances. Each worker normalises records as their page
 arrives and, for the DAG (``keep_rows=False``), appends the rows to a temporary file of its own, so
 an org's extraction holds a few pages per worker in memory, not the whole org; the rows are then
-streamed, in order, into the landed usage CSV.
+streamed, in order, into the landed usage CSV. When the client reads a usage listing again because
+it changed while paged, the worker starts a fresh spool: only the consistent read's rows are kept.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from dataclasses import astuple, dataclass, field, fields
 from decimal import Decimal
 from typing import IO
 
-from rafay_billing.client import ClientStats, PageHook, RafayClient
+from rafay_billing.client import ClientStats, ListingRestart, PageHook, RafayClient
 from rafay_billing.errors import RafayError, RafayResponseError
+from rafay_billing.paths import page_file_name
 from rafay_billing.usage import ProfileRef, UsageRow, normalize_record, seed_text
 from rafay_billing.window import Window
 
@@ -164,7 +166,7 @@ class _RowSpool:
         self.rows += 1
         if row.invalid_reason is not None:
             self.invalid += 1
-        if row.usage_hours is not None:
+        elif row.usage_hours is not None:
             self.hours += row.usage_hours
         self._batch.append(astuple(row))
         if self._file is not None and len(self._batch) >= _SPOOL_BATCH:
@@ -215,10 +217,13 @@ def extract_org(
     instead of memory: memory stays at a few pages per worker whatever the org's size, and
     :meth:`OrgExtraction.iter_rows` streams them back in order (then call ``close()``).
 
-    Any profile's failure fails the org (after the running reads finish): a partial org would be
-    billed short without anyone noticing. A record repeated with the same ``instance_id`` within a
-    profile (offset paging over data that changed between pages) is kept once and counted.
-    Records without an id are all kept, as the seed keeps them.
+    Any profile's failure fails the org (after the running reads finish), and so does a listing
+    that never reads consistently: a partial org would be billed short without anyone noticing.
+    Records that share an ``instance_id`` but cover other times or hours (a stop and a start) are
+    all kept; rating sums them. Exact duplicates (same id, start, end and hours) are kept once,
+    counted and logged. Records without an id are all kept, as the seed keeps them. Each row names
+    its raw page file (``page_file_name("usage", profile, page_no)``, relative to the org's folder)
+    and its index in that page.
     """
     if concurrency is None:
         concurrency = client.concurrency
@@ -232,22 +237,34 @@ def extract_org(
     def read(profile: ProfileRef) -> _RowSpool:
         spool = _RowSpool(on_disk=not keep_rows)
         try:
-            seen: set[str] = set()
-            for record in client.iter_profile_usage(org_id, profile.name, window, on_page=on_page, stats=stats):
+            seen: set[tuple] = set()
+            page_no, page_name = -1, ""
+            entries = client.profile_usage_entries(org_id, profile.name, window, on_page=on_page, stats=stats)
+            for entry in entries:
+                if isinstance(entry, ListingRestart):  # the listing changed: what came so far is void
+                    spool.close()
+                    spool, seen = _RowSpool(on_disk=not keep_rows), set()
+                    continue
+                if entry.page_no != page_no:
+                    page_no, page_name = entry.page_no, page_file_name("usage", profile.name, entry.page_no)
                 spool.records += 1
                 row = normalize_record(
-                    record, window=window, org_id=org_id, organization=organization,
+                    entry.item, window=window, org_id=org_id, organization=organization,
                     org_seq=org_seq, record_seq=0, profile=profile,  # numbered when read back in order
+                    source_page=page_name, source_index=entry.index,
                 )
-                if row.instance_id is not None:
-                    if row.instance_id in seen:
+                key = _duplicate_key(row)
+                if key is not None:
+                    if key in seen:
                         spool.duplicates += 1
                         log.warning(
-                            "org %s, profile %s: instance %s listed twice (data changed while paging); kept once",
-                            org_id, profile.name, row.instance_id,
+                            "org %s, profile %s: instance %s listed twice with the same times and hours "
+                            "(%s to %s, %s h; %s #%d); an exact duplicate, kept once",
+                            org_id, profile.name, row.instance_id, row.record_start, row.record_end,
+                            row.usage_hours, page_name, entry.index,
                         )
                         continue
-                    seen.add(row.instance_id)
+                    seen.add(key)
                 spool.add(row)
             spool.flush()
         except BaseException:
@@ -294,6 +311,17 @@ def extract_org(
     result.p50_ms, result.p95_ms = snap.p50_ms, snap.p95_ms
     result.elapsed_s = time.perf_counter() - started
     return result
+
+
+def _duplicate_key(row: UsageRow) -> tuple | None:
+    """What makes two records of one instance the same record: id, start, end and hours (None without an id).
+
+    Why not the id alone: a stopped and restarted instance is listed once per running segment, and
+    dropping all but one would bill it short.
+    """
+    if row.instance_id is None:
+        return None
+    return (row.instance_id, row.record_start, row.record_end, row.usage_hours, row.invalid_reason)
 
 
 def _profile_hook(on_page: OrgPageHook | None) -> PageHook | None:

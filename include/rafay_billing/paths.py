@@ -31,3 +31,15 @@ def safe_component(name: object, max_length: int = MAX_COMPONENT) -> str:
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
     stem = cleaned.strip(".")[: max_length - _HASH_CHARS - 1] or "_"
     return f"{stem}-{digest}"
+
+
+def page_file_name(kind: str, key: str, page_no: int) -> str:
+    """File name of one raw listing page as landed, relative to its folder (the run's or the org's).
+
+    One function for the writer (the DAG's page hook) and the reader (``UsageRow.source_page``), so
+    a row's page reference always names the file that holds it. ``key`` tells listings of one kind
+    apart (a profile name for usage pages, ``""`` for the org listing and an org's profile listing).
+    A listing read again from the start restarts at page 0, so its files replace the earlier read's.
+    """
+    stem = f"{kind}-{safe_component(key)}" if key else kind
+    return f"{stem}-page-{page_no:04d}.json"

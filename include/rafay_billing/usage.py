@@ -3,8 +3,13 @@
 Why a normalised row: the seed script prints raw fields, billing needs exact hours, a GPU count
 and a stable instance identity. ``normalize_record`` applies the contract's rules once, here, so the
 CSV the DAG lands, the database and the ``rafay-billing metrics`` output all agree. A record whose
-hours are missing, negative or not a number becomes a row with ``invalid_reason`` set (billed as an
-``invalid_usage`` exception), never a crash of the whole organization.
+hours are missing, negative, not a number or beyond what PostgreSQL's NUMERIC holds, or whose GPU
+count is beyond a 32-bit integer, becomes a row with ``invalid_reason`` set (billed as an
+``invalid_usage`` exception), never a crash of the whole organization or of the window's load.
+Text cells are made loadable (no NUL, no lone surrogates) for the same reason.
+
+Each row also says where it came from: the record's own ``start_time``/``end_time`` and the raw page
+file (``rafay_billing.paths.page_file_name``) and position in that page's items.
 """
 
 from __future__ import annotations
@@ -41,10 +46,19 @@ USAGE_COLUMNS: tuple[str, ...] = (
     "source_index",
 )
 
+GPU_COUNT_MAX = 2**31 - 1
+"""The largest GPU count the database column (``integer``) holds; anything above is not a real count."""
+NUMERIC_INTEGER_DIGITS = 131_072
+NUMERIC_FRACTION_DIGITS = 16_383
+"""PostgreSQL NUMERIC's limits: digits before and after the decimal point."""
+
 _NUMBER = r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
 _NUMBER_TEXT = re.compile(rf"^\s*{_NUMBER}\s*$")
 _HOURS_TEXT = re.compile(rf"^\s*{_NUMBER}\s*h?\s*$", re.IGNORECASE)  # the display form "20.59h"
 _WHOLE_TEXT = re.compile(r"^\s*\+?\d+(?:\.0*)?\s*$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SHOW_CHARS = 60
+_GPU_STAND_IN = 10**30  # stands for any count with 30 digits or more: never built exactly (1E+999999999)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +118,23 @@ def seed_text(value: Any) -> str:
     return str(_as_seed_python(value))
 
 
+def pg_text(text: str) -> str:
+    """``text`` as PostgreSQL can store it: NUL characters dropped, lone surrogates (from JSON
+    ``\\ud800`` escapes, unencodable in UTF-8) replaced by U+FFFD. Why: one such cell would make the
+    whole org's COPY fail, or the CSV write itself."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if not text.isascii():
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def _show(value: Any) -> str:
+    """A value for a message: its text, shortened (a 200,000-digit number must not flood a log)."""
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= _SHOW_CHARS else text[: _SHOW_CHARS - 1] + "…"
+
+
 def seed_usage(record: Mapping[str, Any]) -> str:
     """What the seed prints in ``Usage(h)``: ``item.get('usage_hours', 0)`` through csv (floats, not Decimals)."""
     return seed_text(record.get("usage_hours", 0))
@@ -151,22 +182,40 @@ def spec_gpu_count(spec: Any) -> int | None:
 
 
 def _gpu_number(value: Any) -> int | None:
-    """A non-negative whole GPU count from ``"8"``, ``8`` or ``8.0``; None for anything else."""
+    """A non-negative whole GPU count from ``"8"``, ``8`` or ``8.0``; None for anything else.
+
+    Absurd counts (30 digits or more) come back as ``10**30``, a stand-in beyond ``GPU_COUNT_MAX``,
+    instead of being built digit by digit; the row reports them as invalid, naming the raw value.
+    """
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
         return value if value >= 0 else None
-    if isinstance(value, Decimal | float):
-        if value != value or value < 0 or value != int(value):
+    if isinstance(value, str):
+        if not _WHOLE_TEXT.match(value):
             return None
-        return int(value)
-    if isinstance(value, str) and _WHOLE_TEXT.match(value):
-        return int(Decimal(value.strip()))
+        value = Decimal(value.strip())
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None
+        value = Decimal(repr(value))
+    if isinstance(value, Decimal):
+        if not value.is_finite() or value < 0:
+            return None
+        if value.adjusted() >= 30:
+            return _GPU_STAND_IN
+        return int(value) if value == value.to_integral_value() else None
     return None
 
 
 def record_gpu_count(record: Mapping[str, Any]) -> int | None:
     """``label_value`` of the record's ``parameters`` entry named ``GPU`` (any case), if it is a count."""
+    found = _record_gpu(record)
+    return found[0] if found else None
+
+
+def _record_gpu(record: Mapping[str, Any]) -> tuple[int, Any] | None:
+    """(count, raw label_value) of the record's GPU parameter."""
     params = record.get("parameters")
     if not isinstance(params, list):
         return None
@@ -174,8 +223,15 @@ def record_gpu_count(record: Mapping[str, Any]) -> int | None:
         if isinstance(param, Mapping) and str(param.get("name", "")).strip().lower() == "gpu":
             count = _gpu_number(param.get("label_value"))
             if count is not None:
-                return count
+                return count, param.get("label_value")
     return None
+
+
+def _gpu_problem(count: int | None, raw: Any, source: str) -> str | None:
+    """Why a GPU count cannot be stored (beyond a 32-bit integer), or None."""
+    if count is None or count <= GPU_COUNT_MAX:
+        return None
+    return f"GPU count {_show(raw)!r} ({source}) is beyond a 32-bit integer ({GPU_COUNT_MAX}): not a real count"
 
 
 # --- hours -----------------------------------------------------------------------------------
@@ -193,11 +249,37 @@ def usage_hours(record: Mapping[str, Any]) -> tuple[Decimal | None, str | None]:
             continue
         hours = _hours_number(value, allow_unit=(field == "usage"))
         if hours is None:
-            return None, f"non-numeric {field}: {str(value)[:60]!r}"
+            return None, f"non-numeric {field}: {_show(value)!r}"
         if hours < 0:
-            return None, f"negative {field}: {hours}"
+            return None, f"negative {field}: {_show(hours)}"
+        hours, problem = _numeric_fit(hours)
+        if problem is not None:
+            return None, f"{field} {_show(value)} is beyond what the database's NUMERIC holds ({problem})"
         return hours, None
     return None, "missing usage hours (no raw_usage, usage_hours or usage)"
+
+
+def _numeric_fit(value: Decimal) -> tuple[Decimal, str | None]:
+    """``value`` as PostgreSQL NUMERIC can take it in plain notation, or why it cannot.
+
+    Trailing zeros after the point are dropped only when there are too many digits there (exact,
+    digit by digit: rounding under a 28-digit context would change the number).
+    """
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite: NaN and infinities were refused before
+    if not any(digits):
+        return (value if -NUMERIC_FRACTION_DIGITS <= exponent <= 0 else Decimal(0)), None
+    if value.adjusted() + 1 > NUMERIC_INTEGER_DIGITS:
+        return value, f"more than {NUMERIC_INTEGER_DIGITS} digits before the point"
+    if -exponent > NUMERIC_FRACTION_DIGITS:
+        kept = list(digits)
+        while kept and kept[-1] == 0 and exponent < 0:
+            kept.pop()
+            exponent += 1
+        if -exponent > NUMERIC_FRACTION_DIGITS:
+            return value, f"more than {NUMERIC_FRACTION_DIGITS} digits after the point"
+        value = Decimal((sign, tuple(kept), exponent))
+    return value, None
 
 
 def _hours_number(value: Any, *, allow_unit: bool) -> Decimal | None:
@@ -238,33 +320,63 @@ def normalize_record(
     org_seq: int,
     record_seq: int,
     profile: ProfileRef,
+    source_page: str | None = None,
+    source_index: int | None = None,
 ) -> UsageRow:
-    """One API usage record -> ``UsageRow``; never raises on bad data (invalid rows carry the reason)."""
-    instance = seed_text(record.get("instance_name", ""))
+    """One API usage record -> ``UsageRow``; never raises on bad data (invalid rows carry the reason).
+
+    ``source_page``/``source_index`` say which raw page file and which entry of its items array the
+    record is (the audit trail from a line item back to what the API said).
+    """
+    instance = pg_text(seed_text(record.get("instance_name", "")))
     raw_id = record.get("instance_id")
-    instance_id = seed_text(raw_id) if raw_id not in (None, "") else None
+    instance_id = pg_text(seed_text(raw_id)) if raw_id not in (None, "") else None
     hours, reason = usage_hours(record)
-    gpu = record_gpu_count(record)
-    if gpu is None:
-        gpu = profile.gpu_count
+    gpu, gpu_reason = _row_gpu(record, profile)
+    if gpu_reason is not None:
+        reason = f"{reason}; {gpu_reason}" if reason else gpu_reason
     return UsageRow(
         window_start=window.start_iso,
         window_end=window.end_iso,
-        org_id=org_id,
-        organization=organization,
+        org_id=pg_text(org_id),
+        organization=pg_text(organization),
         org_seq=org_seq,
         record_seq=record_seq,
-        profile_type=profile.type,
-        profile=profile.name,
+        profile_type=pg_text(profile.type),
+        profile=pg_text(profile.name),
         instance=instance,
         instance_id=instance_id,
         instance_key=instance_key(instance_id, instance),
-        status=seed_text(record.get("status", "")),
-        seed_usage=seed_usage(record),
+        status=pg_text(seed_text(record.get("status", ""))),
+        seed_usage=pg_text(seed_usage(record)),
         usage_hours=hours,
         gpu_count=gpu,
-        invalid_reason=reason,
+        invalid_reason=pg_text(reason) if reason is not None else None,
+        record_start=_record_time(record, "start_time"),
+        record_end=_record_time(record, "end_time"),
+        source_page=source_page,
+        source_index=source_index,
     )
+
+
+def _row_gpu(record: Mapping[str, Any], profile: ProfileRef) -> tuple[int | None, str | None]:
+    """The row's GPU count (record parameter, else profile spec) and why it is unusable, if it is."""
+    found = _record_gpu(record)
+    if found is not None:
+        count, raw = found
+        problem = _gpu_problem(count, raw, "label_value of the record's GPU parameter")
+    else:
+        count = profile.gpu_count
+        problem = _gpu_problem(count, count, f"GPU variable of profile {profile.name}'s spec")
+    return (None, problem) if problem else (count, None)
+
+
+def _record_time(record: Mapping[str, Any], name: str) -> str | None:
+    """The record's ``start_time``/``end_time`` as the API wrote it (text), None when absent or empty."""
+    value = record.get(name)
+    if value is None or value == "":
+        return None
+    return pg_text(seed_text(value))
 
 
 # --- the per-org usage CSV -------------------------------------------------------------------

@@ -14,8 +14,12 @@ Serves ``/v2/organizations``, ``/v2/organizations/{org}/ncp/profiles``,
 
 Faults apply in the order added, to requests whose raw path matches ``path_regex`` (and ``org``):
 ``sim.add_fault(Fault("status", "/usage$", status=429, retry_after="2", times=3))``. Kinds: latency,
-status (``html=True`` for a gateway page), malformed_json, slow, drop. A simulator in another process
-is driven through ``/_sim/faults`` (POST list / DELETE / GET), ``/_sim/requests``, ``/_sim/stats`` and
+status (``html=True`` for a gateway page), malformed_json, slow, drop, and insert_head / remove_head
+(a listing that changes while it is paged, see ``Fault``). Data knobs for billing edge cases:
+``Instance.segments`` (one instance listed as several records, a stop/start), ``Instance.copies``
+(exact duplicate records), ``RawNumber`` (absurd numbers such as ``1E+200000``, as literals).
+Paging variants of real servers are ``SimulatorConfig`` knobs. A simulator in another process is
+driven through ``/_sim/faults`` (POST list / DELETE / GET), ``/_sim/requests``, ``/_sim/stats`` and
 ``POST /_sim/reset``, all with the same ``x-api-key``; admin calls are not logged or faulted.
 """
 
@@ -25,11 +29,13 @@ from rafay_simulator.dataset import (
     Instance,
     Org,
     Profile,
+    RawNumber,
     floor_to_grid,
     format_time,
     hours_decimal,
     usage_interval,
     usage_seconds,
+    usage_segments,
 )
 from rafay_simulator.server import Fault, RafaySimulator, RequestRecord, SimulatorConfig
 
@@ -41,6 +47,7 @@ __all__ = [
     "Org",
     "Profile",
     "RafaySimulator",
+    "RawNumber",
     "RequestRecord",
     "SimulatorConfig",
     "floor_to_grid",
@@ -48,4 +55,5 @@ __all__ = [
     "hours_decimal",
     "usage_interval",
     "usage_seconds",
+    "usage_segments",
 ]

@@ -54,6 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--v2-default-limit", type=int, default=None)
     p.add_argument("--partner-default-limit", type=int, default=defaults.partner_default_limit)
     p.add_argument("--seed-fields-only", action="store_true")
+    p.add_argument("--omit-count", action="store_true", help="listing replies carry no count")
+    p.add_argument("--echo-requested-limit", action="store_true",
+                   help="echo the limit asked for, not the (capped) page size served")
+    p.add_argument("--ignore-paging", action="store_true",
+                   help="seed-era server: whole listings, no paging fields, offset/limit ignored")
     p.add_argument("--anomalies", action="store_true", help="include a few records with invalid usage values")
     p.add_argument("--now", type=_time, default=None, help="fixed simulated clock, e.g. 2026-11-27T00:00:00Z")
     p.add_argument("--tls", action="store_true", help="serve https with a throw-away CA (path printed on stderr)")
@@ -70,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         instances_per_profile=args.instances_per_profile, api_key=args.api_key, latency_ms=args.latency_ms,
         max_page_size=args.max_page_size, v2_default_limit=args.v2_default_limit,
         partner_default_limit=args.partner_default_limit, seed_fields_only=args.seed_fields_only,
-        now=args.now, tls=args.tls, anomalies=args.anomalies,
+        now=args.now, tls=args.tls, anomalies=args.anomalies, omit_count=args.omit_count,
+        echo_requested_limit=args.echo_requested_limit, ignore_paging=args.ignore_paging,
     )
     stop = threading.Event()
 

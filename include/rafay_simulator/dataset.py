@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,6 +45,22 @@ class _Remove:
 REMOVE = _Remove()
 """Use as a ``record_overrides`` value to drop that field from the instance's usage records."""
 
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
+class RawNumber(str):
+    """A JSON number written into responses exactly as given, e.g. ``RawNumber("1E+200000")``.
+
+    Why: a ``Decimal`` is written in plain notation, so it cannot reproduce what a real server may
+    send (``1E+200000``, ``1E+40``, a 400-digit integer); use this as a ``record_overrides`` value
+    to test the client's parsing of such literals. Only valid JSON number syntax is accepted.
+    """
+
+    def __new__(cls, text: str) -> RawNumber:
+        if not _JSON_NUMBER.fullmatch(text):
+            raise ValueError(f"not a JSON number literal: {text!r}")
+        return super().__new__(cls, text)
+
 
 def as_utc(value: datetime) -> datetime:
     """Return ``value`` as an aware UTC datetime (naive values are taken to be UTC already)."""
@@ -66,7 +83,15 @@ def format_time(value: datetime) -> str:
 
 @dataclass(frozen=True)
 class Instance:
-    """One instance (VM, pod, service) of a profile; status derives from the timestamps."""
+    """One instance (VM, pod, service) of a profile; status derives from the timestamps.
+
+    ``segments`` are the instance's running intervals (``(start, end)``, end None = still running)
+    when it was stopped and started again: each one the window overlaps is listed as a usage record
+    of its own (same ``instance_id``, its own ``start_time``/``end_time`` and hours), which is how a
+    stop/start shows up in the API. Empty = one interval, ``created_at`` to the stop or deletion.
+    ``copies`` > 1 lists every record of the instance that many times, identically (exact
+    duplicates, a server-side glitch billing must drop once and not more).
+    """
 
     instance_id: str
     name: str
@@ -75,17 +100,32 @@ class Instance:
     deleted_at: datetime | None = None
     record_overrides: dict[str, Any] = field(default_factory=dict, hash=False)
     project: str = "default"
+    segments: tuple[tuple[datetime, datetime | None], ...] = ()
+    copies: int = 1
 
     def __post_init__(self) -> None:
         for attr in ("created_at", "stopped_at", "deleted_at"):
             value = getattr(self, attr)
             if value is not None:
                 object.__setattr__(self, attr, as_utc(value))
+        segments = tuple((as_utc(lo), None if hi is None else as_utc(hi)) for lo, hi in self.segments)
+        for pos, (lo, hi) in enumerate(segments):
+            if hi is not None and hi <= lo:
+                raise ValueError(f"instance {self.name}: segment {pos} ends before it starts")
+            if pos and (segments[pos - 1][1] is None or segments[pos - 1][1] > lo):
+                raise ValueError(f"instance {self.name}: segments must be in order and must not overlap")
+        object.__setattr__(self, "segments", segments)
+        if self.copies < 1:
+            raise ValueError(f"instance {self.name}: copies must be at least 1")
 
     @property
     def ended_at(self) -> datetime | None:
         """When usage stops accruing: the stop, else the deletion, else never."""
         return self.stopped_at or self.deleted_at
+
+    def running_intervals(self) -> tuple[tuple[datetime, datetime | None], ...]:
+        """``segments`` if given, else the one interval from creation to the stop or deletion."""
+        return self.segments or ((self.created_at, self.ended_at),)
 
     def status(self, now: datetime) -> str:
         """"deleted" / "stopped" / "running" as seen at ``now`` (events after ``now`` have not happened)."""
@@ -171,27 +211,37 @@ class Dataset:
 # --- usage arithmetic -------------------------------------------------------------------------
 
 
-def usage_seconds(instance: Instance, start: datetime, end: datetime, now: datetime) -> int:
-    """Seconds of [created_at, stopped_at or deleted_at or +inf) inside [start, end) and before ``now``.
+def usage_segments(
+    instance: Instance, start: datetime, end: datetime, now: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The instance's running intervals clipped to [start, end) and to ``now`` (non-empty ones, in order).
 
     ``now`` is floored to the 9-second grid first (usage accrues in whole grid steps).
     """
-    lo = max(instance.created_at, as_utc(start))
-    hi = min(as_utc(end), floor_to_grid(now))
-    if instance.ended_at is not None:
-        hi = min(hi, instance.ended_at)
-    return max(0, int((hi - lo).total_seconds()))
+    clip_hi = min(as_utc(end), floor_to_grid(now))
+    out = []
+    for run_lo, run_hi in instance.running_intervals():
+        lo = max(run_lo, instance.created_at, as_utc(start))
+        hi = clip_hi
+        for limit in (run_hi, instance.ended_at):
+            if limit is not None:
+                hi = min(hi, limit)
+        if hi > lo:
+            out.append((lo, hi))
+    return out
+
+
+def usage_seconds(instance: Instance, start: datetime, end: datetime, now: datetime) -> int:
+    """Seconds the instance ran inside [start, end) and before ``now`` (summed over its segments)."""
+    return sum(int((hi - lo).total_seconds()) for lo, hi in usage_segments(instance, start, end, now))
 
 
 def usage_interval(
     instance: Instance, start: datetime, end: datetime, now: datetime
 ) -> tuple[datetime, datetime] | None:
-    """The clipped overlap reported as a record's start_time/end_time, or None when empty."""
-    lo = max(instance.created_at, as_utc(start))
-    hi = min(as_utc(end), floor_to_grid(now))
-    if instance.ended_at is not None:
-        hi = min(hi, instance.ended_at)
-    return (lo, hi) if hi > lo else None
+    """The clipped span (first start, last end) reported for an unsegmented instance, or None when empty."""
+    spans = usage_segments(instance, start, end, now)
+    return (spans[0][0], spans[-1][1]) if spans else None
 
 
 _SIX_PLACES = Decimal("0.000001")

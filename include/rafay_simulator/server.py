@@ -32,6 +32,7 @@ from rafay_simulator.dataset import (
     Instance,
     Org,
     Profile,
+    RawNumber,
     floor_to_grid,
     format_time,
     hours_2dp,
@@ -39,22 +40,30 @@ from rafay_simulator.dataset import (
     stable_id,
     stable_uuid,
     usage_display,
-    usage_interval,
-    usage_seconds,
+    usage_segments,
 )
 
 PARTNER_PREFIX = "/apis/billing.envmgmt.io/v1/metrics/partner/instance/kind/"
 PARTNER_SEGMENTS = PARTNER_PREFIX.strip("/").split("/")
 SEED_FIELDS = ("instance_name", "usage_hours", "status")
 REQUEST_LOG_LIMIT = 100_000
-FAULT_KINDS = ("latency", "status", "malformed_json", "slow", "drop")
+LISTING_CHANGE_KINDS = ("insert_head", "remove_head")
+FAULT_KINDS = ("latency", "status", "malformed_json", "slow", "drop", *LISTING_CHANGE_KINDS)
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _DIGITS_RE = re.compile(r"[0-9]{1,12}")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
 class SimulatorConfig:
-    """How the simulated console behaves; every knob exists for a test or the demo."""
+    """How the simulated console behaves; every knob exists for a test or the demo.
+
+    Paging variants of real servers: ``max_page_size`` caps every page; ``omit_count`` leaves
+    ``count`` out of listing replies; ``echo_requested_limit`` echoes the ``limit`` asked for rather
+    than the page size served (with a cap and no count, a client that stops at the first page
+    shorter than ``limit`` loses records); ``ignore_paging`` answers like a seed-era server: the
+    whole listing every time, whatever ``offset``/``limit`` say, with no paging fields at all.
+    """
 
     seed: int = 7
     orgs: int = 30
@@ -70,6 +79,9 @@ class SimulatorConfig:
     tls: bool = False
     dataset: Dataset | None = None
     anomalies: bool = False
+    omit_count: bool = False
+    echo_requested_limit: bool = False
+    ignore_paging: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,15 @@ class Fault:
     """A misbehaviour applied to matching requests (``re.search`` on the raw path, optional org).
 
     ``times`` is how many matching requests it affects (None = all of them).
+
+    ``insert_head`` and ``remove_head`` change a listing while it is paged (data that changes
+    between a client's page requests), separately for every listing path the regex matches:
+    ``remove_head`` drops the listing's first record after every ``after_pages`` pages served, at
+    most ``times`` times (None = until it is empty); ``insert_head`` lists the records without
+    their first ``times`` (None = 1) at first, and puts one back at the head after every
+    ``after_pages`` pages served. Either shifts every later offset by one: a client that pages on
+    regardless reads one record twice (insert) or skips one (remove). Once all changes are done the
+    listing holds still, so a client that reads it again from the start gets a consistent copy.
     """
 
     kind: str
@@ -87,6 +108,7 @@ class Fault:
     delay_ms: int = 0
     html: bool = False
     org: str | None = None
+    after_pages: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -94,6 +116,8 @@ class Fault:
         re.compile(self.path_regex)
         if self.times is not None and self.times < 0:
             raise ValueError("times must be None or >= 0")
+        if self.after_pages < 1:
+            raise ValueError("after_pages must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -120,6 +144,31 @@ class _ActiveFault:
         self.fault = fault
         self.pattern = re.compile(fault.path_regex)
         self.remaining = fault.times
+        self.listings: dict[str, list[int]] = {}  # listing change kinds: path -> [pages served, changes]
+
+    def matches(self, path: str, org: str | None) -> bool:
+        return bool(self.pattern.search(path)) and (self.fault.org is None or self.fault.org == org)
+
+    @property
+    def max_changes(self) -> int | None:
+        if self.fault.kind == "insert_head":
+            return 1 if self.fault.times is None else self.fault.times
+        return self.fault.times
+
+    def view(self, path: str, items: list[Any]) -> list[Any]:
+        """The listing as this fault has changed it so far."""
+        changes = self.listings.get(path, [0, 0])[1]
+        if self.fault.kind == "insert_head":
+            hidden = (self.max_changes or 0) - changes
+            return items[hidden:]
+        return items[changes:]
+
+    def page_served(self, path: str) -> None:
+        state = self.listings.setdefault(path, [0, 0])
+        state[0] += 1
+        limit = self.max_changes
+        if state[0] % self.fault.after_pages == 0 and (limit is None or state[1] < limit):
+            state[1] += 1
 
 
 class _ApiError(Exception):
@@ -137,13 +186,21 @@ def _decimal_text(value: Decimal) -> str:
 
 
 def to_json(value: Any) -> str:
-    """Serialize like ``json.dumps`` but write Decimals as exact JSON numbers (no float artefacts)."""
+    """Serialize like ``json.dumps`` but write Decimals as exact JSON numbers (no float artefacts).
+
+    A ``RawNumber`` is written verbatim (``1E+200000`` stays that literal); text with lone
+    surrogates (a name given as ``"\\ud800"``) as ``\\u`` escapes, as a real server would send them.
+    """
+    if isinstance(value, RawNumber):
+        return str.__str__(value)
     if isinstance(value, Decimal):
         return _decimal_text(value)
     if isinstance(value, dict):
         return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {to_json(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(to_json(v) for v in value) + "]"
+    if isinstance(value, str) and _SURROGATE_RE.search(value):
+        return json.dumps(value)  # a lone surrogate only travels as a \\ud800 escape (not encodable in UTF-8)
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -343,6 +400,8 @@ class RafaySimulator:
         with self._lock:
             for active in self._faults:
                 fault = active.fault
+                if fault.kind in LISTING_CHANGE_KINDS:
+                    continue  # applied to the listing itself, see _page
                 if active.remaining == 0 or not active.pattern.search(path):
                     continue
                 if fault.org is not None and fault.org != org:
@@ -359,9 +418,20 @@ class RafaySimulator:
 
     # --- API ---
 
-    def _page(self, query: dict[str, str], items: list[Any], default_limit: int | None) -> tuple[list[Any], dict]:
+    def _page(
+        self, query: dict[str, str], items: list[Any], default_limit: int | None, path: str, org: str | None
+    ) -> tuple[list[Any], dict]:
+        """One page of a listing and its paging fields, as the config's server variant sends them."""
         offset = _int_param(query, "offset", 0) or 0
         limit = _int_param(query, "limit", 1)
+        with self._lock:
+            changing = [a for a in self._faults if a.fault.kind in LISTING_CHANGE_KINDS and a.matches(path, org)]
+            for active in changing:
+                items = active.view(path, items)
+            for active in changing:
+                active.page_served(path)
+        if self.config.ignore_paging:
+            return items, {}
         size = limit if limit is not None else default_limit
         if self.config.max_page_size is not None:
             size = self.config.max_page_size if size is None else min(size, self.config.max_page_size)
@@ -369,7 +439,12 @@ class RafaySimulator:
             page, size = items[offset:], len(items)
         else:
             page = items[offset: offset + size]
-        return page, {"count": len(items), "offset": offset, "limit": size}
+        meta = {"count": len(items), "offset": offset, "limit": size}
+        if self.config.echo_requested_limit and limit is not None:
+            meta["limit"] = limit
+        if self.config.omit_count:
+            del meta["count"]
+        return page, meta
 
     def _org_or_404(self, org_id: str) -> Org:
         org = self.dataset.org(org_id)
@@ -377,20 +452,27 @@ class RafaySimulator:
             raise _ApiError(404, "not_found", f"organization {org_id!r} not found")
         return org
 
-    def route(self, method: str, segments: list[str], query: dict[str, str]) -> Any:
-        """Answer one authenticated API request with a JSON-able value (raises _ApiError)."""
+    def route(
+        self, method: str, segments: list[str], query: dict[str, str], path: str | None = None,
+        fault_org: str | None = None,
+    ) -> Any:
+        """Answer one authenticated API request with a JSON-able value (raises _ApiError).
+
+        ``path`` (the raw request path) and ``fault_org`` select the listing-change faults that apply.
+        """
+        path = path if path is not None else "/" + "/".join(segments)
         if segments[:2] == ["v2", "organizations"]:
             rest = segments[2:]
             if method != "GET":
                 raise _ApiError(405, "method_not_allowed", f"{method} is not supported here")
             if not rest:
                 orgs = [{"name": o.name, "metadata": {"name": o.org_id}} for o in self.dataset.orgs]
-                page, meta = self._page(query, orgs, self.config.v2_default_limit)
+                page, meta = self._page(query, orgs, self.config.v2_default_limit, path, fault_org)
                 return {"items": page, **meta}
             if len(rest) == 3 and rest[1:] == ["ncp", "profiles"]:
                 org = self._org_or_404(rest[0])
                 items = [self._profile_item(org, p) for p in org.profiles]
-                page, meta = self._page(query, items, self.config.v2_default_limit)
+                page, meta = self._page(query, items, self.config.v2_default_limit, path, fault_org)
                 return {"items": page, **meta}
             if len(rest) == 5 and rest[1:3] == ["ncp", "profiles"] and rest[4] == "usage":
                 org = self._org_or_404(rest[0])
@@ -399,12 +481,12 @@ class RafaySimulator:
                     raise _ApiError(404, "not_found", f"profile {rest[3]!r} not found in organization {org.org_id!r}")
                 start, end = _window(query, "start_time", "end_time")
                 records = self._v2_usage(profile, start, end)
-                page, meta = self._page(query, records, self.config.v2_default_limit)
+                page, meta = self._page(query, records, self.config.v2_default_limit, path, fault_org)
                 return {"instance_usage_data": page, **meta}
         if len(segments) == 9 and segments[:7] == PARTNER_SEGMENTS and segments[8] == "usage":
             if method != "GET":
                 raise _ApiError(405, "method_not_allowed", f"{method} is not supported here")
-            return self._partner_usage(segments[7], query)
+            return self._partner_usage(segments[7], query, path, fault_org)
         raise _ApiError(404, "not_found", "no such endpoint")
 
     @staticmethod
@@ -426,12 +508,13 @@ class RafaySimulator:
     def _usage_core(
         profile: Profile, start: datetime, end: datetime, now: datetime
     ) -> Iterator[tuple[Instance, Decimal, tuple[datetime, datetime]]]:
-        """Instances with non-zero usage in the window, with exact hours and the clipped interval."""
+        """One (instance, exact hours, clipped interval) per record: per running segment in the window,
+        repeated ``copies`` times."""
         for instance in profile.instances:
-            seconds = usage_seconds(instance, start, end, now)
-            interval = usage_interval(instance, start, end, now)
-            if seconds > 0 and interval is not None:
-                yield instance, hours_decimal(seconds), interval
+            for lo, hi in usage_segments(instance, start, end, now):
+                hours = hours_decimal(int((hi - lo).total_seconds()))
+                for _ in range(instance.copies):
+                    yield instance, hours, (lo, hi)
 
     @staticmethod
     def _apply_overrides(record: dict[str, Any], instance: Instance, only: tuple[str, ...] | None) -> dict[str, Any]:
@@ -468,7 +551,7 @@ class RafaySimulator:
             records.append(self._apply_overrides(record, instance, None))
         return records
 
-    def _partner_usage(self, kind: str, query: dict[str, str]) -> dict[str, Any]:
+    def _partner_usage(self, kind: str, query: dict[str, str], path: str, org: str | None) -> dict[str, Any]:
         if kind not in ("compute", "service"):
             raise _ApiError(400, "bad_request", f"kind must be compute or service, got {kind!r}")
         start, end = _window(query, "range_from", "range_to")
@@ -501,7 +584,7 @@ class RafaySimulator:
                         "end_time": format_time(hi),
                     }
                     records.append(self._apply_overrides(record, instance, None))
-        page, meta = self._page(query, records, self.config.partner_default_limit)
+        page, meta = self._page(query, records, self.config.partner_default_limit, path, org)
         return {
             "kind": kind,
             "partner_id": self.dataset.partner_id,
@@ -699,7 +782,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if not key_ok:
                 raise _ApiError(401, "unauthorized", "missing or invalid x-api-key")
-            status, value = 200, sim.route(self.command, segments, query)
+            status, value = 200, sim.route(self.command, segments, query, raw_path, org)
         except _ApiError as err:
             status, value = err.status, {"error": err.error, "message": err.message}
         except Exception:  # a simulator bug: report it like a real server would, and loudly on stderr

@@ -1,9 +1,10 @@
 """``RafayHook``: the ``rafay`` connection -> a ready ``RafayClient``.
 
 The hook only does the Airflow part: resolve connection ``rafay_default`` (host = console URL,
-password = API key, extras for TLS, timeouts, retries, paging, concurrency), fall back to the seed
-script's ``RAFAY_CONSOLE_URL`` / ``RAFAY_DEFAULT_API_KEY`` when the connection is not defined, mask
-the key, and build the client lazily. All HTTP behaviour lives in ``rafay_billing.client`` so the
+password = API key, extras for TLS, timeouts, retries, paging, listing re-reads, concurrency, and
+``allow_insecure_http``), fall back to the seed script's ``RAFAY_CONSOLE_URL`` /
+``RAFAY_DEFAULT_API_KEY`` (and ``RAFAY_ALLOW_INSECURE_HTTP``) when the connection is not defined,
+mask the key, and build the client lazily. All HTTP behaviour lives in ``rafay_billing.client`` so the
 ``rafay-billing`` command and the DAG read the API the same way.
 """
 
@@ -26,6 +27,9 @@ from rafay_provider import RAFAY_UI_FIELD_BEHAVIOUR
 
 ENV_URL = "RAFAY_CONSOLE_URL"
 ENV_KEY = "RAFAY_DEFAULT_API_KEY"
+ENV_INSECURE = "RAFAY_ALLOW_INSECURE_HTTP"
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off", "")
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class RafaySettings:
     max_retries: int = 5
     page_size: int = 100
     concurrency: int = 8
+    listing_reads: int = 3
+    allow_insecure_http: bool = False
 
 
 class RafayHook(BaseHook):
@@ -115,6 +121,8 @@ class RafayHook(BaseHook):
             max_retries=int(_number(extras, "max_retries", 5, where, whole=True)),
             page_size=int(_number(extras, "page_size", 100, where, whole=True)),
             concurrency=int(_number(extras, "concurrency", 8, where, whole=True)),
+            listing_reads=int(_number(extras, "listing_reads", 3, where, whole=True)),
+            allow_insecure_http=_flag(_extra(extras, "allow_insecure_http"), f"{where}: extra allow_insecure_http"),
         )
 
     def _settings_from_env(self) -> RafaySettings:
@@ -130,7 +138,10 @@ class RafayHook(BaseHook):
                 f"{ENV_URL} and {ENV_KEY}"
             )
         self.log.info("Connection %s is not defined; using %s and %s", self.default_conn_name, ENV_URL, ENV_KEY)
-        return RafaySettings(base_url=normalize_base_url(url), api_key=key, source="environment")
+        insecure = _flag(os.environ.get(ENV_INSECURE), ENV_INSECURE)
+        return RafaySettings(
+            base_url=normalize_base_url(url), api_key=key, source="environment", allow_insecure_http=insecure
+        )
 
     # -- the client ----------------------------------------------------------------------------
 
@@ -144,18 +155,22 @@ class RafayHook(BaseHook):
                     if s.source != "environment"
                     else f"check {ENV_KEY} (connection {self.default_conn_name} is not defined)"
                 )
-                self._client = RafayClient(
-                    s.base_url,
-                    s.api_key,
-                    verify=s.verify,
-                    connect_timeout=s.connect_timeout,
-                    read_timeout=s.read_timeout,
-                    retry=RetryPolicy(attempts=s.max_retries),
-                    page_size=s.page_size,
-                    concurrency=self.concurrency or s.concurrency,
-                    on_page=self.on_page,
-                    auth_hint=hint,
-                )
+                try:
+                    self._client = RafayClient(
+                        s.base_url,
+                        s.api_key,
+                        verify=s.verify,
+                        connect_timeout=s.connect_timeout,
+                        read_timeout=s.read_timeout,
+                        retry=RetryPolicy(attempts=s.max_retries, listing_reads=s.listing_reads),
+                        page_size=s.page_size,
+                        concurrency=self.concurrency or s.concurrency,
+                        on_page=self.on_page,
+                        auth_hint=hint,
+                        allow_insecure_http=s.allow_insecure_http,
+                    )
+                except RafayConfigError as exc:
+                    raise RafayConfigError(f"{s.source}: {exc}") from None
                 self.log.debug("Rafay client for %s (%s)", s.base_url, s.source)
             return self._client
 
@@ -209,6 +224,17 @@ def _number(extras: dict, name: str, default: float, where: str, *, whole: bool 
         kind = "a positive whole number" if whole else "a positive number of seconds"
         raise RafayConfigError(f"{where}: extra {name} must be {kind}, got {value!r}")
     return number
+
+
+def _flag(value: Any, where: str) -> bool:
+    """A yes/no setting: JSON true/false or text like ``true``/``0``; unset = no. Anything else is refused."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if str(value).strip().lower() in _TRUE:
+        return True
+    if str(value).strip().lower() in _FALSE:
+        return False
+    raise RafayConfigError(f"{where} must be true or false, got {value!r}")
 
 
 def _verify(extras: dict, where: str) -> bool | str:
