@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -30,14 +31,20 @@ PARSE_SCRIPT = textwrap.dedent(
         "new_modules": new,
         "tasks": sorted(t.task_id for t in dag.tasks) if dag else [],
         "timetable": type(dag.timetable).__name__ if dag else None,
+        "catchup": dag.catchup if dag else None,
+        "start_date": dag.start_date.isoformat() if dag else None,
+        "max_active_runs": dag.max_active_runs if dag else None,
+        "watcher_upstream": sorted(dag.get_task("fail_if_any_task_failed").upstream_task_ids) if dag else [],
+        "watcher_rule": getattr(dag.get_task("fail_if_any_task_failed").trigger_rule, "value", None) if dag else None,
     }))
     """
 )
 
 
-def _parse() -> dict:
+def _parse(env: dict[str, str] | None = None) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-c", PARSE_SCRIPT, str(REPO / "dags")], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", PARSE_SCRIPT, str(REPO / "dags")], capture_output=True, text=True, timeout=300,
+        env={**os.environ, **(env or {})},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -62,3 +69,23 @@ def test_dag_shape() -> None:
         "resolve_window", "wait_for_usage_to_settle", "migrate_schema", "sync_price_book", "list_orgs",
         "extract_org", "load_usage", "rate_window", "publish_reports", "check_run",
     } <= set(result["tasks"])
+
+
+def test_catchup_from_the_configured_billing_start_date() -> None:
+    """Every day gets a run: catch-up on, bounded, from ``[rafay_billing] billing_start_date``."""
+    result = _parse({"AIRFLOW__RAFAY_BILLING__BILLING_START_DATE": "2026-10-15"})
+    assert result["catchup"] is True
+    assert result["start_date"] == "2026-10-15T00:00:00+00:00"
+    assert 1 <= result["max_active_runs"] <= 5
+
+
+def test_a_bad_billing_start_date_is_an_import_error_that_says_what_to_write() -> None:
+    result = _parse({"AIRFLOW__RAFAY_BILLING__BILLING_START_DATE": "15/10/2026"})
+    [error] = result["errors"].values()
+    assert "billing_start_date" in error and "like 2026-11-01" in error and "15/10/2026" in error
+
+
+def test_every_task_is_watched_so_any_failure_fails_the_run() -> None:
+    result = _parse()
+    assert result["watcher_rule"] == "one_failed"
+    assert set(result["watcher_upstream"]) == set(result["tasks"]) - {"fail_if_any_task_failed"}

@@ -21,7 +21,7 @@ from typing import Any
 from airflow.sdk import ObjectStoragePath, Variable
 from airflow.sdk.exceptions import AirflowFailException
 
-from rafay_billing.paths import safe_component
+from rafay_billing.paths import page_file_name, safe_component
 from rafay_billing.window import Window, WindowError, format_utc, resolve_window
 
 log = logging.getLogger(__name__)
@@ -140,8 +140,7 @@ def _page_writer(folder: ObjectStoragePath) -> Any:
     """An ``on_page`` hook landing each raw API response page as a JSON file in ``folder``."""
 
     def on_page(kind: str, key: str, page_no: int, body: bytes) -> None:
-        name = f"{kind}-{safe_component(key)}" if key else kind
-        (folder / f"{name}-page-{page_no:04d}.json").write_bytes(body)
+        (folder / page_file_name(kind, key, page_no)).write_bytes(body)
 
     return on_page
 
