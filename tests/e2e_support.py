@@ -16,7 +16,7 @@ import psycopg
 from rafay_devkit.airflow_env import airflow_env, dags_test
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
-BILLING_START_DATE = "2026-11-01"
+BILLING_START_DATE = "2026-11-10"  # the first day these tests bill
 
 
 def utc(text: str) -> datetime:

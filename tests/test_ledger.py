@@ -221,3 +221,15 @@ def test_prices_change_only_at_midnight_utc_in_the_table_too(conn: psycopg.Conne
             "INSERT INTO billing.price_book (price_id, unit, unit_price, currency, effective_from)"
             " VALUES ('xyz', 'instance_hour', 1, 'XYZ', '2026-11-10')"
         )
+
+
+def test_on_a_fresh_ledger_the_billing_start_date_counts_new_orgs_later_do_not(conn: psycopg.Connection) -> None:
+    """The first run of a deployment that starts billing on 11-08 but first runs for 11-10 must say
+    11-08 and 11-09 are missing; an org first listed later is a new tenant, not a gap."""
+    register_orgs(conn, [("acme", "Acme")], date(2026, 11, 10), "r1", start_floor=date(2026, 11, 8))
+    register_orgs(conn, [("acme", "Acme"), ("newco", "NewCo")], date(2026, 11, 11), "r2",
+                  start_floor=date(2026, 11, 8))
+    assert uncovered_days(conn, ["acme", "newco"], date(2026, 11, 8), date(2026, 11, 11)) == [
+        ("acme", date(2026, 11, 8), "missing"), ("acme", date(2026, 11, 9), "missing"),
+        ("acme", date(2026, 11, 10), "missing"),
+    ]

@@ -85,7 +85,7 @@ def test_missed_days_fail_the_run_naming_them_until_billed(airflow_home, rafay_s
     assert runner.run("2026-11-11").ok  # bills 11-10
     gap = runner.run("2026-11-14")  # bills 11-13
     assert not gap.ok
-    assert "earlier (org, day)(s) since 2026-11-01 are not billed" in gap.output
+    assert "earlier (org, day)(s) since 2026-11-10 are not billed" in gap.output
     assert "coke: 2026-11-11 (missing), 2026-11-12 (missing)" in gap.output
     assert "pepsi: 2026-11-11 (missing), 2026-11-12 (missing)" in gap.output
     # the good work of the run is written all the same

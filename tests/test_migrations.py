@@ -13,7 +13,8 @@ from rafay_billing.usage import USAGE_COLUMNS
 
 TABLES = {
     "schema_migrations", "price_book", "usage_records", "charge_line_items", "rating_exceptions", "coverage",
-    "currencies", "org_registry",
+    "currencies", "org_registry", "billing_periods", "invoice_counters", "invoices", "invoice_lines",
+    "exception_waivers", "audit_log", "price_book_history",
 }
 ALL = [m.name for m in db.migrations()]
 
@@ -61,7 +62,9 @@ def test_tables_keys_and_types(pg_conn: psycopg.Connection) -> None:
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'billing' AND table_type = 'BASE TABLE'"
     )}
     assert tables == TABLES
-    assert _primary_key(pg_conn, "charge_line_items") == ["org_id", "usage_date", "profile", "instance_key"]
+    assert _primary_key(pg_conn, "charge_line_items") == [
+        "org_id", "usage_date", "profile", "instance_key", "dimension", "charge_class", "correction_seq", "entry"
+    ]
     assert _primary_key(pg_conn, "usage_records") == ["org_id", "usage_date", "run_id", "record_seq"]
     assert _primary_key(pg_conn, "rating_exceptions") == ["org_id", "usage_date", "record_seq"]
     assert _primary_key(pg_conn, "coverage") == ["org_id", "usage_date"]

@@ -16,8 +16,14 @@ from typing import Any
 from rafay_billing.db import sql, transaction
 
 
-def register_orgs(conn: Any, orgs: Sequence[tuple[str, str]], first_day: date, run_id: str) -> None:
-    """Record that a run listed ``orgs`` (``(org_id, name)``) for a window starting on ``first_day``."""
+def register_orgs(
+    conn: Any, orgs: Sequence[tuple[str, str]], first_day: date, run_id: str, *, start_floor: date | None = None
+) -> None:
+    """Record that a run listed ``orgs`` (``(org_id, name)``) for a window starting on ``first_day``.
+
+    On the ledger's first run, ``start_floor`` (the deployment's billing start date), if earlier,
+    is taken as the orgs' first day: the deployment bills from there.
+    """
     if not orgs:
         return
     with transaction(conn), conn.cursor() as cur:
@@ -27,6 +33,7 @@ def register_orgs(conn: Any, orgs: Sequence[tuple[str, str]], first_day: date, r
                 "org_ids": [o for o, _ in orgs],
                 "organizations": [n for _, n in orgs],
                 "first_day": first_day,
+                "start_floor": start_floor or first_day,
                 "run_id": run_id,
             },
         )

@@ -13,7 +13,7 @@ touches the others. Why one transaction: readers see the old rating or the new o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -52,6 +52,7 @@ class RatingSummary:
     usage_rows: int = 0
     line_items_by_currency: dict[str, int] = field(default_factory=dict)
     slices: int = 0
+    corrections: tuple[Correction, ...] = ()
 
     @property
     def exceptions(self) -> int:
@@ -80,8 +81,11 @@ def rate_slices(conn: Any, slices: Sequence[DaySlice], run_id: str) -> RatingSum
     Only these (org, day)s change: another org's items, or another day's, keep their amounts and run
     id. Every usage record of a slice ends up in exactly one place: a line item (records sharing an
     instance_key are summed) or a ``rating_exceptions`` row with its reason; the slices' coverage is
-    written in the same transaction. Statistics are refreshed first in a short transaction of their
-    own, so the plan fits the rows just loaded.
+    written in the same transaction. A day of a closed billing period keeps its issued items: its
+    fresh rating is compared with them and the difference is written as corrections into the
+    earliest open period (:func:`corrections` of the returned summary; nothing when unchanged).
+    Statistics are refreshed first in a short transaction of their own, so the plan fits the rows
+    just loaded.
     """
     slices = sorted(set(slices), key=lambda s: (s.org_id, s.usage_date))
     params = {**_slice_params(slices), "run_id": run_id, "hours_tolerance": HOURS_TOLERANCE}
@@ -91,11 +95,61 @@ def rate_slices(conn: Any, slices: Sequence[DaySlice], run_id: str) -> RatingSum
         keys = [f"rating|{s.org_id}|{s.usage_date.isoformat()}" for s in slices]
         cur.execute(sql("rating/lock.sql"), {"lock_keys": keys})
         cur.execute(sql("rating/settings.sql"))
-        cur.execute(sql("rating/delete_line_items.sql"), params)
+        cur.execute(sql("rating/closed_slices.sql"), params)
+        closed = {(org_id, day) for org_id, day in cur.fetchall()}
+        open_slices = [s for s in slices if (s.org_id, s.usage_date) not in closed]
+        closed_slices = [s for s in slices if (s.org_id, s.usage_date) in closed]
         cur.execute(sql("rating/delete_exceptions.sql"), params)
-        cur.execute(sql("rating/rate_days.sql"), params)
+        corrected: list[Correction] = []
+        if open_slices:
+            part = {**params, **_slice_params(open_slices)}
+            cur.execute(sql("rating/delete_line_items.sql"), part)
+            cur.execute(_rate_into("billing", "charge_line_items"), part)
+        if closed_slices:
+            corrected = _correct(cur, {**params, **_slice_params(closed_slices)}, run_id)
         cur.execute(sql("rating/record_coverage.sql"), params)
-        return _summary(cur, params, len(slices))
+        summary = _summary(cur, params, len(slices))
+    return replace(summary, corrections=tuple(corrected))
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A day of a closed period re-billed with another result: where its correction went."""
+
+    org_id: str
+    usage_date: date
+    period_start: date
+    correction_seq: int
+    delta_by_currency: dict[str, Decimal]
+
+
+def _rate_into(schema: str, table: str) -> Any:
+    from psycopg import sql as pgsql  # noqa: PLC0415 - keep module import light
+
+    return pgsql.SQL(sql("rating/rate_days.sql")).format(items=pgsql.Identifier(schema, table))
+
+
+def _correct(cur: Any, params: dict[str, Any], run_id: str) -> list[Correction]:
+    """Rate closed days into a stage, then write what differs from the issued items as corrections."""
+    import json  # noqa: PLC0415
+
+    cur.execute(sql("rating/delete_pending_corrections.sql"), params)
+    cur.execute(sql("rating/create_correction_stage.sql"))
+    cur.execute(sql("rating/truncate_correction_stage.sql"))
+    cur.execute(_rate_into("pg_temp", "rated_closed_days"), params)
+    cur.execute(sql("rating/correct_days.sql"), params)
+    found = [
+        Correction(org_id, day, period, seq, {k: Decimal(v) for k, v in (delta or {}).items()})
+        for org_id, day, period, seq, delta in cur.fetchall()
+    ]
+    for c in found:
+        cur.execute(sql("audit/record.sql"), {
+            "action": "correction", "actor": run_id, "period_start": c.period_start, "org_id": c.org_id,
+            "usage_date": c.usage_date,
+            "detail": json.dumps({"correction_seq": c.correction_seq,
+                                  "delta": {k: str(v) for k, v in c.delta_by_currency.items()}}),
+        })
+    return found
 
 
 def landed_slices(conn: Any, window: Window, run_id: str) -> list[DaySlice]:

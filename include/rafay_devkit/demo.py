@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             billing_dsn=dsn,
             data_uri=data_dir.as_uri(),
             price_book_uri=PRICE_BOOK.as_uri(),
+            # the demo bills one day: the ledger starts there, so no earlier day is reported missing
+            billing_start_date=(logical - timedelta(days=1)).date().isoformat(),
         )
         print("  Preparing Airflow metadata database ...")
         migrate_metadata_db(env)

@@ -49,6 +49,18 @@ RAFAY_CONN_FIELDS: dict = {
         "description": "Requests in flight at most per task (profiles read in parallel).",
         "schema": {"type": ["integer", "null"], "default": 8, "minimum": 1},
     },
+    "listing_reads": {
+        "label": "Reads of a changing listing",
+        "description": "A listing that changes while it is paged is read again from the start, at most this "
+        "many reads in all; then that org's day fails as a whole.",
+        "schema": {"type": ["integer", "null"], "default": 3, "minimum": 1},
+    },
+    "allow_insecure_http": {
+        "label": "Allow the API key over plain http",
+        "description": "Off: the key goes over http:// only to loopback hosts (a local simulator). On only "
+        "for a trusted private network.",
+        "schema": {"type": ["boolean", "null"], "default": False},
+    },
 }
 
 

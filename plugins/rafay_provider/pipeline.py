@@ -252,6 +252,7 @@ def load_usage(window_data: dict, batches: list[list[dict]] | None, context: Any
     """
     from rafay_billing.coverage import record_failed, register_orgs
     from rafay_billing.load import LoadError, load_org_usage
+    from rafay_provider.settings import billing_start_date
 
     if batches is None:
         raise AirflowFailException(
@@ -267,7 +268,8 @@ def load_usage(window_data: dict, batches: list[list[dict]] | None, context: Any
     failed: list[dict] = []
     rows = 0
     with billing_connection() as conn:
-        register_orgs(conn, [(o["org_id"], o["name"]) for o in listed], window.start.date(), run_id)
+        register_orgs(conn, [(o["org_id"], o["name"]) for o in listed], window.start.date(), run_id,
+                      start_floor=billing_start_date())
         for item in landed:
             day = Window.for_day(date.fromisoformat(item["day"]))
             try:

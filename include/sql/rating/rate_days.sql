@@ -127,10 +127,12 @@ billable AS (
     WHERE reason IS NULL
 ),
 items AS (
-    INSERT INTO billing.charge_line_items (
+    -- the target: billing.charge_line_items for days of open periods; a temporary table for days of closed
+    -- periods, whose issued items stand and are corrected from it (rating/correct_days.sql)
+    INSERT INTO {items} (
         org_id, usage_date, profile, instance_key, window_start, window_end, organization, profile_type,
         instance, instance_id, usage_hours, gpu_count, pricing_unit, pricing_quantity, unit_price, currency,
-        minor_unit, amount, price_id, run_id
+        minor_unit, amount, price_id, run_id, billing_period_start
     )
     -- Several records with one instance_key (stop/start, seed-era records without ids) make one summed
     -- line item. Rounded once, to the currency's ISO 4217 minor unit; round() on numeric rounds half
@@ -139,7 +141,8 @@ items AS (
            min(b.organization), b.profile_type, min(b.instance), min(b.instance_id), sum(b.usage_hours),
            CASE WHEN min(b.gpu_count) = max(b.gpu_count) THEN min(b.gpu_count) END,
            b.unit, sum(b.quantity), b.unit_price, b.currency, c.minor_unit,
-           round(sum(b.quantity) * b.unit_price, c.minor_unit), b.price_id, %(run_id)s
+           round(sum(b.quantity) * b.unit_price, c.minor_unit), b.price_id, %(run_id)s,
+           billing.period_of(b.usage_date)
     FROM billable AS b
     -- a currency without a known minor unit fails the rating loudly (minor_unit is NOT NULL) rather
     -- than dropping its items; price_book_currency_fkey keeps such prices out of the book
