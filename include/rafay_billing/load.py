@@ -101,9 +101,18 @@ def load_org_usage(
             f"usage CSV for {where} holds rows of another day (window_start/window_end must be that day's "
             f"bounds); nothing was loaded ({exc.diag.message_primary})"
         ) from None
-    except (psycopg.DataError, psycopg.IntegrityError) as exc:
-        raise LoadError(
-            f"usage CSV for {where} has a bad cell; nothing was loaded: {exc.diag.message_primary} "
-            f"({exc.diag.context or 'no context'})"
-        ) from None
+    except psycopg.IntegrityError as exc:
+        if exc.sqlstate != "23000":  # not the ledger's own refusal: a cell the table does not take
+            raise _bad_cell(where, exc) from None
+        # the ledger's own refusal (a closed period): say it as the database does
+        raise LoadError(f"usage for {where} cannot be replaced: {exc.diag.message_primary}") from None
+    except psycopg.DataError as exc:
+        raise _bad_cell(where, exc) from None
     return loaded
+
+
+def _bad_cell(where: str, exc: Any) -> LoadError:
+    return LoadError(
+        f"usage CSV for {where} has a bad cell; nothing was loaded: {exc.diag.message_primary} "
+        f"({exc.diag.context or 'no context'})"
+    )

@@ -133,10 +133,15 @@ def _correct(cur: Any, params: dict[str, Any], run_id: str) -> list[Correction]:
     """Rate closed days into a stage, then write what differs from the issued items as corrections."""
     import json  # noqa: PLC0415
 
-    cur.execute(sql("rating/delete_pending_corrections.sql"), params)
     cur.execute(sql("rating/create_correction_stage.sql"))
     cur.execute(sql("rating/truncate_correction_stage.sql"))
     cur.execute(_rate_into("pg_temp", "rated_closed_days"), params)
+    cur.execute(sql("rating/changed_closed_days.sql"), params)
+    changed = cur.fetchall()
+    if not changed:
+        return []
+    params = {**params, "org_ids": [o for o, _ in changed], "usage_dates": [d for _, d in changed]}
+    cur.execute(sql("rating/delete_pending_corrections.sql"), params)
     cur.execute(sql("rating/correct_days.sql"), params)
     found = [
         Correction(org_id, day, period, seq, {k: Decimal(v) for k, v in (delta or {}).items()})

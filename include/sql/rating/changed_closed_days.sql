@@ -1,0 +1,26 @@
+-- Which closed days' fresh rating (rated_closed_days) differs from what the ledger holds for them now
+-- (issued items plus pending corrections, summed per instance and price): only those are corrected
+-- again, so a repeated correction changes nothing and logs nothing.
+WITH slices AS MATERIALIZED (
+    SELECT org_id, usage_date FROM unnest(%(org_ids)s::text[], %(usage_dates)s::date[]) AS s (org_id, usage_date)
+),
+held AS (
+    SELECT li.org_id, li.usage_date, li.profile, li.instance_key, li.dimension, li.price_id, li.unit_price,
+           li.currency, sum(li.pricing_quantity) AS quantity, sum(li.amount) AS amount
+    FROM slices AS s
+    JOIN billing.charge_line_items AS li ON li.org_id = s.org_id AND li.usage_date = s.usage_date
+    GROUP BY li.org_id, li.usage_date, li.profile, li.instance_key, li.dimension, li.price_id, li.unit_price,
+             li.currency
+    HAVING sum(li.pricing_quantity) <> 0 OR sum(li.amount) <> 0
+),
+fresh AS (
+    SELECT r.org_id, r.usage_date, r.profile, r.instance_key, r.dimension, r.price_id, r.unit_price, r.currency,
+           r.pricing_quantity AS quantity, r.amount
+    FROM slices AS s JOIN rated_closed_days AS r ON r.org_id = s.org_id AND r.usage_date = s.usage_date
+)
+SELECT DISTINCT org_id, usage_date FROM (
+    (SELECT * FROM held EXCEPT SELECT * FROM fresh)
+    UNION ALL
+    (SELECT * FROM fresh EXCEPT SELECT * FROM held)
+) AS d
+ORDER BY org_id, usage_date;
