@@ -337,12 +337,19 @@ def rate(window_data: dict, loaded: dict, context: Any) -> dict:
         len(slices), window.start_iso, window.end_iso, summary.line_items, exceptions,
         {k: v for k, v in sorted(summary.exceptions_by_reason.items()) if v}, totals,
     )
+    for c in summary.corrections:
+        log.warning(
+            "org %s, day %s is in a closed billing period: correction %d written into period %s (difference %s)",
+            c.org_id, c.usage_date, c.correction_seq, c.period_start,
+            ", ".join(f"{v} {k}" for k, v in sorted(c.delta_by_currency.items())),
+        )
     return _jsonable(
         {
             "slices": len(slices),
             "line_items": summary.line_items,
             "exceptions_by_reason": dict(summary.exceptions_by_reason),
             "totals_by_currency": dict(summary.totals_by_currency),
+            "corrections": len(summary.corrections),
         }
     )
 
@@ -350,7 +357,7 @@ def rate(window_data: dict, loaded: dict, context: Any) -> dict:
 LINE_ITEM_COLUMNS = (
     "window_start", "window_end", "org_id", "organization", "profile_type", "profile", "instance",
     "instance_id", "usage_hours", "pricing_unit", "pricing_quantity", "unit_price", "currency", "amount",
-    "price_id",
+    "price_id", "charge_class", "billing_period_start",
 )
 
 
