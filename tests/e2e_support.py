@@ -39,7 +39,9 @@ class DagRunResult:
 class BillingRunner:
     """Runs ``airflow dags test rafay_usage_billing`` with this test's services wired in."""
 
-    def __init__(self, airflow_home: Path, sim, billing_dsn: str, landing: Path, price_book: Path | None):
+    def __init__(self, airflow_home: Path, sim, billing_dsn: str, landing: Path, price_book: Path | None,
+                 billing_start_date: str = BILLING_START_DATE):
+        self.billing_start_date = billing_start_date
         self.airflow_home = airflow_home
         self.sim = sim
         self.billing_dsn = billing_dsn
@@ -55,7 +57,7 @@ class BillingRunner:
             data_uri=self.landing.as_uri(),
             price_book_uri=self.price_book.as_uri() if self.price_book else None,
             rafay_extra={"read_timeout": 15, "max_retries": 5},
-            billing_start_date=BILLING_START_DATE,
+            billing_start_date=self.billing_start_date,
         )
         # One quick task retry, so the retry path runs without minutes of waiting.
         env["RAFAY_BILLING_EXTRACT_RETRIES"] = "1"
