@@ -24,6 +24,7 @@ import pytest
 
 from rafay_billing import db
 from rafay_billing.documents import TAX_NOTE, DocumentError, parse_period, write_period_documents
+from rafay_billing.paths import safe_component
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = (
@@ -364,6 +365,41 @@ def test_an_invoice_whose_subtotal_is_not_its_lines_writes_nothing(
     with pytest.raises(DocumentError, match=r"RB-000004: stored subtotal 100 is not the sum of its 1 lines \(99\)"):
         write_period_documents(issued, "2026-11", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_unsafe_invoice_numbers_and_corrections_without_items(issued: psycopg.Connection, tmp_path: Path) -> None:
+    """A number that is no file name gets a path-safe one; a correction line with no items names no day."""
+    with db.transaction(issued):
+        issued.execute(
+            "INSERT INTO billing.billing_periods (period_start, period_end, closed_by) VALUES ('2026-11-01', '2026-12-01', 't')"
+        )
+        issued.execute(
+            "INSERT INTO billing.invoices (invoice_id, issuer, invoice_seq, invoice_number, org_id, organization,"
+            " currency, period_start, period_end, subtotal, line_count, issued_by) VALUES ('inv-0004', %s, 4,"
+            " '../RB/000004', 'tokyo-lab', 'Tokyo Lab', 'JPY', '2026-11-01', '2026-12-01', -99, 1, 't')",
+            (ISSUER,),
+        )
+        issued.execute(
+            "INSERT INTO billing.invoice_lines (invoice_id, line_no, profile_type, profile, price_id, pricing_unit,"
+            " unit_price, charge_class, quantity, amount, item_count)"
+            " VALUES ('inv-0004', 1, 'compute', 'l4', 'p', 'instance_hour', 33, 'correction', -3, -99, 1)"
+        )
+    out = tmp_path / "out"
+    written = write_period_documents(issued, "2026-11", out)
+    stem = safe_component("../RB/000004")
+    assert stem.startswith("_RB_000004-") and "/" not in stem
+    assert written[:3] == [str(out / f"{stem}.{kind}") for kind in ("json", "csv", "html")]
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(
+        [f"{stem}.json", f"{stem}.csv", f"{stem}.html", "summary.json", "summary.csv"]
+    )
+    document = json.loads(_read_bytes(out / f"{stem}.json"))
+    assert document["invoice_number"] == "../RB/000004"
+    assert (document["charges_total"], document["corrections_total"], document["subtotal"]) == ("0", "-99", "-99")
+    assert document["lines"][0]["corrects_days"] == []
+    summary = json.loads(_read_bytes(out / "summary.json"))
+    assert summary["invoices"][0]["files"]["html"] == f"{stem}.html"
+    html = _read_bytes(out / f"{stem}.html")
+    assert "<td>not recorded</td>" in html and "No charges of this period" in html
 
 
 class _StorePath:
