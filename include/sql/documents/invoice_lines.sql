@@ -1,0 +1,16 @@
+-- The lines of the period's invoices. A correction line also names the days it corrects: the usage
+-- days of the period's correction items that the line groups (empty when no such item is found).
+SELECT l.invoice_id, l.line_no, l.profile_type, l.profile, l.price_id, l.pricing_unit, l.unit_price,
+       l.charge_class, l.quantity, l.amount, l.item_count,
+       CASE WHEN l.charge_class = 'correction' THEN coalesce((
+           SELECT array_agg(DISTINCT c.usage_date ORDER BY c.usage_date)
+           FROM billing.charge_line_items AS c
+           WHERE c.billing_period_start = i.period_start AND c.org_id = i.org_id AND c.currency = i.currency
+             AND c.charge_class = l.charge_class AND c.profile_type = l.profile_type
+             AND c.profile = l.profile AND c.price_id = l.price_id AND c.pricing_unit = l.pricing_unit
+             AND c.unit_price = l.unit_price
+       ), '{}') ELSE '{}' END AS corrects_days
+FROM billing.invoice_lines AS l
+JOIN billing.invoices AS i ON i.invoice_id = l.invoice_id
+WHERE i.period_start = %(period_start)s
+ORDER BY l.invoice_id, l.line_no;
