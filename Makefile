@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast lint bench airflow lock clean
+.PHONY: venv demo test test-deps test-fast lint bench airflow lock clean
 
 venv: $(STAMP)
 
@@ -20,12 +20,16 @@ $(STAMP): requirements.txt pyproject.toml
 demo: venv
 	$(BIN)/python -m rafay_devkit.demo
 
-test: venv
+# What the tests need beyond Python packages, installed by the project itself (idempotent, quiet).
+test-deps: venv
+	.ci/install-chromium.sh
+
+test: venv test-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The inner loop: lint and every test that does not start Airflow (no `airflow dags test`, no scheduler).
-test-fast: venv
+test-fast: venv test-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
 

@@ -40,12 +40,18 @@ from bench_load import (  # noqa: E402
     source_dir,
     write_usage_files,
 )
+from psycopg import sql as pgsql  # noqa: E402
 
 from rafay_billing import db  # noqa: E402
 from rafay_billing.load import load_org_usage  # noqa: E402
 from rafay_billing.price_book import COLUMNS as PRICE_COLUMNS  # noqa: E402
 from rafay_billing.price_book import sync_price_book  # noqa: E402
-from rafay_billing.rating import HOURS_TOLERANCE, landed_slices, rate_window  # noqa: E402
+from rafay_billing.rating import (  # noqa: E402
+    HOURS_TOLERANCE,
+    landed_slices,
+    rate_statement,
+    rate_window,
+)
 from rafay_devkit.postgres import EmbeddedPostgres  # noqa: E402
 
 CURRENCIES = ("USD", "EUR", "AUD", "JPY")
@@ -146,7 +152,7 @@ def explain(conn) -> str:
         cur.execute(db.sql("rating/delete_line_items.sql"), params)
         cur.execute(db.sql("rating/delete_exceptions.sql"), params)
         # bench only: the plan of the exact statement rate_slices runs
-        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + db.sql("rating/rate_days.sql"), params)
+        cur.execute(pgsql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + rate_statement(), params)
         return "\n".join(row[0] for row in cur.fetchall())
 
 

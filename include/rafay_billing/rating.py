@@ -124,9 +124,15 @@ class Correction:
 
 
 def _rate_into(schema: str, table: str) -> Any:
+    """``rating/rate_days.sql`` writing its line items into ``schema.table`` (a composed statement)."""
     from psycopg import sql as pgsql  # noqa: PLC0415 - keep module import light
 
     return pgsql.SQL(sql("rating/rate_days.sql")).format(items=pgsql.Identifier(schema, table))
+
+
+def rate_statement() -> Any:
+    """The rating statement for days of open periods, as :func:`rate_slices` runs it (benchmarks, EXPLAIN)."""
+    return _rate_into("billing", "charge_line_items")
 
 
 def _correct(cur: Any, params: dict[str, Any], run_id: str) -> list[Correction]:
