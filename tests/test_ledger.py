@@ -233,3 +233,15 @@ def test_on_a_fresh_ledger_the_billing_start_date_counts_new_orgs_later_do_not(c
         ("acme", date(2026, 11, 8), "missing"), ("acme", date(2026, 11, 9), "missing"),
         ("acme", date(2026, 11, 10), "missing"),
     ]
+
+
+def test_a_day_whose_exceptions_are_all_waived_counts_as_billed(conn: psycopg.Connection) -> None:
+    register_orgs(conn, [("acme", "Acme")], W1.start.date(), "r")
+    rate(conn, W1, "acme", [record(W1, "acme", 0, "99")])
+    assert uncovered_days(conn, ["acme"], W1.start.date(), W2.start.date()) == [("acme", W1.start.date(), "exceptions")]
+    conn.execute(
+        "INSERT INTO billing.exception_waivers (org_id, usage_date, profile, instance_key, reason, why, waived_by)"
+        " VALUES ('acme', %s, 'vm', 'i-1', 'usage_exceeds_window', 'meter fault, credited', 'finance')",
+        (W1.start.date(),),
+    )
+    assert uncovered_days(conn, ["acme"], W1.start.date(), W2.start.date()) == []
