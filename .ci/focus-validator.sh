@@ -18,26 +18,30 @@ want=$(sha256sum "$REQS" | cut -d' ' -f1)
 # relative to the working directory), and lists the FOCUS 1.0 ruleset.
 works() {
     [[ -x $VENV/bin/focus-validator && -f $STAMP && "$(cat "$STAMP")" == "$want" ]] || return 1
-    local site
+    local site versions
     site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') || return 1
-    (cd "$site" && "$ROOT/$VENV/bin/focus-validator" --supported-versions) 2>/dev/null | grep -qx '1.0'
+    versions=$(cd "$site" && "$ROOT/$VENV/bin/focus-validator" --supported-versions 2>/dev/null) || return 1
+    grep -qx '1.0' <<<"$versions"
 }
 
 works && exit 0
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# one && chain: inside an `if` condition, set -e would not stop at a failed step
 if ! {
-    rm -rf "$VENV"
-    "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$REQS"
-    echo "$want" >"$STAMP"
+    rm -rf "$VENV" &&
+        "$PYTHON" -m venv "$VENV" &&
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$REQS" &&
+        echo "$want" >"$STAMP"
 } >"$log" 2>&1; then
     echo "focus-validator set-up failed (see below); .venv-focus is incomplete" >&2
     cat "$log" >&2
     exit 1
 fi
 if ! works; then
-    echo "focus-validator set-up: installed, but '$VENV/bin/focus-validator --supported-versions' does not list 1.0" >&2
+    echo "focus-validator set-up: installed, but '$VENV/bin/focus-validator --supported-versions' does not list 1.0:" >&2
+    site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    (cd "$site" && "$ROOT/$VENV/bin/focus-validator" --supported-versions) >&2 || true
     exit 1
 fi
