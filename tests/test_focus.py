@@ -422,6 +422,19 @@ def test_targets_open_files_and_object_storage_like_paths(conn: psycopg.Connecti
     assert pq.read_table(io.BytesIO(target.sink.getvalue())).num_rows == len(OCT) * len(USAGE)
 
 
+def test_an_airflow_object_storage_path(conn: psycopg.Connection, exports: dict, tmp_path: Path) -> None:
+    """What the close DAG writes to: the landing root's reports/period=YYYY-MM/ as an ObjectStoragePath."""
+    from airflow.sdk import ObjectStoragePath
+
+    where = ObjectStoragePath(f"file://{tmp_path}/reports/period=2026-11")
+    where.mkdir(parents=True, exist_ok=True)
+    assert focus.write_focus_export(conn, "2026-11", where / "focus.csv") > 0
+    assert focus.write_focus_export(conn, "2026-11", where / "focus.parquet", "parquet") > 0
+    assert (tmp_path / "reports/period=2026-11/focus.csv").read_bytes() == exports[("2026-11", "csv")].read_bytes()
+    assert pq.read_table(tmp_path / "reports/period=2026-11/focus.parquet").equals(
+        pq.read_table(exports[("2026-11", "parquet")]))
+
+
 def test_inside_a_callers_transaction(conn: psycopg.Connection, exports: dict) -> None:
     """The close DAG may export inside the transaction that issues the invoices: a savepoint, no commit."""
     with conn.transaction():
