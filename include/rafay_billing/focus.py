@@ -60,7 +60,13 @@ Formats:
   (object dtype), and its decimal rule accepts only float64, so it reports every decimal column of an
   exact file as failed. Doubles pass it; each value then is the double nearest to the exact amount.
 
-An empty period (no line items) writes a valid empty file: the header (CSV) or the schema (Parquet).
+An empty period (no line items) writes a valid empty file: the header (CSV) or the schema (Parquet),
+so a consumer that expects one file per period gets one (the command warns). focus-validator 1.0.0
+cannot judge such a file: its SkuPriceId rule runs SQL on an empty table and fails with a syntax error.
+
+One more validator quirk no export can avoid in CSV: pandas types a text column whose every value looks
+like a number (price ids ``101``, ``102``) as int64, and the validator then fails that column's
+``*_IsString`` rule. Parquet keeps such values as strings.
 """
 
 from __future__ import annotations
