@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rafay_billing.window import Window, WindowError, parse_utc
 
@@ -55,7 +56,94 @@ def _parser() -> argparse.ArgumentParser:
         "default: $RAFAY_ALLOW_INSECURE_HTTP, off)",
     )
     metrics.add_argument("-v", "--verbose", action="store_true", help="log every API call (never the key)")
+    _add_focus_export(sub)
     return parser
+
+
+# --- focus-export ---------------------------------------------------------------------------------------
+
+
+def _add_focus_export(sub: Any) -> None:
+    """The ``focus-export`` subcommand (its own parser and handler, :func:`run_focus_export`)."""
+    from rafay_billing import focus as d  # noqa: PLC0415 - stdlib at import: pandas, pyarrow, psycopg load lazily
+
+    cmd = sub.add_parser(
+        "focus-export",
+        help="write a billing period's line items as a FOCUS 1.0 file (CSV or Parquet)",
+        description=(
+            "Write one row per line item of billing period YYYY-MM (the calendar month in UTC whose "
+            "invoices carry it: the month's own items and corrections of earlier, closed months) in the "
+            "FinOps Foundation's FOCUS 1.0 columns, plus the pre-release names focus-validator 1.0.0 "
+            "still requires. A period without line items writes a valid empty file (header or schema "
+            "only) and says so on stderr. Exit status: 0 written, 1 database error, 2 bad arguments."
+        ),
+    )
+    cmd.add_argument("--dsn", default=None,
+                     help="billing database, libpq string or URL (default: $BILLING_DATABASE_URL)")
+    cmd.add_argument("--period", required=True, help="billing period, YYYY-MM (e.g. 2026-10)")
+    cmd.add_argument("--out", required=True,
+                     help="file to write (replaced atomically), or - for standard output")
+    cmd.add_argument("--format", choices=d.FORMATS, default=None,
+                     help="csv or parquet (default: parquet when --out ends in .parquet, else csv)")
+    cmd.add_argument("--issuer", default=d.DEFAULT_INVOICE_ISSUER,
+                     help=f"InvoiceIssuerName (default {d.DEFAULT_INVOICE_ISSUER!r})")
+    cmd.add_argument("--provider", default=d.DEFAULT_PROVIDER,
+                     help=f"ProviderName (default {d.DEFAULT_PROVIDER!r})")
+    cmd.add_argument("--publisher", default=d.DEFAULT_PUBLISHER,
+                     help=f"PublisherName (default {d.DEFAULT_PUBLISHER!r})")
+    cmd.add_argument("--service-category", default=d.DEFAULT_SERVICE_CATEGORY,
+                     help=f"ServiceCategory, one of FOCUS 1.0's (default {d.DEFAULT_SERVICE_CATEGORY!r})")
+    cmd.add_argument("--parquet-decimals", choices=d.PARQUET_DECIMALS, default="decimal128",
+                     help="decimal128: exact (default); float64: doubles, which focus-validator 1.0.0 "
+                     "needs (it rejects decimal columns)")
+    cmd.add_argument("--spec-columns-only", action="store_true",
+                     help="leave out the pre-release copies ChargeType, InvoiceIssuer, Provider, Publisher, "
+                     "ResourceID (for tools that match column names regardless of case)")
+
+
+def run_focus_export(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """The ``focus-export`` command; returns the exit status."""
+    from rafay_billing import focus  # noqa: PLC0415 - pandas/pyarrow/psycopg only for this command
+
+    try:
+        focus.parse_period(args.period)
+    except focus.FocusExportError as exc:
+        raise UsageError(f"--period: {exc}") from None
+    dsn = args.dsn or env.get("BILLING_DATABASE_URL", "")
+    if not dsn.strip():
+        raise UsageError("no database: pass --dsn or set BILLING_DATABASE_URL")
+    fmt = args.format or ("parquet" if args.out.lower().endswith((".parquet", ".pq")) else "csv")
+    if args.out == "-":
+        target: Any = sys.stdout.buffer
+    else:
+        target = Path(args.out)
+        if target.is_dir():
+            raise UsageError(f"--out {args.out} is a directory: give the file to write")
+        if not target.parent.is_dir():
+            raise UsageError(f"--out {args.out}: directory {target.parent} does not exist")
+    import psycopg  # noqa: PLC0415
+
+    try:
+        with psycopg.connect(dsn) as conn:
+            status = focus.period_status(conn, args.period)
+            rows = focus.write_focus_export(
+                conn, args.period, target, fmt,
+                invoice_issuer=args.issuer, provider=args.provider, publisher=args.publisher,
+                service_category=args.service_category, prerelease_columns=not args.spec_columns_only,
+                parquet_decimals=args.parquet_decimals,
+            )
+    except focus.FocusExportError as exc:
+        raise UsageError(str(exc)) from None
+    except psycopg.Error as exc:
+        print(f"rafay-billing focus-export: error: database: {str(exc).strip()}", file=sys.stderr)
+        return 1
+    state = "closed" if status.closed else "open: its items can still change until it is closed"
+    print(f"{rows} FOCUS rows of billing period {args.period} ({state}) -> "
+          f"{'stdout' if args.out == '-' else args.out} ({fmt})", file=sys.stderr)
+    if rows == 0:
+        print(f"rafay-billing focus-export: warning: billing period {args.period} has no line items; "
+              "wrote an empty file", file=sys.stderr)
+    return 0
 
 
 def _positive_int(text: str | None, what: str) -> int:
@@ -166,6 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Console script entry point (``rafay-billing``)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "focus-export":
+        try:
+            return run_focus_export(args, dict(os.environ))
+        except UsageError as exc:
+            print(f"rafay-billing focus-export: error: {exc}", file=sys.stderr)
+            return 2
     if args.command != "metrics":
         parser.print_help(sys.stderr)
         return 2

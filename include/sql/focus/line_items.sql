@@ -1,0 +1,89 @@
+-- FOCUS 1.0 rows of one billing period: every line item that period's invoices carry (the regular
+-- items of its own days, and corrections of days of earlier, closed periods), one row per item,
+-- column by column as rafay_billing.focus documents. Amounts, prices and quantities stay NUMERIC
+-- (exact); timestamps are timestamptz (UTC midnights). Ordered per invoice: org, currency, day, item.
+SELECT
+    NULL::text                                                      AS "AvailabilityZone",
+    li.amount                                                       AS "BilledCost",
+    li.org_id                                                       AS "BillingAccountId",
+    nullif(li.organization, '')                                     AS "BillingAccountName",
+    li.currency::text                                               AS "BillingCurrency",
+    billing.utc_midnight((li.billing_period_start + interval '1 month')::date) AS "BillingPeriodEnd",
+    billing.utc_midnight(li.billing_period_start)                   AS "BillingPeriodStart",
+    'Usage'                                                         AS "ChargeCategory",
+    CASE li.charge_class WHEN 'correction' THEN 'Correction' END    AS "ChargeClass",
+    -- e.g. "Correction 1 of 2026-10-05, reversal of the issued charge: h100-vm (compute) instance h100-a,
+    -- 2026-10-05: 3.3 h x 8 GPUs = 26.4 GPU-Hours x 2.95 USD" (|| and concat, not format(): its
+    -- placeholders would read as the driver's)
+    CASE li.charge_class
+        WHEN 'correction' THEN concat('Correction ', li.correction_seq, ' of ', li.usage_date, ', ',
+                                      CASE li.entry WHEN 'reversal' THEN 'reversal of the issued charge'
+                                                    ELSE 're-rated charge' END, ': ')
+        ELSE ''
+    END
+    || concat(li.profile, ' (', li.profile_type, ') instance ', li.instance,
+              CASE WHEN li.dimension <> '' THEN ' ' || li.dimension ELSE '' END, ', ', li.usage_date, ': ')
+    || CASE WHEN li.pricing_unit = 'gpu_hour' AND li.gpu_count IS NOT NULL
+            THEN concat(li.usage_hours, ' h x ', li.gpu_count, ' GPUs = ') ELSE '' END
+    || concat(li.pricing_quantity, ' ', u.pricing_unit, ' x ', li.unit_price, ' ', li.currency)
+                                                                    AS "ChargeDescription",
+    'Usage-Based'                                                   AS "ChargeFrequency",
+    li.window_end                                                   AS "ChargePeriodEnd",
+    li.window_start                                                 AS "ChargePeriodStart",
+    NULL::text                                                      AS "CommitmentDiscountCategory",
+    NULL::text                                                      AS "CommitmentDiscountId",
+    NULL::text                                                      AS "CommitmentDiscountName",
+    NULL::text                                                      AS "CommitmentDiscountStatus",
+    NULL::text                                                      AS "CommitmentDiscountType",
+    li.usage_hours                                                  AS "ConsumedQuantity",
+    'Hours'                                                         AS "ConsumedUnit",
+    li.amount                                                       AS "ContractedCost",
+    li.unit_price                                                   AS "ContractedUnitPrice",
+    li.amount                                                       AS "EffectiveCost",
+    %(invoice_issuer)s::text                                        AS "InvoiceIssuerName",
+    li.amount                                                       AS "ListCost",
+    li.unit_price                                                   AS "ListUnitPrice",
+    'Standard'                                                      AS "PricingCategory",
+    li.pricing_quantity                                             AS "PricingQuantity",
+    u.pricing_unit                                                  AS "PricingUnit",
+    %(provider)s::text                                              AS "ProviderName",
+    %(publisher)s::text                                             AS "PublisherName",
+    NULL::text                                                      AS "RegionId",
+    NULL::text                                                      AS "RegionName",
+    li.instance_key                                                 AS "ResourceId",
+    nullif(li.instance, '')                                         AS "ResourceName",
+    nullif(li.profile_type, '')                                     AS "ResourceType",
+    %(service_category)s::text                                      AS "ServiceCategory",
+    coalesce(nullif(li.profile_type, ''), 'unspecified')            AS "ServiceName",
+    nullif(li.profile, '')                                          AS "SkuId",
+    li.price_id                                                     AS "SkuPriceId",
+    NULL::text                                                      AS "SubAccountId",
+    NULL::text                                                      AS "SubAccountName",
+    json_strip_nulls(json_build_object(
+        'rafay:org_id', li.org_id,
+        'rafay:profile_type', li.profile_type,
+        'rafay:profile', li.profile,
+        'rafay:instance', li.instance,
+        'rafay:instance_id', li.instance_id,
+        'rafay:usage_date', li.usage_date::text,
+        'rafay:charge_class', li.charge_class,
+        'rafay:correction_seq', li.correction_seq,
+        'rafay:entry', li.entry,
+        'rafay:pricing_unit', li.pricing_unit,
+        'rafay:gpu_count', li.gpu_count,
+        'rafay:dimension', nullif(li.dimension, ''),
+        'rafay:run_id', li.run_id,
+        'rafay:reverses_run_id', li.reverses_run_id
+    ))::text                                                        AS "Tags"
+FROM billing.charge_line_items AS li
+CROSS JOIN LATERAL (
+    SELECT CASE li.pricing_unit
+               WHEN 'instance_hour' THEN 'Hours'
+               WHEN 'gpu_hour' THEN 'GPU-Hours'
+               WHEN 'dimension_hour' THEN coalesce(nullif(li.dimension, ''), 'Instance') || '-Hours'
+               ELSE li.pricing_unit
+           END AS pricing_unit
+) AS u
+WHERE li.billing_period_start = %(period_start)s
+ORDER BY li.org_id, li.currency, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension,
+         li.charge_class DESC, li.correction_seq, li.entry DESC;
