@@ -23,6 +23,7 @@ demo: venv
 # What the tests need beyond Python packages, installed by the project itself (idempotent, quiet).
 test-deps: venv
 	.ci/install-chromium.sh
+	.ci/focus-validator.sh
 
 test: venv test-deps
 	$(BIN)/ruff check .
@@ -52,4 +53,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-focus .demo .pytest_cache .ruff_cache
