@@ -607,3 +607,10 @@ def usage_changes(conn: Any, slices: Sequence[tuple[str, date]], run_id: str) ->
     with transaction(conn), conn.cursor() as cur:
         cur.execute(sql("periods/usage_changes.sql"), params)
         return [UsageChange(*row) for row in cur.fetchall()]
+
+
+def registry_orgs(conn: Any, day: date) -> dict[str, tuple[str, date]]:
+    """``{org_id: (organization, first_listed_date)}`` of the orgs the ledger expects usage of by ``day``."""
+    with transaction(conn), conn.cursor() as cur:
+        cur.execute(sql("periods/registry_orgs.sql"), {"day": day})
+        return {org_id: (name, first) for org_id, name, first in cur.fetchall()}
