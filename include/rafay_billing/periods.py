@@ -166,6 +166,7 @@ class OpenException:
     profile_type: str
     profile: str
     instance: str
+    instance_id: str | None
     instance_key: str
     record_seq: int
     reason: str

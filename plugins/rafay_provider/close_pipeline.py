@@ -8,7 +8,7 @@ totals, file names) travel through XCom; invoices are read back from the billing
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import importlib.machinery
 import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -265,14 +265,21 @@ def issue_invoices(period_data: dict, context: Any) -> dict:
 
 
 def _optional_module(name: str) -> Any:
-    """The module, or None when this build does not have it (an ImportError inside it still fails)."""
-    if importlib.util.find_spec(name) is None:
+    """The module of this build's ``rafay_billing`` package, or None when it has none by that name (an
+    ImportError inside the module still fails). Looked up in the package's own folder only: an editable
+    install of another checkout (a development venv) must not lend its copy to this one."""
+    import rafay_billing
+
+    if importlib.machinery.PathFinder.find_spec(name, list(rafay_billing.__path__)) is None:
         return None
     return importlib.import_module(name)
 
 
 def write_documents(period_data: dict) -> dict:
-    """The invoices (JSON, CSV, HTML) and the period summary under ``reports/period=YYYY-MM/``."""
+    """The invoices (JSON, CSV, HTML) and the period summary under ``reports/period=YYYY-MM/``; a period
+    closed with open exceptions lists them (the records still unbilled) on the summary."""
+    from rafay_billing.periods import readiness
+
     period = _period(period_data)
     documents = _optional_module(DOCUMENTS_MODULE)
     if documents is None:
@@ -281,7 +288,11 @@ def write_documents(period_data: dict) -> dict:
     out_dir = period_dir(period)
     out_dir.mkdir(parents=True, exist_ok=True)
     with billing_connection() as conn:
-        files = documents.write_period_documents(conn, period.label, out_dir)
+        unbilled = [e.as_dict() for e in readiness(conn, period).open_exceptions]
+        if unbilled:
+            files = documents.write_period_documents(conn, period.label, out_dir, unbilled=unbilled)
+        else:
+            files = documents.write_period_documents(conn, period.label, out_dir)
     log.info("Wrote %d document(s) for %s to %s", len(files), period.label, out_dir)
     return {"skipped": False, "files": len(files), "dir": str(out_dir)}
 
