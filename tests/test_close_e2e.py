@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from e2e_support import BillingRunner, DagRunResult, expected_charges, read_price_book
 
+from rafay_billing import cli
 from rafay_devkit.airflow_env import airflow_env, dags_test, migrate_metadata_db
 from rafay_simulator import Dataset, Instance, Org, Profile
 
@@ -71,11 +72,13 @@ def expected_totals(dataset: Dataset, prices: list[dict]) -> dict[tuple[str, str
 
 
 class CloseRunner(BillingRunner):
-    """The daily DAG's runner, billing from 2026-10-01, that also runs ``rafay_billing_close``."""
+    """The daily DAG's runner, billing from ``start`` (2026-10-01), that also runs ``rafay_billing_close``."""
+
+    start = "2026-10-01"
 
     def env(self) -> dict[str, str]:
         env = super().env()
-        env["AIRFLOW__RAFAY_BILLING__BILLING_START_DATE"] = "2026-10-01"
+        env["AIRFLOW__RAFAY_BILLING__BILLING_START_DATE"] = self.start
         env["AIRFLOW__RAFAY_BILLING__INVOICE_ISSUER"] = "TEST"
         return env
 
@@ -162,3 +165,46 @@ def test_a_billed_month_closes_with_late_usage_rebilled_once_and_for_all(
         blocked.output
     )
     assert runner.invoices() == before[0] and len(runner.asset_events()) == 2
+
+
+def test_an_open_exception_blocks_the_close_until_waived_or_allowed(
+    airflow_home, rafay_sim_factory, billing_dsn, tmp_path, capsys
+):
+    """Billing starts on 10-30, so October needs two days; coke's misc-vm has no price on either."""
+    coke, pepsi = october_dataset().orgs
+    misc = Profile("misc-vm", "compute", None, [], [Instance("c-m1", "coke-misc", t("2026-10-29T00:00:00"))])
+    sim = rafay_sim_factory(dataset=Dataset([replace(coke, profiles=[*coke.profiles, misc]), pepsi]))
+    book = tmp_path / "price_book.csv"
+    book.write_text(PRICES)
+    runner = CloseRunner(airflow_home, sim, billing_dsn, tmp_path / "landing", book)
+    runner.start = "2026-10-30"
+    billed = runner.run("2026-11-01", conf={**OCTOBER, "window_start": "2026-10-30T00:00:00Z"})
+    assert not billed.ok and "unpriced: 2" in billed.output  # the daily run says so too
+
+    blocked = runner.close("2026-11-01")
+    assert not blocked.ok
+    assert "2 open rating exception(s): coke 2026-10-30 profile misc-vm instance coke-misc (key c-m1): unpriced" in (
+        blocked.output
+    )
+    assert '{"period": "2026-10", "allow_exceptions": true}' in blocked.output
+    assert runner.invoices() == [] and runner.asset_events() == []
+
+    assert cli.main(["waive", "--dsn", billing_dsn, "--org", "coke", "--day", "2026-10-30", "--profile", "misc-vm",
+                     "--instance", "c-m1", "--reason", "unpriced", "--why", "internal test box", "--by", "ops"]) == 0
+    still = runner.close("2026-11-01")
+    assert not still.ok and "1 open rating exception(s): coke 2026-10-31 profile misc-vm" in still.output
+
+    allowed = runner.close("2026-11-01", conf={"allow_exceptions": True})
+    assert allowed.ok, allowed.output[-3000:]
+    assert "Closing with open exceptions (allow_exceptions)" in allowed.output
+    assert [(o, c) for _, o, c in runner.query(
+        "SELECT invoice_number, org_id, currency FROM billing.invoices ORDER BY invoice_seq")] == [
+        ("coke", "EUR"), ("coke", "USD"), ("pepsi", "EUR"),
+    ]
+    [(allow, detail)] = runner.query(
+        "SELECT p.allow_exceptions, a.detail FROM billing.billing_periods AS p "
+        "JOIN billing.audit_log AS a ON a.action = 'close' AND a.period_start = p.period_start"
+    )
+    assert allow is True and [(e["usage_date"], e["instance_key"]) for e in detail["open_exceptions"]] == [
+        ("2026-10-31", "c-m1")
+    ]
