@@ -227,6 +227,10 @@ class Readiness:
             found.append(_describe_exceptions(self.open_exceptions))
         return found
 
+    def exceptions_summary(self) -> str:
+        """The open exceptions, each named with what a waiver of it would say ('' when none)."""
+        return _describe_exceptions(self.open_exceptions) if self.open_exceptions else ""
+
     def describe(self, *, allow_exceptions: bool = False) -> str:
         problems = self.problems(allow_exceptions=allow_exceptions)
         if not problems:

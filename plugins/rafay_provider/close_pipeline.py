@@ -137,7 +137,7 @@ def rebill_late_usage(period_data: dict, context: Any) -> dict:
     with billing_connection() as conn:
         if closed_period(conn, period) is not None:
             log.info("Period %s is already closed: its days are not re-read (nothing may change).", period.label)
-            return {"closed": True, "re_read": 0, "rebilled": []}
+            return {"closed": True, "re_read": 0, "rebilled": 0, "first_rebilled": []}
         expected = registry_orgs(conn, days[-1])
     run_id = close_run_id(context)
     landed, failures = _reread(expected, days, run_id)
@@ -147,7 +147,8 @@ def rebill_late_usage(period_data: dict, context: Any) -> dict:
             f"{len(failures)} (org, day) re-read(s) failed; nothing is issued until they succeed: "
             + "; ".join(f"{o} {d}: {why}" for o, d, why in failures)
         )
-    return {"closed": False, "re_read": len(landed), "rebilled": rebilled}
+    # XCom stays small: the count, and the first (org, day)s re-billed (the log has them all)
+    return {"closed": False, "re_read": len(landed), "rebilled": len(rebilled), "first_rebilled": rebilled[:20]}
 
 
 def _reread(expected: dict[str, tuple[str, date]], days: list[date], run_id: str) -> tuple[list[dict], list]:
@@ -177,7 +178,7 @@ def _reread(expected: dict[str, tuple[str, date]], days: list[date], run_id: str
     return landed, failures
 
 
-def _rebill_changed(landed: list[dict], run_id: str) -> list[dict]:
+def _rebill_changed(landed: list[dict], run_id: str) -> list[str]:
     """Load what was re-read (kept per run, like every run's usage) and re-rate the (org, day)s that changed."""
     from rafay_billing.load import load_org_usage
     from rafay_billing.periods import usage_changes
@@ -201,8 +202,7 @@ def _rebill_changed(landed: list[dict], run_id: str) -> list[dict]:
     if not changed:
         log.info("The period's last %d day(s) read the same as when they were billed: nothing re-billed.",
                  LATE_USAGE_DAYS)
-    return [{"org_id": c.org_id, "day": c.usage_date.isoformat(), "old_hours": str(c.old_hours),
-             "new_hours": str(c.new_hours)} for c in changed]
+    return [f"{c.org_id} {c.usage_date}" for c in changed]
 
 
 # --- check and issue -------------------------------------------------------------------------------
@@ -228,8 +228,7 @@ def check_ready(period_data: dict) -> dict:
                f'{{"period": "{period.label}", "allow_exceptions": true}}.')
         )
     if state.open_exceptions:
-        log.warning("Closing with open exceptions (allow_exceptions):\n%s",
-                    state.describe(allow_exceptions=False).split("\n- ", 1)[-1])
+        log.warning("Closing with open exceptions (allow_exceptions): %s", state.exceptions_summary())
     log.info("%s", state.describe(allow_exceptions=allow))
     return {"closed": False, "open_exceptions": len(state.open_exceptions)}
 
