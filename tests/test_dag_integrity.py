@@ -25,7 +25,16 @@ PARSE_SCRIPT = textwrap.dedent(
     bag = DagBag(dag_folder=sys.argv[1])
     new = sorted(set(sys.modules) - before)
     dag = bag.dags.get("rafay_usage_billing")
+    close = bag.dags.get("rafay_billing_close")
     print(json.dumps({
+        "close": {
+            "tasks": [t.task_id for t in close.topological_sort()],
+            "outlets": {t.task_id: [a.uri for a in t.outlets] for t in close.tasks if t.outlets},
+            "timetable": type(close.timetable).__name__, "summary": close.timetable.expression,
+            "start_date": close.start_date.isoformat(), "catchup": close.catchup,
+            "max_active_runs": close.max_active_runs, "params": sorted(close.params),
+            "pools": {t.task_id: t.pool for t in close.tasks},
+        } if close else None,
         "errors": {k: str(v) for k, v in bag.import_errors.items()},
         "dags": sorted(bag.dag_ids),
         "new_modules": new,
@@ -81,11 +90,28 @@ def test_catchup_from_the_configured_billing_start_date() -> None:
 
 def test_a_bad_billing_start_date_is_an_import_error_that_says_what_to_write() -> None:
     result = _parse({"AIRFLOW__RAFAY_BILLING__BILLING_START_DATE": "15/10/2026"})
-    [error] = result["errors"].values()
-    assert "billing_start_date" in error and "like 2026-11-01" in error and "15/10/2026" in error
+    # both DAGs start from it: the daily billing and the monthly close
+    assert sorted(os.path.basename(f) for f in result["errors"]) == ["rafay_billing_close.py", "rafay_usage_billing.py"]
+    for error in result["errors"].values():
+        assert "billing_start_date" in error and "like 2026-11-01" in error and "15/10/2026" in error
 
 
 def test_every_task_is_watched_so_any_failure_fails_the_run() -> None:
     result = _parse()
     assert result["watcher_rule"] == "one_failed"
     assert set(result["watcher_upstream"]) == set(result["tasks"]) - {"fail_if_any_task_failed"}
+
+
+def test_close_dag_shape() -> None:
+    """Monthly, from the month of the first billing day, one run at a time, the Asset on the last task."""
+    close = _parse({"AIRFLOW__RAFAY_BILLING__BILLING_START_DATE": "2026-10-15"})["close"]
+    assert close["tasks"] == [
+        "resolve_period", "wait_for_period", "rebill_late_usage", "check_ready", "issue_invoices",
+        "write_documents", "export_focus", "announce_closed_period",
+    ]
+    assert close["outlets"] == {"announce_closed_period": ["x-rafay-billing://closed-periods"]}
+    assert close["timetable"] == "CronDataIntervalTimetable" and close["summary"] == "0 0 1 * *"
+    assert close["start_date"] == "2026-10-01T00:00:00+00:00" and close["catchup"] is True
+    assert close["max_active_runs"] == 1
+    assert close["params"] == ["allow_exceptions", "period", "poke_seconds", "settle_minutes", "wait_minutes"]
+    assert close["pools"]["rebill_late_usage"] == "rafay_api"

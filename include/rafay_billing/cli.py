@@ -1,9 +1,11 @@
-"""``rafay-billing metrics``: a drop-in for the blog's ``ncp_metrics.py``, with paging, retries, concurrency.
+"""``rafay-billing metrics``: a drop-in for the blog's ``ncp_metrics.py``, with paging, retries, concurrency;
+``rafay-billing waive``: an operator's waiver of an open rating exception before the monthly close.
 
 Same inputs (``DAYS``, ``RAFAY_CONSOLE_URL``, ``RAFAY_DEFAULT_API_KEY``; flags win), same outputs
 (``ncp-metrics-<ts>.csv`` and ``ncp-metrics-sorted-<ts>.csv`` with the same rows in the same order),
 built on the same client and extraction code as the Airflow DAG. It must start fast and run where
-Airflow is not installed, so nothing here imports Airflow, pandas or a database driver.
+Airflow is not installed, so nothing here imports Airflow, pandas or a database driver (``waive``
+imports psycopg when it runs).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     metrics.add_argument("-v", "--verbose", action="store_true", help="log every API call (never the key)")
     _add_focus_export(sub)
+    _waive_parser(sub)
     return parser
 
 
@@ -144,6 +147,31 @@ def run_focus_export(args: argparse.Namespace, env: dict[str, str]) -> int:
         print(f"rafay-billing focus-export: warning: billing period {args.period} has no line items; "
               "wrote an empty file", file=sys.stderr)
     return 0
+
+
+def _waive_parser(sub: Any) -> None:
+    waive = sub.add_parser(
+        "waive",
+        help="waive an open rating exception with a reason, so it no longer blocks the monthly close",
+        description=(
+            "Record that the usage records of one (org, day, profile, instance, reason) will not be billed, and "
+            "why (billing.exception_waivers and billing.audit_log). An open exception blocks the close of its "
+            "billing period until a later rating bills it or it is waived. Find them in billing.open_exceptions; "
+            "--instance is its instance_key (the instance id, or name:<instance> for records without one). "
+            "--all-open --period YYYY-MM waives every open exception of a period with one --why."
+        ),
+    )
+    waive.add_argument("--dsn", help="billing database, libpq string or URL (default: $BILLING_DATABASE_URL)")
+    waive.add_argument("--org", help="org id (billing.open_exceptions.org_id)")
+    waive.add_argument("--day", help="usage day, UTC, YYYY-MM-DD")
+    waive.add_argument("--profile", help="profile name")
+    waive.add_argument("--instance", help="instance key (the instance id, or name:<instance>)")
+    waive.add_argument("--reason", help="exception reason: unpriced, ambiguous_price, missing_gpu_count, "
+                       "invalid_usage or usage_exceeds_window")
+    waive.add_argument("--why", help="why this usage is not billed, in words finance can read (required)")
+    waive.add_argument("--by", help="who waives it (default: $USER, else the login name)")
+    waive.add_argument("--all-open", action="store_true", help="waive every open exception of --period")
+    waive.add_argument("--period", help="with --all-open: the billing period, YYYY-MM")
 
 
 def _positive_int(text: str | None, what: str) -> int:
@@ -250,6 +278,69 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str]) -> int:
     return 0
 
 
+def _waive_day(text: str | None) -> date:
+    value = (text or "").strip()
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise UsageError(f"--day must be a UTC day like 2026-10-31, got {text!r}")
+
+
+def _login_name() -> str:
+    import getpass  # noqa: PLC0415
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers): the waiver then needs --by
+        return ""
+
+
+def run_waive(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """The ``waive`` command; returns the exit status (2: bad input, 1: refused or database unreachable)."""
+    from rafay_billing.periods import PeriodError, WaiverError, parse_period, waive, waive_open
+
+    dsn = args.dsn or env.get("BILLING_DATABASE_URL", "")
+    if not dsn.strip():
+        raise UsageError("give --dsn or set BILLING_DATABASE_URL (the billing database)")
+    key = {"--org": args.org, "--day": args.day, "--profile": args.profile, "--instance": args.instance,
+           "--reason": args.reason}
+    actor = args.by or env.get("USER") or env.get("LOGNAME") or _login_name()
+    if args.all_open:
+        given = [flag for flag, value in key.items() if value]
+        if given or not args.period:
+            raise UsageError("--all-open goes with --period YYYY-MM and --why, not with " + (", ".join(given) or "nothing"))
+        try:
+            period = parse_period(args.period)
+        except PeriodError as exc:
+            raise UsageError(f"--period: {exc}") from None
+    else:
+        missing = [flag for flag, value in key.items() if not value]
+        if missing:
+            raise UsageError(f"give {', '.join(missing)} (or --all-open --period YYYY-MM)")
+        day = _waive_day(args.day)
+    import psycopg  # noqa: PLC0415 - only this command needs a database driver
+
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            if args.all_open:
+                waivers = waive_open(conn, period, args.why or "", actor)
+            else:
+                waivers = [waive(conn, args.org, day, args.profile, args.instance, args.reason, args.why or "", actor)]
+    except (WaiverError, PeriodError) as exc:
+        print(f"rafay-billing waive: refused: {exc}", file=sys.stderr)
+        return 1
+    except psycopg.Error as exc:
+        print(f"rafay-billing waive: error: the billing database refused or is unreachable: {exc}", file=sys.stderr)
+        return 1
+    for waiver in waivers:
+        print(waiver)
+    if args.all_open:
+        print(f"{len(waivers)} waiver(s) for period {period.label}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script entry point (``rafay-billing``)."""
     parser = _parser()
@@ -259,6 +350,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_focus_export(args, dict(os.environ))
         except UsageError as exc:
             print(f"rafay-billing focus-export: error: {exc}", file=sys.stderr)
+            return 2
+    if args.command == "waive":
+        try:
+            return run_waive(args, dict(os.environ))
+        except UsageError as exc:
+            print(f"rafay-billing waive: error: {exc}", file=sys.stderr)
             return 2
     if args.command != "metrics":
         parser.print_help(sys.stderr)

@@ -85,9 +85,11 @@ def migrate_metadata_db(env: dict[str, str]) -> None:
     subprocess.run([airflow_bin(), "db", "migrate"], env=env, check=True, capture_output=True, text=True)
 
 
-def dags_test(env: dict[str, str], logical_date: str, conf: dict | None = None) -> subprocess.CompletedProcess:
-    """``airflow dags test rafay_usage_billing <date> [-c conf]``, output captured."""
-    cmd = [airflow_bin(), "dags", "test", "rafay_usage_billing", logical_date]
+def dags_test(
+    env: dict[str, str], logical_date: str, conf: dict | None = None, *, dag_id: str = "rafay_usage_billing"
+) -> subprocess.CompletedProcess:
+    """``airflow dags test <dag_id> <date> [-c conf]`` (the daily billing DAG unless told), output captured."""
+    cmd = [airflow_bin(), "dags", "test", dag_id, logical_date]
     if conf:
         cmd += ["-c", json.dumps(conf)]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)

@@ -46,3 +46,25 @@ def billing_start_datetime() -> datetime:
     """:func:`billing_start_date` as the DAG's timezone-aware start date (00:00 UTC)."""
     start = billing_start_date()
     return datetime(start.year, start.month, start.day, tzinfo=UTC)
+
+
+ISSUER_KEY = "invoice_issuer"
+DEFAULT_INVOICE_ISSUER = "RAFAY"
+CLOSED_PERIODS_URI = "x-rafay-billing://closed-periods"
+"""The Asset the monthly close emits when a period is closed (its event's extra names the period).
+An ``x-`` scheme: Airflow looks any other scheme up among every provider's URI normalizers when the
+DAG file is parsed, which imports boto3, requests and the postgres provider at parse time."""
+
+
+def invoice_issuer() -> str:
+    """``[rafay_billing] invoice_issuer`` (env ``AIRFLOW__RAFAY_BILLING__INVOICE_ISSUER``, default ``RAFAY``):
+    who issues the invoices; invoice numbers are ``<issuer>-NNNNNN``, gap-free per issuer."""
+    from airflow.sdk.configuration import conf  # noqa: PLC0415 - only when asked
+
+    from rafay_billing.periods import PeriodError, check_issuer  # noqa: PLC0415
+
+    value = (conf.get(SECTION, ISSUER_KEY, fallback=DEFAULT_INVOICE_ISSUER) or "").strip()
+    try:
+        return check_issuer(value)
+    except PeriodError as exc:
+        raise SettingsError(f"[{SECTION}] {ISSUER_KEY} (env AIRFLOW__{SECTION.upper()}__{ISSUER_KEY.upper()}): {exc}") from None

@@ -1,0 +1,126 @@
+"""Monthly close: the previous calendar month's (UTC) invoices, once, from the billed ledger.
+
+Finance invoices a month once and never changes an issued invoice: a later change to a closed month
+becomes a correction on a later invoice (the rating does that). This DAG waits until the month's days
+are billed and settled, re-reads its last days for late usage, refuses to close while something is
+missing or unbilled, then closes the month and issues one invoice per (org, currency) in one
+transaction, writes the documents and the FOCUS export, and emits the closed-periods Asset. Only
+``airflow.sdk`` and the light settings and sensor modules are imported at parse time: the work happens
+in ``rafay_provider.close_pipeline``, imported inside the tasks.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
+
+from rafay_provider.sensors.period_ready import PeriodReadySensor
+from rafay_provider.settings import CLOSED_PERIODS_URI, billing_start_datetime
+
+RAFAY_POOL = "rafay_api"  # the daily DAG's pool: the late-usage re-read calls the same API
+RETRY_DELAY = timedelta(seconds=float(os.environ.get("RAFAY_BILLING_RETRY_DELAY_SECONDS", "60")))
+CLOSED_PERIODS = Asset(CLOSED_PERIODS_URI)
+
+DOC = """
+### Rafay billing: monthly close
+The run of `2026-11-01` closes **2026-10** (the month before its data interval's end); conf
+`{"period": "2026-10"}` closes another month. Steps: wait (deferred) until every org of the registry
+has every day of the month billed and the last day has settled; re-read the last two days and re-bill
+any (org, day) whose usage changed; fail, naming them, on missing or failed days or open rating
+exceptions; close the month and issue one invoice per (org, currency), numbered
+`<issuer>-NNNNNN` gap-free per issuer; write the documents and the FOCUS export to
+`<landing root>/reports/period=YYYY-MM/`; emit the Asset `x-rafay-billing://closed-periods`.
+Closing a closed month again issues nothing and changes nothing.
+
+**Trigger conf** (all optional): `period` (YYYY-MM), `allow_exceptions` (close with open exceptions,
+listing them), `settle_minutes` (60), `wait_minutes` (2880: how long to wait for the month's days after
+its last day settled), `poke_seconds` (600). Open exceptions can be waived with
+`rafay-billing waive ...` instead.
+
+Config: `[rafay_billing] invoice_issuer` (default `RAFAY`). Connections: `rafay_default`,
+`billing_postgres`. Variable: `billing_data_uri`.
+"""
+
+
+@dag(
+    dag_id="rafay_billing_close",
+    schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"),
+    # the month of the first billing day: a deployment that starts mid-month closes that month too
+    start_date=billing_start_datetime().replace(day=1),
+    catchup=True,
+    max_active_runs=1,  # months close in order, so invoice numbers follow the months
+    doc_md=DOC,
+    tags=["billing", "rafay", "invoices"],
+    default_args={"owner": "billing", "retries": 1, "retry_delay": RETRY_DELAY},
+    params={
+        "period": Param(None, type=["null", "string"], pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+                        description="Close this month (YYYY-MM) instead of the one before the run's date"),
+        "allow_exceptions": Param(False, type="boolean",
+                                  description="Close even with open rating exceptions (they are listed)"),
+        "settle_minutes": Param(60, type="integer", minimum=0,
+                                description="Usage of the last day is settled this long after the month ends"),
+        "wait_minutes": Param(2880, type="integer", minimum=0,
+                              description="Give up waiting for the month's days this long after it settled"),
+        "poke_seconds": Param(600, type="integer", minimum=1, description="Check again this often while waiting"),
+    },
+)
+def rafay_billing_close() -> None:
+    @task(retries=0)
+    def resolve_period() -> dict:
+        """Fails here, with what to fix, on a bad conf: before anything is read or written."""
+        from rafay_provider import close_pipeline
+
+        return close_pipeline.resolve_close_period(get_current_context())
+
+    @task(pool=RAFAY_POOL, retries=2)
+    def rebill_late_usage(period: dict) -> dict:
+        from rafay_provider import close_pipeline
+
+        return close_pipeline.rebill_late_usage(period, get_current_context())
+
+    @task(retries=0)
+    def check_ready(period: dict) -> dict:
+        from rafay_provider import close_pipeline
+
+        return close_pipeline.check_ready(period)
+
+    @task
+    def issue_invoices(period: dict) -> dict:
+        """Idempotent: a retry after a commit finds the period closed and issues nothing."""
+        from rafay_provider import close_pipeline
+
+        return close_pipeline.issue_invoices(period, get_current_context())
+
+    @task
+    def write_documents(period: dict) -> dict:
+        from rafay_provider import close_pipeline
+
+        return close_pipeline.write_documents(period)
+
+    @task
+    def export_focus(period: dict) -> dict:
+        from rafay_provider import close_pipeline
+
+        return close_pipeline.export_focus(period)
+
+    @task(outlets=[CLOSED_PERIODS], retries=0)
+    def announce_closed_period(period: dict, issued: dict) -> dict:
+        """Emits the closed-periods Asset (only when this task, the last, succeeds)."""
+        from rafay_provider import close_pipeline
+
+        return close_pipeline.announce_closed_period(period, issued, get_current_context())
+
+    period = resolve_period()
+    wait_for_period = PeriodReadySensor(task_id="wait_for_period", period_data=period, retries=2)
+    rebilled = rebill_late_usage(period)
+    checked = check_ready(period)
+    issued = issue_invoices(period)
+    documents = write_documents(period)
+    focus = export_focus(period)
+    announced = announce_closed_period(period, issued)
+    wait_for_period >> rebilled >> checked >> issued >> documents >> focus >> announced
+
+
+rafay_billing_close()

@@ -1,0 +1,67 @@
+"""Wait until a billing period can be closed, without holding a worker slot while it waits."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import BaseOperator, timezone
+from airflow.sdk.exceptions import AirflowFailException
+
+
+class PeriodReadySensor(BaseOperator):
+    """Succeeds once every org of the registry has every day of the period billed (or the period is
+    already closed) and the period's last day has settled; until then it defers itself to the triggerer
+    (a ``DateTimeTrigger`` every ``poke_seconds``) and checks again, and it fails, naming what is still
+    missing, ``wait_minutes`` after the last day settled.
+
+    Why: the close runs at 00:00 UTC on the 1st, when the daily DAG has not billed the last day yet
+    (it waits for usage to settle first); a backfilled close of an old month is ready at once and
+    succeeds without a deferral. ``period_data`` is ``resolve_period``'s output (period, settle_until,
+    wait_until, wait_minutes, poke_seconds).
+    """
+
+    template_fields = ("period_data",)
+    ui_color = "#e8f4ff"
+
+    def __init__(self, *, period_data: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.period_data = period_data
+
+    def _moment(self, key: str) -> datetime:
+        return timezone.parse(self.period_data[key])
+
+    def execute(self, context: Any) -> None:
+        # the wait is counted from now (or from when the last day settles): a cleared task waits afresh
+        start = max(timezone.utcnow(), self._moment("settle_until"))
+        return self._check(start + timedelta(minutes=int(self.period_data["wait_minutes"])))
+
+    def resume(self, context: Any, event: Any = None, deadline: str | None = None) -> None:
+        """Re-check after a deferral. ``airflow dags test`` resumes with the event only (no kwargs): the
+        deadline is then the one ``resolve_period`` computed."""
+        return self._check(timezone.parse(deadline) if deadline else self._moment("wait_until"))
+
+    def _check(self, deadline: datetime) -> None:
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        from rafay_provider import close_pipeline
+
+        now = timezone.utcnow()
+        settle_until = self._moment("settle_until")
+        status, message = close_pipeline.period_wait_status(self.period_data["period"])
+        if status == "closed" or (status == "ready" and now >= settle_until):
+            self.log.info("%s", message)
+            return None
+        waiting_for = message if status == "waiting" else f"the period's last day settles at {settle_until.isoformat()}"
+        if now >= deadline:
+            raise AirflowFailException(
+                f"Gave up waiting for period {self.period_data['period']} at {deadline.isoformat()} "
+                f"({self.period_data['wait_minutes']} min after its last day settled): {waiting_for}"
+            )
+        wake = min(deadline, now + timedelta(seconds=int(self.period_data["poke_seconds"])))
+        if status == "ready":
+            wake = min(wake, settle_until)
+        self.log.info("Not ready (%s); deferred, no worker slot held, until %s.", waiting_for, wake.isoformat())
+        self.defer(
+            trigger=DateTimeTrigger(moment=wake), method_name="resume", kwargs={"deadline": deadline.isoformat()}
+        )
