@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 
-from rafay_devkit.airflow_env import airflow_env, dags_test
+from rafay_devkit.airflow_env import airflow_env, dags_test, migrate_metadata_db
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 BILLING_START_DATE = "2026-11-10"  # the first day these tests bill
@@ -21,6 +21,16 @@ BILLING_START_DATE = "2026-11-10"  # the first day these tests bill
 
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def metadata_home(tmp_path_factory, name: str) -> Path:
+    """A fresh Airflow home with its metadata database migrated (one per e2e module)."""
+    home = tmp_path_factory.mktemp(name)
+    migrate_metadata_db(
+        airflow_env(home, rafay_url="http://unused", rafay_api_key="unused",
+                    billing_dsn="postgresql://postgres@127.0.0.1:1/x", data_uri="file:///tmp/unused")
+    )
+    return home
 
 
 @dataclass

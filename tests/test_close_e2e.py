@@ -14,10 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from e2e_support import BillingRunner, DagRunResult, expected_charges, read_price_book
+from e2e_support import BillingRunner, DagRunResult, expected_charges, metadata_home, read_price_book
 
 from rafay_billing import cli
-from rafay_devkit.airflow_env import airflow_env, dags_test, migrate_metadata_db
+from rafay_devkit.airflow_env import dags_test
 from rafay_simulator import Dataset, Instance, Org, Profile
 
 pytestmark = pytest.mark.e2e
@@ -99,12 +99,7 @@ class CloseRunner(BillingRunner):
 
 @pytest.fixture(scope="module")
 def airflow_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("airflow-close")
-    migrate_metadata_db(
-        airflow_env(home, rafay_url="http://unused", rafay_api_key="unused",
-                    billing_dsn="postgresql://postgres@127.0.0.1:1/x", data_uri="file:///tmp/unused")
-    )
-    return home
+    return metadata_home(tmp_path_factory, "airflow-close")
 
 
 def test_a_billed_month_closes_with_late_usage_rebilled_once_and_for_all(

@@ -9,9 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from e2e_support import BillingRunner
+from e2e_support import BillingRunner, metadata_home
 
-from rafay_devkit.airflow_env import airflow_env, migrate_metadata_db
 from rafay_simulator import Dataset, Instance, Org, Profile
 
 pytestmark = pytest.mark.e2e
@@ -23,12 +22,7 @@ flat,,,,instance_hour,{price},USD,2026-01-01,
 
 @pytest.fixture(scope="module")
 def airflow_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("airflow-corrections")
-    migrate_metadata_db(
-        airflow_env(home, rafay_url="http://unused", rafay_api_key="unused",
-                    billing_dsn="postgresql://postgres@127.0.0.1:1/x", data_uri="file:///tmp/unused")
-    )
-    return home
+    return metadata_home(tmp_path_factory, "airflow-corrections")
 
 
 def test_rebilling_a_closed_day_corrects_in_the_next_period(airflow_home, rafay_sim_factory, billing_dsn, tmp_path):

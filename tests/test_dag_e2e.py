@@ -10,9 +10,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from e2e_support import BillingRunner, expected_charges, read_price_book, utc
+from e2e_support import BillingRunner, expected_charges, metadata_home, read_price_book, utc
 
-from rafay_devkit.airflow_env import airflow_env, migrate_metadata_db
 from rafay_simulator import REMOVE, Dataset, Fault, Instance, Org, Profile
 
 pytestmark = pytest.mark.e2e
@@ -26,12 +25,7 @@ HOSTILE_ORG = '=HYPERLINK("http://x")/../Évil, "Org"'
 
 @pytest.fixture(scope="module")
 def airflow_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("airflow-e2e")
-    migrate_metadata_db(
-        airflow_env(home, rafay_url="http://unused", rafay_api_key="unused",
-                    billing_dsn="postgresql://postgres@127.0.0.1:1/x", data_uri="file:///tmp/unused")
-    )
-    return home
+    return metadata_home(tmp_path_factory, "airflow-e2e")
 
 
 def _runner(airflow_home, sim, billing_dsn, tmp_path, price_book) -> BillingRunner:

@@ -531,7 +531,7 @@ def test_the_command_to_stdout_and_its_messages(ledger: dict, tmp_path: Path,
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--period", "2026-13"], "--period: a billing period is written YYYY-MM"),
+    (["--period", "2026-13"], "--period: billing period '2026-13' is not a month"),
     (["--period", "2026-10", "--service-category", "GPUs"], "service category 'GPUs' is not one of"),
     (["--period", "2026-10", "--issuer", ""], "invoice issuer name must not be empty"),
 ])

@@ -11,9 +11,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from e2e_support import BillingRunner
+from e2e_support import BillingRunner, metadata_home
 
-from rafay_devkit.airflow_env import airflow_env, migrate_metadata_db
 from rafay_simulator import Dataset, Fault, Instance, Org, Profile
 
 pytestmark = pytest.mark.e2e
@@ -26,12 +25,7 @@ flat,,,,instance_hour,{price},USD,2026-01-01,
 
 @pytest.fixture(scope="module")
 def airflow_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("airflow-ledger")
-    migrate_metadata_db(
-        airflow_env(home, rafay_url="http://unused", rafay_api_key="unused",
-                    billing_dsn="postgresql://postgres@127.0.0.1:1/x", data_uri="file:///tmp/unused")
-    )
-    return home
+    return metadata_home(tmp_path_factory, "airflow-ledger")
 
 
 def tenants(**overrides) -> Dataset:

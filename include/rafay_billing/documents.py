@@ -32,21 +32,21 @@ from __future__ import annotations
 import functools
 import io
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from rafay_billing import periods
 from rafay_billing.db import SQL_DIR, sql, transaction
 from rafay_billing.paths import safe_component
+from rafay_billing.periods import Period
 from rafay_billing.reports import write_csv
 
 TEMPLATES_DIR = SQL_DIR.parent / "templates"
 INVOICE_TEMPLATE = "invoice.html"
 TAX_NOTE = "Tax is out of scope of this invoice: amounts exclude tax, which the ERP adds."
-_PERIOD_LABEL = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 LINE_COLUMNS: tuple[str, ...] = (
     "Invoice number",
@@ -103,17 +103,6 @@ class DocumentError(ValueError):
     whose stored numbers disagree with its lines."""
 
 
-@dataclass(frozen=True)
-class Period:
-    label: str
-    start: date
-    end: date  # exclusive: the first day of the next month
-
-    @property
-    def last_day(self) -> date:
-        return self.end - timedelta(days=1)
-
-
 @dataclass
 class InvoiceLine:
     line_no: int
@@ -168,13 +157,10 @@ class Invoice:
 
 def parse_period(label: str) -> Period:
     """``"2026-10"`` -> the calendar month October 2026 (UTC); anything else is a :class:`DocumentError`."""
-    match = _PERIOD_LABEL.match(label) if isinstance(label, str) else None
-    if not match:
-        raise DocumentError(f"billing period must be written YYYY-MM (a calendar month, UTC), got {label!r}")
-    year, month = int(match.group(1)), int(match.group(2))
-    start = date(year, month, 1)
-    end = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
-    return Period(label, start, end)
+    try:
+        return periods.parse_period(label)
+    except periods.PeriodError as exc:
+        raise DocumentError(str(exc)) from None
 
 
 def write_period_documents(

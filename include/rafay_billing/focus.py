@@ -75,7 +75,6 @@ import csv
 import io
 import os
 import pathlib
-import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -135,7 +134,6 @@ FORMATS: tuple[str, ...] = ("csv", "parquet")
 PARQUET_DECIMALS: tuple[str, ...] = ("decimal128", "float64")
 FETCH_ROWS = 20_000
 
-_PERIOD = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 
 
 class FocusExportError(ValueError):
@@ -144,10 +142,13 @@ class FocusExportError(ValueError):
 
 def parse_period(label: str) -> date:
     """``YYYY-MM`` -> the period's first day (a billing period is a calendar month in UTC)."""
-    match = _PERIOD.fullmatch(str(label).strip())
-    if not match:
-        raise FocusExportError(f"a billing period is written YYYY-MM (e.g. 2026-10), got {label!r}")
-    return date(int(match.group(1)), int(match.group(2)), 1)
+    from rafay_billing.periods import PeriodError  # noqa: PLC0415
+    from rafay_billing.periods import parse_period as parse  # noqa: PLC0415
+
+    try:
+        return parse(label).start
+    except PeriodError as exc:
+        raise FocusExportError(str(exc)) from None
 
 
 @dataclass(frozen=True)
