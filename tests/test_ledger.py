@@ -134,8 +134,8 @@ def test_a_failed_retry_keeps_the_earlier_items_but_flags_the_day(conn: psycopg.
 
 
 def test_uncovered_days_from_each_orgs_first_listing(conn: psycopg.Connection) -> None:
-    register_orgs(conn, [("acme", "Acme")], date(2026, 11, 8), "r")
-    register_orgs(conn, [("newco", "NewCo")], date(2026, 11, 10), "r")
+    register_orgs(conn, [("acme", "Acme")], date(2026, 11, 8), "r", last_day=date(2026, 11, 11))
+    register_orgs(conn, [("newco", "NewCo")], date(2026, 11, 10), "r", last_day=date(2026, 11, 11))
     rate(conn, W1, "acme", [record(W1, "acme", 0, "1")])
     rate(conn, W1, "newco", [record(W1, "newco", 0, "99")])
     gaps = uncovered_days(conn, ["acme", "newco"], date(2026, 11, 1), date(2026, 11, 12))
@@ -227,7 +227,7 @@ def test_on_a_fresh_ledger_the_billing_start_date_counts_new_orgs_later_do_not(c
     """The first run of a deployment that starts billing on 11-08 but first runs for 11-10 must say
     11-08 and 11-09 are missing; an org first listed later is a new tenant, not a gap."""
     register_orgs(conn, [("acme", "Acme")], date(2026, 11, 10), "r1", start_floor=date(2026, 11, 8))
-    register_orgs(conn, [("acme", "Acme"), ("newco", "NewCo")], date(2026, 11, 11), "r2",
+    register_orgs(conn, [("acme", "Acme"), ("newco", "NewCo")], date(2026, 11, 11), "r2", last_day=date(2026, 11, 11),
                   start_floor=date(2026, 11, 8))
     assert uncovered_days(conn, ["acme", "newco"], date(2026, 11, 8), date(2026, 11, 11)) == [
         ("acme", date(2026, 11, 8), "missing"), ("acme", date(2026, 11, 9), "missing"),
@@ -245,3 +245,11 @@ def test_a_day_whose_exceptions_are_all_waived_counts_as_billed(conn: psycopg.Co
         (W1.start.date(),),
     )
     assert uncovered_days(conn, ["acme"], W1.start.date(), W2.start.date()) == []
+
+
+def test_an_org_no_longer_listed_is_not_asked_for_after_its_last_listing(conn: psycopg.Connection) -> None:
+    register_orgs(conn, [("acme", "Acme"), ("gone", "Gone")], date(2026, 11, 8), "r", last_day=date(2026, 11, 9))
+    register_orgs(conn, [("acme", "Acme")], date(2026, 11, 10), "r", last_day=date(2026, 11, 11))
+    gaps = uncovered_days(conn, ["acme", "gone"], date(2026, 11, 8), date(2026, 11, 12))
+    assert [(o, d.day) for o, d, _ in gaps] == [("acme", 8), ("acme", 9), ("acme", 10), ("acme", 11),
+                                                ("gone", 8), ("gone", 9)]

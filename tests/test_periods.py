@@ -86,7 +86,7 @@ def conn(pg_conn: psycopg.Connection) -> psycopg.Connection:
     pg_conn.autocommit = True
     db.migrate(pg_conn)
     sync_price_book(pg_conn, PRICES)
-    register_orgs(pg_conn, list(NAMES.items()), FIRST_DAY, "r")
+    register_orgs(pg_conn, list(NAMES.items()), FIRST_DAY, "r", last_day=date(2026, 11, 30))
     return pg_conn
 
 
@@ -263,7 +263,7 @@ def test_a_failed_day_blocks_the_close_naming_it_and_why(october: psycopg.Connec
 
 
 def test_days_before_an_orgs_first_listing_are_not_asked_for(october: psycopg.Connection) -> None:
-    register_orgs(october, [("newco", "NewCo")], date(2026, 10, 31), "r")
+    register_orgs(october, [("newco", "NewCo")], date(2026, 10, 31), "r", last_day=date(2026, 11, 30))
     with pytest.raises(PeriodNotReady, match=r"1 \(org, day\)\(s\) are not billed: newco \(NewCo\): 2026-10-31 "):
         close(october)
     bill(october, [date(2026, 10, 31)], {"newco": ZURICH[:1]})
@@ -388,3 +388,11 @@ def test_usage_changes_compare_a_new_read_with_the_usage_that_billed_the_day(oct
         "zurich 2026-10-31: usage changed: 1 -> 2 records, 24 -> 25.5 h (billed by run r)"
     )
     assert usage_changes(october, [("acme", day + timedelta(days=1))], "close")[0].billed_run_id is None
+
+
+def test_days_after_an_orgs_last_listing_are_not_asked_for(october: psycopg.Connection) -> None:
+    """An org that left Rafay on 10-30 (no listing since) does not block the close for 10-31."""
+    register_orgs(october, [("gone", "Gone Inc")], FIRST_DAY, "r", last_day=FIRST_DAY)
+    with pytest.raises(PeriodNotReady, match=r"gone \(Gone Inc\): 2026-10-30 ") as info:
+        close(october)
+    assert "2026-10-31" not in str(info.value).split("gone (Gone Inc)")[1].split("\n")[0]

@@ -17,9 +17,17 @@ from rafay_billing.db import sql, transaction
 
 
 def register_orgs(
-    conn: Any, orgs: Sequence[tuple[str, str]], first_day: date, run_id: str, *, start_floor: date | None = None
+    conn: Any,
+    orgs: Sequence[tuple[str, str]],
+    first_day: date,
+    run_id: str,
+    *,
+    start_floor: date | None = None,
+    last_day: date | None = None,
 ) -> None:
-    """Record that a run listed ``orgs`` (``(org_id, name)``) for a window starting on ``first_day``.
+    """Record that a run listed ``orgs`` (``(org_id, name)``) for a window from ``first_day`` to
+    ``last_day`` (inclusive; default ``first_day``): between the first and last days any listing
+    covered, the org is expected to be billed every day.
 
     On the ledger's first run, ``start_floor`` (the deployment's billing start date), if earlier,
     is taken as the orgs' first day: the deployment bills from there.
@@ -34,6 +42,7 @@ def register_orgs(
                 "organizations": [n for _, n in orgs],
                 "first_day": first_day,
                 "start_floor": start_floor or first_day,
+                "last_day": last_day or first_day,
                 "run_id": run_id,
             },
         )

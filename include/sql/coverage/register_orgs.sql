@@ -1,17 +1,20 @@
--- Organizations a run's listing returned, and the first day a listing covered for each: from then on
--- the org is expected to have every day billed. On a ledger's first run (an empty registry) the
+-- Organizations a run's listing returned, and the first and last days a listing covered for each:
+-- between them the org is expected to have every day billed. On a ledger's first run (an empty registry) the
 -- deployment's billing start date counts as that day, if earlier: the deployment bills from there, so
 -- the orgs it lists first were there from the start. Orgs that appear later are new tenants.
 WITH registry AS MATERIALIZED (
     SELECT NOT EXISTS (SELECT 1 FROM billing.org_registry) AS is_empty
 )
-INSERT INTO billing.org_registry AS r (org_id, organization, first_listed_date, last_listed_at, last_run_id)
+INSERT INTO billing.org_registry AS r (
+    org_id, organization, first_listed_date, last_listed_date, last_listed_at, last_run_id
+)
 SELECT s.org_id, s.organization,
        CASE WHEN registry.is_empty THEN least(%(first_day)s::date, %(start_floor)s::date) ELSE %(first_day)s::date END,
-       now(), %(run_id)s
+       %(last_day)s::date, now(), %(run_id)s
 FROM unnest(%(org_ids)s::text[], %(organizations)s::text[]) AS s (org_id, organization)
 CROSS JOIN registry
 ON CONFLICT (org_id) DO UPDATE SET
     organization = EXCLUDED.organization,
     first_listed_date = least(r.first_listed_date, EXCLUDED.first_listed_date),
+    last_listed_date = greatest(r.last_listed_date, EXCLUDED.last_listed_date),
     last_listed_at = now(), last_run_id = EXCLUDED.last_run_id;
