@@ -249,7 +249,15 @@ def test_a_day_whose_exceptions_are_all_waived_counts_as_billed(conn: psycopg.Co
 
 def test_an_org_no_longer_listed_is_not_asked_for_after_its_last_listing(conn: psycopg.Connection) -> None:
     register_orgs(conn, [("acme", "Acme"), ("gone", "Gone")], date(2026, 11, 8), "r", last_day=date(2026, 11, 9))
-    register_orgs(conn, [("acme", "Acme")], date(2026, 11, 10), "r", last_day=date(2026, 11, 11))
+    register_orgs(conn, [("acme", "Acme")], date(2026, 11, 10), "r", last_day=date(2026, 11, 11), full_listing=True)
     gaps = uncovered_days(conn, ["acme", "gone"], date(2026, 11, 8), date(2026, 11, 12))
     assert [(o, d.day) for o, d, _ in gaps] == [("acme", 8), ("acme", 9), ("acme", 10), ("acme", 11),
                                                 ("gone", 8), ("gone", 9)]
+
+
+def test_an_org_missing_from_a_limited_listing_has_not_left(conn: psycopg.Connection) -> None:
+    register_orgs(conn, [("acme", "Acme"), ("beta", "Beta")], date(2026, 11, 8), "r")
+    register_orgs(conn, [("acme", "Acme")], date(2026, 11, 9), "r")  # a run with conf orgs ["acme"]
+    assert [(o, d.day) for o, d, _ in uncovered_days(conn, ["beta"], date(2026, 11, 8), date(2026, 11, 10))] == [
+        ("beta", 8), ("beta", 9)
+    ]

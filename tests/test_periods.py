@@ -392,7 +392,8 @@ def test_usage_changes_compare_a_new_read_with_the_usage_that_billed_the_day(oct
 
 def test_days_after_an_orgs_last_listing_are_not_asked_for(october: psycopg.Connection) -> None:
     """An org that left Rafay on 10-30 (no listing since) does not block the close for 10-31."""
-    register_orgs(october, [("gone", "Gone Inc")], FIRST_DAY, "r", last_day=FIRST_DAY)
+    register_orgs(october, [("gone", "Gone Inc"), *NAMES.items()], FIRST_DAY, "r", last_day=FIRST_DAY)
+    register_orgs(october, list(NAMES.items()), date(2026, 10, 31), "r", full_listing=True)  # gone has left
     with pytest.raises(PeriodNotReady, match=r"gone \(Gone Inc\): 2026-10-30 ") as info:
         close(october)
     assert "2026-10-31" not in str(info.value).split("gone (Gone Inc)")[1].split("\n")[0]

@@ -24,10 +24,12 @@ def register_orgs(
     *,
     start_floor: date | None = None,
     last_day: date | None = None,
+    full_listing: bool = False,
 ) -> None:
     """Record that a run listed ``orgs`` (``(org_id, name)``) for a window from ``first_day`` to
-    ``last_day`` (inclusive; default ``first_day``): between the first and last days any listing
-    covered, the org is expected to be billed every day.
+    ``last_day`` (inclusive; default ``first_day``): from its first listing on, an org is expected to
+    be billed every day. A ``full_listing`` (not limited to some orgs) that misses an org listed
+    before marks it as gone from the day after its last listing: later days are not asked of it.
 
     On the ledger's first run, ``start_floor`` (the deployment's billing start date), if earlier,
     is taken as the orgs' first day: the deployment bills from there.
@@ -46,6 +48,8 @@ def register_orgs(
                 "run_id": run_id,
             },
         )
+        if full_listing:
+            cur.execute(sql("coverage/mark_unlisted.sql"), {"org_ids": [o for o, _ in orgs], "first_day": first_day})
 
 
 def record_failed(conn: Any, failures: Sequence[tuple[str, date, str, str]], run_id: str) -> None:

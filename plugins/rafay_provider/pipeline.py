@@ -269,7 +269,8 @@ def load_usage(window_data: dict, batches: list[list[dict]] | None, context: Any
     rows = 0
     with billing_connection() as conn:
         register_orgs(conn, [(o["org_id"], o["name"]) for o in listed], window.start.date(), run_id,
-                      start_floor=billing_start_date(), last_day=window.days()[-1].start.date())
+                      start_floor=billing_start_date(), last_day=window.days()[-1].start.date(),
+                      full_listing=not window_data.get("orgs"))
         for item in landed:
             day = Window.for_day(date.fromisoformat(item["day"]))
             try:

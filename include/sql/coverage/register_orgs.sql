@@ -1,7 +1,8 @@
 -- Organizations a run's listing returned, and the first and last days a listing covered for each:
--- between them the org is expected to have every day billed. On a ledger's first run (an empty registry) the
--- deployment's billing start date counts as that day, if earlier: the deployment bills from there, so
--- the orgs it lists first were there from the start. Orgs that appear later are new tenants.
+-- from the first on, the org is expected to have every day billed (until a full listing no longer
+-- holds it: coverage/mark_unlisted.sql). On a ledger's first run (an empty registry) the deployment's
+-- billing start date counts as the first day, if earlier: the deployment bills from there, so the
+-- orgs it lists first were there from the start. Orgs that appear later are new tenants.
 WITH registry AS MATERIALIZED (
     SELECT NOT EXISTS (SELECT 1 FROM billing.org_registry) AS is_empty
 )
@@ -17,4 +18,6 @@ ON CONFLICT (org_id) DO UPDATE SET
     organization = EXCLUDED.organization,
     first_listed_date = least(r.first_listed_date, EXCLUDED.first_listed_date),
     last_listed_date = greatest(r.last_listed_date, EXCLUDED.last_listed_date),
+    -- listed again at or after the day it was missed: expected again
+    unlisted_from = CASE WHEN EXCLUDED.last_listed_date >= r.unlisted_from THEN NULL ELSE r.unlisted_from END,
     last_listed_at = now(), last_run_id = EXCLUDED.last_run_id;

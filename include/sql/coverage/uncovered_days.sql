@@ -6,7 +6,7 @@ SELECT o.org_id, d.day::date AS usage_date, coalesce(c.status, 'missing') AS sta
 FROM unnest(%(org_ids)s::text[]) AS o (org_id)
 JOIN billing.org_registry AS r ON r.org_id = o.org_id
 CROSS JOIN LATERAL generate_series(
-    greatest(%(first_day)s::date, r.first_listed_date), least(%(end_day)s::date - 1, r.last_listed_date),
+    greatest(%(first_day)s::date, r.first_listed_date), least(%(end_day)s::date - 1, coalesce(billing.expected_until(r.unlisted_from), %(end_day)s::date - 1)),
     interval '1 day'
 ) AS d (day)
 LEFT JOIN billing.coverage AS c ON c.org_id = o.org_id AND c.usage_date = d.day::date
