@@ -211,6 +211,7 @@ def test_stopped_and_started_instance_bills_every_segment(rafay_sim_factory) -> 
                   segments=((start + 1 * _H, start + 6 * _H), (start + 9 * _H, start + 16 * _H)))
     sim = _one_profile(rafay_sim_factory, [vm])
     result = extract_org(_client(sim), "org1", "Org One", DAY, org_seq=0)
+    assert [(r.instance_id, r.usage_hours) for r in result.rows] == [(vm.instance_id, 5), (vm.instance_id, 7)]
     assert [(r.instance_id, r.usage_hours, r.record_start, r.record_end) for r in result.rows] == [
         (vm.instance_id, 5, "2026-11-20T01:00:00Z", "2026-11-20T06:00:00Z"),
         (vm.instance_id, 7, "2026-11-20T09:00:00Z", "2026-11-20T16:00:00Z"),

@@ -725,6 +725,26 @@ def test_capped_pages_echoing_the_requested_limit_without_count(rafay_sim_factor
     assert get(plain, "/v2/organizations", offset=0, limit=10).json()["limit"] == 5
 
 
+def test_partner_listing_changes_can_target_one_org(rafay_sim_factory: Any) -> None:
+    sim = rafay_sim_factory(orgs=6)
+    org = sim.dataset.orgs[1].org_id
+    sim.add_fault(Fault("remove_head", "/kind/compute/usage$", org=org, times=1))
+    path = PARTNER.format(kind="compute")
+    window = {"range_from": ts(OCT1), "range_to": ts(FIXED_NOW)}
+    everyone = [get(sim, path, **window).json()["count"] for _ in range(2)]
+    assert everyone[0] == everyone[1]  # the fault is for one org's listing only
+    one = [get(sim, path, instance_organization_id=org, **window).json()["count"] for _ in range(3)]
+    assert one[0] - 1 == one[1] == one[2]
+
+
+def test_cli_flags_for_the_paging_variants() -> None:
+    from rafay_simulator.__main__ import parse_args
+
+    args = parse_args(["--omit-count", "--echo-requested-limit", "--ignore-paging"])
+    assert (args.omit_count, args.echo_requested_limit, args.ignore_paging) == (True, True, True)
+    assert not parse_args([]).omit_count
+
+
 def test_ignore_paging_answers_like_a_seed_era_server(rafay_sim_factory: Any) -> None:
     sim = rafay_sim_factory(orgs=9, ignore_paging=True, max_page_size=2)
     first = get(sim, "/v2/organizations", offset=0, limit=3)

@@ -551,7 +551,7 @@ class RafaySimulator:
             records.append(self._apply_overrides(record, instance, None))
         return records
 
-    def _partner_usage(self, kind: str, query: dict[str, str], path: str, org: str | None) -> dict[str, Any]:
+    def _partner_usage(self, kind: str, query: dict[str, str], path: str, fault_org: str | None) -> dict[str, Any]:
         if kind not in ("compute", "service"):
             raise _ApiError(400, "bad_request", f"kind must be compute or service, got {kind!r}")
         start, end = _window(query, "range_from", "range_to")
@@ -584,7 +584,7 @@ class RafaySimulator:
                         "end_time": format_time(hi),
                     }
                     records.append(self._apply_overrides(record, instance, None))
-        page, meta = self._page(query, records, self.config.partner_default_limit, path, org)
+        page, meta = self._page(query, records, self.config.partner_default_limit, path, fault_org)
         return {
             "kind": kind,
             "partner_id": self.dataset.partner_id,
