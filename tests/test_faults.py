@@ -492,15 +492,15 @@ def test_extract_org_killed_mid_request_is_retried_and_bills_like_an_undisturbed
     assert_like_reference(topo, "extract_kill", run_id, run)
 
 
-def _kill_then_release(locker: psycopg.Connection, caught: Caught) -> None:
-    _kill(caught)  # the lock is released by catch_blocked_on afterwards
+def _kill_only(locker: psycopg.Connection, caught: Caught) -> None:
+    _kill(caught)  # catch_blocked_on releases the lock afterwards
 
 
 def test_load_usage_killed_mid_transaction_is_retried_and_bills_like_an_undisturbed_run(
     topo: FaultTopology,
 ) -> None:
     run_id = topo.trigger("load_kill", "fault")
-    caught = catch_blocked_on(topo, run_id, "billing.usage_records", "load_usage", _kill_then_release)
+    caught = catch_blocked_on(topo, run_id, "billing.usage_records", "load_usage", _kill_only)
     run = topo.wait_run(run_id)
     assert_retried_after_kill(topo, run_id, caught)
     assert_like_reference(topo, "load_kill", run_id, run)
@@ -510,7 +510,7 @@ def test_rate_window_killed_mid_transaction_is_retried_and_bills_like_an_undistu
     topo: FaultTopology,
 ) -> None:
     run_id = topo.trigger("rate_kill", "fault")
-    caught = catch_blocked_on(topo, run_id, "billing.charge_line_items", "rate_window", _kill_then_release)
+    caught = catch_blocked_on(topo, run_id, "billing.charge_line_items", "rate_window", _kill_only)
     run = topo.wait_run(run_id)
     assert_retried_after_kill(topo, run_id, caught)
     assert_like_reference(topo, "rate_kill", run_id, run)

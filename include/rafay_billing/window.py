@@ -58,11 +58,7 @@ class Window:
 
     def days(self) -> list[Window]:
         """The window's UTC days, in order; only for a window of whole days."""
-        if not self.whole_days:
-            raise WindowError(
-                f"window [{self.start_iso}, {self.end_iso}) is not whole UTC days: "
-                "both bounds must be 00:00:00Z"
-            )
+        require_whole_days(self)
         count = (self.end - self.start).days
         return [Window(self.start + timedelta(days=i), self.start + timedelta(days=i + 1)) for i in range(count)]
 

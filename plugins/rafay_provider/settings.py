@@ -22,13 +22,11 @@ class SettingsError(ValueError):
 def parse_start_date(text: str) -> date:
     """``YYYY-MM-DD`` (a UTC day); anything else is a :class:`SettingsError` naming the setting."""
     value = (text or "").strip()
-    try:
-        return date.fromisoformat(value) if len(value) == 10 else _reject(value)
-    except ValueError:
-        return _reject(value)
-
-
-def _reject(value: str) -> date:
+    if len(value) == 10:  # fromisoformat would also take 20261101
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
     raise SettingsError(
         f"[{SECTION}] {START_DATE_KEY} (env AIRFLOW__{SECTION.upper()}__{START_DATE_KEY.upper()}) must be a "
         f"UTC day like 2026-11-01, got {value!r}"
