@@ -2,7 +2,8 @@
 #
 #   docker compose build          (or: docker build -t rafay-billing-airflow:3.3.2 .)
 #
-# The official Airflow image, plus the project's pinned lock and the project itself. The tag's
+# The official Airflow image, plus the project's pinned runtime lock and the project's wheel (no
+# test tools: those are in requirements-dev.txt, which the image never installs). The tag's
 # Airflow version must equal `apache-airflow==` in requirements.txt (tests/test_compose.py checks
 # it), so installing the lock keeps the image's Airflow. The image's preinstalled providers stay,
 # among them the Celery provider that CeleryExecutor needs (checked at the end of the build).
@@ -11,19 +12,21 @@ FROM apache/airflow:3.3.2-python3.11
 USER airflow
 WORKDIR /opt/airflow
 
-# Dependencies first: this layer is rebuilt only when the lock changes.
+# Dependencies first: this layer is rebuilt only when the runtime lock changes.
 COPY --chown=airflow:0 requirements.txt /opt/airflow/requirements.txt
 RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt
 
-# The project, installed editable (no dependencies: they are all in the lock). docker-compose.yaml
-# bind-mounts dags/, plugins/ and include/ over these same paths, and the editable install points
-# at them, so the mounted code is what runs. The install registers the `rafay` connection type
-# (entry point `apache_airflow_provider`) and the `rafay-billing` / `rafay-simulator` scripts.
-COPY --chown=airflow:0 pyproject.toml README.md /opt/airflow/
+# The project as a wheel built from src/ (no dependencies: they are all in the lock). The wheel
+# carries the SQL and templates as package data and registers the `rafay` connection type
+# (entry point `apache_airflow_provider`), the UI plugin (`airflow.plugins`) and the
+# `rafay-billing` / `rafay-simulator` scripts. Nothing goes into plugins/: a wheel deployment on a
+# managed Airflow works the same way (README, "Deploying to a managed Airflow").
+COPY --chown=airflow:0 pyproject.toml README.md /opt/airflow/src-build/
+COPY --chown=airflow:0 src /opt/airflow/src-build/src
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /tmp/wheels /opt/airflow/src-build \
+    && pip install --no-cache-dir --no-deps /tmp/wheels/rafay_billing-*.whl \
+    && rm -rf /tmp/wheels /opt/airflow/src-build
 COPY --chown=airflow:0 dags /opt/airflow/dags
-COPY --chown=airflow:0 plugins /opt/airflow/plugins
-COPY --chown=airflow:0 include /opt/airflow/include
-RUN pip install --no-cache-dir --no-deps -e /opt/airflow
 
 # Mount points of the named volumes `billing-data` (landing root) and `airflow-auth` (UI login):
 # a new named volume takes the owner and mode of the image's directory, and the compose file runs

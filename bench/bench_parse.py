@@ -33,6 +33,8 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
+from rafay_devkit.airflow_env import isolated_airflow_env
+
 REPO = Path(__file__).resolve().parents[1]
 DAG_FILE = REPO / "dags" / "rafay_usage_billing.py"
 TARGET_S = 0.5
@@ -95,17 +97,7 @@ EAGER_IMPORTS = (
 
 
 def _env(home: Path, dags: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-    })
-    return env
+    return {**os.environ, **isolated_airflow_env(home, dags)}
 
 
 def parse_once(folder: Path, home: Path) -> dict:

@@ -8,25 +8,19 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from rafay_devkit.airflow_env import isolated_airflow_env
+from rafay_devkit.project import DAGS_FOLDER_ENV
+from tests.support.db import create_database, drop_database
+from tests.support.paths import DAGS_FOLDER
+
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="rafay-test-airflow-"))
-os.environ.update(
-    {
-        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(_AIRFLOW_HOME / "logs"),
-    }
-)
+os.environ.update(isolated_airflow_env(_AIRFLOW_HOME, DAGS_FOLDER))
+os.environ[DAGS_FOLDER_ENV] = str(DAGS_FOLDER)  # the devkit's runners use this checkout's DAGs
 for _var in ("RAFAY_CONSOLE_URL", "RAFAY_DEFAULT_API_KEY", "DAYS"):
     os.environ.pop(_var, None)
 
@@ -55,28 +49,6 @@ def postgres_server() -> Iterator[str]:
         server.stop()
 
 
-def create_database(server_dsn: str, prefix: str) -> str:
-    """Create a uniquely named database on the server; returns its DSN."""
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(server_dsn)
-    params["dbname"] = name
-    return make_conninfo(**params)
-
-
-def drop_database(server_dsn: str, dsn: str) -> None:
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict
-
-    name = conninfo_to_dict(dsn)["dbname"]
-    with psycopg.connect(server_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture
 def billing_dsn(postgres_server: str) -> Iterator[str]:
     """A fresh, empty database for one test (dropped afterwards)."""
@@ -92,3 +64,13 @@ def pg_conn(billing_dsn: str) -> Iterator[object]:
 
     with psycopg.connect(billing_dsn) as conn:
         yield conn
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tree is the tier: tests under ``integration/`` are marked ``db``, under ``e2e/`` ``e2e``."""
+    for item in items:
+        parts = Path(str(item.path)).parts
+        if "integration" in parts:
+            item.add_marker(pytest.mark.db)
+        if "e2e" in parts:
+            item.add_marker(pytest.mark.e2e)

@@ -1,0 +1,122 @@
+"""``make demo``: bill and close a month of simulated Rafay usage end to end on this laptop.
+
+Starts the Rafay simulator and an embedded PostgreSQL, runs the real ``rafay_usage_billing`` DAG
+with ``airflow dags test`` for the whole month as one window (billed day by day), prints a per-org
+charge summary, then runs the real ``rafay_billing_close`` DAG for that month and prints the invoices
+(number, org, currency, total) and where the files went, then stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from rafay_billing.db import sql
+from rafay_devkit.airflow_env import airflow_env, dags_test, migrate_metadata_db
+from rafay_devkit.postgres import EmbeddedPostgres
+from rafay_devkit.project import demo_price_book, work_dir
+
+DEMO_DIR = work_dir(".demo")
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--month", default="2026-10", help="the month to bill and close, YYYY-MM (default %(default)s)")
+    parser.add_argument("--orgs", type=int, default=12, help="simulated organizations (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=7)
+    return parser.parse_args(argv)
+
+
+def _print_summary(dsn: str, window_start: datetime, window_end: datetime) -> None:
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(sql("reports/charge_summary_by_org.sql"), {"ws": window_start, "we": window_end}).fetchall()
+        exceptions = conn.execute(sql("reports/exception_counts.sql"), {"ws": window_start, "we": window_end}).fetchall()
+    print(f"\nCharges for [{window_start:%Y-%m-%dT%H:%MZ}, {window_end:%Y-%m-%dT%H:%MZ}):")
+    print(f"  {'Organization':<34} {'Line items':>10} {'Hours':>12} {'Amount':>14}  Currency")
+    totals: dict[str, Decimal] = {}
+    for organization, _org_id, items, hours, amount, currency in rows:
+        print(f"  {organization[:34]:<34} {items:>10} {hours:>12} {amount:>14}  {currency}")
+        totals[currency] = totals.get(currency, Decimal(0)) + amount
+    for currency, amount in sorted(totals.items()):
+        print(f"  {'TOTAL':<34} {'':>10} {'':>12} {amount:>14}  {currency}")
+    if exceptions:
+        print("  Not billed (billing.rating_exceptions): " + ", ".join(f"{r}: {n}" for r, n in exceptions))
+
+
+
+
+def _print_invoices(dsn: str, month: str) -> None:
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(sql("periods/demo_invoices.sql"), {"period_start": f"{month}-01"}).fetchall()
+    print(f"\nInvoices issued for {month}:")
+    print(f"  {'Number':<14} {'Organization':<34} {'Currency':<8} {'Total':>14}")
+    for number, organization, currency, subtotal in rows:
+        print(f"  {number:<14} {organization[:34]:<34} {currency:<8} {subtotal:>14}")
+    if not rows:
+        print("  none (see .demo/close.log)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rafay_simulator import RafaySimulator, SimulatorConfig
+
+    args = _parse_args(argv)
+    window_start = datetime.fromisoformat(f"{args.month}-01").replace(tzinfo=UTC)
+    window_end = (window_start + timedelta(days=32)).replace(day=1)
+    shutil.rmtree(DEMO_DIR, ignore_errors=True)
+    DEMO_DIR.mkdir(parents=True)
+    data_dir = DEMO_DIR / "billing-data"
+    print(f"Demo: billing and closing {args.month} [{window_start:%Y-%m-%d}, {window_end:%Y-%m-%d}) "
+          f"for {args.orgs} simulated orgs")
+    config = SimulatorConfig(seed=args.seed, orgs=args.orgs, now=window_end + timedelta(days=1))
+    with RafaySimulator(config) as sim, EmbeddedPostgres(DEMO_DIR / "postgres") as pg:
+        print(f"  Rafay simulator: {sim.url}")
+        dsn = pg.create_database("billing")
+        print(f"  Billing database: {dsn}")
+        env = airflow_env(
+            DEMO_DIR / "airflow",
+            rafay_url=sim.url,
+            rafay_api_key=sim.api_key,
+            billing_dsn=dsn,
+            data_uri=data_dir.as_uri(),
+            price_book_uri=demo_price_book().as_uri(),
+            # the ledger starts with the demo month, so no earlier day is reported missing
+            billing_start_date=window_start.date().isoformat(),
+        )
+        print("  Preparing Airflow metadata database ...")
+        migrate_metadata_db(env)
+        logical = window_end.date().isoformat()
+        conf = {"window_start": f"{window_start:%Y-%m-%dT%H:%M:%SZ}", "window_end": f"{window_end:%Y-%m-%dT%H:%M:%SZ}"}
+        print(f"  Running: airflow dags test rafay_usage_billing {logical} -c '{json.dumps(conf)}'"
+              "  (log: .demo/dags-test.log)")
+        billed = dags_test(env, logical, conf)
+        (DEMO_DIR / "dags-test.log").write_text(billed.stdout + billed.stderr)
+        _print_summary(dsn, window_start, window_end)
+        close_conf = {"allow_exceptions": True}  # the simulated month has no unbilled records unless priced so
+        print(f"\n  Running: airflow dags test rafay_billing_close {logical} -c '{json.dumps(close_conf)}'"
+              "  (log: .demo/close.log)")
+        closed = dags_test(env, logical, close_conf, dag_id="rafay_billing_close")
+        (DEMO_DIR / "close.log").write_text(closed.stdout + closed.stderr)
+        _print_invoices(dsn, args.month)
+    print(f"\nFiles under the landing root {data_dir}:")
+    for folder in sorted({p.parent for p in (data_dir / "reports").rglob("*") if p.is_file()}):
+        names = sorted(p.name for p in folder.iterdir() if p.is_file())
+        shown = ", ".join(names[:4]) + (f", ... ({len(names)} files)" if len(names) > 4 else "")
+        print(f"  {folder.relative_to(data_dir)}/: {shown}")
+    raw = sum(1 for p in (data_dir / "raw").rglob("*.json"))
+    print(f"  raw/...: {raw} raw API responses and per-(org, day) usage.csv files (kept per run for audit)")
+    print(f"Billing run {'succeeded' if billed.returncode == 0 else 'needs attention - see .demo/dags-test.log'}; "
+          f"close {'succeeded' if closed.returncode == 0 else 'FAILED - see .demo/close.log'}; "
+          "simulator and PostgreSQL stopped.")
+    return closed.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

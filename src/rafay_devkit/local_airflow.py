@@ -1,0 +1,796 @@
+"""The real Airflow components on loopback, as subprocesses: the topology of docker-compose.yaml,
+natively, for the end-to-end tests and ``make airflow``.
+
+:class:`LocalAirflow` starts ``airflow api-server``, ``scheduler``, ``dag-processor`` and
+``triggerer`` with LocalExecutor and a PostgreSQL metadata database (an :class:`EmbeddedPostgres`
+unless a DSN is given). Like the compose services they share one JWT secret, one API secret key and
+the execution API URL of the API server; SimpleAuthManager with one admin user whose password is in
+a file (as the compose ``airflow-init`` writes it). It creates the ``rafay_api`` pool, waits until
+``/api/v2/monitor/health`` reports every started component healthy, writes each component's output
+to ``<airflow_home>/components/<name>.log`` and, on :meth:`LocalAirflow.stop`, ends every process it
+started: each component's process group, then anything still carrying this instance's marker in its
+environment (task processes run in process groups of their own). Components also get SIGTERM from
+the kernel if the process that started them dies without stopping them (Linux ``PR_SET_PDEATHSIG``).
+An :class:`EmbeddedPostgres` it started itself is stopped by :meth:`LocalAirflow.stop` only.
+
+:class:`AirflowClient` is a small REST API v2 client (JWT from ``/auth/token``) for what the tests
+and operators need: DAG runs, task instances (mapped ones with ``rendered_map_index``), task logs,
+unpause, trigger, clear.
+
+``python -m rafay_devkit.local_airflow`` (``make airflow``) runs the whole thing with the Rafay
+simulator and an embedded billing database, prints the UI URL and the login, and stops on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import requests
+
+from rafay_devkit.airflow_env import airflow_bin, airflow_env
+from rafay_devkit.postgres import EmbeddedPostgres, free_port
+from rafay_devkit.project import demo_price_book, work_dir
+
+DAG_ID = "rafay_usage_billing"
+RAFAY_POOL = "rafay_api"
+DEFAULT_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+MARKER_VAR = "RAFAY_LOCAL_AIRFLOW_ID"
+FINAL_RUN_STATES = frozenset({"success", "failed"})
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+
+# Short loops so a test does not wait for default heartbeats (5 s) or a directory re-scan (5 min).
+FAST_SETTINGS = {
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+    "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",
+    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "30",
+    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+    "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+    "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "600",
+    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+}
+
+T = TypeVar("T")
+
+
+class LocalAirflowError(RuntimeError):
+    """A component failed to start, died, or a wait ran out; the message says which log to read."""
+
+
+def wait_for(
+    probe: Callable[[], T | None],
+    *,
+    timeout: float,
+    interval: float = 1.0,
+    what: str,
+    on_timeout: Callable[[], str] | None = None,
+) -> T:
+    """Call ``probe`` until it returns something truthy; raise :class:`LocalAirflowError` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            extra = on_timeout() if on_timeout else ""
+            raise LocalAirflowError(f"timed out after {timeout:.0f} s waiting for {what}{extra}")
+        time.sleep(interval)
+
+
+# Run as ``python -c DIE_WITH_PARENT <parent pid> <argv...>``: asks Linux to SIGTERM the process when
+# its parent dies, however the parent dies (a test runner killed by a CI timeout runs no teardown, and
+# the components are in sessions of their own, so signals to its process group miss them), then
+# execs the command (the setting survives exec). In a launcher, not a preexec_fn: forking a process
+# with threads (simulator, moto) and running Python before exec can deadlock.
+DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\n"
+    "    if os.getppid() != int(sys.argv[1]):\n"
+    "        sys.exit('parent already gone')\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return f"({path} unreadable)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def sqlalchemy_url(dsn: str) -> str:
+    """A libpq DSN (URL or ``key=value`` form) as a SQLAlchemy URL for psycopg 3 (``postgresql+psycopg://``)."""
+    from psycopg.conninfo import conninfo_to_dict
+    from sqlalchemy.engine import URL
+
+    if dsn.startswith("postgresql+"):
+        return dsn
+    params = conninfo_to_dict(dsn)
+    url = URL.create(
+        "postgresql+psycopg",
+        username=params.get("user"),
+        password=params.get("password"),
+        host=params.get("host"),
+        port=int(params["port"]) if params.get("port") else None,
+        database=params.get("dbname"),
+    )
+    return url.render_as_string(hide_password=False)
+
+
+# --- REST API ----------------------------------------------------------------------------------
+
+
+class AirflowClient:
+    """Airflow 3 REST API v2 over ``requests``, authenticated with a JWT from ``POST /auth/token``."""
+
+    def __init__(self, base_url: str, username: str, password: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.username, self._password = username, password
+        self.timeout = timeout
+        self.session = requests.Session()
+        self._token: str | None = None
+
+    # plumbing
+
+    def token(self) -> str:
+        """A fresh JWT for the user (SimpleAuthManager: ``POST /auth/token`` with JSON credentials)."""
+        response = self.session.post(
+            f"{self.base_url}/auth/token",
+            json={"username": self.username, "password": self._password},
+            timeout=self.timeout,
+        )
+        if response.status_code not in (200, 201):
+            raise LocalAirflowError(f"POST /auth/token: HTTP {response.status_code}: {response.text[:500]}")
+        return response.json()["access_token"]
+
+    def request(self, method: str, path: str, *, expect: Iterable[int] = (200,), **kwargs: Any) -> requests.Response:
+        """``method`` ``/api/v2`` + ``path``; re-authenticates once on 401; raises on an unexpected status."""
+        url = f"{self.base_url}/api/v2{path}"
+        for attempt in range(2):
+            if self._token is None:
+                self._token = self.token()
+            headers = {"Authorization": f"Bearer {self._token}", **kwargs.pop("headers", {})}
+            response = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+            if response.status_code == 401 and attempt == 0:
+                self._token = None
+                continue
+            break
+        if response.status_code not in set(expect):
+            raise LocalAirflowError(f"{method} {path}: HTTP {response.status_code}: {response.text[:1000]}")
+        return response
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=params or None).json()
+
+    def _paged(self, path: str, key: str, **params: Any) -> list[dict]:
+        items: list[dict] = []
+        offset = 0
+        while True:
+            page = self.get(path, limit=100, offset=offset, **params)
+            batch = page.get(key) or []
+            items += batch
+            offset += len(batch)
+            if not batch or offset >= page.get("total_entries", 0):
+                return items
+
+    # health and DAGs
+
+    def health(self) -> dict:
+        """``/api/v2/monitor/health`` (no login needed)."""
+        response = self.session.get(f"{self.base_url}/api/v2/monitor/health", timeout=self.timeout)
+        response.raise_for_status()
+        return response.json()
+
+    def dag(self, dag_id: str) -> dict | None:
+        response = self.request("GET", f"/dags/{quote(dag_id, safe='')}", expect=(200, 404))
+        return response.json() if response.status_code == 200 else None
+
+    def import_errors(self) -> list[dict]:
+        return self._paged("/importErrors", "import_errors")
+
+    def set_paused(self, dag_id: str, paused: bool) -> dict:
+        return self.request("PATCH", f"/dags/{quote(dag_id, safe='')}", json={"is_paused": paused}).json()
+
+    def unpause(self, dag_id: str) -> dict:
+        return self.set_paused(dag_id, False)
+
+    # runs
+
+    def dag_runs(self, dag_id: str, **params: Any) -> list[dict]:
+        return self._paged(f"/dags/{quote(dag_id, safe='')}/dagRuns", "dag_runs", **params)
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict:
+        return self.get(f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}")
+
+    def trigger(self, dag_id: str, conf: dict | None = None, run_id: str | None = None, **body: Any) -> dict:
+        """A manual run (``logical_date`` None unless given, as the UI's trigger does)."""
+        payload: dict[str, Any] = {"logical_date": None, "conf": conf or {}, **body}
+        if run_id:
+            payload["dag_run_id"] = run_id
+        return self.request("POST", f"/dags/{quote(dag_id, safe='')}/dagRuns", json=payload).json()
+
+    def wait_for_run(self, dag_id: str, run_id: str, *, timeout: float = 600, interval: float = 2.0,
+                     states: Iterable[str] = FINAL_RUN_STATES) -> dict:
+        """The run once its state is one of ``states``."""
+        wanted = set(states)
+
+        def probe() -> dict | None:
+            run = self.dag_run(dag_id, run_id)
+            return run if run.get("state") in wanted else None
+
+        return wait_for(probe, timeout=timeout, interval=interval, what=f"run {run_id} of {dag_id} to reach {sorted(wanted)}",
+                        on_timeout=lambda: "; task states: " + json.dumps(self.task_states(dag_id, run_id)))
+
+    # task instances
+
+    def task_instances(self, dag_id: str, run_id: str, task_id: str | None = None) -> list[dict]:
+        """Every task instance of the run, one per map index for mapped tasks (``rendered_map_index`` set)."""
+        items = self._paged(
+            f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances", "task_instances"
+        )
+        return [ti for ti in items if task_id is None or ti["task_id"] == task_id]
+
+    def mapped_task_instances(self, dag_id: str, run_id: str, task_id: str) -> list[dict]:
+        """``.../taskInstances/{task_id}/listMapped``, ordered by map index."""
+        items = self._paged(
+            f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/"
+            f"{quote(task_id, safe='')}/listMapped",
+            "task_instances",
+        )
+        return sorted(items, key=lambda ti: ti["map_index"])
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        out = {}
+        for ti in self.task_instances(dag_id, run_id):
+            key = ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
+            out[key] = ti.get("state")
+        return out
+
+    def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str, map_index: int = -1) -> Any:
+        path = f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/{quote(task_id, safe='')}"
+        if map_index >= 0:
+            path += f"/{map_index}"
+        return self.request("PATCH", path, json={"new_state": state}).json()
+
+    def clear_task_instances(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_ids: list[str | tuple[str, int]],
+        *,
+        include_downstream: bool = True,
+        only_failed: bool = False,
+        dry_run: bool = False,
+    ) -> list[dict]:
+        """``POST /dags/{dag}/clearTaskInstances``: ``task_ids`` items are ``task_id`` or ``(task_id, map_index)``."""
+        body = {
+            "dry_run": dry_run,
+            "dag_run_id": run_id,
+            "task_ids": [list(t) if isinstance(t, tuple) else t for t in task_ids],
+            "include_downstream": include_downstream,
+            "only_failed": only_failed,
+            "reset_dag_runs": True,
+        }
+        result = self.request("POST", f"/dags/{quote(dag_id, safe='')}/clearTaskInstances", json=body).json()
+        return result.get("task_instances", [])
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        """An XCom value (deserialized) of one task instance; None when there is none."""
+        response = self.request(
+            "GET",
+            f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/"
+            f"{quote(task_id, safe='')}/xcomEntries/{quote(key, safe='')}",
+            params={"map_index": map_index, "deserialize": "true"},
+            expect=(200, 404),
+        )
+        return response.json().get("value") if response.status_code == 200 else None
+
+    # logs
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
+        """The whole log of one try as text: one line per event (``event`` plus any extra fields).
+
+        ``GET .../taskInstances/{task}/logs/{try}?map_index=&full_content=true`` with ``Accept:
+        application/json`` answers ``{"content": [{"timestamp", "event", "level", "logger", ...}] | [str],
+        "continuation_token"}``; the token is followed until the log is complete.
+        """
+        path = (
+            f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/"
+            f"{quote(task_id, safe='')}/logs/{try_number}"
+        )
+        lines: list[str] = []
+        token: str | None = None
+        for _ in range(100):
+            params: dict[str, Any] = {"map_index": map_index, "full_content": "true"}
+            if token:
+                params["token"] = token
+            body = self.request("GET", path, params=params, headers={"Accept": "application/json"}).json()
+            for item in body.get("content") or []:
+                lines.append(_log_line(item))
+            new_token = body.get("continuation_token")
+            if not new_token or new_token == token or not body.get("content"):
+                break
+            token = new_token
+        return "\n".join(lines)
+
+
+def _log_line(item: Any) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    event = str(item.get("event", ""))
+    extra = {k: v for k, v in item.items() if k not in ("event", "timestamp", "level", "logger")}
+    prefix = " ".join(str(item[k]) for k in ("timestamp", "level", "logger") if item.get(k))
+    line = f"{prefix} {event}".strip()
+    if extra:
+        line += " " + json.dumps(extra, default=str, sort_keys=True)
+    return line
+
+
+# --- the components ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Component:
+    name: str
+    argv: list[str]
+    log_path: Path
+    process: subprocess.Popen | None = None
+    handle: Any = None
+
+
+@dataclass
+class LocalAirflow:
+    """Airflow's components on loopback with LocalExecutor and a PostgreSQL metadata database.
+
+    ``env`` is the environment the components share (e.g. from :func:`airflow_env`); this class adds
+    the metadata database, executor, secrets, API server address and auth settings to a copy of it.
+    ``extra_env`` wins over everything (e.g. ``AIRFLOW__CORE__MAX_TASK_RETRY_DELAY``).
+    """
+
+    airflow_home: Path
+    env: dict[str, str]
+    parallelism: int = 4
+    metadata_dsn: str | None = None
+    api_port: int | None = None
+    components: tuple[str, ...] = DEFAULT_COMPONENTS
+    pool_slots: int = 8
+    username: str = "admin"
+    password: str | None = None
+    fast: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+    start_timeout: float = 240.0
+
+    def __post_init__(self) -> None:
+        self.airflow_home = Path(self.airflow_home)
+        self.password = self.password or secrets.token_urlsafe(12)
+        self.api_port = self.api_port or free_port()
+        self.instance_id = uuid.uuid4().hex
+        self.log_dir = self.airflow_home / "components"
+        self._pg: EmbeddedPostgres | None = None
+        self._components: dict[str, _Component] = {}
+        self._client: AirflowClient | None = None
+        self._started = False
+        self.full_env: dict[str, str] = {}
+
+    # addresses
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def log_files(self) -> dict[str, Path]:
+        return {name: c.log_path for name, c in self._components.items()}
+
+    @property
+    def client(self) -> AirflowClient:
+        if self._client is None:
+            assert self.password is not None
+            self._client = AirflowClient(self.url, self.username, self.password)
+        return self._client
+
+    # lifecycle
+
+    def __enter__(self) -> LocalAirflow:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalAirflow:
+        if self._started:
+            return self
+        self._started = True
+        atexit.register(self.stop)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.airflow_home.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        if not self.metadata_dsn:
+            self._pg = EmbeddedPostgres()  # own temp root: the server user must be able to reach it
+            self._pg.start()
+            self.metadata_dsn = self._pg.create_database("airflow")
+        self.full_env = self._build_env()
+        self.cli("db", "migrate", timeout=600)
+        self.cli("pools", "set", RAFAY_POOL, str(self.pool_slots), "Concurrent Rafay extraction tasks")
+        argv = {
+            "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port)],
+            "scheduler": ["scheduler"],
+            "dag-processor": ["dag-processor"],
+            "triggerer": ["triggerer"],
+        }
+        for name in self.components:
+            self._spawn(name, argv[name])
+        self.wait_healthy()
+
+    def _build_env(self) -> dict[str, str]:
+        from cryptography.fernet import Fernet
+
+        env = dict(self.env)
+        env.update(FAST_SETTINGS if self.fast else {})
+        secrets_file = self.airflow_home / "simple_auth_manager_passwords.json"
+        fd = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({self.username: self.password}, handle)
+        dsn = sqlalchemy_url(self.metadata_dsn or "")
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.airflow_home),
+                MARKER_VAR: self.instance_id,
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": dsn,
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
+                "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                # One secret and one execution API URL for every component (compose: same).
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+                "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.api_port),
+                "AIRFLOW__API__BASE_URL": f"{self.url}/",
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(secrets_file),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+                # Loopback ports of their own, so two instances (or a developer's Airflow) never clash.
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": env.get(
+                    "AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(self.airflow_home / "logs")
+                ),
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def cli(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+        """``airflow <args>`` with the components' environment, output captured (and logged to ``cli.log``)."""
+        if not self.full_env:
+            raise LocalAirflowError("LocalAirflow.cli() before start()")
+        proc = subprocess.run(
+            [airflow_bin(), *args], env=self.full_env, capture_output=True, text=True, timeout=timeout,
+            start_new_session=True,
+        )
+        with (self.log_dir / "cli.log").open("a") as handle:
+            handle.write(f"$ airflow {' '.join(args)}  -> exit {proc.returncode}\n{proc.stdout}{proc.stderr}\n")
+        if check and proc.returncode != 0:
+            raise LocalAirflowError(
+                f"airflow {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
+        return proc
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log_path = self.log_dir / f"{name}.log"
+        handle = log_path.open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-c", DIE_WITH_PARENT, str(os.getpid()), airflow_bin(), *args],
+            env=self.full_env, cwd=self.airflow_home, stdin=subprocess.DEVNULL,
+            stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self._components[name] = _Component(name, args, log_path, process, handle)
+
+    def check_alive(self) -> None:
+        """Raise, with the tail of its log, if a component has exited."""
+        for component in self._components.values():
+            if component.process is not None and component.process.poll() is not None:
+                raise LocalAirflowError(
+                    f"airflow {component.name} exited with {component.process.returncode}; "
+                    f"{component.log_path}:\n{tail(component.log_path)}"
+                )
+
+    def wait_healthy(self, timeout: float | None = None) -> dict:
+        """Until the API answers and reports every started component healthy."""
+        keys = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
+        wanted = [keys[c] for c in self.components if c in keys]
+
+        def probe() -> dict | None:
+            self.check_alive()
+            try:
+                health = self.client.health()
+            except (requests.RequestException, ValueError):
+                return None
+            ok = health.get("metadatabase", {}).get("status") == "healthy" and all(
+                (health.get(k) or {}).get("status") == "healthy" for k in wanted
+            )
+            return health if ok else None
+
+        return wait_for(probe, timeout=timeout or self.start_timeout, interval=1.0,
+                        what=f"Airflow at {self.url} to report {wanted} healthy", on_timeout=self._log_tails)
+
+    def _log_tails(self) -> str:
+        return "".join(f"\n--- {p} ---\n{tail(p, 25)}" for p in self.log_files.values())
+
+    def wait_for_dag(self, dag_id: str = DAG_ID, timeout: float = 180) -> dict:
+        """Until the dag-processor has parsed ``dag_id``; fails fast on an import error for it."""
+
+        def probe() -> dict | None:
+            self.check_alive()
+            dag = self.client.dag(dag_id)
+            if dag:
+                return dag
+            errors = [e for e in self.client.import_errors() if Path(e.get("filename", "")).stem == dag_id]
+            if errors:
+                raise LocalAirflowError(f"import error in {errors[0].get('filename')}:\n{errors[0].get('stack_trace')}")
+            return None
+
+        return wait_for(probe, timeout=timeout, interval=1.0, what=f"DAG {dag_id} to be parsed",
+                        on_timeout=self._log_tails)
+
+    def own_processes(self) -> list[Any]:
+        """Running processes started by this instance: the components, their descendants, and any
+        process carrying this instance's marker in its environment (detached task processes)."""
+        import psutil
+
+        found: dict[int, Any] = {}
+        for component in self._components.values():
+            if component.process is None or component.process.poll() is not None:
+                continue
+            try:
+                parent = psutil.Process(component.process.pid)
+                found[parent.pid] = parent
+                for child in parent.children(recursive=True):
+                    found[child.pid] = child
+            except psutil.NoSuchProcess:
+                pass
+        me = os.getpid()
+        for proc in psutil.process_iter(["pid"]):
+            if proc.pid in found or proc.pid == me:
+                continue
+            try:
+                if proc.environ().get(MARKER_VAR) == self.instance_id:
+                    found[proc.pid] = proc
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+                continue
+        alive = []
+        for proc in found.values():
+            try:
+                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(proc)
+            except psutil.NoSuchProcess:
+                continue
+        return alive
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM each component's process group (scheduler last, so it can end its workers), then
+        SIGKILL whatever of this instance is still running; then the metadata PostgreSQL."""
+        import psutil
+
+        leftovers = self.own_processes() if self._components else []
+        order = [n for n in ("triggerer", "dag-processor", "scheduler", "api-server") if n in self._components]
+        for name in order:
+            component = self._components[name]
+            process = component.process
+            if process is None or process.poll() is not None:
+                continue
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        for name in order:
+            process = self._components[name].process
+            if process is None:
+                continue
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for name in order:
+            process = self._components[name].process
+            if process is not None:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
+        survivors = {p.pid: p for p in leftovers}
+        survivors.update({p.pid: p for p in self.own_processes()})
+        for proc in survivors.values():
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(list(survivors.values()), timeout=10)
+        for component in self._components.values():
+            if component.handle is not None:
+                component.handle.close()
+                component.handle = None
+        for component in self._components.values():
+            component.process = None
+        if self._pg is not None:
+            self._pg.stop()
+            self._pg = None
+        if self._client is not None:
+            self._client.session.close()
+        atexit.unregister(self.stop)
+
+    # conveniences for the billing DAG
+
+    def unpause(self, dag_id: str = DAG_ID) -> dict:
+        return self.client.unpause(dag_id)
+
+    def backfill(self, from_date: str, to_date: str, dag_id: str = DAG_ID, *extra: str) -> subprocess.CompletedProcess:
+        """``airflow backfill create --dag-id D --from-date F --to-date T [extra]`` (the scheduler runs it)."""
+        return self.cli("backfill", "create", "--dag-id", dag_id, "--from-date", from_date, "--to-date", to_date,
+                        *extra)
+
+
+def iter_task_logs(client: AirflowClient, dag_id: str, run_id: str) -> Iterator[tuple[dict, int, str]]:
+    """``(task instance, try number, log text)`` for every try of every task instance of a run."""
+    for ti in client.task_instances(dag_id, run_id):
+        for try_number in range(1, int(ti.get("try_number") or 0) + 1):
+            yield ti, try_number, client.task_log(dag_id, run_id, ti["task_id"], try_number, ti["map_index"])
+
+
+# --- make airflow ------------------------------------------------------------------------------
+
+LOCAL_DIR = work_dir(".local") / "airflow"
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m rafay_devkit.local_airflow",
+        description="A local Airflow (UI + scheduler + dag-processor + triggerer) wired to the Rafay simulator.",
+    )
+    parser.add_argument("--port", type=int, default=8080, help="UI / API port (default %(default)s; a free one if taken)")
+    parser.add_argument("--orgs", type=int, default=12, help="simulated organizations (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--parallelism", type=int, default=4, help="LocalExecutor task slots (default %(default)s)")
+    parser.add_argument("--home", type=Path, default=LOCAL_DIR, help="state directory, wiped at start (default %(default)s)")
+    parser.add_argument("--username", default="admin")
+    parser.add_argument("--password", default=None, help="UI password (default: generated, printed)")
+    return parser.parse_args(argv)
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is fine
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rafay_simulator import RafaySimulator, SimulatorConfig
+
+    args = _parse_args(argv)
+    home: Path = args.home.resolve()
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    port = args.port if _port_free(args.port) else free_port()
+    def _on_signal(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)  # also when started with SIGINT ignored (a background job)
+    print(f"Local Airflow for {DAG_ID} (state under {home}) - starting, about a minute ...", flush=True)
+    sim = RafaySimulator(SimulatorConfig(seed=args.seed, orgs=args.orgs, now=None)).start()
+    pg: EmbeddedPostgres | None = None
+    airflow: LocalAirflow | None = None
+    try:
+        pg = EmbeddedPostgres()  # a temp root of its own (the server runs as an unprivileged user)
+        pg.start()
+        billing_dsn = pg.create_database("billing")
+        metadata_dsn = pg.create_database("airflow")
+        env = airflow_env(
+            home / "airflow",
+            rafay_url=sim.url,
+            rafay_api_key=sim.api_key,
+            billing_dsn=billing_dsn,
+            data_uri=(home / "billing-data").as_uri(),
+            price_book_uri=demo_price_book().as_uri(),
+        )
+        print(f"  Rafay simulator ({args.orgs} orgs): {sim.url}", flush=True)
+        print(f"  Billing database: {billing_dsn}", flush=True)
+        print("  Airflow: migrating the metadata database, starting api-server, scheduler, dag-processor, "
+              "triggerer ...", flush=True)
+        airflow = LocalAirflow(
+            home / "airflow", env, parallelism=args.parallelism, metadata_dsn=metadata_dsn, api_port=port,
+            username=args.username, password=args.password,
+        ).start()
+        airflow.wait_for_dag(DAG_ID)
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        example_conf = {
+            "window_start": f"{today - timedelta(days=3):%Y-%m-%dT%H:%M:%SZ}",
+            "window_end": f"{today - timedelta(days=2):%Y-%m-%dT%H:%M:%SZ}",
+        }
+        print(
+            "\n"
+            f"Airflow UI:   {airflow.url}\n"
+            f"Login:        user {airflow.username!r}, password {airflow.password!r}\n"
+            f"Component logs: {airflow.log_dir}   Task logs: {env['AIRFLOW__LOGGING__BASE_LOG_FOLDER']}\n"
+            f"Landing root: {home / 'billing-data'}   Billing DB: {billing_dsn}\n"
+            "\n"
+            "What to click:\n"
+            f"  1. Dags -> {DAG_ID}. It starts paused: switch the toggle on and the scheduler bills the\n"
+            "     last complete UTC day at once (runs wait while the DAG is paused). For another window,\n"
+            "     press Trigger with a conf naming it (a manual run has no data interval of its own):\n"
+            f"     {json.dumps(example_conf)}\n"
+            "     (add \"orgs\": [\"<org id>\", ...] to bill only some organizations).\n"
+            "  2. Open the run (Runs tab, or a square in the grid) and watch the tasks go green.\n"
+            "  3. Click extract_org: its mapped instances are named by organization; pick one.\n"
+            "  4. Logs tab: the per-org summary line 'org <id> (<name>): N profiles, M instances, ...';\n"
+            "     check_run's log says whether the window billed cleanly.\n"
+            "\n"
+            "Ctrl-C stops everything.",
+            flush=True,
+        )
+        while True:
+            time.sleep(2)
+            airflow.check_alive()
+    except KeyboardInterrupt:
+        print("\nStopping ...", flush=True)
+        return 0
+    except LocalAirflowError as exc:
+        print(f"\nLocal Airflow failed: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if airflow is not None:
+            airflow.stop()
+        if pg is not None:
+            pg.stop()
+        sim.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print("Stopped: Airflow components, PostgreSQL and the simulator.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

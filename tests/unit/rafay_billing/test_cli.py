@@ -1,0 +1,303 @@
+"""``rafay-billing metrics``: inputs like the seed script, the same rows as the seed script, fast start."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from rafay_billing import cli
+from rafay_billing.reports import SEED_HEADER, neutralize
+from rafay_simulator import Fault, RafaySimulator
+from tests.support import seed_script
+
+NOW = datetime(2026, 11, 26, 12, 34, 56, 789000, tzinfo=UTC)
+
+
+class FrozenDatetime(datetime):
+    """``datetime`` whose ``now()`` is ``NOW``: the seed and the command must see the same window."""
+
+    @classmethod
+    def now(cls, tz=None):  # type: ignore[override]
+        return NOW if tz is None else NOW.astimezone(tz)
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(seed_script, "datetime", FrozenDatetime)
+    monkeypatch.setattr(cli, "datetime", FrozenDatetime)
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, sim: RafaySimulator, days: str | None = "30", scheme: bool = False) -> None:
+    url = sim.url if scheme else sim.url.split("://", 1)[1]
+    monkeypatch.setenv("RAFAY_CONSOLE_URL", url)
+    monkeypatch.setenv("RAFAY_DEFAULT_API_KEY", sim.api_key)
+    if days is None:
+        monkeypatch.delenv("DAYS", raising=False)
+    else:
+        monkeypatch.setenv("DAYS", days)
+
+
+def _run_seed(monkeypatch: pytest.MonkeyPatch, sim: RafaySimulator, where: Path) -> tuple[Path, Path]:
+    """The blog script itself (tests/seed_script.py) against the simulator, in ``where``."""
+    where.mkdir()
+    _env(monkeypatch, sim)
+    monkeypatch.chdir(where)
+    seed_script.main()
+    unsorted = [p for p in where.iterdir() if "sorted" not in p.name]
+    sorted_ = [p for p in where.iterdir() if "sorted" in p.name]
+    assert len(unsorted) == 1 and len(sorted_) == 1
+    return unsorted[0], sorted_[0]
+
+
+def _run_command(
+    monkeypatch: pytest.MonkeyPatch, sim: RafaySimulator, out: Path, *args: str
+) -> tuple[int, Path | None, Path | None]:
+    monkeypatch.setenv("RAFAY_CONSOLE_URL", sim.url)  # a base URL with scheme: the simulator is plain http
+    code = cli.main(["metrics", "--out", str(out), *args])
+    if code != 0:
+        return code, None, None
+    files = sorted(out.iterdir())
+    unsorted = [p for p in files if p.name.startswith("ncp-metrics-") and "sorted" not in p.name]
+    sorted_ = [p for p in files if p.name.startswith("ncp-metrics-sorted-")]
+    assert len(unsorted) == 1 and len(sorted_) == 1
+    return code, unsorted[0], sorted_[0]
+
+
+def _neutralized(path: Path) -> bytes:
+    """The seed's file with the contract's one change (formula-looking cells prefixed with ')."""
+    rows = list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8"), newline="")))
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf)
+    writer.writerow(rows[0])
+    for row in rows[1:]:
+        writer.writerow([neutralize(c) for c in row])
+    return buf.getvalue().encode("utf-8")
+
+
+def _assert_same_files(seed: tuple[Path, Path], ours: tuple[Path | None, Path | None]) -> None:
+    assert ours[0] is not None and ours[1] is not None
+    assert ours[0].read_bytes() == _neutralized(seed[0])
+    assert ours[1].read_bytes() == _neutralized(seed[1])
+
+
+# --- seed parity ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed_fields_only", [False, True])
+def test_writes_the_same_rows_as_the_seed_script(
+    rafay_sim_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, frozen_clock: None, seed_fields_only: bool
+) -> None:
+    sim = rafay_sim_factory(orgs=14, seed_fields_only=seed_fields_only)
+    seed_files = _run_seed(monkeypatch, sim, tmp_path / "seed")
+    code, *ours = _run_command(monkeypatch, sim, tmp_path / "ours")
+    assert code == 0
+    _assert_same_files(seed_files, (ours[0], ours[1]))
+    text = ours[0].read_bytes().decode()
+    assert text.startswith("Organization,Profile Type,Profile,Instance,Usage(h),Status\r\n")
+    assert len(text.splitlines()) > 20
+    assert "'=cmd|' /C calc'!A0" in text  # the one deliberate difference from the seed
+
+
+def test_same_rows_from_a_paging_capped_faulty_server(
+    rafay_sim_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, frozen_clock: None
+) -> None:
+    """The seed needs a server that answers everything at once; the command also copes with one that doesn't."""
+    plain = rafay_sim_factory(orgs=10, instances_per_profile=(3, 9))
+    seed_files = _run_seed(monkeypatch, plain, tmp_path / "seed")
+    hard = rafay_sim_factory(orgs=10, instances_per_profile=(3, 9), max_page_size=2, v2_default_limit=2)
+    hard.add_fault(Fault("status", "/usage$", times=3, status=503, retry_after=0))
+    hard.add_fault(Fault("status", "/ncp/profiles$", times=2, status=502, html=True, retry_after=0))
+    hard.add_fault(Fault("malformed_json", "^/v2/organizations$", times=1))
+    code, *ours = _run_command(monkeypatch, hard, tmp_path / "ours")
+    assert code == 0
+    _assert_same_files(seed_files, (ours[0], ours[1]))
+
+
+def test_sorted_file_is_ordered_like_the_seed(
+    rafay_sim_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, frozen_clock: None
+) -> None:
+    sim = rafay_sim_factory(orgs=12)
+    _env(monkeypatch, sim)
+    code, unsorted, sorted_ = _run_command(monkeypatch, sim, tmp_path)
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(sorted_.read_bytes().decode(), newline="")))
+    assert tuple(rows[0]) == SEED_HEADER
+    keys = [tuple(r[:4]) for r in rows[1:]]
+    raw_keys = [tuple(c[1:] if c.startswith("'") else c for c in k) for k in keys]
+    assert raw_keys == sorted(raw_keys)
+    assert sorted(rows[1:]) == sorted(list(csv.reader(io.StringIO(unsorted.read_bytes().decode(), newline="")))[1:])
+    stamp = unsorted.name.removeprefix("ncp-metrics-").removesuffix(".csv")
+    assert sorted_.name == f"ncp-metrics-sorted-{stamp}.csv"
+    assert len(stamp) == 15 and stamp[8] == "-"
+
+
+# --- inputs --------------------------------------------------------------------------------------
+
+
+def test_explicit_window_concurrency_and_summary(
+    rafay_sim_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    sim = rafay_sim_factory(orgs=4, profiles_per_org=(3, 3), latency_ms=30)
+    _env(monkeypatch, sim, days="abc")  # flags win: a bad DAYS is not even read
+    code, unsorted, _ = _run_command(
+        monkeypatch, sim, tmp_path / "new" / "dir",
+        "--start", "2026-11-10T00:00:00Z", "--end", "2026-11-11T00:00:00Z", "--concurrency", "3",
+    )
+    assert code == 0
+    usage = [r for r in sim.requests if r.path.endswith("/usage")]
+    assert usage and all(
+        (r.query["start_time"], r.query["end_time"]) == ("2026-11-10T00:00:00Z", "2026-11-11T00:00:00Z") for r in usage
+    )
+    assert 1 < sim.max_in_flight <= 3
+    out, err = capsys.readouterr()
+    assert str(unsorted) in out.splitlines()
+    assert "4 orgs, 12 profiles, " in err and " retries" in err
+
+
+def test_days_flag_wins_over_env_and_window_is_second_precise(
+    rafay_sim_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, frozen_clock: None
+) -> None:
+    sim = rafay_sim_factory(orgs=2)
+    _env(monkeypatch, sim, days="30")
+    code, _, _ = _run_command(monkeypatch, sim, tmp_path, "--days", "2")
+    assert code == 0
+    usage = [r for r in sim.requests if r.path.endswith("/usage")]
+    assert {(r.query["start_time"], r.query["end_time"]) for r in usage} == {
+        ("2026-11-24T12:34:56Z", "2026-11-26T12:34:56Z")
+    }
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "message"),
+    [
+        ({"DAYS": None}, [], "no window: set DAYS"),
+        ({"DAYS": "abc"}, [], "DAYS must be a positive whole number"),
+        ({"DAYS": "0"}, [], "DAYS must be a positive whole number"),
+        ({}, ["--days", "-1"], "--days must be a positive whole number"),
+        ({}, ["--days", "2", "--start", "2026-11-10T00:00:00Z", "--end", "2026-11-11T00:00:00Z"], "not both"),
+        ({}, ["--start", "2026-11-10T00:00:00Z"], "--start and --end go together"),
+        ({}, ["--start", "2026-11-10", "--end", "2026-11-11T00:00:00Z"], "--start must be an ISO-8601 UTC"),
+        ({}, ["--start", "2026-11-11T00:00:00Z", "--end", "2026-11-10T00:00:00Z"], "must be after"),
+        ({"RAFAY_CONSOLE_URL": None}, [], "RAFAY_CONSOLE_URL is not set"),
+        ({"RAFAY_DEFAULT_API_KEY": None}, [], "RAFAY_DEFAULT_API_KEY is not set"),
+        ({"RAFAY_CONSOLE_URL": "ftp://x"}, [], "must be http(s)"),
+        ({}, ["--concurrency", "0"], "--concurrency must be a positive whole number"),
+        ({"RAFAY_CONSOLE_URL": "http://rafay.example"}, [], "refusing to send the Rafay API key over plain http to "
+         "rafay.example"),
+        ({"RAFAY_ALLOW_INSECURE_HTTP": "maybe"}, [], "RAFAY_ALLOW_INSECURE_HTTP must be"),
+    ],
+)
+def test_bad_inputs_exit_2_with_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path, env: dict, args: list, message: str
+) -> None:
+    base = {"DAYS": "30", "RAFAY_CONSOLE_URL": "rafay.invalid", "RAFAY_DEFAULT_API_KEY": "k-123",
+            "RAFAY_ALLOW_INSECURE_HTTP": None}
+    for name, value in {**base, **env}.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    assert cli.main(["metrics", "--out", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rafay-billing metrics: error: ") and message in err
+    assert len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plain_http_key_to_a_network_host_is_refused_unless_allowed(
+    rafay_sim_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+    network_address: str,
+) -> None:
+    """Defect 10e: the key is not sent in clear text to another machine without being asked to."""
+    sim = rafay_sim_factory(orgs=2, host="0.0.0.0")
+    url = f"http://{network_address}:{sim.port}"
+    _env(monkeypatch, sim, days="2")
+    monkeypatch.delenv("RAFAY_ALLOW_INSECURE_HTTP", raising=False)
+    assert cli.main(["metrics", "--out", str(tmp_path / "no"), "--console-url", url]) == 2
+    err = capsys.readouterr().err
+    assert f"refusing to send the Rafay API key over plain http to {network_address}" in err
+    assert "--allow-insecure-http" in err and sim.api_key not in err and sim.requests == []
+    assert cli.main(["metrics", "--out", str(tmp_path / "flag"), "--console-url", url, "--allow-insecure-http"]) == 0
+    monkeypatch.setenv("RAFAY_ALLOW_INSECURE_HTTP", "1")
+    assert cli.main(["metrics", "--out", str(tmp_path / "env"), "--console-url", url]) == 0
+    assert sim.api_key not in capsys.readouterr().err
+
+
+def test_help_documents_the_insecure_http_switch(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["metrics", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--allow-insecure-http" in out and "RAFAY_ALLOW_INSECURE_HTTP" in out
+
+
+def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture) -> None:
+    assert cli.main([]) == 2
+    assert "metrics" in capsys.readouterr().err
+
+
+def test_api_failure_exits_1_without_files_or_the_key(
+    rafay_sim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _env(monkeypatch, rafay_sim)
+    monkeypatch.setenv("RAFAY_DEFAULT_API_KEY", "not-the-right-key-987")
+    code, _, _ = _run_command(monkeypatch, rafay_sim, tmp_path, "-v")
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "HTTP 401" in err and "check RAFAY_DEFAULT_API_KEY" in err
+    assert "not-the-right-key-987" not in err + caplog.text
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_key_never_reaches_output_logs_or_files(
+    rafay_sim_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sim = rafay_sim_factory(orgs=5)
+    sim.add_fault(Fault("status", "/usage$", times=1, status=503, retry_after=0))
+    _env(monkeypatch, sim)
+    code, unsorted, sorted_ = _run_command(monkeypatch, sim, tmp_path, "--verbose")
+    assert code == 0
+    out, err = capsys.readouterr()
+    assert "-> 200" in caplog.text
+    everything = out + err + caplog.text + unsorted.read_text() + sorted_.read_text()
+    assert sim.api_key not in everything
+
+
+# --- the installed command ---------------------------------------------------------------------------
+
+
+def test_importing_the_command_pulls_in_no_airflow_pandas_or_psycopg() -> None:
+    code = (
+        "import sys, json; import rafay_billing.cli, rafay_billing.client, rafay_billing.extract, "
+        "rafay_billing.reports, rafay_billing.usage, rafay_billing.paths; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('airflow', 'pandas', 'psycopg', 'psycopg2', 'sqlalchemy'))))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(proc.stdout) == []
+
+
+def test_console_script_runs_end_to_end(rafay_sim_factory, tmp_path: Path) -> None:
+    sim = rafay_sim_factory(orgs=3)
+    script = Path(sys.executable).with_name("rafay-billing")
+    env = {**os.environ, "DAYS": "3", "RAFAY_CONSOLE_URL": sim.url, "RAFAY_DEFAULT_API_KEY": sim.api_key}
+    proc = subprocess.run(
+        [str(script), "metrics", "--out", str(tmp_path)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    written = [Path(line) for line in proc.stdout.splitlines()]
+    assert [p.name.startswith("ncp-metrics-") for p in written] == [True, True]
+    assert all(p.read_bytes().startswith(b"Organization,Profile Type,Profile,Instance,Usage(h),Status\r\n") for p in written)
+    assert sim.api_key not in proc.stdout + proc.stderr
