@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -555,7 +555,7 @@ def waive(
             )
         cur.execute(sql("periods/insert_waiver.sql"), {**key, "why": why.strip(), "actor": actor,
                                                        "records": len(matches)})
-        return Waiver(*cur.fetchone(), records=len(matches))
+        return replace(Waiver(*cur.fetchone()), records=len(matches))
 
 
 def _no_match_message(cur: Any, key: dict[str, Any]) -> str:

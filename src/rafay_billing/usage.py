@@ -362,6 +362,7 @@ def normalize_record(
 def _row_gpu(record: Mapping[str, Any], profile: ProfileRef) -> tuple[int | None, str | None]:
     """The row's GPU count (record parameter, else profile spec) and why it is unusable, if it is."""
     found = _record_gpu(record)
+    count: int | None
     if found is not None:
         count, raw = found
         problem = _gpu_problem(count, raw, "label_value of the record's GPU parameter")
