@@ -199,7 +199,7 @@ def _insecure_http(args: argparse.Namespace, env: dict[str, str]) -> bool:
     raise UsageError(f"RAFAY_ALLOW_INSECURE_HTTP must be 1/true/yes/on or 0/false/no/off, got {text!r}")
 
 
-def resolve_window(args: argparse.Namespace, env: dict[str, str], now: datetime) -> Window:
+def window_from_args(args: argparse.Namespace, env: dict[str, str], now: datetime) -> Window:
     """``--start/--end``, else ``--days``/``DAYS`` ending now (second precision, like the seed)."""
     if args.start or args.end:
         if args.days is not None:
@@ -224,10 +224,10 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str]) -> int:
     from rafay_billing.client import RafayClient
     from rafay_billing.errors import RafayConfigError, RafayError
     from rafay_billing.extract import extract_org, list_orgs
-    from rafay_billing.reports import write_seed_csvs
+    from rafay_billing.reports import write_ncp_metrics_csvs
 
     stamp = time.strftime("%m%d%Y-%H%M%S")  # local time, as the seed names its files
-    window = resolve_window(args, env, datetime.now(UTC))
+    window = window_from_args(args, env, datetime.now(UTC))
     concurrency = _positive_int(args.concurrency, "--concurrency")
     url = args.console_url or env.get("RAFAY_CONSOLE_URL", "")
     if not url.strip():
@@ -267,7 +267,7 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str]) -> int:
         log.info("%s", result.summary_line())
     rows = [row for result in results for row in result.rows]
     out.mkdir(parents=True, exist_ok=True)
-    unsorted_path, sorted_path = write_seed_csvs(rows, out, stamp)
+    unsorted_path, sorted_path = write_ncp_metrics_csvs(rows, out, stamp)
     snap = client.stats.snapshot()
     invalid = sum(r.invalid for r in results)
     print(

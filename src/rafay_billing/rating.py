@@ -232,11 +232,11 @@ def fetch_line_items(conn: Any, window: Window) -> list[dict[str, Any]]:
     return _fetch(conn, "rating/fetch_line_items.sql", window)
 
 
-def fetch_seed_rows(conn: Any, window: Window) -> list[dict[str, Any]]:
+def fetch_ncp_metrics_rows(conn: Any, window: Window) -> list[dict[str, Any]]:
     """The usage that stands for the window's days as seed report rows (organization, profile_type,
     profile, instance, seed_usage, status): each (org, day) from the run that billed it, in the seed's
     order (org listing, then day, then record order)."""
-    return _fetch(conn, "rating/fetch_seed_rows.sql", window)
+    return _fetch(conn, "rating/fetch_ncp_metrics_rows.sql", window)
 
 
 def fetch_exceptions(conn: Any, window: Window) -> list[dict[str, Any]]:

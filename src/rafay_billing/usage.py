@@ -90,7 +90,7 @@ class UsageRow:
     def valid(self) -> bool:
         return self.invalid_reason is None
 
-    def seed_cells(self) -> list[str]:
+    def ncp_metrics_cells(self) -> list[str]:
         """The six cells the seed script writes: Organization, Profile Type, Profile, Instance, Usage(h), Status."""
         return [self.organization, self.profile_type, self.profile, self.instance, self.seed_usage, self.status]
 

@@ -15,12 +15,12 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath, Variable
 from airflow.sdk.exceptions import AirflowFailException
 
+from rafay_billing.jsonable import to_jsonable
 from rafay_billing.paths import page_file_name, safe_component
 from rafay_billing.window import Window, WindowError, format_utc, resolve_window
 
@@ -308,18 +308,6 @@ def load_usage(window_data: dict, batches: list[list[dict]] | None, context: Any
     }
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return format_utc(value)
-    return value
-
-
 def rate(window_data: dict, loaded: dict, context: Any) -> dict:
     """Rate exactly the (org, day)s this run loaded: other orgs and days keep their items and run id."""
     from rafay_billing.rating import DaySlice, rate_slices
@@ -344,7 +332,7 @@ def rate(window_data: dict, loaded: dict, context: Any) -> dict:
             c.org_id, c.usage_date, c.correction_seq, c.period_start,
             ", ".join(f"{v} {k}" for k, v in sorted(c.delta_by_currency.items())),
         )
-    return _jsonable(
+    return to_jsonable(
         {
             "slices": len(slices),
             "line_items": summary.line_items,
@@ -364,16 +352,16 @@ LINE_ITEM_COLUMNS = (
 
 def publish_reports(window_data: dict, context: Any) -> dict:
     from rafay_billing import reports
-    from rafay_billing.rating import fetch_line_items, fetch_seed_rows
+    from rafay_billing.rating import fetch_line_items, fetch_ncp_metrics_rows
 
     window = _window(window_data)
     out = run_dir("reports", window, _run_id(context))
     out.mkdir(parents=True, exist_ok=True)
     with billing_connection() as conn:
-        seed_rows = fetch_seed_rows(conn, window)
+        seed_rows = fetch_ncp_metrics_rows(conn, window)
         items = fetch_line_items(conn, window)
     stamp = datetime.now(UTC).strftime("%m%d%Y-%H%M%S")
-    files = reports.write_seed_csvs(seed_rows, out, stamp)
+    files = reports.write_ncp_metrics_csvs(seed_rows, out, stamp)
     line_items_path = out / "line-items.csv"
     with line_items_path.open("w", encoding="utf-8", newline="") as handle:
         reports.write_csv(handle, LINE_ITEM_COLUMNS, ([row.get(c) for c in LINE_ITEM_COLUMNS] for row in items))
