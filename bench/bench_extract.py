@@ -1,44 +1,273 @@
-"""Benchmark: ``rafay-billing metrics`` against the blog script's sequential reads, on the simulator.
+"""Benchmark: ``rafay-billing metrics`` on three tenant shapes, against the latency bound and the blog script.
 
-Both read the same simulated console (40 ms latency per request, 30 orgs x 6 profiles by default)
-for the same window. The baseline is the blog script itself (``tests/seed_script.py``: one request
-at a time, a new connection per request); the contender is the ``rafay-billing metrics`` code path
-(pooled session, concurrent reads). The rows written must be identical (the contract's
-spreadsheet neutralization applied to the seed's cells); the script prints wall times, the speedup
-and the latency-bound ideal (requests x latency / concurrency).
+The simulator runs in its own process (so the client's CPU time is the client's alone) and the
+command runs in this one. Shapes (issue 14):
 
-    .venv/bin/python bench/bench_extract.py [--orgs 30] [--profiles 6] [--latency-ms 40] [--concurrency 8]
+  a  30 orgs x 6 profiles x 12 instances, 30-day window, HTTPS, 40 ms per request
+  b  300 orgs x 2 profiles x 3 instances, 30-day window, 20 ms per request
+  c  1 org x 1 profile x 50,000 instances, pages of 1,000, 40 ms per request (CPU-bound)
+
+For each shape it prints the command's wall time and CPU time (``time.process_time``: every thread
+of this process, the simulator excluded), the requests and connections the simulator saw, the
+latency bound and the command's ratio to it, and for a and b the blog script (``tests/seed_script.py``:
+one request at a time, a new connection each) over the same console, whose rows must be identical.
+
+The latency bound is what no client can beat at that concurrency: the larger of
+``requests x latency / concurrency`` (every slot busy all the time) and the critical path
+(org listing, then a profile listing, then a profile's pages one after another). A second bound
+uses the simulator's own service times (latency plus its time to build the reply, which grows with
+the page size) instead of the nominal latency: the client cannot be faster than the server.
+
+Shape c also reports client CPU per record against the floor: bare
+``json.loads(body, parse_float=Decimal)`` over the very same page bytes (fetched again afterwards).
+
+    .venv/bin/python bench/bench_extract.py [--shape a b c] [--concurrency 8] [--runs 1] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import csv
 import io
+import json
 import os
+import pstats
+import signal
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlencode
+
+import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from rafay_billing import cli  # noqa: E402
 from rafay_billing.reports import neutralize  # noqa: E402
-from rafay_simulator import RafaySimulator, SimulatorConfig  # noqa: E402
 from tests.support import seed_script  # noqa: E402  (the blog script, verbatim but for the URL scheme)
 
-SIM_NOW = datetime(2026, 11, 27, tzinfo=UTC)
+SIM_NOW = "2026-11-27T00:00:00Z"
 WINDOW_END = datetime(2026, 11, 26, 6, 30, 0, tzinfo=UTC)
+API_KEY = "bench-extract-key"
+RESULT_PREFIX = "BENCH_RESULT "
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    orgs: int
+    profiles: int
+    instances: int
+    latency_ms: int
+    tls: bool = False
+    page_size: int | None = None
+    days: int = 30
+    seed: bool = True  # the blog script can read it (it does not page)
+
+    def describe(self) -> str:
+        extra = (", HTTPS" if self.tls else "") + (f", pages of {self.page_size:,}" if self.page_size else "")
+        return (f"({self.name}) {self.orgs} orgs x {self.profiles} profiles x {self.instances:,} instances, "
+                f"{self.days}-day window, {self.latency_ms} ms{extra}")
+
+
+SHAPES = {
+    "a": Shape("a", 30, 6, 12, 40, tls=True),
+    "b": Shape("b", 300, 2, 3, 20),
+    "c": Shape("c", 1, 1, 50_000, 40, page_size=1000, seed=False),
+}
 
 
 class _FrozenDatetime(datetime):
     @classmethod
     def now(cls, tz=None):  # type: ignore[override]
         return WINDOW_END if tz is None else WINDOW_END.astimezone(tz)
+
+
+# --- the simulator, in its own process ----------------------------------------------------------
+
+
+class Simulator:
+    """``python -m rafay_simulator`` for one shape, with its ``/_sim/`` admin endpoints."""
+
+    def __init__(self, shape: Shape, workdir: Path) -> None:
+        ready, self.log, ca = workdir / "sim.ready", workdir / "sim.log", workdir / "ca.pem"
+        command = [
+            sys.executable, str(Path(__file__).resolve()), "--serve", "--port", "0", "--orgs", str(shape.orgs),
+            "--profiles-per-org", f"{shape.profiles}-{shape.profiles}",
+            "--instances-per-profile", f"{shape.instances}-{shape.instances}",
+            "--latency-ms", str(shape.latency_ms), "--now", SIM_NOW, "--api-key", API_KEY, "--ready-file", str(ready),
+        ]
+        if shape.page_size:
+            command += ["--max-page-size", str(shape.page_size)]
+        if shape.tls:
+            command += ["--tls", "--ca-out", str(ca)]
+        with self.log.open("wb") as handle:
+            self.process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True)
+        deadline = time.monotonic() + 600
+        while not (ready.exists() and ready.read_text().strip() and (ca.exists() or not shape.tls)):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"simulator did not start:\n{self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        self.url = ready.read_text().strip()
+        self.ca = str(ca) if shape.tls else None
+        self.session = requests.Session()
+        self.session.headers["x-api-key"] = API_KEY
+        self.session.verify = self.ca or True
+        self.session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override verify
+
+    def reset(self) -> None:
+        self.session.post(f"{self.url}/_sim/reset", timeout=30).raise_for_status()
+
+    def settled(self) -> dict:
+        """Stats once the simulator has logged the last reply (it logs just after sending)."""
+        last: dict = {}
+        for _ in range(100):
+            now = self.session.get(f"{self.url}/_sim/stats", timeout=30).json()
+            if now == last:
+                return now
+            last = now
+            time.sleep(0.05)
+        return last
+
+    def requests_log(self) -> list[dict]:
+        return self.session.get(f"{self.url}/_sim/requests", timeout=120).json()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+# --- the two contenders -----------------------------------------------------------------------------
+
+
+def run_seed(sim: Simulator, shape: Shape, workdir: Path) -> tuple[float, dict]:
+    """The blog script's main() in ``workdir``; returns (seconds, simulator stats)."""
+    os.environ.update(DAYS=str(shape.days), RAFAY_CONSOLE_URL=sim.url.split("://", 1)[1], RAFAY_DEFAULT_API_KEY=API_KEY)
+    saved = os.environ.get("REQUESTS_CA_BUNDLE")
+    if sim.ca:
+        os.environ["REQUESTS_CA_BUNDLE"] = sim.ca
+    seed_script.datetime = _FrozenDatetime  # same window as the command below
+    seed_script.SCHEME = sim.url.split("://", 1)[0]
+    sim.reset()
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    try:
+        started = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            seed_script.main()
+        elapsed = time.perf_counter() - started
+    finally:
+        os.chdir(cwd)
+        if saved is None:
+            os.environ.pop("REQUESTS_CA_BUNDLE", None)
+        else:
+            os.environ["REQUESTS_CA_BUNDLE"] = saved
+    return elapsed, sim.settled()
+
+
+@dataclass
+class CommandRun:
+    wall_s: float
+    cpu_s: float
+    stats: dict
+    log: list[dict]
+
+
+def run_command(sim: Simulator, shape: Shape, concurrency: int, out: Path, profile: Path | None) -> CommandRun:
+    """``rafay-billing metrics`` in-process; wall and CPU seconds, the simulator's stats and request log."""
+    start = WINDOW_END - timedelta(days=shape.days)
+    os.environ.update(RAFAY_CONSOLE_URL=sim.url, RAFAY_DEFAULT_API_KEY=API_KEY)
+    argv = ["metrics", "--start", start.strftime("%Y-%m-%dT%H:%M:%SZ"), "--end", WINDOW_END.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "--out", str(out), "--concurrency", str(concurrency)]
+    if sim.ca:
+        argv += ["--ca-bundle", sim.ca]
+    sim.reset()
+    profiler = cProfile.Profile() if profile else None
+    cpu0, started = time.process_time(), time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        if profiler:
+            profiler.enable()
+        code = cli.main(argv)
+        if profiler:
+            profiler.disable()
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu0
+    if code != 0:
+        raise SystemExit(f"rafay-billing metrics exited {code}")
+    if profiler and profile:
+        profiler.dump_stats(str(profile))
+    return CommandRun(elapsed, cpu, sim.settled(), sim.requests_log())
+
+
+# --- bounds and baselines ------------------------------------------------------------------------------
+
+
+def _kind(path: str) -> tuple[str, str]:
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    if len(parts) == 2:
+        return "orgs", ""
+    if parts[-1] == "profiles":
+        return "profiles", parts[2]
+    return "usage", "/".join(parts[2:6:3])
+
+
+def bounds(log: list[dict], latency_ms: int, concurrency: int) -> tuple[float, float]:
+    """(nominal, served) latency bounds in seconds; see the module docstring."""
+    api = [r for r in log if r["path"].startswith("/v2/")]
+    served = {"orgs": 0.0}
+    per_org: dict[str, float] = {}
+    per_listing: dict[tuple[str, str], list[float]] = {}
+    for r in api:
+        kind, key = _kind(r["path"])
+        seconds = r["duration_ms"] / 1000
+        if kind == "orgs":
+            served["orgs"] += seconds
+        elif kind == "profiles":
+            per_org[key] = per_org.get(key, 0.0) + seconds
+        else:
+            per_listing.setdefault((kind, key), []).append(seconds)
+    longest = max((sum(v) for v in per_listing.values()), default=0.0)
+    pages = max((len(v) for v in per_listing.values()), default=0)
+    orgs_pages = sum(1 for r in api if _kind(r["path"])[0] == "orgs")
+    nominal_path = (orgs_pages + 1 + pages) * latency_ms / 1000
+    served_path = served["orgs"] + max(per_org.values(), default=0.0) + longest
+    nominal = max(len(api) * latency_ms / 1000 / concurrency, nominal_path)
+    served_bound = max(sum(r["duration_ms"] for r in api) / 1000 / concurrency, served_path)
+    return nominal, served_bound
+
+
+def json_floor(sim: Simulator, log: list[dict], repeats: int = 5) -> tuple[float, int, int]:
+    """CPU seconds of bare ``json.loads(parse_float=Decimal)`` over the command's usage pages (best of
+    ``repeats``), the records and the bytes in them."""
+    bodies = []
+    for r in log:
+        if _kind(r["path"])[0] == "usage":
+            reply = sim.session.get(sim.url + r["path"], params=r["query"], timeout=120)
+            reply.raise_for_status()
+            bodies.append(reply.content)
+    best = float("inf")
+    records = 0
+    for _ in range(repeats):
+        cpu0 = time.process_time()
+        parsed = [json.loads(b, parse_float=Decimal) for b in bodies]
+        best = min(best, time.process_time() - cpu0)
+        records = sum(len(p.get("instance_usage_data") or []) for p in parsed)
+    return best, records, sum(map(len, bodies))
 
 
 def _csv_rows(path: Path, neutralized: bool = False) -> list[list[str]]:
@@ -52,87 +281,131 @@ def _files(directory: Path) -> tuple[Path, Path]:
     return unsorted, sorted_
 
 
-def run_seed(sim: RafaySimulator, days: int, workdir: Path) -> tuple[float, int, int]:
-    """The blog script's main() in ``workdir``; returns (seconds, requests, connections)."""
-    os.environ.update(DAYS=str(days), RAFAY_CONSOLE_URL=sim.url.split("://", 1)[1], RAFAY_DEFAULT_API_KEY=sim.api_key)
-    seed_script.datetime = _FrozenDatetime  # same window as the command below
-    sim.reset_stats()
-    cwd = os.getcwd()
-    os.chdir(workdir)
+def _load() -> str:
+    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# --- one shape ---------------------------------------------------------------------------------------
+
+
+def bench_shape(shape: Shape, args: argparse.Namespace, tmp: Path) -> dict:
+    workdir = tmp / shape.name
+    workdir.mkdir()
+    sim = Simulator(shape, workdir)
     try:
-        started = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):
-            seed_script.main()
-        elapsed = time.perf_counter() - started
+        print(f"\nShape {shape.describe()}; simulator {sim.url} (own process)", flush=True)
+        results: dict = {"shape": shape.name, "concurrency": {}}
+        seed_s = None
+        if shape.seed and not args.no_seed:
+            seed_dir = workdir / "seed"
+            seed_dir.mkdir()
+            seed_s, seed_stats = run_seed(sim, shape, seed_dir)
+            print(f"  blog script: {seed_s:.2f} s wall, {seed_stats['requests']} requests, "
+                  f"{seed_stats['connections_opened']} connections ({_load()})", flush=True)
+            results["seed_s"] = seed_s
+        for c in args.concurrency:
+            walls, cpus, ratios = [], [], []
+            for run in range(args.runs):
+                out = workdir / f"ours-c{c}-{run}"
+                prof = (workdir / f"c{c}.prof") if args.profile and run == 0 else None
+                got = run_command(sim, shape, c, out, prof)
+                nominal, served = bounds(got.log, shape.latency_ms, c)
+                walls.append(got.wall_s)
+                cpus.append(got.cpu_s)
+                ratios.append(got.wall_s / nominal)
+                rows = len(_csv_rows(_files(out)[0])) - 1
+                print(f"  metrics c={c:<3} run {run + 1}: {got.wall_s:6.2f} s wall, {got.cpu_s:5.2f} s CPU, "
+                      f"{rows:,} rows, {got.stats['requests'] - 0} requests, {got.stats['connections_opened']} "
+                      f"connections, max in flight {got.stats['max_in_flight']}; bound {nominal:.2f} s nominal / "
+                      f"{served:.2f} s served -> {got.wall_s / nominal:.2f}x / {got.wall_s / served:.2f}x "
+                      f"({_load()})", flush=True)
+                if seed_s is not None and run == 0:
+                    seed_files, our_files = _files(workdir / "seed"), _files(out)
+                    for seed_file, our_file in zip(seed_files, our_files, strict=True):
+                        if _csv_rows(seed_file, neutralized=True) != _csv_rows(our_file):
+                            raise SystemExit(f"rows differ: {seed_file.name} vs {our_file.name}")
+                if prof:
+                    stats = pstats.Stats(str(prof))
+                    stream = io.StringIO()
+                    stats.stream = stream  # type: ignore[attr-defined]
+                    stats.sort_stats("tottime").print_stats(args.profile_top)
+                    print("\n".join("    " + ln for ln in stream.getvalue().splitlines()[-args.profile_top - 3:]))
+            wall, cpu = statistics.median(walls), statistics.median(cpus)
+            entry = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "bound_s": round(nominal, 3),
+                     "served_bound_s": round(served, 3), "ratio": round(statistics.median(ratios), 2),
+                     "rows": rows, "requests": got.stats["requests"]}
+            if seed_s is not None:
+                entry["speedup_vs_seed"] = round(seed_s / wall, 1)
+            if shape.name == "c":
+                floor_s, records, size = json_floor(sim, got.log)
+                entry.update(json_floor_s=round(floor_s, 3), records=records,
+                             cpu_us_per_record=round(cpu / records * 1e6, 1),
+                             floor_us_per_record=round(floor_s / records * 1e6, 1),
+                             cpu_vs_floor=round(cpu / floor_s, 2))
+                print(f"  c={c}: client CPU {cpu / records * 1e6:.1f} us/record vs bare json.loads(parse_float="
+                      f"Decimal) {floor_s / records * 1e6:.1f} us/record over the same {size / 1e6:.1f} MB: "
+                      f"{cpu / floor_s:.2f}x the floor (target <= 3x)", flush=True)
+            results["concurrency"][str(c)] = entry
+        return results
     finally:
-        os.chdir(cwd)
-    return elapsed, _settled(sim), sim.connections_opened
+        sim.stop()
 
 
-def run_command(sim: RafaySimulator, days: int, concurrency: int, out: Path) -> tuple[float, int, int, int]:
-    """``rafay-billing metrics`` in-process; returns (seconds, requests, connections, max in flight)."""
-    start = WINDOW_END - timedelta(days=days)
-    os.environ.update(RAFAY_CONSOLE_URL=sim.url, RAFAY_DEFAULT_API_KEY=sim.api_key)
-    sim.reset_stats()
-    started = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        code = cli.main([
-            "metrics", "--start", start.strftime("%Y-%m-%dT%H:%M:%SZ"), "--end", WINDOW_END.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "--out", str(out), "--concurrency", str(concurrency),
-        ])
-    elapsed = time.perf_counter() - started
-    if code != 0:
-        raise SystemExit(f"rafay-billing metrics exited {code}")
-    return elapsed, _settled(sim), sim.connections_opened, sim.max_in_flight
+def serve(argv: list[str]) -> int:
+    """The simulator process: ``python -m rafay_simulator`` with its usage listings memoised.
 
+    The simulator builds a profile's whole usage listing for every page it serves (50 pages of a
+    50,000-instance profile = 50 full builds, seconds each); the bench measures the client, so the
+    listing is built once per (profile, window) here. Pages are still sliced, paged and serialised
+    per request.
+    """
+    from rafay_simulator import __main__ as simulator_main
+    from rafay_simulator.routing import ApiRoutes
 
-def _settled(sim: RafaySimulator) -> int:
-    """Request count once the simulator has logged the last reply (it logs just after sending)."""
-    deadline = time.monotonic() + 5
-    count = -1
-    while time.monotonic() < deadline:
-        now = len(sim.requests)
-        if now == count:
-            return now
-        count = now
-        time.sleep(0.05)
-    return count
+    built: dict = {}
+    original = ApiRoutes._v2_usage
+
+    def memoised(self, profile, start, end):  # type: ignore[no-untyped-def]
+        key = (id(profile), start, end)
+        if key not in built:
+            built[key] = original(self, profile, start, end)
+        return built[key]
+
+    ApiRoutes._v2_usage = memoised  # type: ignore[method-assign]
+    return simulator_main.main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--serve"]:
+        return serve(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orgs", type=int, default=30)
-    parser.add_argument("--profiles", type=int, default=6, help="profiles per org")
-    parser.add_argument("--latency-ms", type=int, default=40)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--shape", nargs="+", choices=sorted(SHAPES), default=sorted(SHAPES))
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8], help="one or more to compare")
+    parser.add_argument("--runs", type=int, default=1, help="runs per concurrency (median)")
+    parser.add_argument("--no-seed", action="store_true", help="skip the blog script")
+    parser.add_argument("--quick", action="store_true", help="a tenth of every shape's orgs/instances")
+    parser.add_argument("--profile", action="store_true", help="cProfile the first run of each concurrency")
+    parser.add_argument("--profile-top", type=int, default=25)
     args = parser.parse_args(argv)
-
-    config = SimulatorConfig(
-        orgs=args.orgs, profiles_per_org=(args.profiles, args.profiles), latency_ms=args.latency_ms, now=SIM_NOW
-    )
-    with RafaySimulator(config) as sim, tempfile.TemporaryDirectory(prefix="rafay-bench-") as tmp:
-        seed_dir, ours_dir = Path(tmp, "seed"), Path(tmp, "ours")
-        seed_dir.mkdir()
-        print(f"Simulator {sim.url}: {args.orgs} orgs x {args.profiles} profiles, {args.latency_ms} ms per request")
-        base_s, base_requests, base_conns = run_seed(sim, args.days, seed_dir)
-        ours_s, our_requests, our_conns, in_flight = run_command(sim, args.days, args.concurrency, ours_dir)
-
-        seed_files, our_files = _files(seed_dir), _files(ours_dir)
-        for seed_file, our_file in zip(seed_files, our_files, strict=True):
-            expected, got = _csv_rows(seed_file, neutralized=True), _csv_rows(our_file)
-            if expected != got:
-                raise SystemExit(f"rows differ: {seed_file.name} vs {our_file.name}")
-        rows = len(_csv_rows(our_files[0])) - 1
-
-        ideal = our_requests * args.latency_ms / 1000 / args.concurrency
-        print(f"Rows: {rows} in both (unsorted and sorted files identical, after neutralization)")
-        print(f"  {'':32} {'wall s':>8} {'requests':>9} {'connections':>12}")
-        print(f"  {'seed script (sequential)':32} {base_s:8.2f} {base_requests:9d} {base_conns:12d}")
-        print(f"  {f'rafay-billing metrics (c={args.concurrency})':32} {ours_s:8.2f} {our_requests:9d} {our_conns:12d}")
-        print(f"Speedup: {base_s / ours_s:.1f}x  (max in flight observed by the simulator: {in_flight})")
-        print(f"Latency-bound ideal for the command: {our_requests} x {args.latency_ms} ms / {args.concurrency} = {ideal:.2f} s"
-              f" ({ideal / ours_s * 100:.0f}% of it achieved)")
+    print(f"Client: {os.cpu_count()} cores, {_load()} at start (other processes share the machine)")
+    summary = []
+    with tempfile.TemporaryDirectory(prefix="rafay-bench-") as tmp:
+        for name in args.shape:
+            shape = SHAPES[name]
+            if args.quick:
+                shape = Shape(shape.name, max(1, shape.orgs // 10), shape.profiles, max(1, shape.instances // 10),
+                              shape.latency_ms, shape.tls, shape.page_size and shape.page_size // 10, shape.days,
+                              shape.seed)
+            summary.append(bench_shape(shape, args, Path(tmp)))
+    print("\nShape  c    wall s  CPU s  bound s  ratio (target <= 1.3x)  vs blog script")
+    for result in summary:
+        for c, e in result["concurrency"].items():
+            seed = f"{e['speedup_vs_seed']}x faster" if "speedup_vs_seed" in e else "-"
+            verdict = "met" if e["ratio"] <= 1.3 else "MISSED"
+            print(f"  {result['shape']}  {c:>3}  {e['wall_s']:7.2f} {e['cpu_s']:6.2f} {e['bound_s']:8.2f}  "
+                  f"{e['ratio']:.2f}x {verdict:<14}  {seed}")
+    print(RESULT_PREFIX + json.dumps({"shapes": summary, "load": os.getloadavg()}))
     return 0
 
 
