@@ -197,6 +197,8 @@ def run_command(sim: Simulator, shape: Shape, concurrency: int, out: Path, profi
             "--out", str(out), "--concurrency", str(concurrency)]
     if sim.ca:
         argv += ["--ca-bundle", sim.ca]
+    if shape.page_size:
+        argv += ["--page-size", str(shape.page_size)]
     sim.reset()
     profiler = cProfile.Profile() if profile else None
     cpu0, started = time.process_time(), time.perf_counter()

@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     metrics.add_argument("--end", help="window end (exclusive), UTC ISO-8601")
     metrics.add_argument("--out", default=".", help="directory for the CSVs (default: working directory)")
     metrics.add_argument("--concurrency", type=str, default="8", help="requests in flight at most (default 8)")
+    metrics.add_argument("--page-size", type=str, default="100",
+                         help="records asked for per page (default 100; a server may cap it lower)")
     metrics.add_argument("--console-url", help="console domain or base URL (default: $RAFAY_CONSOLE_URL)")
     metrics.add_argument("--ca-bundle", help="CA bundle file to verify the console's TLS certificate")
     metrics.add_argument(
@@ -229,6 +231,7 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str]) -> int:
     stamp = time.strftime("%m%d%Y-%H%M%S")  # local time, as the seed names its files
     window = window_from_args(args, env, datetime.now(UTC))
     concurrency = _positive_int(args.concurrency, "--concurrency")
+    page_size = _positive_int(args.page_size, "--page-size")
     url = args.console_url or env.get("RAFAY_CONSOLE_URL", "")
     if not url.strip():
         raise UsageError("RAFAY_CONSOLE_URL is not set: your console's domain (rafay.acme.com) or a base URL")
@@ -241,7 +244,7 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str]) -> int:
     insecure = _insecure_http(args, env)
     try:
         client = RafayClient(
-            url, key, verify=args.ca_bundle or True, concurrency=concurrency,
+            url, key, verify=args.ca_bundle or True, concurrency=concurrency, page_size=page_size,
             auth_hint="check RAFAY_DEFAULT_API_KEY (the Default Org's Org Admin API key)",
             allow_insecure_http=insecure,
         )

@@ -20,14 +20,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import astuple, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import IO
 
 from rafay_billing.client import ClientStats, ListingRestart, PageHook, RafayClient
 from rafay_billing.errors import RafayError, RafayResponseError
 from rafay_billing.paths import page_file_name
-from rafay_billing.usage import ProfileRef, UsageRow, normalize_record, seed_text
+from rafay_billing.usage import ProfileRef, UsageRow, normalize_record, row_values, seed_text
 from rafay_billing.window import Window
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ class _RowSpool:
             self.invalid += 1
         elif row.usage_hours is not None:
             self.hours += row.usage_hours
-        self._batch.append(astuple(row))
+        self._batch.append(row_values(row))
         if self._file is not None and len(self._batch) >= _SPOOL_BATCH:
             self.flush()
 

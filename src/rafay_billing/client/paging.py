@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -224,29 +225,83 @@ class Pager:
         offset, and a second copy of a live listing would differ and be taken for new records.
         Hard errors stay immediate: the same page again from a server that pages (it ignores
         offset), more than ``max_pages`` pages, replies of the wrong shape.
+
+        Why a prefetch: pages of one listing are sequential, so the time the consumer spends on a
+        page (checks, normalisation, spooling) would add to every page's round trip. As soon as a
+        page has passed its checks and announces more, the next page (at the offset its items
+        imply) is asked for on a helper thread while this page's items are yielded; a page that
+        fails its checks is never followed by a prefetch, and when the consumer stops (or an
+        error ends the read) the prefetched reply is awaited and discarded. At most one page is
+        ahead, so memory stays at two pages per listing.
         """
         result = _Read()
         offset = 0
-        for page_no in range(self.max_pages):
-            query = {**listing.params, "offset": offset, "limit": self.page_size}
-            data, body = self.fetch(listing.path, query)
-            where = f"GET {listing.path}?{urlencode(query)}"
-            self.count_page()
-            if self.hook is not None:
-                self.hook(listing.kind, listing.key, page_no, body)
-            items = page_items(data, listing, where)
-            if not result.check_page(page_no, offset, data, body, items, listing, where):
-                return result  # cut short: paging on from a wrong offset proves nothing
-            for index, item in enumerate(items):
-                yield PagedItem(page_no, index, item)
-            offset += len(items)
-            if result.ended(items, offset):
-                return result.finish()
+        ahead = _Prefetch(self.fetch)
+        try:
+            for page_no in range(self.max_pages):
+                query = {**listing.params, "offset": offset, "limit": self.page_size}
+                data, body = ahead.take(listing.path, query)
+                where = f"GET {listing.path}?{urlencode(query)}"
+                self.count_page()
+                if self.hook is not None:
+                    self.hook(listing.kind, listing.key, page_no, body)
+                items = page_items(data, listing, where)
+                if not result.check_page(page_no, offset, data, body, items, listing, where):
+                    return result  # cut short: paging on from a wrong offset proves nothing
+                after = offset + len(items)
+                if page_no + 1 < self.max_pages and not result.ended(items, after):
+                    ahead.start(listing.path, {**listing.params, "offset": after, "limit": self.page_size})
+                for index, item in enumerate(items):
+                    yield PagedItem(page_no, index, item)
+                offset = after
+                if result.ended(items, offset):
+                    return result.finish()
+        finally:
+            ahead.close()
         raise RafayPagingError(
             f"GET {listing.path}: listing did not end after {self.max_pages} pages (offset {offset}); "
             "the server keeps announcing more items",
             method="GET", path=listing.path,
         )
+
+
+class _Prefetch:
+    """At most one page fetched ahead on a helper thread (started lazily: one-page listings never pay for it).
+
+    ``take`` returns the prefetched reply when it was for exactly that query, else fetches now; an
+    unused prefetch is awaited and dropped (its error too: the page was never needed).
+    """
+
+    def __init__(self, fetch: Fetch) -> None:
+        self._fetch = fetch
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: tuple[dict[str, Any], Future[tuple[Any, bytes]]] | None = None
+
+    def start(self, path: str, query: dict[str, Any]) -> None:
+        self._drop()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rafay-page")
+        self._pending = (query, self._pool.submit(self._fetch, path, query))
+
+    def take(self, path: str, query: dict[str, Any]) -> tuple[Any, bytes]:
+        if self._pending is not None and self._pending[0] == query:
+            future = self._pending[1]
+            self._pending = None
+            return future.result()
+        self._drop()
+        return self._fetch(path, query)
+
+    def _drop(self) -> None:
+        if self._pending is not None:
+            future = self._pending[1]
+            self._pending = None
+            wait([future])
+
+    def close(self) -> None:
+        self._drop()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def page_items(data: dict, listing: Listing, where: str) -> list[dict]:

@@ -163,6 +163,18 @@ def test_explicit_window_concurrency_and_summary(
     assert "4 orgs, 12 profiles, " in err and " retries" in err
 
 
+def test_page_size_flag_sets_the_limit_asked_for(
+    rafay_sim_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, frozen_clock: None
+) -> None:
+    sim = rafay_sim_factory(orgs=3, instances_per_profile=(4, 6))
+    _env(monkeypatch, sim, days="30")
+    code, unsorted, _ = _run_command(monkeypatch, sim, tmp_path, "--page-size", "2")
+    assert code == 0 and unsorted is not None
+    assert {r.query["limit"] for r in sim.requests} == {"2"}
+    assert any(r.query["offset"] == "4" for r in sim.requests if r.path.endswith("/usage"))
+    assert cli.main(["metrics", "--out", str(tmp_path), "--page-size", "0"]) != 0
+
+
 def test_days_flag_wins_over_env_and_window_is_second_precise(
     rafay_sim_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, frozen_clock: None
 ) -> None:

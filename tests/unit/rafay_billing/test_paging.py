@@ -1,0 +1,68 @@
+"""The pager's one-page prefetch: the next page is on the wire while the consumer works on this one."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from rafay_billing.client.paging import Listing, PagedItem, Pager
+from rafay_billing.errors import RafayListingInconsistent
+
+LISTING = Listing("orgs", "", "/v2/organizations", "items", "the organization listing")
+
+
+class _Server:
+    """``fetch`` over a fixed listing of ``total`` items; records every offset asked for."""
+
+    def __init__(self, total: int, page: int, *, wrong_offset_at: int | None = None) -> None:
+        self.total, self.page, self.wrong_offset_at = total, page, wrong_offset_at
+        self.asked: list[int] = []
+        self.event = threading.Event()
+        self.lock = threading.Lock()
+
+    def fetch(self, path: str, query: dict[str, Any]) -> tuple[Any, bytes]:
+        offset = int(query["offset"])
+        with self.lock:
+            self.asked.append(offset)
+            if len(self.asked) >= 2:
+                self.event.set()
+        echoed = 0 if offset == self.wrong_offset_at else offset
+        items = [{"metadata": {"name": f"org{i}"}} for i in range(echoed, min(echoed + self.page, self.total))]
+        data = {"items": items, "count": self.total, "offset": echoed, "limit": self.page}
+        return data, repr(data).encode()
+
+
+def _pager(server: _Server) -> Pager:
+    return Pager(fetch=server.fetch, page_size=server.page, max_pages=100, listing_reads=1, count_page=lambda: None)
+
+
+def test_the_next_page_is_requested_while_the_consumer_holds_the_current_one() -> None:
+    server = _Server(total=6, page=2)
+    entries = _pager(server).entries(LISTING)
+    first = next(entries)
+    assert isinstance(first, PagedItem) and first.page_no == 0
+    # The consumer has not asked for anything more, yet page 1 is already being fetched.
+    assert server.event.wait(10), "page 1 was not requested until the consumer came back"
+    assert server.asked[:2] == [0, 2]
+    rest = list(entries)
+    assert [e.item["metadata"]["name"] for e in [first, *rest]] == [f"org{i}" for i in range(6)]
+    assert server.asked == [0, 2, 4]  # no page beyond count
+
+
+def test_no_page_is_asked_ahead_of_one_that_failed_its_checks() -> None:
+    server = _Server(total=6, page=2, wrong_offset_at=2)
+    with pytest.raises(RafayListingInconsistent, match="answered offset 0 for offset 2"):
+        list(_pager(server).consistent(LISTING))
+    assert server.asked == [0, 2]  # page 1 failed: nothing was asked at offset 4
+
+
+def test_a_consumer_that_stops_leaves_no_request_or_thread_behind() -> None:
+    server = _Server(total=10, page=2)
+    entries = _pager(server).entries(LISTING)
+    next(entries)
+    assert server.event.wait(10)
+    entries.close()  # awaits the prefetched page and drops it
+    assert server.asked == [0, 2]
+    assert not [t for t in threading.enumerate() if t.name.startswith("rafay-page")]
