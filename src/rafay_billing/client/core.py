@@ -138,6 +138,10 @@ class RafayClient:
         )
         # Proxies and CA settings from the environment, resolved once for the one host we talk to.
         self._send_kwargs = self._session.merge_environment_settings(self.base_url, {}, False, verify, None)
+        # Resolved: no per-request environment look-ups from here on (requests would otherwise search
+        # for ~/.netrc and re-read proxy variables on every request, and a .netrc entry would add its
+        # credentials to requests meant to carry only x-api-key).
+        self._session.trust_env = False
 
     def __repr__(self) -> str:  # never shows the key
         return f"RafayClient({self.base_url!r}, concurrency={self.concurrency})"

@@ -765,3 +765,17 @@ def test_sim_key_is_not_sent_over_plain_http_to_a_network_host(rafay_sim_factory
     allowed = RafayClient(url, sim.api_key, retry=FAST, sleep=Sleeps(), allow_insecure_http=True)
     assert len(list(allowed.iter_organizations())) == 2
     assert [r.api_key_ok for r in sim_requests(sim, 1)] == [True]
+
+
+@responses.activate
+def test_a_netrc_entry_for_the_console_adds_no_credentials(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key travels only in x-api-key; requests' per-request ~/.netrc look-up is off once the
+    environment (proxies, CA bundle) has been resolved at construction."""
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine rafay.test login someone password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    responses.add(responses.GET, f"{BASE}/v2/organizations", json={"items": [], "count": 0})
+    list(_client().iter_organizations())
+    assert len(responses.calls) == 1
+    assert "Authorization" not in responses.calls[0].request.headers
