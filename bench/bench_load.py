@@ -32,6 +32,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -134,6 +135,33 @@ def copy_all(conn, files: list[tuple[str, Path, int]], window: Window, run_id: s
     return time.perf_counter() - started, rows
 
 
+def _psql_copy_command(path: Path) -> str:
+    """``load/copy_usage.sql`` (the very COPY ``load_org_usage`` runs) as one ``\\copy`` line reading ``path``."""
+    text = " ".join(ln.split("--", 1)[0] for ln in db.sql("load/copy_usage.sql").splitlines())
+    text = " ".join(text.split()).rstrip(";").strip()
+    assert text.startswith("COPY ") and " FROM STDIN " in text, text
+    return "\\copy " + text[len("COPY "):].replace(" FROM STDIN ", f" FROM '{path}' ")
+
+
+def psql_copy_all(psql: Path, dsn: str, files: list[tuple[str, Path, int]], run_id: str, workdir: Path) -> float:
+    """The floor: ``psql \\copy`` of the same files into the same table, one psql session, one
+    transaction per file that only sets the load context (the table's defaults need it) and copies.
+    No lock, no delete of earlier rows, no count check: what PostgreSQL itself does with the files."""
+    script = workdir / f"copy-{run_id}.psql"
+    with script.open("w", encoding="utf-8") as out:
+        for _, path, _ in files:
+            out.write("BEGIN;\n")
+            out.write(f"SELECT set_config('billing.usage_date', '{DAY.isoformat()}', true), "
+                      f"set_config('billing.run_id', '{run_id}', true), "
+                      f"set_config('billing.source_dir', '{source_dir(path)}', true) \\g /dev/null\n")
+            out.write(_psql_copy_command(path) + "\n")
+            out.write("COMMIT;\n")
+    started = time.perf_counter()
+    subprocess.run([str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(script)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
 def sample_rows(files: list[tuple[str, Path, int]], sample: int, run_id: str) -> list[tuple[str, list[list]]]:
     """The first ``sample`` rows, per org, as INSERT parameters ("" -> NULL except in text columns), the
     CSV's cells followed by what ``load_org_usage`` supplies: usage_date, run_id, source_dir."""
@@ -216,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orgs", type=int, default=100)
     parser.add_argument("--insert-sample", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-insert", action="store_true", help="skip the row-by-row INSERT baseline")
     args = parser.parse_args(argv)
 
     import psycopg
@@ -236,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                   "loopback TCP)")
             batches = sample_rows(files, args.insert_sample, "insert")
             sample = sum(len(rows) for _, rows in batches)
-            fresh, reload, prepared, unprepared = [], [], [], []
+            fresh, reload, prepared, unprepared, floor = [], [], [], [], []
             for i in range(args.repeats):  # side by side in every round, so the ratios share conditions
                 truncate(conn)
                 seconds, rows = copy_all(conn, files, WINDOW, f"copy-{i}")
@@ -249,19 +278,30 @@ def main(argv: list[str] | None = None) -> int:
                 reload.append(args.rows / seconds)
                 assert landed_rows(conn) == args.rows, "the re-load added rows instead of replacing them"
                 truncate(conn)
-                seconds, _ = insert_rows(conn, batches, prepare=True, run_id="insert")
-                prepared.append(sample / seconds)
-                truncate(conn)
-                seconds, _ = insert_rows(conn, batches, prepare=False, run_id="insert")
-                unprepared.append(sample / seconds)
+                seconds = psql_copy_all(pg.bin_dir / "psql", dsn, files, f"psql-{i}", Path(tmp))
+                assert landed_rows(conn) == args.rows
+                floor.append(args.rows / seconds)
+                if args.no_insert:
+                    prepared.append(float("nan"))
+                    unprepared.append(float("nan"))
+                else:
+                    truncate(conn)
+                    seconds, _ = insert_rows(conn, batches, prepare=True, run_id="insert")
+                    prepared.append(sample / seconds)
+                    truncate(conn)
+                    seconds, _ = insert_rows(conn, batches, prepare=False, run_id="insert")
+                    unprepared.append(sample / seconds)
                 print(f"  round {i + 1}: COPY {fresh[-1]:,.0f} rows/s, re-load {reload[-1]:,.0f} rows/s, "
+                      f"psql \\copy {floor[-1]:,.0f} rows/s ({fresh[-1] / floor[-1] * 100:.0f}%), "
                       f"INSERT {prepared[-1]:,.0f} rows/s (unprepared {unprepared[-1]:,.0f}): "
-                      f"{fresh[-1] / prepared[-1]:.1f}x")
+                      f"{fresh[-1] / prepared[-1]:.1f}x (load {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
 
     med = statistics.median
     copy_rate, reload_rate, insert_rate, plain_rate = med(fresh), med(reload), med(prepared), med(unprepared)
     ratio = med([c / p for c, p in zip(fresh, prepared, strict=True)])
     ratio_plain = med([c / p for c, p in zip(fresh, unprepared, strict=True)])
+    floor_rate = med(floor)
+    of_floor = med([c / f for c, f in zip(fresh, floor, strict=True)])
     print()
     print(f"Landing {args.rows:,} usage rows of one day ({args.orgs} orgs, one transaction per org), median of "
           f"{args.repeats} rounds:")
@@ -269,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     rows_ = [
         ("COPY via load_org_usage, into an empty table", copy_rate),
         ("COPY via load_org_usage, re-load by the same run (replaces)", reload_rate),
+        ("floor: psql \\copy of the same files, one session, into an empty table", floor_rate),
         (f"row-by-row INSERT, prepared (sample of {sample:,}, extrapolated)", insert_rate),
         (f"row-by-row INSERT, unprepared (sample of {sample:,}, extrapolated)", plain_rate),
     ]
@@ -276,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {label:<66} {args.rows / rate:>9.1f} {rate:>10,.0f}")
     print(f"COPY vs row-by-row INSERT (median of per-round ratios): {ratio:.1f}x prepared, {ratio_plain:.1f}x "
           f"unprepared. INSERT figures are for {sample:,} rows extrapolated to {args.rows:,}.")
+    print(f"COPY vs psql \\copy (median of per-round ratios): {of_floor * 100:.0f}% of the floor's throughput; "
+          f"target >= 50% {'met' if of_floor >= 0.5 else 'MISSED'}")
     print(f"Targets: >= 100,000 rows/s {'met' if copy_rate >= 100_000 else 'MISSED'} ({copy_rate:,.0f}); "
           f">= 10x INSERTs {'met' if ratio >= 10 else 'MISSED'} ({ratio:.1f}x vs prepared INSERTs over loopback).")
     return 0

@@ -38,6 +38,10 @@ def neutralize(cell: Any) -> str:
     digits, nothing around it): a plain number cannot run anything and finance needs it numeric.
     ``None`` is an empty cell.
     """
+    if type(cell) is str:  # the common case first: every ncp-metrics cell is text by now
+        if cell.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(cell):
+            return "'" + cell
+        return cell
     if cell is None:
         return ""
     if isinstance(cell, bool):
@@ -100,12 +104,16 @@ def write_ncp_metrics_csvs(
     ``ObjectStoragePath``) or a callable returning a text handle opened for writing with ``newline=""``.
     """
     cells = [ncp_metrics_cells(r) for r in rows]
-    ordered = sorted(cells, key=ncp_metrics_sort_key)  # sort on the values, as the seed does, then neutralize
+    # Sort on the values, as the seed does; neutralize each row once for both files.
+    order = sorted(range(len(cells)), key=lambda i: ncp_metrics_sort_key(cells[i]))
+    safe = [[neutralize(c) for c in row] for row in cells]
     written = []
-    for name, data in zip(ncp_metrics_file_names(timestamp), (cells, ordered), strict=True):
+    for name, data in zip(ncp_metrics_file_names(timestamp), (safe, [safe[i] for i in order]), strict=True):
         target, opener = _target(out, name)
         with opener() as handle:
-            write_csv(handle, NCP_METRICS_HEADER, data)
+            writer = csv.writer(handle)
+            writer.writerow([neutralize(c) for c in NCP_METRICS_HEADER])
+            writer.writerows(data)
         written.append(target)
     return written[0], written[1]
 

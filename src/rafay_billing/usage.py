@@ -15,9 +15,9 @@ file (``rafay_billing.paths.page_file_name``) and position in that page's items.
 from __future__ import annotations
 
 import csv
+import operator
 import re
 from collections.abc import Iterable, Iterator, Mapping
-import operator
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
