@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -234,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if sim is not None:
             sim.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

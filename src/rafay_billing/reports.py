@@ -103,10 +103,16 @@ def write_ncp_metrics_csvs(
     ``out`` is a directory supporting ``/`` and ``.open("w", encoding=..., newline=...)`` (``Path``,
     ``ObjectStoragePath``) or a callable returning a text handle opened for writing with ``newline=""``.
     """
-    cells = [ncp_metrics_cells(r) for r in rows]
-    # Sort on the values, as the seed does; neutralize each row once for both files.
-    order = sorted(range(len(cells)), key=lambda i: ncp_metrics_sort_key(cells[i]))
-    safe = [[neutralize(c) for c in row] for row in cells]
+    # Sort on the values, as the seed does; neutralize each row once for both files. Only the sort
+    # keys keep raw cells (and those are the neutralized strings themselves unless a cell was escaped).
+    safe: list[list[str]] = []
+    keys: list[tuple[str, str, str, str]] = []
+    for row in rows:
+        raw = ncp_metrics_cells(row)
+        keys.append(ncp_metrics_sort_key(raw))
+        safe.append([neutralize(c) for c in raw])
+    order = sorted(range(len(safe)), key=keys.__getitem__)
+    del keys
     written = []
     for name, data in zip(ncp_metrics_file_names(timestamp), (safe, [safe[i] for i in order]), strict=True):
         target, opener = _target(out, name)
