@@ -69,7 +69,14 @@ def billing_connection() -> Iterator[Any]:
         conn.close()
 
 
-def _window(data: dict) -> Window:
+def _window(data: dict | None) -> Window:
+    """The window resolve_window pushed; a task that runs after it failed (trigger rule all_done)
+    gets None and fails here, without retries, saying why instead of crashing on a missing XCom."""
+    if not data:
+        raise AirflowFailException(
+            "no billing window: resolve_window did not succeed (see its log, usually a bad trigger conf); "
+            "nothing was loaded, rated or checked in this run"
+        )
     return Window.from_dict(data)
 
 
@@ -244,7 +251,7 @@ def _pulled(context: Any, key: str) -> list[dict]:
     return [item for chunk in pulled if chunk for item in chunk]
 
 
-def load_usage(window_data: dict, batches: list[list[dict]] | None, context: Any) -> dict:
+def load_usage(window_data: dict | None, batches: list[list[dict]] | None, context: Any) -> dict:
     """Load every (org, day) that landed; mark every listed (org, day) that did not as ``failed``.
 
     Runs even when some orgs failed extraction, so every good (org, day) is billed; refuses to run
@@ -254,12 +261,12 @@ def load_usage(window_data: dict, batches: list[list[dict]] | None, context: Any
     from rafay_billing.load import LoadError, load_org_usage
     from rafay_provider.settings import billing_start_date
 
+    window = _window(window_data)
     if batches is None:
         raise AirflowFailException(
             "the organization listing did not succeed (see the list_orgs task log): nothing was loaded "
             "or rated in this run; fix the cause and clear list_orgs"
         )
-    window = _window(window_data)
     run_id = _run_id(context)
     listed = [o for b in batches for o in b]
     landed = sorted(_pulled(context, "extracted"), key=lambda s: (s["org_seq"], s["day"]))
@@ -382,7 +389,7 @@ def publish_reports(window_data: dict, context: Any) -> dict:
     return {"files": written, "seed_rows": len(seed_rows), "line_items": len(items)}
 
 
-def check_run(window_data: dict, context: Any) -> dict:
+def check_run(window_data: dict | None, context: Any) -> dict:
     """Fail, after all good work is written, when anything of this run or its look-back is not billed."""
     from rafay_billing.coverage import uncovered_days
     from rafay_provider.settings import COVERAGE_LOOKBACK_DAYS, billing_start_date
