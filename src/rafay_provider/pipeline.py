@@ -338,6 +338,7 @@ def rate(window_data: dict, loaded: dict, context: Any) -> dict:
         return {"slices": 0, "line_items": 0, "exceptions_by_reason": {}, "totals_by_currency": {}}
     with billing_connection() as conn:
         summary = rate_slices(conn, slices, _run_id(context))
+        _log_money_table(conn, window, _run_id(context))
     totals = ", ".join(f"{amount} {cur}" for cur, amount in sorted(summary.totals_by_currency.items())) or "none"
     exceptions = sum(summary.exceptions_by_reason.values())
     log.info(
@@ -360,6 +361,16 @@ def rate(window_data: dict, loaded: dict, context: Any) -> dict:
             "corrections": len(summary.corrections),
         }
     )
+
+
+def _log_money_table(conn: Any, window: Window, run_id: str) -> None:
+    """Per-org charges of this run (top 50 by amount, totals per currency) in a collapsible log group."""
+    from rafay_billing.money_table import TOP_N, fetch_org_totals, format_table, grouped
+
+    rows = fetch_org_totals(conn, run_id, window.start.date(), window.end.date())
+    title = f"Charges per org of [{window.start_iso}, {window.end_iso}): top {min(TOP_N, len(rows))} of {len(rows)}"
+    for line in grouped(title, format_table(rows)):
+        log.info("%s", line)
 
 
 LINE_ITEM_COLUMNS = (
