@@ -277,7 +277,7 @@ def load_usage(window_data: dict | None, batches: list[list[dict]] | None, conte
     with billing_connection() as conn:
         register_orgs(conn, [(o["org_id"], o["name"]) for o in listed], window.start.date(), run_id,
                       start_floor=billing_start_date(), last_day=window.days()[-1].start.date(),
-                      full_listing=not window_data.get("orgs"))
+                      full_listing=not (window_data or {}).get("orgs"))
         for item in landed:
             day = Window.for_day(date.fromisoformat(item["day"]))
             try:

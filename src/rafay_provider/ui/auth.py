@@ -29,6 +29,7 @@ def request_token(request: Request) -> str | None:
 async def require_user(request: Request) -> Any:
     """The authenticated, authorized Airflow user, else 401 (no or bad token) / 403 (not allowed)."""
     from airflow.api_fastapi.app import get_auth_manager
+    from jwt import InvalidTokenError
 
     token = request_token(request)
     if not token:
@@ -40,7 +41,7 @@ async def require_user(request: Request) -> Any:
     manager = get_auth_manager()
     try:
         user = await manager.get_user_from_token(token)
-    except Exception:  # jwt's InvalidTokenError / ExpiredSignatureError, or a user that no longer exists
+    except InvalidTokenError:  # bad signature, expired (ExpiredSignatureError), revoked, unknown user
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Invalid or expired Airflow token: log in again") from None
     if not manager.is_authorized_custom_view(method="GET", resource_name=RESOURCE_NAME, user=user):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"User {user.get_name()!r} may not view {RESOURCE_NAME}")

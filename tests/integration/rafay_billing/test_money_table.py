@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from rafay_billing.money_table import GROUP_END, GROUP_START, OrgMoney, fetch_org_totals, format_table, grouped
+from rafay_billing.money_table import (
+    GROUP_END,
+    GROUP_START,
+    OrgMoney,
+    fetch_org_totals,
+    format_table,
+    grouped,
+)
 from tests.support.billed import Usage, bill
 
 D1, D2 = date(2026, 11, 10), date(2026, 11, 11)
