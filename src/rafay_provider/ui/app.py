@@ -73,9 +73,17 @@ def create_app(sources: Sources | None = None) -> FastAPI:
     def connect() -> Iterator[Any]:
         import psycopg
 
-        with psycopg.connect(**src.conninfo()) as conn:
-            conn.read_only = True
-            yield conn
+        try:
+            with psycopg.connect(**src.conninfo()) as conn:
+                conn.read_only = True
+                yield conn
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+            raise HTTPException(
+                503, "The billing schema is not in billing_postgres yet: the rafay_usage_billing DAG's "
+                "migrate_schema task creates it; run the DAG once.",
+            ) from None
+        except psycopg.OperationalError as exc:
+            raise HTTPException(503, f"billing_postgres is unreachable: {str(exc).strip()[:300]}") from None
 
     def window_of(conn: Any, day: str | None, days: int) -> tuple[date, date]:
         first = _parse_day(day, "day") or queries.latest_day(conn) or date.today()

@@ -222,3 +222,10 @@ def test_the_callers_airflow_token_is_checked_by_the_auth_manager(billed, billin
     assert refused.status_code == 403 and "may not view Billing" in refused.json()["detail"]
     auth_manager.revoke_token(viewer)  # logged out
     assert client.get("/api/totals", headers={"Authorization": f"Bearer {viewer}"}).status_code == 401
+
+
+def test_an_unmigrated_database_says_what_to_do(billing_dsn: str, landing: Path) -> None:
+    app = _app(billing_dsn, landing)
+    app.dependency_overrides[require_user] = lambda: object()
+    response = TestClient(app).get("/api/totals")
+    assert response.status_code == 503 and "run the DAG once" in response.json()["detail"]
