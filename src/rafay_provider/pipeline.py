@@ -379,16 +379,16 @@ def publish_reports(window_data: WindowPayload, context: Context) -> dict[str, A
     out = run_dir("reports", window, _run_id(context))
     out.mkdir(parents=True, exist_ok=True)
     with billing_connection() as conn:
-        seed_rows = fetch_ncp_metrics_rows(conn, window)
+        ncp_metrics_rows = fetch_ncp_metrics_rows(conn, window)
         items = fetch_line_items(conn, window)
     stamp = datetime.now(UTC).strftime("%m%d%Y-%H%M%S")
-    files = reports.write_ncp_metrics_csvs(seed_rows, out, stamp)
+    files = reports.write_ncp_metrics_csvs(ncp_metrics_rows, out, stamp)
     line_items_path = out / "line-items.csv"
     with line_items_path.open("w", encoding="utf-8", newline="") as handle:
         reports.write_csv(handle, LINE_ITEM_COLUMNS, ([row.get(c) for c in LINE_ITEM_COLUMNS] for row in items))
     written = [str(f) for f in files] + [str(line_items_path)]
     log.info("Reports for [%s, %s): %s", window.start_iso, window.end_iso, ", ".join(written))
-    return {"files": written, "seed_rows": len(seed_rows), "line_items": len(items)}
+    return {"files": written, "ncp_metrics_rows": len(ncp_metrics_rows), "line_items": len(items)}
 
 
 def check_run(window_data: WindowPayload, context: Context) -> dict[str, bool]:
