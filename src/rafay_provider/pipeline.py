@@ -15,12 +15,12 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any, cast
 
 from airflow.sdk import Context, ObjectStoragePath, Variable
 from airflow.sdk.exceptions import AirflowFailException
 
+from rafay_billing.jsonable import to_jsonable
 from rafay_billing.paths import page_file_name, safe_component
 from rafay_billing.window import Window, WindowError, format_utc, resolve_window
 from rafay_provider.payloads import (
@@ -337,18 +337,6 @@ def load_usage(window_data: WindowPayload | None, batches: list[OrgBatch] | None
     }
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return format_utc(value)
-    return value
-
-
 def rate(window_data: WindowPayload, loaded: LoadResult, context: Context) -> RateResult:
     """Rate exactly the (org, day)s this run loaded: other orgs and days keep their items and run id."""
     from rafay_billing.rating import DaySlice, rate_slices
@@ -374,7 +362,7 @@ def rate(window_data: WindowPayload, loaded: LoadResult, context: Context) -> Ra
             c.org_id, c.usage_date, c.correction_seq, c.period_start,
             ", ".join(f"{v} {k}" for k, v in sorted(c.delta_by_currency.items())),
         )
-    return cast(RateResult, _jsonable(
+    return cast(RateResult, to_jsonable(
         {
             "slices": len(slices),
             "line_items": summary.line_items,
@@ -404,22 +392,22 @@ LINE_ITEM_COLUMNS = (
 
 def publish_reports(window_data: WindowPayload, context: Context) -> dict[str, Any]:
     from rafay_billing import reports
-    from rafay_billing.rating import fetch_line_items, fetch_seed_rows
+    from rafay_billing.rating import fetch_line_items, fetch_ncp_metrics_rows
 
     window = _window(window_data)
     out = run_dir("reports", window, _run_id(context))
     out.mkdir(parents=True, exist_ok=True)
     with billing_connection() as conn:
-        seed_rows = fetch_seed_rows(conn, window)
+        ncp_metrics_rows = fetch_ncp_metrics_rows(conn, window)
         items = fetch_line_items(conn, window)
     stamp = datetime.now(UTC).strftime("%m%d%Y-%H%M%S")
-    files = reports.write_seed_csvs(seed_rows, out, stamp)
+    files = reports.write_ncp_metrics_csvs(ncp_metrics_rows, out, stamp)
     line_items_path = out / "line-items.csv"
     with line_items_path.open("w", encoding="utf-8", newline="") as handle:
         reports.write_csv(handle, LINE_ITEM_COLUMNS, ([row.get(c) for c in LINE_ITEM_COLUMNS] for row in items))
     written = [str(f) for f in files] + [str(line_items_path)]
     log.info("Reports for [%s, %s): %s", window.start_iso, window.end_iso, ", ".join(written))
-    return {"files": written, "seed_rows": len(seed_rows), "line_items": len(items)}
+    return {"files": written, "ncp_metrics_rows": len(ncp_metrics_rows), "line_items": len(items)}
 
 
 def check_run(window_data: WindowPayload | None, context: Context) -> dict[str, bool]:
