@@ -23,6 +23,7 @@ demo: venv
 # What the tests need beyond Python packages, installed by the project itself (idempotent, quiet).
 test-deps: venv
 	.ci/install-chromium.sh
+	.ci/install-redis.sh
 	.ci/focus-validator.sh
 
 test: venv test-deps lint
@@ -40,8 +41,12 @@ lint: venv
 bench: venv
 	$(BIN)/python -m bench
 
+# `make airflow` runs LocalExecutor; `make airflow EXECUTOR=celery` runs docker-compose.yaml's
+# Celery topology natively (Redis, S3 via moto, two workers; needs `make test-deps` for redis-server).
+EXECUTOR ?= local
 airflow: venv
-	$(BIN)/python -m rafay_devkit.local_airflow
+	@case "$(EXECUTOR)" in local|celery) ;; *) echo "EXECUTOR must be local or celery, not '$(EXECUTOR)'" >&2; exit 2;; esac
+	$(if $(filter celery,$(EXECUTOR)),.ci/install-redis.sh && $(BIN)/python -m rafay_devkit.celery_topology,$(BIN)/python -m rafay_devkit.local_airflow)
 
 # Regenerate both pinned locks from pyproject.toml in a scratch venv:
 #   requirements.txt      the runtime (the package's airflow, s3 and celery extras): what the image installs

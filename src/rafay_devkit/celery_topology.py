@@ -43,7 +43,6 @@ from rafay_devkit.airflow_env import airflow_bin, airflow_env
 from rafay_devkit.local_airflow import (
     DAG_ID,
     DIE_WITH_PARENT,
-    MARKER_VAR,
     RAFAY_POOL,
     LocalAirflow,
     LocalAirflowError,

@@ -126,7 +126,25 @@ def native_settings(
                 raise ComposeDriftError(f"{key} points at compose service {host!r}, which the native run lacks")
             value = localize_url(value, endpoints)
         out[key] = value
+    _check_mirrorable(out)
     return out
+
+
+def _check_mirrorable(settings: Mapping[str, str]) -> None:
+    """What the native topology runs: CeleryExecutor, a Redis broker, the result backend in the
+    metadata database. Compose saying otherwise is drift the native run cannot follow."""
+    if settings["AIRFLOW__CORE__EXECUTOR"] != "CeleryExecutor":
+        raise ComposeDriftError(f"{COMPOSE_FILE} runs {settings['AIRFLOW__CORE__EXECUTOR']}; the native "
+                                "topology (rafay_devkit.celery_topology) runs CeleryExecutor: update both")
+    broker = urlsplit(settings["AIRFLOW__CELERY__BROKER_URL"])
+    if broker.scheme not in ("redis", "rediss"):
+        raise ComposeDriftError(f"{COMPOSE_FILE}'s broker is {broker.scheme}://; the native topology runs Redis")
+    backend = urlsplit(settings["AIRFLOW__CELERY__RESULT_BACKEND"])
+    metadata = urlsplit(settings["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    if not backend.scheme.startswith("db+postgresql") or (backend.netloc, backend.path) != (
+        metadata.netloc, metadata.path
+    ):
+        raise ComposeDriftError(f"{COMPOSE_FILE}'s Celery result backend is no longer the metadata database")
 
 
 def service_command(compose: Mapping[str, Any], service: str) -> list[str]:

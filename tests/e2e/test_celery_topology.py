@@ -290,7 +290,8 @@ def test_a_broker_restart_during_a_run_loses_no_task(stack: Stack) -> None:
 def test_a_worker_killed_mid_extract_is_retried_on_the_survivor(stack: Stack) -> None:
     client, topo = stack.client, stack.topo
     ws, we = TODAY - timedelta(days=5), TODAY - timedelta(days=4)
-    victim_org = stack.sim.dataset.orgs[1]
+    victim = 1  # map index: extract_org maps over the orgs in listing order (test_topology checks it)
+    victim_org = stack.sim.dataset.orgs[victim]
     # The org's first usage request hangs for a while: its first try is surely mid-extraction when
     # its worker dies; the retry is not slowed.
     stack.sim.add_fault(Fault(kind="latency", delay_ms=12_000, org=victim_org.org_id, times=1))
@@ -300,7 +301,8 @@ def test_a_worker_killed_mid_extract_is_retried_on_the_survivor(stack: Stack) ->
         run_id = run["dag_run_id"]
 
         def victim_running() -> dict | None:
-            ti = next((t for t in stack.extract_tis(run_id) if t["rendered_map_index"] == victim_org.name), None)
+            # (rendered_map_index, the org's name, is set when the task ends: look it up by map index)
+            ti = next((t for t in stack.extract_tis(run_id) if t["map_index"] == victim), None)
             return ti if ti and ti["state"] == "running" and ti.get("hostname") else None
 
         ti = wait_for(victim_running, timeout=240, interval=0.5, what=f"extract_org for {victim_org.name} to run")
@@ -316,7 +318,7 @@ def test_a_worker_killed_mid_extract_is_retried_on_the_survivor(stack: Stack) ->
     _, exceptions = stack.expected(ws, we)
     assert final["state"] == ("failed" if exceptions else "success"), states
     survivor = next(w.name for w in topo.worker_list if w.name != lost)
-    tries = stack.tries(run_id, ti["map_index"])
+    tries = stack.tries(run_id, victim)
     assert [t["hostname"] for t in tries] == [lost, survivor], tries
     assert tries[0]["state"] in ("failed", "up_for_retry") and tries[1]["state"] == "success", tries
     assert_billed_as_expected(stack, ws, we)
