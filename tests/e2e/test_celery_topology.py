@@ -14,6 +14,7 @@ databases on the embedded PostgreSQL. One topology for the module; the tests run
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from rafay_devkit.celery_topology import CeleryTopology
 from rafay_devkit.local_airflow import DAG_ID, wait_for
 from rafay_simulator import Fault, RafaySimulator, SimulatorConfig
 from tests.support.db import create_database, drop_database
-from tests.support.e2e import BillingRunner, expected_charges, metadata_home, read_price_book
+from tests.support.e2e import BillingRunner, DagRunResult, expected_charges, metadata_home, read_price_book
 from tests.support.paths import DEMO_PRICE_BOOK
 
 pytestmark = [pytest.mark.e2e, pytest.mark.topology]
@@ -47,6 +48,8 @@ RUN_TIMEOUT = 600
 # retry delay: short values here, so the kill test takes about a minute.
 HEARTBEAT_TIMEOUT = 20
 TIMINGS: dict[str, float] = {}
+# The scheduled run bills the last complete UTC day (billing_start_date is yesterday).
+SCHEDULED = (TODAY - timedelta(days=1), TODAY)
 
 
 def iso(value: datetime) -> str:
@@ -58,10 +61,45 @@ def parse_time(text: str) -> datetime:
 
 
 @dataclass
+class Reference:
+    """``airflow dags test`` for the scheduled window into a billing database of its own, run in a
+    thread while the topology starts (it needs none of it), so that it costs the module no time."""
+
+    dsn: str
+    thread: threading.Thread | None = None
+    result: DagRunResult | None = None
+    error: BaseException | None = None
+
+    def start(self, tmp_path_factory: pytest.TempPathFactory, sim: RafaySimulator) -> None:
+        def run() -> None:
+            try:
+                home = metadata_home(tmp_path_factory, "celery_dags_test")
+                ws, we = SCHEDULED
+                runner = BillingRunner(home, sim, self.dsn, home / "landing", DEMO_PRICE_BOOK,
+                                       billing_start_date=ws.date().isoformat())
+                self.result = runner.run(ws.date().isoformat(), {
+                    "window_start": iso(ws), "window_end": iso(we), "settle_minutes": 0})
+            except BaseException as exc:  # re-raised in the test
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, name="dags-test-reference", daemon=True)
+        self.thread.start()
+
+    def wait(self) -> DagRunResult:
+        assert self.thread is not None
+        self.thread.join(timeout=900)
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None, "airflow dags test did not finish in 15 minutes"
+        return self.result
+
+
+@dataclass
 class Stack:
     topo: CeleryTopology
     sim: RafaySimulator
     billing_dsn: str
+    reference: Reference
 
     @property
     def client(self):
@@ -141,6 +179,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Ite
     sim = RafaySimulator(SimulatorConfig(seed=7, orgs=ORGS, now=SIM_NOW)).start()
     billing_dsn = create_database(postgres_server, "billing_celery")
     metadata_dsn = create_database(postgres_server, "airflow_celery")
+    reference = Reference(create_database(postgres_server, "billing_celery_ref"))
+    reference.start(tmp_path_factory, sim)
     env = airflow_env(
         home / "airflow", rafay_url=sim.url, rafay_api_key=sim.api_key, billing_dsn=billing_dsn,
         data_uri=f"s3://{BUCKET}/{PREFIX}", price_book_uri=DEMO_PRICE_BOOK.as_uri(),
@@ -160,11 +200,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Ite
         assert topo.airflow is not None
         topo.airflow.wait_for_dag(DAG_ID)
         TIMINGS["start"] = time.monotonic() - started
-        yield Stack(topo, sim, billing_dsn)
+        yield Stack(topo, sim, billing_dsn, reference)
     finally:
         topo.stop()
         leftovers = topo.own_processes()
+        if reference.thread is not None:
+            reference.thread.join(timeout=900)
         sim.stop()
+        drop_database(postgres_server, reference.dsn)
         drop_database(postgres_server, billing_dsn)
         drop_database(postgres_server, metadata_dsn)
         TIMINGS["module"] = time.monotonic() - started
@@ -191,9 +234,7 @@ def test_the_topology_runs_compose_settings_and_binds_only_loopback(stack: Stack
     assert topo.non_loopback_listeners() == []
 
 
-def test_scheduled_run_bills_what_dags_test_bills_with_tasks_on_both_workers(
-    stack: Stack, tmp_path_factory: pytest.TempPathFactory, postgres_server: str
-) -> None:
+def test_scheduled_run_bills_what_dags_test_bills_with_tasks_on_both_workers(stack: Stack) -> None:
     client, topo = stack.client, stack.topo
     client.unpause(DAG_ID)
     started = time.monotonic()
@@ -203,6 +244,7 @@ def test_scheduled_run_bills_what_dags_test_bills_with_tasks_on_both_workers(
     )
     run_id = run["dag_run_id"]
     ws, we = parse_time(run["data_interval_start"]), parse_time(run["data_interval_end"])
+    assert (ws, we) == SCHEDULED, "the scheduled run bills another window than the last complete day"
 
     def settled_or_final() -> dict | None:
         current = client.dag_run(DAG_ID, run_id)
@@ -229,7 +271,11 @@ def test_scheduled_run_bills_what_dags_test_bills_with_tasks_on_both_workers(
     assert "profiles, " in text and " instances, " in text, text[-2000:]
     assert topo.s3 is not None and topo.s3.keys(BUCKET, "task-logs/")
 
-    # Everything landed in the bucket; nothing on either worker's disk.
+    # The tasks handed each other S3 URIs, never local paths; everything landed in the bucket and
+    # nothing on either worker's disk.
+    handed = [client.xcom(DAG_ID, run_id, "extract_org", "extracted", t["map_index"]) for t in tis]
+    uris = [item["usage_uri"] for chunk in handed for item in (chunk or [])]
+    assert len(uris) >= ORGS and all(u.startswith(f"s3://{BUCKET}/{PREFIX}/") for u in uris), handed
     raw = f"{PREFIX}/raw/window={Window(ws, we).label}/run={safe_component(run_id)}/"
     keys = topo.s3.keys(BUCKET, raw)
     for org in stack.sim.dataset.orgs:
@@ -240,17 +286,10 @@ def test_scheduled_run_bills_what_dags_test_bills_with_tasks_on_both_workers(
 
     billed = assert_billed_as_expected(stack, ws, we)
 
-    # `airflow dags test` for the same window, into a billing database of its own.
-    reference_dsn = create_database(postgres_server, "billing_celery_ref")
-    try:
-        home = metadata_home(tmp_path_factory, "celery_dags_test")
-        runner = BillingRunner(home, stack.sim, reference_dsn, home / "landing", DEMO_PRICE_BOOK,
-                               billing_start_date=ws.date().isoformat())
-        result = runner.run(ws.date().isoformat(), stack.run_conf(ws, we))
-        assert result.ok == (not exceptions), result.output[-3000:]
-        assert line_items(reference_dsn, ws, we) == billed
-    finally:
-        drop_database(postgres_server, reference_dsn)
+    # `airflow dags test` for the same window (run meanwhile, into a billing database of its own).
+    result = stack.reference.wait()
+    assert result.ok == (not exceptions), result.output[-3000:]
+    assert line_items(stack.reference.dsn, ws, we) == billed
 
 
 def test_a_broker_restart_during_a_run_loses_no_task(stack: Stack) -> None:
