@@ -121,6 +121,9 @@ class MotoS3:
         self.endpoint: S3Endpoint | None = None
 
     def start(self) -> S3Endpoint:
+        import logging
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per S3 request on stdout
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.config_dir.mkdir(parents=True, exist_ok=True)
