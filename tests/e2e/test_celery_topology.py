@@ -189,8 +189,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Ite
     topo = CeleryTopology(
         home, env, metadata_dsn, BUCKET, workers=2, concurrency=1,
         extra_env={
-            "RAFAY_BILLING_EXTRACT_RETRIES": "2",
-            "RAFAY_BILLING_EXTRACT_RETRY_DELAY_SECONDS": "2",
+            "AIRFLOW__RAFAY_BILLING__EXTRACT_RETRIES": "2",
+            "AIRFLOW__RAFAY_BILLING__EXTRACT_RETRY_DELAY_SECONDS": "2",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
         },

@@ -24,6 +24,7 @@ from rafay_billing.client import PageHook, RafayClient, RetryPolicy, normalize_b
 from rafay_billing.errors import RafayConfigError
 from rafay_billing.window import Window
 from rafay_provider import RAFAY_UI_FIELD_BEHAVIOUR
+from rafay_provider.settings import RAFAY_CONN_ID
 
 ENV_URL = "RAFAY_CONSOLE_URL"
 ENV_KEY = "RAFAY_DEFAULT_API_KEY"
@@ -59,7 +60,7 @@ class RafayHook(BaseHook):
     """
 
     conn_name_attr = "rafay_conn_id"
-    default_conn_name = "rafay_default"
+    default_conn_name = RAFAY_CONN_ID
     conn_type = "rafay"
     hook_name = "Rafay"
 
