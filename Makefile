@@ -69,7 +69,7 @@ lock:
 	$(LOCK_PIP) $(LOCK_CONSTRAINTS) "apache-airflow==$(AIRFLOW_VERSION)" -e ".[dev]"
 	( $(call LOCK_HEADER,dev: runtime plus extra dev); .lock-venv/bin/pip freeze --exclude-editable ) > requirements-dev.txt
 	mv requirements.txt.new requirements.txt
-	rm -rf .lock-venv
+	rm -rf .lock-venv src/rafay_billing.egg-info  # the editable installs' egg-info (see venv above)
 
 clean:
 	rm -rf $(VENV) .venv-focus .demo .local .pytest_cache .ruff_cache .mypy_cache
