@@ -1,4 +1,4 @@
-"""Benchmark (item 4): one whole night at scale through the real scheduler.
+"""Benchmark (item 8): one whole night at scale through the real scheduler.
 
 The simulator runs in its own process (``--orgs`` x ``--profiles`` x ``--instances``, ``--latency-ms``
 per request); ``LocalAirflow`` (api-server, scheduler, dag-processor, triggerer; LocalExecutor,
@@ -18,7 +18,7 @@ Reported, from the REST API's task instance start/end times:
 
 When ``--orgs`` is below the target's 1,000, the per-org phases are extrapolated linearly to 1,000
 (stated in the output). Target (README): the night of 1,000 orgs x 10 profiles x 20 instances
-(200,000 records) in <= 15 minutes on 2 cores, peak RSS per task <= 300 MB.
+(200,000 records) in <= 20 minutes on 2 cores, peak RSS per task <= 300 MB.
 
     .venv/bin/python bench/bench_night.py [--orgs 1000] [--profiles 10] [--instances 20] [--latency-ms 20]
 """
@@ -58,7 +58,7 @@ from rafay_devkit.local_airflow import DAG_ID, LocalAirflow  # noqa: E402
 from rafay_devkit.postgres import EmbeddedPostgres  # noqa: E402
 
 TARGET_ORGS = 1000
-TARGET_NIGHT_S = 15 * 60
+TARGET_NIGHT_S = 20 * 60
 TARGET_RSS_MB = 300
 PHASES = {
     "list": ("resolve_window", "wait_for_usage_to_settle", "migrate_schema", "sync_price_book", "list_orgs"),
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Target: night <= {TARGET_NIGHT_S} s and peak RSS per task <= {TARGET_RSS_MB} MB: {verdict} "
               f"({projected:.0f} s, {worst:.0f} MB)")
         print(RESULT_PREFIX + json.dumps({
-            "item": "4 night", "metric": f"{args.orgs} orgs x {args.profiles} x {args.instances}, 20 ms",
+            "item": "8 night", "metric": f"{args.orgs} orgs x {args.profiles} x {args.instances}, 20 ms",
             "baseline": "", "result": f"{run.run_wall:.0f} s" + (f" (~{projected:.0f} s at 1,000 orgs)" if scale != 1 else ""),
             "ratio": f"peak RSS {worst:.0f} MB, metadata +{growth / 1e6:.1f} MB",
             "target": f"<= {TARGET_NIGHT_S} s, <= {TARGET_RSS_MB} MB", "met": verdict == "met",

@@ -1,4 +1,4 @@
-"""Billing periods: readiness, the monthly close, invoices, waivers (Airflow-free; SQL in ``include/sql/periods``).
+"""Billing periods: readiness, the monthly close, invoices, waivers (Airflow-free; SQL in ``rafay_billing/sql/periods``).
 
 Finance invoices a calendar month (UTC) once and never changes what it issued. Why the close is one
 transaction: the period row, its invoices, their numbers and lines and the audit entries appear

@@ -3,7 +3,7 @@
 Why in SQL: a window can hold a million usage rows; PostgreSQL prices them where they are, with the
 price lookup done once per distinct (org, profile_type, profile) through an index, and the money
 arithmetic stays NUMERIC end to end, rounded once to the currency's ISO 4217 minor unit
-(``include/sql/rating/rate_days.sql`` holds the rules).
+(``rafay_billing/sql/rating/rate_days.sql`` holds the rules).
 
 Why (org, day) slices: the ledger's unit. Re-billing a day replaces that (org, day), whichever window
 asked for it, so overlapping windows never bill an hour twice, and a run limited to some orgs never

@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk import Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
+from rafay_billing.jsonable import to_jsonable
 from rafay_billing.periods import Period, PeriodError, parse_period
 from rafay_billing.window import Window, format_utc
 from rafay_provider.payloads import BatchOrg, LandedOrgDay
@@ -254,7 +255,7 @@ def issue_invoices(period_data: dict, context: Context) -> dict:
     log.info("%s", result)
     return {
         "period": period.label, "already_closed": result.already_closed, "invoices": len(result.invoices),
-        "totals": {k: str(v) for k, v in result.totals_by_currency.items()},
+        "totals": to_jsonable(dict(result.totals_by_currency)),
         "open_exceptions": len(result.open_exceptions), "issuer": issuer,
     }
 
