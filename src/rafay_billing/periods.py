@@ -24,7 +24,7 @@ from typing import Any
 from rafay_billing.db import sql, transaction
 
 REASONS: tuple[str, ...] = (
-    "unpriced", "ambiguous_price", "missing_gpu_count", "invalid_usage", "usage_exceeds_window",
+    "unpriced", "ambiguous_price", "missing_gpu_count", "invalid_usage", "usage_exceeds_window", "missing_dimension",
 )
 """Exception reasons a waiver may name (``billing.rating_exceptions.reason``)."""
 LISTED_AT_MOST = 20
