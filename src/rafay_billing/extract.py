@@ -152,9 +152,10 @@ class OrgExtraction:
 
 
 _FIELDS = [f.name for f in fields(UsageRow)]
-_RECORD_SEQ, _PROFILE, _INSTANCE_KEY, _LABELS = (
-    _FIELDS.index(n) for n in ("record_seq", "profile", "instance_key", "labels")
-)
+_RECORD_SEQ = _FIELDS.index("record_seq")
+_PROFILE = _FIELDS.index("profile")
+_INSTANCE_KEY = _FIELDS.index("instance_key")
+_LABELS = _FIELDS.index("labels")
 _SPOOL_BATCH = 1000
 
 

@@ -23,7 +23,8 @@ APIS: tuple[str, ...] = (API_V2, API_PARTNER)
 class UsageSource(Protocol):
     """Lists the orgs to bill and extracts one org's usage for a window."""
 
-    api: str
+    @property
+    def api(self) -> str: ...
 
     def list_orgs(self, client: RafayClient, window: Window, *, on_page: PageHook | None = None) -> list[OrgRef]:
         ...

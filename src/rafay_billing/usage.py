@@ -18,7 +18,8 @@ import csv
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass
+from dataclasses import field as dataclass_field
 from decimal import Context, Decimal, InvalidOperation, localcontext
 from typing import IO, Any
 
@@ -91,8 +92,8 @@ class UsageRow:
     record_end: str | None = None
     source_page: str | None = None
     source_index: int | None = None
-    dimensions: dict[str, Decimal | None] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
+    dimensions: dict[str, Decimal | None] = dataclass_field(default_factory=dict)
+    labels: dict[str, str] = dataclass_field(default_factory=dict)
 
     @property
     def valid(self) -> bool:

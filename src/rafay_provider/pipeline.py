@@ -363,7 +363,7 @@ def rate(window_data: dict, loaded: dict, context: Any) -> dict:
 LINE_ITEM_COLUMNS = (
     "window_start", "window_end", "org_id", "organization", "profile_type", "profile", "instance",
     "instance_id", "usage_hours", "pricing_unit", "pricing_quantity", "unit_price", "currency", "amount",
-    "price_id", "charge_class", "billing_period_start",
+    "price_id", "charge_class", "billing_period_start", "dimension", "labels",
 )
 
 
