@@ -13,7 +13,7 @@ import random
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
@@ -447,8 +447,18 @@ class _Generator:
                 created = first.deleted_at + timedelta(seconds=gap)
                 if created < LIFETIME_END:
                     instances.append(self._instance(inst_name, project, created=created))
+        # Disk is quantitative (GB x hours, the documented shape); every other compute instance carries
+        # a Contract ID billing label. Both derive from names, not the generator's random stream, so
+        # the hours, ids and lifetimes of a seed stay what they were.
+        quantities = {k: Decimal(v) for k, v in labels.items() if k == "Disk"}
+        instances = [
+            replace(inst, labels={"Contract ID": "C-" + stable_id(org_id, inst.name, length=4).upper()})
+            if kind == "compute" and pos % 2 == 0 else inst
+            for pos, inst in enumerate(instances)
+        ]
         return Profile(name=name, type=kind, gpu_param=gpu, spec_variables=[dict(v) for v in variables],
-                       instances=instances, profile_id=profile_id, labels=dict(labels))
+                       instances=instances, profile_id=profile_id,
+                       labels={k: v for k, v in labels.items() if k not in quantities}, quantities=quantities)
 
     def _grid_time(self, lo: datetime, hi: datetime) -> datetime:
         """A random grid-aligned instant in [lo, hi); sometimes exactly midnight or on the hour."""
