@@ -15,6 +15,10 @@ $(STAMP): requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@# setuptools leaves an egg-info in src/, which the editable install puts on sys.path: a second copy
+	@# of the package metadata, so Airflow would load the plugin entry point twice. The venv's
+	@# dist-info holds the real metadata.
+	rm -rf src/rafay_billing.egg-info
 	@touch $(STAMP)
 
 demo: venv

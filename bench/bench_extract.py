@@ -24,13 +24,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-import seed_script  # noqa: E402  (the blog script, verbatim but for the URL scheme)
+sys.path.insert(0, str(REPO))
 
 from rafay_billing import cli  # noqa: E402
 from rafay_billing.reports import neutralize  # noqa: E402
 from rafay_simulator import RafaySimulator, SimulatorConfig  # noqa: E402
+from tests.support import seed_script  # noqa: E402  (the blog script, verbatim but for the URL scheme)
 
 SIM_NOW = datetime(2026, 11, 27, tzinfo=UTC)
 WINDOW_END = datetime(2026, 11, 26, 6, 30, 0, tzinfo=UTC)

@@ -55,9 +55,10 @@ import requests
 from rafay_devkit.airflow_env import airflow_env
 from rafay_devkit.local_airflow import DAG_ID, LocalAirflow, LocalAirflowError, wait_for
 from rafay_devkit.postgres import EmbeddedPostgres
+from rafay_devkit.project import demo_price_book  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-PRICE_BOOK = REPO / "include" / "demo" / "price_book.csv"
+PRICE_BOOK = demo_price_book()
 API_KEY = "bench-mapping-key"
 SEED = 7
 SIM_NOW = "2026-11-27T00:00:00Z"

@@ -14,7 +14,7 @@ machine noise:
 
 It also lists the modules ``DagBag(dags/)`` imports beyond ``airflow.sdk`` (grouped by top-level
 package) and checks that no heavy one (pandas, requests, a database driver, ``rafay_billing.client``)
-is among them. ``tests/test_dag_integrity.py`` asserts the import set; this reports the time.
+is among them. ``tests/unit/dags/test_dag_integrity.py`` asserts the import set; this reports the time.
 Target: <= 0.5 s.
 
     .venv/bin/python bench/bench_parse.py [--runs 7]

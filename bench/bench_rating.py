@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  re-rating after autovacuum-like VACUUM {i + 1}: {seconds:.2f} s (same totals)")
             plan = explain(conn)
     print()
-    print(f"EXPLAIN (ANALYZE, BUFFERS) of include/sql/rating/rate_days.sql ({args.orgs:,} slices of {DAY}, "
+    print(f"EXPLAIN (ANALYZE, BUFFERS) of rafay_billing/sql/rating/rate_days.sql ({args.orgs:,} slices of {DAY}, "
           f"run {RUN_ID!r}):")
     print(plan)
     used = sorted(set(re.findall(r"(?:Index Scan|Index Only Scan|Index Scan Backward) using (\w+)", plan))

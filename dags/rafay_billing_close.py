@@ -11,17 +11,12 @@ in ``rafay_provider.close_pipeline``, imported inside the tasks.
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
+from rafay_provider import settings
 from rafay_provider.sensors.period_ready import PeriodReadySensor
-from rafay_provider.settings import CLOSED_PERIODS_URI, billing_start_datetime
 
-RAFAY_POOL = "rafay_api"  # the daily DAG's pool: the late-usage re-read calls the same API
-RETRY_DELAY = timedelta(seconds=float(os.environ.get("RAFAY_BILLING_RETRY_DELAY_SECONDS", "60")))
-CLOSED_PERIODS = Asset(CLOSED_PERIODS_URI)
+CLOSED_PERIODS = Asset(settings.CLOSED_PERIODS_URI)
 
 DOC = """
 ### Rafay billing: monthly close
@@ -45,15 +40,15 @@ Config: `[rafay_billing] invoice_issuer` (default `RAFAY`). Connections: `rafay_
 
 
 @dag(
-    dag_id="rafay_billing_close",
+    dag_id=settings.CLOSE_DAG_ID,
     schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"),
     # the month of the first billing day: a deployment that starts mid-month closes that month too
-    start_date=billing_start_datetime().replace(day=1),
+    start_date=settings.billing_start_datetime().replace(day=1),
     catchup=True,
     max_active_runs=1,  # months close in order, so invoice numbers follow the months
     doc_md=DOC,
     tags=["billing", "rafay", "invoices"],
-    default_args={"owner": "billing", "retries": 1, "retry_delay": RETRY_DELAY},
+    default_args={"owner": "billing", "retries": 1, "retry_delay": settings.retry_delay()},
     params={
         "period": Param(None, type=["null", "string"], pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
                         description="Close this month (YYYY-MM) instead of the one before the run's date"),
@@ -74,7 +69,7 @@ def rafay_billing_close() -> None:
 
         return close_pipeline.resolve_close_period(get_current_context())
 
-    @task(pool=RAFAY_POOL, retries=2)
+    @task(pool=settings.RAFAY_POOL, retries=2)
     def rebill_late_usage(period: dict) -> dict:
         from rafay_provider import close_pipeline
 

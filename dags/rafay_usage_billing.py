@@ -10,20 +10,10 @@ the work happens in ``rafay_provider.pipeline``, imported inside the tasks.
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
 from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
 
-from rafay_provider.settings import billing_start_datetime
-
-RAFAY_POOL = "rafay_api"
-# Task-level retries of one org's extraction (on top of the hook's per-request retries). Read from
-# the environment (cheap, no I/O) so deployments and tests can tune them without editing the DAG.
-EXTRACT_RETRIES = int(os.environ.get("RAFAY_BILLING_EXTRACT_RETRIES", "2"))
-EXTRACT_RETRY_DELAY = timedelta(seconds=float(os.environ.get("RAFAY_BILLING_EXTRACT_RETRY_DELAY_SECONDS", "120")))
-# Retry delay of the database steps (a restarted PostgreSQL, a killed worker).
-RETRY_DELAY = timedelta(seconds=float(os.environ.get("RAFAY_BILLING_RETRY_DELAY_SECONDS", "60")))
+from rafay_provider import settings
+from rafay_provider.payloads import LandedOrgDay, LoadResult, OrgBatch, RateResult, WindowPayload
 
 DOC = """
 ### Rafay usage billing
@@ -43,9 +33,9 @@ Connections: `rafay_default` (type `rafay`), `billing_postgres`. Variables: `bil
 
 
 @dag(
-    dag_id="rafay_usage_billing",
+    dag_id=settings.BILLING_DAG_ID,
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=billing_start_datetime(),
+    start_date=settings.billing_start_datetime(),
     catchup=True,
     max_active_runs=3,
     doc_md=DOC,
@@ -53,7 +43,7 @@ Connections: `rafay_default` (type `rafay`), `billing_postgres`. Variables: `bil
     default_args={
         "owner": "billing",
         "retries": 1,
-        "retry_delay": RETRY_DELAY,
+        "retry_delay": settings.retry_delay(),
     },
     params={
         "window_start": Param(None, description="Override: window start, UTC (e.g. 2026-11-10T00:00:00Z)"),
@@ -65,7 +55,7 @@ Connections: `rafay_default` (type `rafay`), `billing_postgres`. Variables: `bil
 )
 def rafay_usage_billing() -> None:
     @task(retries=0)
-    def resolve_window() -> dict:
+    def resolve_window() -> WindowPayload:
         """Fails here, with what to fix, on a bad conf: before anything is read or written."""
         from rafay_provider import pipeline
 
@@ -90,20 +80,21 @@ def rafay_usage_billing() -> None:
 
         return pipeline.sync_price_book()
 
-    @task(pool=RAFAY_POOL)
-    def list_orgs(window: dict) -> list[list[dict]]:
+    @task(pool=settings.RAFAY_POOL)
+    def list_orgs(window: WindowPayload) -> list[OrgBatch]:
         from rafay_provider import pipeline
 
         return pipeline.list_org_batches(window, get_current_context())
 
     @task(
-        pool=RAFAY_POOL,
-        retries=EXTRACT_RETRIES,
-        retry_delay=EXTRACT_RETRY_DELAY,
+        task_id=settings.EXTRACT_TASK,
+        pool=settings.RAFAY_POOL,
+        retries=settings.extract_retries(),
+        retry_delay=settings.extract_retry_delay(),
         retry_exponential_backoff=2.0,
         map_index_template="{{ org_label }}",
     )
-    def extract_org(batch: list[dict], window: dict) -> list[dict]:
+    def extract_org(batch: OrgBatch, window: WindowPayload) -> list[LandedOrgDay]:
         from rafay_provider import pipeline
 
         context = get_current_context()
@@ -111,26 +102,26 @@ def rafay_usage_billing() -> None:
         return pipeline.extract_batch(batch, window, context)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
-    def load_usage(window: dict, batches: list[list[dict]] | None) -> dict:
+    def load_usage(window: WindowPayload, batches: list[OrgBatch] | None) -> LoadResult:
         """Runs even when some orgs failed: every (org, day) that extracted is loaded and billed."""
         from rafay_provider import pipeline
 
         return pipeline.load_usage(window, batches, get_current_context())
 
     @task
-    def rate_window(window: dict, loaded: dict) -> dict:
+    def rate_window(window: WindowPayload, loaded: LoadResult) -> RateResult:
         from rafay_provider import pipeline
 
         return pipeline.rate(window, loaded, get_current_context())
 
     @task
-    def publish_reports(window: dict, rated: dict) -> dict:
+    def publish_reports(window: WindowPayload, rated: RateResult) -> dict:
         from rafay_provider import pipeline
 
         return pipeline.publish_reports(window, get_current_context())
 
     @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
-    def check_run(window: dict) -> dict:
+    def check_run(window: WindowPayload) -> dict:
         """Fails the run, after all good line items are written, when anything was not billed."""
         from rafay_provider import pipeline
 

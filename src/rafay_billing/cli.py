@@ -19,9 +19,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rafay_billing.window import Window, WindowError, parse_utc
+
+if TYPE_CHECKING:
+    from rafay_billing.periods import Period
 
 log = logging.getLogger("rafay_billing.cli")
 
@@ -201,7 +204,7 @@ def _insecure_http(args: argparse.Namespace, env: dict[str, str]) -> bool:
     raise UsageError(f"RAFAY_ALLOW_INSECURE_HTTP must be 1/true/yes/on or 0/false/no/off, got {text!r}")
 
 
-def resolve_window(args: argparse.Namespace, env: dict[str, str], now: datetime) -> Window:
+def window_from_args(args: argparse.Namespace, env: dict[str, str], now: datetime) -> Window:
     """``--start/--end``, else ``--days``/``DAYS`` ending now (second precision, like the seed)."""
     if args.start or args.end:
         if args.days is not None:
@@ -225,11 +228,11 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str]) -> int:
     """The ``metrics`` command; returns the exit status."""
     from rafay_billing.client import RafayClient
     from rafay_billing.errors import RafayConfigError, RafayError
-    from rafay_billing.reports import write_seed_csvs
+    from rafay_billing.reports import write_ncp_metrics_csvs
     from rafay_billing.sources import usage_source
 
     stamp = time.strftime("%m%d%Y-%H%M%S")  # local time, as the seed names its files
-    window = resolve_window(args, env, datetime.now(UTC))
+    window = window_from_args(args, env, datetime.now(UTC))
     concurrency = _positive_int(args.concurrency, "--concurrency")
     url = args.console_url or env.get("RAFAY_CONSOLE_URL", "")
     if not url.strip():
@@ -274,7 +277,7 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str]) -> int:
         log.info("%s", result.summary_line())
     rows = [row for result in results for row in result.rows]
     out.mkdir(parents=True, exist_ok=True)
-    unsorted_path, sorted_path = write_seed_csvs(rows, out, stamp)
+    unsorted_path, sorted_path = write_ncp_metrics_csvs(rows, out, stamp)
     snap = client.stats.snapshot()
     invalid = sum(r.invalid for r in results)
     print(
@@ -307,36 +310,43 @@ def _login_name() -> str:
         return ""
 
 
-def run_waive(args: argparse.Namespace, env: dict[str, str]) -> int:
-    """The ``waive`` command; returns the exit status (2: bad input, 1: refused or database unreachable)."""
-    from rafay_billing.periods import PeriodError, WaiverError, parse_period, waive, waive_open
+def _waive_target(args: argparse.Namespace) -> tuple[Period | None, date | None]:
+    """``(period, None)`` for ``--all-open``, ``(None, day)`` for one waiver; UsageError says what is missing."""
+    from rafay_billing.periods import PeriodError, parse_period
 
-    dsn = args.dsn or env.get("BILLING_DATABASE_URL", "")
-    if not dsn.strip():
-        raise UsageError("give --dsn or set BILLING_DATABASE_URL (the billing database)")
     key = {"--org": args.org, "--day": args.day, "--profile": args.profile, "--instance": args.instance,
            "--reason": args.reason}
-    actor = args.by or env.get("USER") or env.get("LOGNAME") or _login_name()
     if args.all_open:
         given = [flag for flag, value in key.items() if value]
         if given or not args.period:
             raise UsageError("--all-open goes with --period YYYY-MM and --why, not with " + (", ".join(given) or "nothing"))
         try:
-            period = parse_period(args.period)
+            return parse_period(args.period), None
         except PeriodError as exc:
             raise UsageError(f"--period: {exc}") from None
-    else:
-        missing = [flag for flag, value in key.items() if not value]
-        if missing:
-            raise UsageError(f"give {', '.join(missing)} (or --all-open --period YYYY-MM)")
-        day = _waive_day(args.day)
+    missing = [flag for flag, value in key.items() if not value]
+    if missing:
+        raise UsageError(f"give {', '.join(missing)} (or --all-open --period YYYY-MM)")
+    return None, _waive_day(args.day)
+
+
+def run_waive(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """The ``waive`` command; returns the exit status (2: bad input, 1: refused or database unreachable)."""
+    from rafay_billing.periods import PeriodError, WaiverError, waive, waive_open
+
+    dsn = args.dsn or env.get("BILLING_DATABASE_URL", "")
+    if not dsn.strip():
+        raise UsageError("give --dsn or set BILLING_DATABASE_URL (the billing database)")
+    actor = args.by or env.get("USER") or env.get("LOGNAME") or _login_name()
+    period, day = _waive_target(args)
     import psycopg  # noqa: PLC0415 - only this command needs a database driver
 
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
-            if args.all_open:
+            if period is not None:
                 waivers = waive_open(conn, period, args.why or "", actor)
             else:
+                assert day is not None  # _waive_target returns one of the two
                 waivers = [waive(conn, args.org, day, args.profile, args.instance, args.reason, args.why or "", actor)]
     except (WaiverError, PeriodError) as exc:
         print(f"rafay-billing waive: refused: {exc}", file=sys.stderr)
@@ -346,7 +356,7 @@ def run_waive(args: argparse.Namespace, env: dict[str, str]) -> int:
         return 1
     for waiver in waivers:
         print(waiver)
-    if args.all_open:
+    if period is not None:
         print(f"{len(waivers)} waiver(s) for period {period.label}")
     return 0
 

@@ -11,7 +11,15 @@ AUTH_HINT = "check the API key of connection rafay_default (or RAFAY_DEFAULT_API
 
 
 class RafayError(Exception):
-    """Base class of everything the Rafay client raises."""
+    """Base class of everything the Rafay client raises.
+
+    ``retry_kind`` is set by the client on failures worth another attempt (``transport``,
+    ``rate_limited``, ``gateway``, ``server_error``, ``malformed``), ``retry_after`` to the server's
+    ``Retry-After`` seconds; both stay None on permanent failures.
+    """
+
+    retry_kind: str | None = None
+    retry_after: float | None = None
 
     def __init__(
         self,

@@ -18,7 +18,7 @@ import logging
 import pickle
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import astuple, dataclass, field, fields
 from decimal import Decimal
@@ -31,11 +31,6 @@ from rafay_billing.usage import ProfileRef, UsageRow, normalize_record, seed_tex
 from rafay_billing.window import Window
 
 log = logging.getLogger(__name__)
-
-OrgPageHook = Callable[[str, str, int, bytes], None]
-"""``on_page(kind, key, page_no, body)`` for one org: ``("profiles", "", n, body)`` and
-``("usage", <profile name>, n, body)``; the org is the one being extracted."""
-
 
 @dataclass(frozen=True)
 class OrgRef:
@@ -161,7 +156,7 @@ _SPOOL_BATCH = 1000
 
 def _row(cells: tuple, seq: int) -> UsageRow:
     """A ``UsageRow`` from its field tuple, numbered ``seq`` within the org."""
-    return UsageRow(*cells[:_RECORD_SEQ], seq, *cells[_RECORD_SEQ + 1 :])
+    return UsageRow(*(cells[:_RECORD_SEQ] + (seq,) + cells[_RECORD_SEQ + 1 :]))
 
 
 class _RowSpool:
@@ -233,13 +228,15 @@ def extract_org(
     *,
     org_seq: int,
     concurrency: int | None = None,
-    on_page: OrgPageHook | None = None,
+    on_page: PageHook | None = None,
     keep_rows: bool = True,
 ) -> OrgExtraction:
     """Read an org's profiles, then every profile's usage for ``window``, ``concurrency`` at a time.
 
     ``concurrency`` defaults to the client's (8 unless the connection says otherwise); the client
-    also caps requests in flight across all its users. ``on_page`` is called from worker threads.
+    also caps requests in flight across all its users. ``on_page`` is called from worker threads,
+    as ``("profiles", "", n, body)`` and ``("usage", <profile name>, n, body)``: the org is the one
+    being extracted.
 
     Records are normalised as their page arrives, so raw records never pile up. With
     ``keep_rows=False`` the rows go to temporary spool files (one per profile, pickled in batches)
@@ -262,66 +259,8 @@ def extract_org(
     stats = ClientStats()
     profile_hook = _profile_hook(on_page)
     profiles = [ProfileRef.from_item(p) for p in client.iter_profiles(org_id, on_page=profile_hook, stats=stats)]
-
-    def read(profile: ProfileRef) -> _RowSpool:
-        spool = _RowSpool(on_disk=not keep_rows)
-        try:
-            seen: set[tuple] = set()
-            page_no, page_name = -1, ""
-            entries = client.profile_usage_entries(org_id, profile.name, window, on_page=on_page, stats=stats)
-            for entry in entries:
-                if isinstance(entry, ListingRestart):  # the listing changed: what came so far is void
-                    spool.close()
-                    spool, seen = _RowSpool(on_disk=not keep_rows), set()
-                    continue
-                if entry.page_no != page_no:
-                    page_no, page_name = entry.page_no, page_file_name("usage", profile.name, entry.page_no)
-                spool.records += 1
-                row = normalize_record(
-                    entry.item, window=window, org_id=org_id, organization=organization,
-                    org_seq=org_seq, record_seq=0, profile=profile,  # numbered when read back in order
-                    source_page=page_name, source_index=entry.index,
-                )
-                key = _duplicate_key(row)
-                if key is not None:
-                    if key in seen:
-                        spool.duplicates += 1
-                        log.warning(
-                            "org %s, profile %s: instance %s listed twice with the same times and hours "
-                            "(%s to %s, %s h; %s #%d); an exact duplicate, kept once",
-                            org_id, profile.name, row.instance_id, row.record_start, row.record_end,
-                            row.usage_hours, page_name, entry.index,
-                        )
-                        continue
-                    seen.add(key)
-                spool.add(row)
-            spool.flush()
-        except BaseException:
-            spool.close()
-            raise
-        return spool
-
-    spools: list[_RowSpool] = []
-    if profiles:
-        with ThreadPoolExecutor(max_workers=min(concurrency, len(profiles)), thread_name_prefix="rafay") as pool:
-            futures = [pool.submit(read, p) for p in profiles]
-            try:
-                for profile, future in zip(profiles, futures, strict=True):
-                    try:
-                        spools.append(future.result())
-                    except RafayError as exc:
-                        for pending in futures:
-                            pending.cancel()
-                        raise type(exc)(
-                            f"org {org_id} ({organization}), profile {profile.name}: {exc}",
-                            method=exc.method, path=exc.path, status=exc.status, excerpt=exc.excerpt,
-                        ) from None
-            except BaseException:
-                wait(futures)
-                for future in futures:
-                    if not future.cancelled() and future.exception() is None:
-                        future.result().close()
-                raise
+    reader = _ProfileReader(client, org_id, organization, window, org_seq, on_page, stats, keep_rows)
+    spools = _read_profiles(reader, profiles, concurrency)
 
     result = OrgExtraction(org_id=org_id, organization=organization, org_seq=org_seq, window=window)
     result.profiles = len(profiles)
@@ -342,6 +281,98 @@ def extract_org(
     return result
 
 
+@dataclass(frozen=True)
+class _ProfileReader:
+    """Reads one profile's usage of one org into a spool (called from a worker thread)."""
+
+    client: RafayClient
+    org_id: str
+    organization: str
+    window: Window
+    org_seq: int
+    on_page: PageHook | None
+    stats: ClientStats
+    keep_rows: bool
+
+    def __call__(self, profile: ProfileRef) -> _RowSpool:
+        spool = _RowSpool(on_disk=not self.keep_rows)
+        try:
+            seen: set[tuple] = set()
+            page_no, page_name = -1, ""
+            entries = self.client.profile_usage_entries(
+                self.org_id, profile.name, self.window, on_page=self.on_page, stats=self.stats
+            )
+            for entry in entries:
+                if isinstance(entry, ListingRestart):  # the listing changed: what came so far is void
+                    spool.close()
+                    spool, seen = _RowSpool(on_disk=not self.keep_rows), set()
+                    continue
+                if entry.page_no != page_no:
+                    page_no, page_name = entry.page_no, page_file_name("usage", profile.name, entry.page_no)
+                spool.records += 1
+                row = normalize_record(
+                    entry.item, window=self.window, org_id=self.org_id, organization=self.organization,
+                    org_seq=self.org_seq, record_seq=0, profile=profile,  # numbered when read back in order
+                    source_page=page_name, source_index=entry.index,
+                )
+                if self._is_duplicate(row, seen, profile, page_name, entry.index):
+                    spool.duplicates += 1
+                else:
+                    spool.add(row)
+            spool.flush()
+        except BaseException:
+            spool.close()
+            raise
+        return spool
+
+    def _is_duplicate(self, row: UsageRow, seen: set[tuple], profile: ProfileRef, page_name: str, index: int) -> bool:
+        """True (and logged) for an exact duplicate of a record already kept; remembers the others."""
+        key = _duplicate_key(row)
+        if key is None:
+            return False
+        if key in seen:
+            log.warning(
+                "org %s, profile %s: instance %s listed twice with the same times and hours "
+                "(%s to %s, %s h; %s #%d); an exact duplicate, kept once",
+                self.org_id, profile.name, row.instance_id, row.record_start, row.record_end,
+                row.usage_hours, page_name, index,
+            )
+            return True
+        seen.add(key)
+        return False
+
+
+def _read_profiles(reader: _ProfileReader, profiles: list[ProfileRef], concurrency: int) -> list[_RowSpool]:
+    """Every profile's spool, in profile order, ``concurrency`` at a time.
+
+    The first failing profile fails them all: the rest are cancelled, the running ones awaited and
+    every spool already made is closed; the error names the org and the profile.
+    """
+    spools: list[_RowSpool] = []
+    if not profiles:
+        return spools
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(profiles)), thread_name_prefix="rafay") as pool:
+        futures = [pool.submit(reader, p) for p in profiles]
+        try:
+            for profile, future in zip(profiles, futures, strict=True):
+                try:
+                    spools.append(future.result())
+                except RafayError as exc:
+                    for pending in futures:
+                        pending.cancel()
+                    raise type(exc)(
+                        f"org {reader.org_id} ({reader.organization}), profile {profile.name}: {exc}",
+                        method=exc.method, path=exc.path, status=exc.status, excerpt=exc.excerpt,
+                    ) from None
+        except BaseException:
+            wait(futures)
+            for future in futures:
+                if not future.cancelled() and future.exception() is None:
+                    future.result().close()
+            raise
+    return spools
+
+
 def _duplicate_key(row: UsageRow) -> tuple | None:
     """What makes two records of one instance the same record: id, start, end and hours (None without an id).
 
@@ -353,7 +384,7 @@ def _duplicate_key(row: UsageRow) -> tuple | None:
     return (row.instance_id, row.record_start, row.record_end, row.usage_hours, row.invalid_reason)
 
 
-def _profile_hook(on_page: OrgPageHook | None) -> PageHook | None:
+def _profile_hook(on_page: PageHook | None) -> PageHook | None:
     """The client keys profile pages by org id; within one org's files the key is redundant."""
     if on_page is None:
         return None

@@ -7,7 +7,7 @@ target may be a local path, an open binary file, or anything with ``.open("wb")`
 
 A period's rows are every line item whose ``billing_period_start`` is that month: the regular items of
 its own days, and the corrections (issued items reversed, and the re-rated ones) of days of earlier,
-closed periods. The mapping, column by column (``include/sql/focus/line_items.sql``):
+closed periods. The mapping, column by column (``rafay_billing/sql/focus/line_items.sql``):
 
 =============================================  =======================================================
 FOCUS column                                   from the line item

@@ -28,7 +28,7 @@ from typing import Any
 
 from rafay_billing.client import ClientStats, ListingRestart, PageHook, RafayClient
 from rafay_billing.errors import RafayError, RafayNotFound, RafayResponseError
-from rafay_billing.extract import OrgExtraction, OrgPageHook, OrgRef, _duplicate_key, _RowSpool, list_orgs
+from rafay_billing.extract import OrgExtraction, OrgRef, _duplicate_key, _RowSpool, list_orgs
 from rafay_billing.paths import page_file_name
 from rafay_billing.usage import ProfileRef, UsageRow, normalize_record, seed_text
 from rafay_billing.window import Window
@@ -112,7 +112,7 @@ def extract_partner_org(
     window: Window,
     *,
     org_seq: int,
-    on_page: OrgPageHook | None = None,
+    on_page: PageHook | None = None,
     keep_rows: bool = True,
 ) -> OrgExtraction:
     """One org's usage for ``window`` from the partner API, as ``extract_org`` gives it for v2.
@@ -171,7 +171,7 @@ def extract_partner_org(
 
 def _read_kind(
     client: RafayClient, org: OrgRef, window: Window, kind: str, org_seq: int,
-    on_page: OrgPageHook | None, keep_rows: bool, stats: ClientStats,
+    on_page: PageHook | None, keep_rows: bool, stats: ClientStats,
 ) -> tuple[_RowSpool, set[str]]:
     """One kind's records of the org, normalised and spooled in API order, and the profiles they name."""
     assert org.partner_id is not None
@@ -246,7 +246,7 @@ def _seed_usage(item: dict[str, Any]) -> str:
     return "0"
 
 
-def _kind_hook(on_page: OrgPageHook | None) -> PageHook | None:
+def _kind_hook(on_page: PageHook | None) -> PageHook | None:
     """The client keys partner pages by org id; within one org's files the key is redundant."""
     if on_page is None:
         return None

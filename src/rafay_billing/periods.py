@@ -1,4 +1,4 @@
-"""Billing periods: readiness, the monthly close, invoices, waivers (Airflow-free; SQL in ``include/sql/periods``).
+"""Billing periods: readiness, the monthly close, invoices, waivers (Airflow-free; SQL in ``rafay_billing/sql/periods``).
 
 Finance invoices a calendar month (UTC) once and never changes what it issued. Why the close is one
 transaction: the period row, its invoices, their numbers and lines and the audit entries appear
@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from rafay_billing.db import sql, transaction
+from rafay_billing.jsonable import to_jsonable
 
 REASONS: tuple[str, ...] = (
     "unpriced", "ambiguous_price", "missing_gpu_count", "invalid_usage", "usage_exceeds_window", "missing_dimension",
@@ -180,8 +181,7 @@ class OpenException:
         return (self.org_id, self.usage_date, self.profile, self.instance_key, self.reason)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (v.isoformat() if isinstance(v, date) else str(v) if isinstance(v, Decimal) else v)
-                for k, v in asdict(self).items()}
+        return to_jsonable(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -487,7 +487,7 @@ def _audit_close(cur: Any, period: Period, actor: str, issuer: str, invoices: Se
     detail = {
         "period": period.label, "issuer": issuer, "invoices": len(invoices),
         "invoice_numbers": [inv.invoice_number for inv in invoices],
-        "totals": {k: str(v) for k, v in _totals(invoices).items()},
+        "totals": to_jsonable(_totals(invoices)),
         "allow_exceptions": allow_exceptions,
         "open_exceptions": [e.as_dict() for e in exceptions],
     }
@@ -555,7 +555,7 @@ def waive(
             )
         cur.execute(sql("periods/insert_waiver.sql"), {**key, "why": why.strip(), "actor": actor,
                                                        "records": len(matches)})
-        return Waiver(*cur.fetchone(), records=len(matches))
+        return replace(Waiver(*cur.fetchone()), records=len(matches))
 
 
 def _no_match_message(cur: Any, key: dict[str, Any]) -> str:

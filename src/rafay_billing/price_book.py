@@ -19,6 +19,7 @@ import csv
 import io
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -193,19 +194,52 @@ def _parse_row(line: int, cells: dict[str, str], problems: list[tuple[int, str]]
     if not price_id:
         bad("price_id is empty: give every row a unique id")
     unit = cells["unit"]
-    dimension = cells.get("dimension") or None
     if unit not in UNITS:
         bad(f"unit {unit!r} is unknown: use instance_hour, gpu_hour or dimension_hour")
-    elif unit == "dimension_hour" and dimension is None:
+    dimension, label_key, label_value = _parse_dimension_and_label(cells, unit, bad)
+    unit_price = _parse_unit_price(cells["unit_price"], bad)
+    currency = cells["currency"]
+    problem = _currency_problem(currency)
+    if problem:
+        bad(problem)
+    effective_from, effective_to = _parse_span(cells, bad)
+    if len(problems) > start or effective_from is None:
+        return None
+    return PriceRow(
+        price_id=price_id,
+        org_id=cells["org_id"] or None,
+        profile_type=cells["profile_type"] or None,
+        profile=cells["profile"] or None,
+        unit=unit,
+        unit_price=unit_price,
+        currency=currency,
+        effective_from=effective_from,
+        effective_to=effective_to,
+        line=line,
+        dimension=dimension,
+        label_key=label_key,
+        label_value=label_value,
+    )
+
+
+def _parse_dimension_and_label(
+    cells: dict[str, str], unit: str, bad: Callable[[str], None]
+) -> tuple[str | None, str | None, str | None]:
+    """The optional ``dimension``, ``label_key`` and ``label_value`` cells, checked against the unit."""
+    dimension = cells.get("dimension") or None
+    if unit == "dimension_hour" and dimension is None:
         bad("unit dimension_hour needs a dimension: name the usage parameter it prices (CPU, Memory, Disk, GPU, ...)")
-    elif unit != "dimension_hour" and dimension is not None:
+    elif unit in ("instance_hour", "gpu_hour") and dimension is not None:
         bad(f"dimension {dimension!r} needs unit dimension_hour (instance_hour and gpu_hour price the instance "
             "itself): set the unit or clear the dimension")
     label_key, label_value = cells.get("label_key") or None, cells.get("label_value") or None
     if (label_key is None) != (label_value is None):
         bad("label_key and label_value go together: give both (e.g. Contract ID and C-1001) or neither")
-    text = cells["unit_price"]
-    unit_price = Decimal(0)
+    return dimension, label_key, label_value
+
+
+def _parse_unit_price(text: str, bad: Callable[[str], None]) -> Decimal:
+    """The ``unit_price`` cell as a Decimal (0 after reporting what is wrong with it)."""
     if not text:
         bad("unit_price is empty: give a decimal like 2.95")
     elif text.startswith("-"):
@@ -213,11 +247,12 @@ def _parse_row(line: int, cells: dict[str, str], problems: list[tuple[int, str]]
     elif not _DECIMAL.match(text):
         bad(f"unit_price {text!r} is not a plain decimal: write it like 2.95 (no exponent, sign, currency or separators)")
     else:
-        unit_price = Decimal(text)
-    currency = cells["currency"]
-    problem = _currency_problem(currency)
-    if problem:
-        bad(problem)
+        return Decimal(text)
+    return Decimal(0)
+
+
+def _parse_span(cells: dict[str, str], bad: Callable[[str], None]) -> tuple[datetime | None, datetime | None]:
+    """``(effective_from, effective_to)``; a boundary that does not parse is reported and None."""
     effective_from = effective_to = None
     if not cells["effective_from"]:
         bad("effective_from is empty: give the first day the price applies (2026-11-01)")
@@ -237,23 +272,7 @@ def _parse_row(line: int, cells: dict[str, str], problems: list[tuple[int, str]]
                     f"effective_to {cells['effective_to']!r} is not after effective_from "
                     f"{cells['effective_from']!r}: leave it blank for open-ended or give a later time"
                 )
-    if len(problems) > start or effective_from is None:
-        return None
-    return PriceRow(
-        price_id=price_id,
-        org_id=cells["org_id"] or None,
-        profile_type=cells["profile_type"] or None,
-        profile=cells["profile"] or None,
-        unit=unit,
-        unit_price=unit_price,
-        currency=currency,
-        effective_from=effective_from,
-        effective_to=effective_to,
-        line=line,
-        dimension=dimension,
-        label_key=label_key,
-        label_value=label_value,
-    )
+    return effective_from, effective_to
 
 
 def _currency_problem(currency: str) -> str | None:
@@ -301,22 +320,18 @@ def _check_overlaps(rows: list[PriceRow], problems: list[tuple[int, str]]) -> No
                 latest = row
 
 
-def parse_price_book(text: str | bytes) -> list[PriceRow]:
-    """Validate a whole price book CSV; raises :class:`PriceBookError` listing every problem.
-
-    Cells are trimmed; blank lines are skipped; a UTF-8 byte-order mark (Excel) is ignored. Columns
-    may come in any order but must be exactly :data:`COLUMNS` (a misspelt ``effective_to`` silently
-    ignored would make a price open-ended). A book with no rows is refused: syncing it would empty
-    the table.
-    """
+def _decode(text: str | bytes) -> str:
+    """The CSV as text: bytes must be UTF-8; a byte-order mark (Excel) is dropped."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise PriceBookError([(1, f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
-    text = text.removeprefix("\ufeff")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    problems: list[tuple[int, str]] = []
+    return text.removeprefix("\ufeff")
+
+
+def _read_header(reader: Any) -> tuple[list[str], dict[str, int]]:
+    """The header's trimmed names and each column's position; exactly :data:`COLUMNS` or an error."""
     try:
         header = next(reader, None)
     except csv.Error as exc:
@@ -337,36 +352,58 @@ def parse_price_book(text: str | bytes) -> list[PriceRow]:
             parts.append(f"repeated column(s) {', '.join(repeated)}")
         raise PriceBookError([(1, "; ".join(parts) + f": the header must be {','.join(COLUMNS)} "
                                   f"(optionally also {', '.join(OPTIONAL_COLUMNS)})")])
-    index = {name: names.index(name) for name in COLUMNS + OPTIONAL_COLUMNS if name in names}
+    return names, {name: names.index(name) for name in COLUMNS + OPTIONAL_COLUMNS if name in names}
 
-    rows: list[PriceRow] = []
-    first_line: dict[str, int] = {}
+
+def _records(reader: Any, problems: list[tuple[int, str]]) -> Iterator[tuple[int, list[str]]]:
+    """``(line, cells)`` of every non-blank data record; stops at unreadable CSV (a problem)."""
     line = reader.line_num + 1
     while True:
         try:
             record = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as exc:
             problems.append((line, f"unreadable CSV: {exc}"))
-            break
+            return
         this_line, line = line, reader.line_num + 1
-        if not any(cell.strip() for cell in record):
-            continue
+        if any(cell.strip() for cell in record):
+            yield this_line, record
+
+
+def _check_unique_id(line: int, price_id: str, first_line: dict[str, int], problems: list[tuple[int, str]]) -> None:
+    """Remember where each price_id first appears; a later use is a problem."""
+    if not price_id:
+        return
+    if price_id in first_line:
+        problems.append(
+            (line, f"price_id {price_id!r} is already used on line {first_line[price_id]}: price ids must be unique")
+        )
+    else:
+        first_line[price_id] = line
+
+
+def parse_price_book(text: str | bytes) -> list[PriceRow]:
+    """Validate a whole price book CSV; raises :class:`PriceBookError` listing every problem.
+
+    Cells are trimmed; blank lines are skipped; a UTF-8 byte-order mark (Excel) is ignored. Columns
+    may come in any order but must be exactly :data:`COLUMNS` (a misspelt ``effective_to`` silently
+    ignored would make a price open-ended). A book with no rows is refused: syncing it would empty
+    the table.
+    """
+    reader = csv.reader(io.StringIO(_decode(text), newline=""))
+    names, index = _read_header(reader)
+    problems: list[tuple[int, str]] = []
+    rows: list[PriceRow] = []
+    first_line: dict[str, int] = {}
+    for this_line, record in _records(reader, problems):
         if len(record) != len(names):
             problems.append(
                 (this_line, f"{len(record)} cells but the header has {len(names)}: check for a stray or missing comma")
             )
             continue
         cells = {name: record[i].strip() for name, i in index.items()}
-        if cells["price_id"]:
-            if cells["price_id"] in first_line:
-                problems.append(
-                    (this_line, f"price_id {cells['price_id']!r} is already used on line "
-                                f"{first_line[cells['price_id']]}: price ids must be unique")
-                )
-            else:
-                first_line[cells["price_id"]] = this_line
+        _check_unique_id(this_line, cells["price_id"], first_line, problems)
         row = _parse_row(this_line, cells, problems)
         if row is not None:
             rows.append(row)

@@ -3,7 +3,7 @@
 Why in SQL: a window can hold a million usage rows; PostgreSQL prices them where they are, with the
 price lookup done once per distinct (org, profile_type, profile) through an index, and the money
 arithmetic stays NUMERIC end to end, rounded once to the currency's ISO 4217 minor unit
-(``include/sql/rating/rate_days.sql`` holds the rules).
+(``rafay_billing/sql/rating/rate_days.sql`` holds the rules).
 
 Why (org, day) slices: the ledger's unit. Re-billing a day replaces that (org, day), whichever window
 asked for it, so overlapping windows never bill an hour twice, and a run limited to some orgs never
@@ -232,11 +232,11 @@ def fetch_line_items(conn: Any, window: Window) -> list[dict[str, Any]]:
     return _fetch(conn, "rating/fetch_line_items.sql", window)
 
 
-def fetch_seed_rows(conn: Any, window: Window) -> list[dict[str, Any]]:
+def fetch_ncp_metrics_rows(conn: Any, window: Window) -> list[dict[str, Any]]:
     """The usage that stands for the window's days as seed report rows (organization, profile_type,
     profile, instance, seed_usage, status): each (org, day) from the run that billed it, in the seed's
     order (org listing, then day, then record order)."""
-    return _fetch(conn, "rating/fetch_seed_rows.sql", window)
+    return _fetch(conn, "rating/fetch_ncp_metrics_rows.sql", window)
 
 
 def fetch_exceptions(conn: Any, window: Window) -> list[dict[str, Any]]:

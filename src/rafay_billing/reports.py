@@ -21,8 +21,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any
 
-SEED_HEADER: tuple[str, ...] = ("Organization", "Profile Type", "Profile", "Instance", "Usage(h)", "Status")
-SEED_TIMESTAMP = "%m%d%Y-%H%M%S"
+NCP_METRICS_HEADER: tuple[str, ...] = ("Organization", "Profile Type", "Profile", "Instance", "Usage(h)", "Status")
+NCP_METRICS_TIMESTAMP = "%m%d%Y-%H%M%S"
 # OWASP: = + - @, tab and carriage return; spreadsheets also read the full-width forms
 # (U+FF1D U+FF0B U+FF0D U+FF20) as their ASCII twins, so those start formulas too.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -50,23 +50,23 @@ def neutralize(cell: Any) -> str:
     return text
 
 
-def seed_cells(row: Any) -> list[str]:
-    """The six seed cells of a row: a ``UsageRow``-like object, a mapping or a 6-item sequence."""
+def ncp_metrics_cells(row: Any) -> list[str]:
+    """The six ncp-metrics cells of a row: a ``UsageRow``-like object, a mapping or a 6-item sequence."""
     if isinstance(row, Mapping):
-        if all(h in row for h in SEED_HEADER):
-            values = [row[h] for h in SEED_HEADER]
+        if all(h in row for h in NCP_METRICS_HEADER):
+            values = [row[h] for h in NCP_METRICS_HEADER]
         else:
             values = [row.get(f) for f in _ROW_FIELDS]
-    elif hasattr(row, "seed_cells"):
-        values = row.seed_cells()
-    elif isinstance(row, Sequence) and not isinstance(row, str) and len(row) == len(SEED_HEADER):
+    elif hasattr(row, "ncp_metrics_cells"):
+        values = row.ncp_metrics_cells()
+    elif isinstance(row, Sequence) and not isinstance(row, str) and len(row) == len(NCP_METRICS_HEADER):
         values = list(row)
     else:
         values = [getattr(row, f) for f in _ROW_FIELDS]
     return ["" if v is None else (format(v, "f") if isinstance(v, Decimal) else str(v)) for v in values]
 
 
-def seed_sort_key(cells: Sequence[str]) -> tuple[str, str, str, str]:
+def ncp_metrics_sort_key(cells: Sequence[str]) -> tuple[str, str, str, str]:
     """The seed's ``sort_csv`` key: plain string comparison of the first four columns."""
     return (cells[0], cells[1], cells[2], cells[3])
 
@@ -82,30 +82,30 @@ def write_csv(handle: IO[str], columns: Sequence[str], rows: Iterable[Iterable[A
     return count
 
 
-def seed_file_names(timestamp: str | datetime) -> tuple[str, str]:
+def ncp_metrics_file_names(timestamp: str | datetime) -> tuple[str, str]:
     """``ncp-metrics-<ts>.csv`` and ``ncp-metrics-sorted-<ts>.csv``, ``ts`` as ``%m%d%Y-%H%M%S``."""
-    stamp = timestamp.strftime(SEED_TIMESTAMP) if isinstance(timestamp, datetime) else str(timestamp)
+    stamp = timestamp.strftime(NCP_METRICS_TIMESTAMP) if isinstance(timestamp, datetime) else str(timestamp)
     if not re.fullmatch(r"\d{8}-\d{6}", stamp):
-        raise ValueError(f"seed CSV timestamp must look like 09142025-075429 (%m%d%Y-%H%M%S), got {stamp!r}")
+        raise ValueError(f"ncp-metrics CSV timestamp must look like 09142025-075429 (%m%d%Y-%H%M%S), got {stamp!r}")
     return f"ncp-metrics-{stamp}.csv", f"ncp-metrics-sorted-{stamp}.csv"
 
 
-def write_seed_csvs(
+def write_ncp_metrics_csvs(
     rows: Iterable[Any], out: Any | Callable[[str], IO[str]], timestamp: str | datetime
 ) -> tuple[Any, Any]:
-    """Write the seed's unsorted and sorted CSVs; returns their paths (or names for a callable target).
+    """Write the two ncp-metrics CSVs, unsorted and sorted; returns their paths (or names for a callable target).
 
     ``rows`` keep their order in the unsorted file (the seed's order: org listing, profile, record).
     ``out`` is a directory supporting ``/`` and ``.open("w", encoding=..., newline=...)`` (``Path``,
     ``ObjectStoragePath``) or a callable returning a text handle opened for writing with ``newline=""``.
     """
-    cells = [seed_cells(r) for r in rows]
-    ordered = sorted(cells, key=seed_sort_key)  # sort on the values, as the seed does, then neutralize
+    cells = [ncp_metrics_cells(r) for r in rows]
+    ordered = sorted(cells, key=ncp_metrics_sort_key)  # sort on the values, as the seed does, then neutralize
     written = []
-    for name, data in zip(seed_file_names(timestamp), (cells, ordered), strict=True):
+    for name, data in zip(ncp_metrics_file_names(timestamp), (cells, ordered), strict=True):
         target, opener = _target(out, name)
         with opener() as handle:
-            write_csv(handle, SEED_HEADER, data)
+            write_csv(handle, NCP_METRICS_HEADER, data)
         written.append(target)
     return written[0], written[1]
 
@@ -116,4 +116,4 @@ def _target(out: Any, name: str) -> tuple[Any, Callable[[], Any]]:
         return path, lambda: path.open("w", encoding="utf-8", newline="")
     if callable(out):
         return name, lambda: out(name)
-    raise TypeError(f"write_seed_csvs needs a directory path or an open_text(name) callable, got {out!r}")
+    raise TypeError(f"write_ncp_metrics_csvs needs a directory path or an open_text(name) callable, got {out!r}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rafay_billing.client import PageHook, RafayClient
-from rafay_billing.extract import OrgExtraction, OrgPageHook, OrgRef, extract_org, list_orgs
+from rafay_billing.extract import OrgExtraction, OrgRef, extract_org, list_orgs
 from rafay_billing.window import Window
 
 API_V2 = "v2"
@@ -31,7 +31,7 @@ class UsageSource(Protocol):
 
     def extract_org(
         self, client: RafayClient, org: OrgRef, window: Window, *, org_seq: int,
-        on_page: OrgPageHook | None = None, keep_rows: bool = True, concurrency: int | None = None,
+        on_page: PageHook | None = None, keep_rows: bool = True, concurrency: int | None = None,
     ) -> OrgExtraction:
         ...
 
@@ -47,7 +47,7 @@ class V2Source:
 
     def extract_org(
         self, client: RafayClient, org: OrgRef, window: Window, *, org_seq: int,
-        on_page: OrgPageHook | None = None, keep_rows: bool = True, concurrency: int | None = None,
+        on_page: PageHook | None = None, keep_rows: bool = True, concurrency: int | None = None,
     ) -> OrgExtraction:
         return extract_org(client, org.org_id, org.name, window, org_seq=org_seq, concurrency=concurrency,
                            on_page=on_page, keep_rows=keep_rows)
@@ -66,7 +66,7 @@ class PartnerSource:
 
     def extract_org(
         self, client: RafayClient, org: OrgRef, window: Window, *, org_seq: int,
-        on_page: OrgPageHook | None = None, keep_rows: bool = True, concurrency: int | None = None,
+        on_page: PageHook | None = None, keep_rows: bool = True, concurrency: int | None = None,
     ) -> OrgExtraction:
         from rafay_billing.partner import extract_partner_org  # noqa: PLC0415
 

@@ -99,7 +99,7 @@ class UsageRow:
     def valid(self) -> bool:
         return self.invalid_reason is None
 
-    def seed_cells(self) -> list[str]:
+    def ncp_metrics_cells(self) -> list[str]:
         """The six cells the seed script writes: Organization, Profile Type, Profile, Instance, Usage(h), Status."""
         return [self.organization, self.profile_type, self.profile, self.instance, self.seed_usage, self.status]
 
@@ -459,6 +459,7 @@ def normalize_record(
 def _row_gpu(record: Mapping[str, Any], profile: ProfileRef) -> tuple[int | None, str | None]:
     """The row's GPU count (record parameter, else profile spec) and why it is unusable, if it is."""
     found = _record_gpu(record)
+    count: int | None
     if found is not None:
         count, raw = found
         problem = _gpu_problem(count, raw, "label_value of the record's GPU parameter")

@@ -11,11 +11,13 @@ import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import ObjectStoragePath
+from airflow.sdk import Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
+from rafay_billing.jsonable import to_jsonable
 from rafay_billing.periods import Period, PeriodError, parse_period
 from rafay_billing.window import Window, format_utc
+from rafay_provider.payloads import BatchOrg, LandedOrgDay
 from rafay_provider.pipeline import billing_connection, landing_root
 
 log = logging.getLogger(__name__)
@@ -28,13 +30,13 @@ DEFAULTS: dict[str, Any] = {
 """The close's knobs (DAG params; a run's conf wins): see the DAG's documentation."""
 
 
-def close_run_id(context: Any) -> str:
+def close_run_id(context: Context) -> str:
     """The run id the close's re-read usage and re-ratings are recorded under. Prefixed: a scheduled close
     and a scheduled daily run of the same night share Airflow's run id, and usage rows are kept per run."""
     return f"rafay_billing_close__{context['run_id']}"
 
 
-def actor(context: Any) -> str:
+def actor(context: Context) -> str:
     """Who closed the period, for billing_periods, invoices and the audit log."""
     return f"airflow:rafay_billing_close/{context['run_id']}"
 
@@ -51,7 +53,7 @@ def period_dir(period: Period) -> ObjectStoragePath:
 # --- resolve ---------------------------------------------------------------------------------------
 
 
-def _setting(context: Any, key: str) -> Any:
+def _setting(context: Context, key: str) -> Any:
     conf = dict(getattr(context.get("dag_run"), "conf", None) or {})
     params = dict(context.get("params") or {})
     return conf.get(key, params.get(key, DEFAULTS[key]))
@@ -63,7 +65,7 @@ def _whole_number(value: Any, key: str, minimum: int) -> int:
     return value
 
 
-def _which_period(context: Any) -> Period:
+def _which_period(context: Context) -> Period:
     label = _setting(context, "period")
     if label:
         return parse_period(label)
@@ -74,7 +76,7 @@ def _which_period(context: Any) -> Period:
     return Period.before(end)
 
 
-def resolve_close_period(context: Any) -> dict:
+def resolve_close_period(context: Context) -> dict:
     """The period to close: conf ``period`` (YYYY-MM), else the month before the data interval's end
     (the run of 2026-11-01 closes 2026-10); with the knobs, checked before anything is read."""
     try:
@@ -122,7 +124,7 @@ def period_wait_status(label: str) -> tuple[str, str]:
 # --- late usage ------------------------------------------------------------------------------------
 
 
-def rebill_late_usage(period_data: dict, context: Any) -> dict:
+def rebill_late_usage(period_data: dict, context: Context) -> dict:
     """Re-read the period's last days from Rafay and re-bill every (org, day) whose usage changed since
     it was billed, before anything is issued. Every (org, day) of an org the registry expects is re-read;
     a re-read that fails fails the task (after re-billing the others), so it retries."""
@@ -147,7 +149,9 @@ def rebill_late_usage(period_data: dict, context: Any) -> dict:
     return {"closed": False, "re_read": len(landed), "rebilled": len(rebilled), "first_rebilled": rebilled[:20]}
 
 
-def _reread(expected: dict[str, tuple[str, date]], days: list[date], run_id: str) -> tuple[list[dict], list]:
+def _reread(
+    expected: dict[str, tuple[str, date]], days: list[date], run_id: str
+) -> tuple[list[LandedOrgDay], list[tuple[str, str, str]]]:
     """Extract (org, day)s of the expected orgs that the listing still has; lands them like the daily DAG."""
     from rafay_provider.pipeline import _extract_org_day, _page_writer, _rafay_client, _rafay_source, run_dir
 
@@ -159,13 +163,13 @@ def _reread(expected: dict[str, tuple[str, date]], days: list[date], run_id: str
     gone = sorted(set(expected) - {o.org_id for o in listed})
     if gone:
         log.warning("Not in the org listing any more, so not re-read: %s", ", ".join(gone))
-    landed: list[dict] = []
+    landed: list[LandedOrgDay] = []
     failures: list[tuple[str, str, str]] = []
     for seq, org in enumerate(listed):
         if org.org_id not in expected:
             continue
-        ref = {"org_id": org.org_id, "name": org.name, "org_seq": seq, "partner_id": org.partner_id,
-               "partner_problem": org.partner_problem}
+        ref = BatchOrg(org_id=org.org_id, name=org.name, org_seq=seq, partner_id=org.partner_id,
+                       partner_problem=org.partner_problem)
         for day in (d for d in days if d >= expected[org.org_id][1]):
             try:
                 landed.append(_extract_org_day(client, ref, Window.for_day(day), run_id, source))
@@ -175,7 +179,7 @@ def _reread(expected: dict[str, tuple[str, date]], days: list[date], run_id: str
     return landed, failures
 
 
-def _rebill_changed(landed: list[dict], run_id: str) -> list[str]:
+def _rebill_changed(landed: list[LandedOrgDay], run_id: str) -> list[str]:
     """Load what was re-read (kept per run, like every run's usage) and re-rate the (org, day)s that changed."""
     from rafay_billing.load import load_org_usage
     from rafay_billing.periods import usage_changes
@@ -230,7 +234,7 @@ def check_ready(period_data: dict) -> dict:
     return {"closed": False, "open_exceptions": len(state.open_exceptions)}
 
 
-def issue_invoices(period_data: dict, context: Any) -> dict:
+def issue_invoices(period_data: dict, context: Context) -> dict:
     """Close the period and issue its invoices (one transaction; a period closed before issues nothing)."""
     from rafay_billing.periods import PeriodNotReady, close_period
     from rafay_provider.settings import SettingsError, invoice_issuer
@@ -252,7 +256,7 @@ def issue_invoices(period_data: dict, context: Any) -> dict:
     log.info("%s", result)
     return {
         "period": period.label, "already_closed": result.already_closed, "invoices": len(result.invoices),
-        "totals": {k: str(v) for k, v in result.totals_by_currency.items()},
+        "totals": to_jsonable(dict(result.totals_by_currency)),
         "open_exceptions": len(result.open_exceptions), "issuer": issuer,
     }
 
@@ -292,7 +296,7 @@ def export_focus(period_data: dict) -> dict:
     return {"rows": rows, "file": str(out)}
 
 
-def announce_closed_period(period_data: dict, issued: dict, context: Any) -> dict:
+def announce_closed_period(period_data: dict, issued: dict, context: Context) -> dict:
     """Attach what closed to the closed-periods Asset event (emitted when this task succeeds)."""
     from airflow.sdk import Asset
 

@@ -15,20 +15,35 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from airflow.sdk import ObjectStoragePath, Variable
+from airflow.sdk import Context, ObjectStoragePath, Variable
 from airflow.sdk.exceptions import AirflowFailException
 
+from rafay_billing.jsonable import to_jsonable
 from rafay_billing.paths import page_file_name, safe_component
 from rafay_billing.window import Window, WindowError, format_utc, resolve_window
+from rafay_provider.payloads import (
+    BatchOrg,
+    ExtractFailure,
+    FailedOrgDay,
+    LandedOrgDay,
+    LoadResult,
+    OrgBatch,
+    RateResult,
+    WindowPayload,
+)
+from rafay_provider.settings import (
+    BILLING_CONN_ID,
+    DATA_URI_VARIABLE,
+    EXTRACT_FAILURES_XCOM_KEY,
+    EXTRACT_TASK,
+    EXTRACTED_XCOM_KEY,
+    PRICE_BOOK_VARIABLE,
+)
 
 log = logging.getLogger(__name__)
 
-BILLING_CONN_ID = "billing_postgres"
-DATA_URI_VARIABLE = "billing_data_uri"
-PRICE_BOOK_VARIABLE = "billing_price_book_uri"
 OVERRIDE_KEYS = ("window_start", "window_end", "days", "orgs")
 
 
@@ -69,18 +84,18 @@ def billing_connection() -> Iterator[Any]:
         conn.close()
 
 
-def _window(data: dict) -> Window:
-    return Window.from_dict(data)
+def _window(data: WindowPayload) -> Window:
+    return Window.from_dict(dict(data))
 
 
-def _run_id(context: Any) -> str:
+def _run_id(context: Context) -> str:
     return context["run_id"]
 
 
 # --- steps -----------------------------------------------------------------------------------
 
 
-def resolve_run_window(context: Any) -> dict:
+def resolve_run_window(context: Context) -> WindowPayload:
     params = dict(context.get("params") or {})
     dag_run = context.get("dag_run")
     conf = dict(getattr(dag_run, "conf", None) or {})
@@ -101,7 +116,10 @@ def resolve_run_window(context: Any) -> dict:
         "Billing window [%s, %s) (%.1f h) for %s; usage considered settled from %s.",
         window.start_iso, window.end_iso, window.hours, scope, format_utc(settle_until),
     )
-    return {**window.to_dict(), "orgs": orgs, "settle_until": format_utc(settle_until)}
+    return {
+        "window_start": window.start_iso, "window_end": window.end_iso, "orgs": orgs,
+        "settle_until": format_utc(settle_until),
+    }
 
 
 def migrate_schema() -> list[str]:
@@ -152,15 +170,15 @@ def _page_writer(folder: ObjectStoragePath) -> Any:
     return on_page
 
 
-def list_org_batches(window_data: dict, context: Any) -> list[list[dict]]:
+def list_org_batches(window_data: WindowPayload, context: Context) -> list[OrgBatch]:
     """Orgs to bill, in listing order, split into at most ``[core] max_map_length`` batches."""
     from airflow.sdk.configuration import conf
 
     folder = run_dir("raw", _window(window_data), _run_id(context))
     folder.mkdir(parents=True, exist_ok=True)
     listed = _rafay_source().list_orgs(_rafay_client(), _window(window_data), on_page=_page_writer(folder))
-    orgs = [{"org_id": o.org_id, "name": o.name, "org_seq": seq, "partner_id": o.partner_id,
-             "partner_problem": o.partner_problem} for seq, o in enumerate(listed)]
+    orgs: list[BatchOrg] = [{"org_id": o.org_id, "name": o.name, "org_seq": seq, "partner_id": o.partner_id,
+                             "partner_problem": o.partner_problem} for seq, o in enumerate(listed)]
     wanted = window_data.get("orgs")
     if wanted:
         known = {o["org_id"] for o in orgs}
@@ -180,12 +198,12 @@ def list_org_batches(window_data: dict, context: Any) -> list[list[dict]]:
     return batches
 
 
-def batch_label(batch: list[dict]) -> str:
+def batch_label(batch: OrgBatch) -> str:
     names = [o["name"] for o in batch]
     return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]} ({len(names)} orgs)"
 
 
-def extract_batch(batch: list[dict], window_data: dict, context: Any) -> list[dict]:
+def extract_batch(batch: OrgBatch, window_data: WindowPayload, context: Context) -> list[LandedOrgDay]:
     """Extract each org's window day by day: raw pages and a usage CSV land per (org, day).
 
     What landed is pushed even if some (org, day)s fail (the task then fails, and retries): one org's
@@ -194,8 +212,8 @@ def extract_batch(batch: list[dict], window_data: dict, context: Any) -> list[di
     window = _window(window_data)
     client, source = _rafay_client(), _rafay_source()
     run_id = _run_id(context)
-    landed: list[dict] = []
-    failures: list[dict] = []
+    landed: list[LandedOrgDay] = []
+    failures: list[ExtractFailure] = []
     for org in batch:
         for day in window.days():
             try:
@@ -203,10 +221,11 @@ def extract_batch(batch: list[dict], window_data: dict, context: Any) -> list[di
             except Exception as exc:  # one (org, day)'s failure must not lose the others' work
                 log.error("org %s (%s), day %s: extraction failed: %s", org["org_id"], org["name"],
                           day.start.date(), exc)
-                failures.append({**_org_ref(org), "day": day.start.date().isoformat(), "error": str(exc)[:2000]})
+                failures.append({"org_id": org["org_id"], "name": org["name"], "day": day.start.date().isoformat(),
+                                 "error": str(exc)[:2000]})
     ti = context["ti"]
-    ti.xcom_push(key="extracted", value=landed)
-    ti.xcom_push(key="extract_failures", value=failures)
+    ti.xcom_push(key=EXTRACTED_XCOM_KEY, value=landed)
+    ti.xcom_push(key=EXTRACT_FAILURES_XCOM_KEY, value=failures)
     if failures:
         raise RuntimeError(
             f"{len(failures)} (org, day) extraction(s) failed: "
@@ -215,11 +234,11 @@ def extract_batch(batch: list[dict], window_data: dict, context: Any) -> list[di
     return landed
 
 
-def _org_ref(org: dict) -> dict:
+def _org_ref(org: BatchOrg | LandedOrgDay) -> dict[str, str]:
     return {"org_id": org["org_id"], "name": org["name"]}
 
 
-def _extract_org_day(client: Any, org: dict, day: Window, run_id: str, source: Any) -> dict:
+def _extract_org_day(client: Any, org: BatchOrg, day: Window, run_id: str, source: Any) -> LandedOrgDay:
     from rafay_billing.extract import OrgRef
     from rafay_billing.usage import write_usage_csv
 
@@ -235,7 +254,8 @@ def _extract_org_day(client: Any, org: dict, day: Window, run_id: str, source: A
         rows = write_usage_csv(result.iter_rows(), handle)
     log.info("%s, day %s; landed %s", result.summary_line(), day.start.date(), usage_path)
     return {
-        **_org_ref(org),
+        "org_id": org["org_id"],
+        "name": org["name"],
         "org_seq": org["org_seq"],
         "day": day.start.date().isoformat(),
         "usage_uri": str(usage_path),
@@ -244,12 +264,12 @@ def _extract_org_day(client: Any, org: dict, day: Window, run_id: str, source: A
     }
 
 
-def _pulled(context: Any, key: str) -> list[dict]:
-    pulled = context["ti"].xcom_pull(task_ids=["extract_org"], key=key) or []
+def _pulled(context: Context, key: str) -> list[Any]:
+    pulled = context["ti"].xcom_pull(task_ids=[EXTRACT_TASK], key=key) or []
     return [item for chunk in pulled if chunk for item in chunk]
 
 
-def load_usage(window_data: dict, batches: list[list[dict]] | None, context: Any) -> dict:
+def load_usage(window_data: WindowPayload, batches: list[OrgBatch] | None, context: Context) -> LoadResult:
     """Load every (org, day) that landed; mark every listed (org, day) that did not as ``failed``.
 
     Runs even when some orgs failed extraction, so every good (org, day) is billed; refuses to run
@@ -267,10 +287,11 @@ def load_usage(window_data: dict, batches: list[list[dict]] | None, context: Any
     window = _window(window_data)
     run_id = _run_id(context)
     listed = [o for b in batches for o in b]
-    landed = sorted(_pulled(context, "extracted"), key=lambda s: (s["org_seq"], s["day"]))
-    extract_errors = {(f["org_id"], f["day"]): f["error"] for f in _pulled(context, "extract_failures")}
+    landed: list[LandedOrgDay] = sorted(_pulled(context, EXTRACTED_XCOM_KEY), key=lambda s: (s["org_seq"], s["day"]))
+    failures: list[ExtractFailure] = _pulled(context, EXTRACT_FAILURES_XCOM_KEY)
+    extract_errors = {(f["org_id"], f["day"]): f["error"] for f in failures}
     loaded: list[list[str]] = []
-    failed: list[dict] = []
+    failed: list[dict[str, str]] = []
     rows = 0
     with billing_connection() as conn:
         register_orgs(conn, [(o["org_id"], o["name"]) for o in listed], window.start.date(), run_id,
@@ -308,24 +329,12 @@ def load_usage(window_data: dict, batches: list[list[dict]] | None, context: Any
     return {
         "loaded": loaded,
         "rows": rows,
-        "failed": [{k: f[k] for k in ("org_id", "name", "day")} for f in failed],
+        "failed": [FailedOrgDay(org_id=f["org_id"], name=f["name"], day=f["day"]) for f in failed],
         "orgs": [o["org_id"] for o in listed],
     }
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return format_utc(value)
-    return value
-
-
-def rate(window_data: dict, loaded: dict, context: Any) -> dict:
+def rate(window_data: WindowPayload, loaded: LoadResult, context: Context) -> RateResult:
     """Rate exactly the (org, day)s this run loaded: other orgs and days keep their items and run id."""
     from rafay_billing.rating import DaySlice, rate_slices
 
@@ -349,7 +358,7 @@ def rate(window_data: dict, loaded: dict, context: Any) -> dict:
             c.org_id, c.usage_date, c.correction_seq, c.period_start,
             ", ".join(f"{v} {k}" for k, v in sorted(c.delta_by_currency.items())),
         )
-    return _jsonable(
+    return cast(RateResult, to_jsonable(
         {
             "slices": len(slices),
             "line_items": summary.line_items,
@@ -357,7 +366,7 @@ def rate(window_data: dict, loaded: dict, context: Any) -> dict:
             "totals_by_currency": dict(summary.totals_by_currency),
             "corrections": len(summary.corrections),
         }
-    )
+    ))
 
 
 LINE_ITEM_COLUMNS = (
@@ -367,27 +376,27 @@ LINE_ITEM_COLUMNS = (
 )
 
 
-def publish_reports(window_data: dict, context: Any) -> dict:
+def publish_reports(window_data: WindowPayload, context: Context) -> dict[str, Any]:
     from rafay_billing import reports
-    from rafay_billing.rating import fetch_line_items, fetch_seed_rows
+    from rafay_billing.rating import fetch_line_items, fetch_ncp_metrics_rows
 
     window = _window(window_data)
     out = run_dir("reports", window, _run_id(context))
     out.mkdir(parents=True, exist_ok=True)
     with billing_connection() as conn:
-        seed_rows = fetch_seed_rows(conn, window)
+        ncp_metrics_rows = fetch_ncp_metrics_rows(conn, window)
         items = fetch_line_items(conn, window)
     stamp = datetime.now(UTC).strftime("%m%d%Y-%H%M%S")
-    files = reports.write_seed_csvs(seed_rows, out, stamp)
+    files = reports.write_ncp_metrics_csvs(ncp_metrics_rows, out, stamp)
     line_items_path = out / "line-items.csv"
     with line_items_path.open("w", encoding="utf-8", newline="") as handle:
         reports.write_csv(handle, LINE_ITEM_COLUMNS, ([row.get(c) for c in LINE_ITEM_COLUMNS] for row in items))
     written = [str(f) for f in files] + [str(line_items_path)]
     log.info("Reports for [%s, %s): %s", window.start_iso, window.end_iso, ", ".join(written))
-    return {"files": written, "seed_rows": len(seed_rows), "line_items": len(items)}
+    return {"files": written, "ncp_metrics_rows": len(ncp_metrics_rows), "line_items": len(items)}
 
 
-def check_run(window_data: dict, context: Any) -> dict:
+def check_run(window_data: WindowPayload, context: Context) -> dict[str, bool]:
     """Fail, after all good work is written, when anything of this run or its look-back is not billed."""
     from rafay_billing.coverage import uncovered_days
     from rafay_provider.settings import COVERAGE_LOOKBACK_DAYS, billing_start_date

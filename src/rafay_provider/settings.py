@@ -1,13 +1,40 @@
-"""Deployment settings of the billing DAG, read from Airflow's configuration (cheap: no I/O).
+"""The names the billing code shares, and its deployment settings (cheap to import: no I/O).
 
-``[rafay_billing] billing_start_date`` (env ``AIRFLOW__RAFAY_BILLING__BILLING_START_DATE``) is the
-first UTC day the DAG bills: its start date, and the earliest day the coverage check asks for. Set it
-in one place per deployment; catch-up runs start there.
+Names: connection ids, Variable names, the pool, DAG and task ids. The DAG files, the provider and
+the devkit read them from here, so a rename happens in one place.
+
+Settings live in Airflow's configuration, section ``[rafay_billing]`` (env
+``AIRFLOW__RAFAY_BILLING__<KEY>``), read when asked:
+
+- ``billing_start_date``: the first UTC day the DAG bills (its start date, and the earliest day the
+  coverage check asks for); catch-up runs start there.
+- ``extract_retries``, ``extract_retry_delay_seconds``: task-level retries of one org batch's
+  extraction, on top of the hook's per-request retries.
+- ``retry_delay_seconds``: retry delay of the database steps (a restarted PostgreSQL, a lost worker).
+- ``invoice_issuer``: who issues the invoices.
+
+The tunables also take the older env names ``RAFAY_BILLING_EXTRACT_RETRIES`` and so on as a fallback.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import os
+from datetime import UTC, date, datetime, timedelta
+
+# --- names -------------------------------------------------------------------------------------------
+RAFAY_CONN_ID = "rafay_default"
+BILLING_CONN_ID = "billing_postgres"
+DATA_URI_VARIABLE = "billing_data_uri"
+PRICE_BOOK_VARIABLE = "billing_price_book_uri"
+RAFAY_POOL = "rafay_api"
+"""Bounds the Rafay extraction tasks that run at once, across runs and DAGs."""
+BILLING_DAG_ID = "rafay_usage_billing"
+CLOSE_DAG_ID = "rafay_billing_close"
+RESOLVE_WINDOW_TASK = "resolve_window"
+EXTRACT_TASK = "extract_org"
+"""The mapped extraction task: one org per task instance unless orgs outnumber ``[core] max_map_length``."""
+EXTRACTED_XCOM_KEY = "extracted"
+EXTRACT_FAILURES_XCOM_KEY = "extract_failures"
 
 SECTION = "rafay_billing"
 START_DATE_KEY = "billing_start_date"
@@ -44,6 +71,48 @@ def billing_start_datetime() -> datetime:
     """:func:`billing_start_date` as the DAG's timezone-aware start date (00:00 UTC)."""
     start = billing_start_date()
     return datetime(start.year, start.month, start.day, tzinfo=UTC)
+
+
+def _tunable(key: str, legacy_env: str, default: str) -> str:
+    """``[rafay_billing] <key>``, else the legacy env var, else ``default``."""
+    from airflow.sdk.configuration import conf  # noqa: PLC0415 - only when asked
+
+    value = conf.get(SECTION, key, fallback=None)
+    if value is None or str(value).strip() == "":
+        value = os.environ.get(legacy_env) or default
+    return str(value).strip()
+
+
+def _number(key: str, legacy_env: str, default: str, *, integer: bool) -> float:
+    text = _tunable(key, legacy_env, default)
+    try:
+        value = int(text) if integer else float(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        kind = "a whole number" if integer else "a number of seconds"
+        raise SettingsError(
+            f"[{SECTION}] {key} (env AIRFLOW__{SECTION.upper()}__{key.upper()} or {legacy_env}) must be "
+            f"{kind} >= 0, got {text!r}"
+        )
+    return value
+
+
+def extract_retries() -> int:
+    """Task retries of an extraction batch (default 2)."""
+    return int(_number("extract_retries", "RAFAY_BILLING_EXTRACT_RETRIES", "2", integer=True))
+
+
+def extract_retry_delay() -> timedelta:
+    """First retry delay of an extraction batch (default 120 s; doubles per retry)."""
+    return timedelta(seconds=_number("extract_retry_delay_seconds", "RAFAY_BILLING_EXTRACT_RETRY_DELAY_SECONDS",
+                                     "120", integer=False))
+
+
+def retry_delay() -> timedelta:
+    """Retry delay of the database steps (default 60 s)."""
+    return timedelta(seconds=_number("retry_delay_seconds", "RAFAY_BILLING_RETRY_DELAY_SECONDS", "60",
+                                     integer=False))
 
 
 ISSUER_KEY = "invoice_issuer"

@@ -42,7 +42,7 @@ PREFIX = "prod/billing"
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 WINDOW = (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
 ORGS = 3
-SEED_HEADER = "Organization,Profile Type,Profile,Instance,Usage(h),Status"
+NCP_METRICS_HEADER = "Organization,Profile Type,Profile,Instance,Usage(h),Status"
 
 HAS_S3_SCRIPT = textwrap.dedent(
     """
@@ -198,7 +198,7 @@ def test_dag_lands_everything_in_s3_and_no_task_reads_another_tasks_disk(
         report_names = [k[len(reports):] for k in keys if k.startswith(reports)]
         seed = [n for n in report_names if n.startswith("ncp-metrics-") and not n.startswith("ncp-metrics-sorted-")]
         assert len(seed) == 1 and len([n for n in report_names if n.startswith("ncp-metrics-sorted-")]) == 1
-        assert s3.read(reports + seed[0]).decode().splitlines()[0] == SEED_HEADER
+        assert s3.read(reports + seed[0]).decode().splitlines()[0] == NCP_METRICS_HEADER
         line_items_csv = list(csv.DictReader(io.StringIO(s3.read(reports + "line-items.csv").decode())))
         assert len(line_items_csv) == len(items)
 

@@ -25,6 +25,7 @@ from rafay_billing.errors import RafayConfigError
 from rafay_billing.sources import APIS, UsageSource, usage_source
 from rafay_billing.window import Window
 from rafay_provider import RAFAY_UI_FIELD_BEHAVIOUR
+from rafay_provider.settings import RAFAY_CONN_ID
 
 ENV_URL = "RAFAY_CONSOLE_URL"
 ENV_KEY = "RAFAY_DEFAULT_API_KEY"
@@ -62,7 +63,7 @@ class RafayHook(BaseHook):
     """
 
     conn_name_attr = "rafay_conn_id"
-    default_conn_name = "rafay_default"
+    default_conn_name = RAFAY_CONN_ID
     conn_type = "rafay"
     hook_name = "Rafay"
 

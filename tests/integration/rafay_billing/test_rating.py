@@ -25,7 +25,7 @@ from rafay_billing.rating import (
     RatingSummary,
     fetch_exceptions,
     fetch_line_items,
-    fetch_seed_rows,
+    fetch_ncp_metrics_rows,
     landed_slices,
     rate_slices,
     rate_window,
@@ -419,7 +419,7 @@ def test_report_queries(conn: psycopg.Connection) -> None:
     rows = usage_rows(W1)
     land(conn, W1, rows)  # loaded in reverse org order
     rate_window(conn, W1, "r")
-    seed = fetch_seed_rows(conn, W1)
+    seed = fetch_ncp_metrics_rows(conn, W1)
     assert [(s["organization"], s["instance"]) for s in seed] == [(ORG_NAMES[r["org_id"]], r["instance"]) for r in rows]
     assert list(seed[0]) == ["organization", "profile_type", "profile", "instance", "seed_usage", "status"]
     assert seed[0]["seed_usage"] == "10.5"

@@ -438,10 +438,13 @@ def test_airflow_init_migrates_and_creates_the_dag_pool(services):
     assert "set -euo pipefail" in script or "set -e" in script, "init must fail when a step fails"
     assert "airflow db migrate" in script
 
-    dag_tree = ast.parse((REPO / "dags" / f"{DAG_ID}.py").read_text(encoding="utf-8"))
+    # the DAGs name their pool through the settings module; that is the pool init must create
+    dag_source = (REPO / "dags" / f"{DAG_ID}.py").read_text(encoding="utf-8")
+    assert "pool=settings.RAFAY_POOL" in dag_source
+    settings_tree = ast.parse((REPO / "src" / "rafay_provider" / "settings.py").read_text(encoding="utf-8"))
     pools = {
         node.value.value
-        for node in ast.walk(dag_tree)
+        for node in ast.walk(settings_tree)
         if isinstance(node, ast.Assign)
         and any(isinstance(t, ast.Name) and "POOL" in t.id for t in node.targets)
         and isinstance(node.value, ast.Constant)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rafay_billing import cli
-from rafay_billing.reports import SEED_HEADER, neutralize
+from rafay_billing.reports import NCP_METRICS_HEADER, neutralize
 from rafay_simulator import Fault, RafaySimulator
 from tests.support import seed_script
 
@@ -130,7 +130,7 @@ def test_sorted_file_is_ordered_like_the_seed(
     code, unsorted, sorted_ = _run_command(monkeypatch, sim, tmp_path)
     assert code == 0
     rows = list(csv.reader(io.StringIO(sorted_.read_bytes().decode(), newline="")))
-    assert tuple(rows[0]) == SEED_HEADER
+    assert tuple(rows[0]) == NCP_METRICS_HEADER
     keys = [tuple(r[:4]) for r in rows[1:]]
     raw_keys = [tuple(c[1:] if c.startswith("'") else c for c in k) for k in keys]
     assert raw_keys == sorted(raw_keys)

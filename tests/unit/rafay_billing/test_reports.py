@@ -12,12 +12,12 @@ import pytest
 
 from rafay_billing.paths import safe_component
 from rafay_billing.reports import (
-    SEED_HEADER,
+    NCP_METRICS_HEADER,
+    ncp_metrics_cells,
+    ncp_metrics_file_names,
     neutralize,
-    seed_cells,
-    seed_file_names,
     write_csv,
-    write_seed_csvs,
+    write_ncp_metrics_csvs,
 )
 from rafay_billing.usage import ProfileRef, normalize_record
 from rafay_billing.window import Window
@@ -37,7 +37,7 @@ def _seed_write(rows: list[list[str]], directory: Path) -> tuple[bytes, bytes]:
     unsorted_file, sorted_file = directory / "seed.csv", directory / "seed-sorted.csv"
     with open(unsorted_file, "w") as fd:  # the seed: open(filename, 'w'), csv.writer defaults
         writer = csv.writer(fd)
-        writer.writerow(list(SEED_HEADER))
+        writer.writerow(list(NCP_METRICS_HEADER))
         for row in rows:
             writer.writerow(row)
     with open(unsorted_file, newline="") as infile:
@@ -51,10 +51,10 @@ def _seed_write(rows: list[list[str]], directory: Path) -> tuple[bytes, bytes]:
     return unsorted_file.read_bytes(), sorted_file.read_bytes()
 
 
-def test_seed_csvs_are_byte_identical_to_the_seed(tmp_path: Path) -> None:
+def test_ncp_metrics_csvs_are_byte_identical_to_the_seed_script(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    unsorted_path, sorted_path = write_seed_csvs(ROWS, out, "09142025-075429")
+    unsorted_path, sorted_path = write_ncp_metrics_csvs(ROWS, out, "09142025-075429")
     assert unsorted_path == out / "ncp-metrics-09142025-075429.csv"
     assert sorted_path == out / "ncp-metrics-sorted-09142025-075429.csv"
     seed_unsorted, seed_sorted = _seed_write(ROWS, tmp_path)
@@ -70,7 +70,7 @@ def test_tricky_cells_match_the_seed_bytes(tmp_path: Path) -> None:
         ["Ünïcode Org, Inc.", "compute", 'quote "q"', "multi\nline", "1.5", "running"],
         ["Org", "", "p", "", "0", ""],
     ]
-    unsorted_path, sorted_path = write_seed_csvs(rows, tmp_path, datetime(2025, 9, 14, 7, 54, 29))
+    unsorted_path, sorted_path = write_ncp_metrics_csvs(rows, tmp_path, datetime(2025, 9, 14, 7, 54, 29))
     seed_unsorted, seed_sorted = _seed_write(rows, tmp_path)
     assert unsorted_path.read_bytes() == seed_unsorted
     assert sorted_path.read_bytes() == seed_sorted
@@ -81,7 +81,7 @@ def test_formula_cells_are_neutralized_but_numbers_are_not(tmp_path: Path) -> No
         ["=HYPERLINK(\"x\")", "+compute", "-p", "@inst", "-1.5", "-running"],
         ["Org", "compute", "p", "i", "=1+1", "running"],
     ]
-    unsorted_path, sorted_path = write_seed_csvs(rows, tmp_path, "01012026-000000")
+    unsorted_path, sorted_path = write_ncp_metrics_csvs(rows, tmp_path, "01012026-000000")
     lines = list(csv.reader(io.StringIO(unsorted_path.read_bytes().decode(), newline="")))
     assert lines[1] == ["'=HYPERLINK(\"x\")", "'+compute", "'-p", "'@inst", "-1.5", "'-running"]
     assert lines[2][4] == "'=1+1"
@@ -126,7 +126,7 @@ def test_only_plain_ascii_numbers_escape_the_prefix(cell: str) -> None:
 
 def test_full_width_and_control_starts_are_prefixed_in_the_written_file(tmp_path: Path) -> None:
     rows = [["\uff1dcmd|' /C calc'!A0", "\tcompute", "\r=1+1", "\uff20SUM(A1)", "-1.5", "\uff0dx"]]
-    unsorted_path, _ = write_seed_csvs(rows, tmp_path, "01012026-000000")
+    unsorted_path, _ = write_ncp_metrics_csvs(rows, tmp_path, "01012026-000000")
     [_, cells] = list(csv.reader(io.StringIO(unsorted_path.read_bytes().decode(), newline="")))
     assert cells == ["'\uff1dcmd|' /C calc'!A0", "'\tcompute", "'\r=1+1", "'\uff20SUM(A1)", "-1.5", "'\uff0dx"]
 
@@ -137,7 +137,7 @@ def test_write_csv_neutralizes_every_text_cell() -> None:
     assert buf.getvalue() == "a,amount\r\n'=x,-3.00\r\nok,\r\n"
 
 
-def test_seed_cells_accept_rows_objects_and_mappings() -> None:
+def test_ncp_metrics_cells_accept_rows_objects_and_mappings() -> None:
     window = Window.from_dict({"window_start": "2026-11-10T00:00:00Z", "window_end": "2026-11-11T00:00:00Z"})
     row = normalize_record(
         {"instance_name": "vm", "usage_hours": Decimal("1.50"), "status": "running"},
@@ -145,15 +145,15 @@ def test_seed_cells_accept_rows_objects_and_mappings() -> None:
         profile=ProfileRef("p", "compute"),
     )
     expected = ["Coke", "compute", "p", "vm", "1.5", "running"]
-    assert seed_cells(row) == expected
-    assert seed_cells(dict(zip(SEED_HEADER, expected, strict=True))) == expected
+    assert ncp_metrics_cells(row) == expected
+    assert ncp_metrics_cells(dict(zip(NCP_METRICS_HEADER, expected, strict=True))) == expected
     mapping = {"organization": "Coke", "profile_type": "compute", "profile": "p", "instance": "vm",
                "seed_usage": "1.5", "status": "running"}
-    assert seed_cells(mapping) == expected
-    assert seed_cells(tuple(expected)) == expected
+    assert ncp_metrics_cells(mapping) == expected
+    assert ncp_metrics_cells(tuple(expected)) == expected
 
 
-def test_write_seed_csvs_with_an_open_text_callable() -> None:
+def test_write_ncp_metrics_csvs_with_an_open_text_callable() -> None:
     buffers: dict[str, io.StringIO] = {}
 
     class Keep(io.StringIO):
@@ -164,23 +164,23 @@ def test_write_seed_csvs_with_an_open_text_callable() -> None:
         buffers[name] = Keep(newline="")
         return buffers[name]
 
-    names = write_seed_csvs(ROWS[:2], open_text, "09142025-075429")
-    assert names == seed_file_names("09142025-075429")
+    names = write_ncp_metrics_csvs(ROWS[:2], open_text, "09142025-075429")
+    assert names == ncp_metrics_file_names("09142025-075429")
     assert buffers[names[1]].getvalue().splitlines()[1].startswith("Coke,")
 
 
-def test_seed_file_names_reject_other_stamps() -> None:
+def test_ncp_metrics_file_names_reject_other_stamps() -> None:
     with pytest.raises(ValueError, match="%m%d%Y-%H%M%S"):
-        seed_file_names("2026-01-01")
+        ncp_metrics_file_names("2026-01-01")
 
 
-def test_write_seed_csvs_works_with_object_storage_paths(tmp_path: Path) -> None:
+def test_write_ncp_metrics_csvs_works_with_object_storage_paths(tmp_path: Path) -> None:
     pytest.importorskip("airflow.sdk")
     from airflow.sdk import ObjectStoragePath
 
     out = ObjectStoragePath(f"file://{tmp_path}/reports")
     out.mkdir(parents=True, exist_ok=True)
-    unsorted_path, sorted_path = write_seed_csvs(ROWS, out, "09142025-075429")
+    unsorted_path, sorted_path = write_ncp_metrics_csvs(ROWS, out, "09142025-075429")
     seed_unsorted, seed_sorted = _seed_write(ROWS, tmp_path)
     assert (tmp_path / "reports" / "ncp-metrics-09142025-075429.csv").read_bytes() == seed_unsorted
     assert (tmp_path / "reports" / "ncp-metrics-sorted-09142025-075429.csv").read_bytes() == seed_sorted

@@ -167,7 +167,7 @@ def test_row_carries_window_org_and_sequence() -> None:
     row = _row({"instance_name": "a", "usage_hours": 2, "status": "running"}, seq=5)
     assert (row.window_start, row.window_end) == ("2026-11-10T00:00:00Z", "2026-11-11T00:00:00Z")
     assert (row.org_id, row.organization, row.org_seq, row.record_seq) == ("coke", "Coke", 3, 5)
-    assert row.seed_cells() == ["Coke", "compute", "h100-8gpu-vm", "a", "2", "running"]
+    assert row.ncp_metrics_cells() == ["Coke", "compute", "h100-8gpu-vm", "a", "2", "running"]
 
 
 def test_usage_csv_round_trip_is_exact() -> None:

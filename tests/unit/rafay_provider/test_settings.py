@@ -1,0 +1,45 @@
+"""Tunables come from ``[rafay_billing]`` in Airflow's config, with the older env names as a fallback."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from rafay_provider import settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AIRFLOW__RAFAY_BILLING__EXTRACT_RETRIES", "RAFAY_BILLING_EXTRACT_RETRIES",
+                 "AIRFLOW__RAFAY_BILLING__EXTRACT_RETRY_DELAY_SECONDS", "RAFAY_BILLING_EXTRACT_RETRY_DELAY_SECONDS",
+                 "AIRFLOW__RAFAY_BILLING__RETRY_DELAY_SECONDS", "RAFAY_BILLING_RETRY_DELAY_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults() -> None:
+    assert settings.extract_retries() == 2
+    assert settings.extract_retry_delay() == timedelta(seconds=120)
+    assert settings.retry_delay() == timedelta(seconds=60)
+
+
+def test_airflow_config_wins_over_the_legacy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAFAY_BILLING_EXTRACT_RETRIES", "7")
+    assert settings.extract_retries() == 7
+    monkeypatch.setenv("AIRFLOW__RAFAY_BILLING__EXTRACT_RETRIES", "0")
+    assert settings.extract_retries() == 0
+    monkeypatch.setenv("AIRFLOW__RAFAY_BILLING__RETRY_DELAY_SECONDS", "1.5")
+    assert settings.retry_delay() == timedelta(seconds=1.5)
+
+
+@pytest.mark.parametrize("value", ["two", "-1", "1.5"])
+def test_a_bad_retry_count_names_the_setting(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("AIRFLOW__RAFAY_BILLING__EXTRACT_RETRIES", value)
+    with pytest.raises(settings.SettingsError, match=r"\[rafay_billing\] extract_retries .* whole number"):
+        settings.extract_retries()
+
+
+def test_the_names_are_the_contract_s() -> None:
+    assert (settings.RAFAY_CONN_ID, settings.BILLING_CONN_ID) == ("rafay_default", "billing_postgres")
+    assert (settings.DATA_URI_VARIABLE, settings.PRICE_BOOK_VARIABLE) == ("billing_data_uri", "billing_price_book_uri")
+    assert settings.BILLING_DAG_ID == "rafay_usage_billing"
