@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,13 +206,20 @@ class RafayHook(BaseHook):
         return self.get_conn().iter_partner_usage(kind, window, org_id)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Lists the organizations the key can see (the UI's Test button)."""
+        """Lists the organizations the key can see through the chosen source (the UI's Test button).
+
+        With ``api: partner`` that is the org listing, or on a partner-only console the orgs of
+        yesterday's partner usage (UTC).
+        """
         try:
             client = self.get_conn()
-            count = sum(1 for _ in client.iter_organizations())
+            source = self.get_source()
+            today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            count = len(source.list_orgs(client, Window(today - timedelta(days=1), today)))
         except Exception as exc:
             return False, str(exc)
-        return True, f"Connected to {client.base_url}: {count} organization(s) visible"
+        via = " through the partner API" if source.api == "partner" else ""
+        return True, f"Connected to {client.base_url}: {count} organization(s) visible{via}"
 
 
 def _extra(extras: dict, name: str) -> Any:

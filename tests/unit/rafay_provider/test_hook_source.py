@@ -52,3 +52,22 @@ def test_the_form_shows_the_source_and_plain_http_switch_with_help() -> None:
     assert "partner" in api["description"] and "metadata.name" in api["description"]
     assert "plain http" in RAFAY_CONN_FIELDS["allow_insecure_http"]["label"]
     assert RAFAY_CONN_FIELDS["allow_insecure_http"]["description"]
+
+
+def test_the_test_button_of_a_partner_only_console(rafay_sim_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from rafay_simulator import Dataset, Instance, Org, Profile
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    dataset = Dataset([Org(f"o{i}", f"Org {i}", [Profile("vm", "compute", None, [], [Instance(f"i{i}", "vm", start)])],
+                           uid=f"u00000{i}") for i in range(3)])
+    sim = rafay_sim_factory(dataset=dataset, apis=("partner",), now=None)  # the real clock: yesterday has usage
+    monkeypatch.setenv("AIRFLOW_CONN_RAFAY_DEFAULT", json.dumps(
+        {"conn_type": "rafay", "host": sim.url, "password": sim.api_key, "extra": {"api": "partner"}}))
+    assert RafayHook().test_connection() == (
+        True, f"Connected to {sim.url}: 3 organization(s) visible through the partner API")
+    monkeypatch.setenv("AIRFLOW_CONN_RAFAY_DEFAULT", json.dumps(
+        {"conn_type": "rafay", "host": sim.url, "password": sim.api_key}))
+    ok, message = RafayHook().test_connection()
+    assert not ok and "404" in message
