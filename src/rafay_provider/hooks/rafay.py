@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import threading
-from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseHook
