@@ -27,6 +27,7 @@ demo: venv
 # What the tests need beyond Python packages, installed by the project itself (idempotent, quiet).
 test-deps: venv
 	.ci/install-chromium.sh
+	.ci/install-redis.sh
 	.ci/focus-validator.sh
 
 test: venv test-deps lint
@@ -44,8 +45,12 @@ lint: venv
 bench: venv
 	$(BIN)/python -m bench
 
+# `make airflow` runs LocalExecutor; `make airflow EXECUTOR=celery` runs docker-compose.yaml's
+# Celery topology natively (Redis, S3 via moto, two workers; needs `make test-deps` for redis-server).
+EXECUTOR ?= local
 airflow: venv
-	$(BIN)/python -m rafay_devkit.local_airflow
+	@case "$(EXECUTOR)" in local|celery) ;; *) echo "EXECUTOR must be local or celery, not '$(EXECUTOR)'" >&2; exit 2;; esac
+	$(if $(filter celery,$(EXECUTOR)),.ci/install-redis.sh && $(BIN)/python -m rafay_devkit.celery_topology,$(BIN)/python -m rafay_devkit.local_airflow)
 
 # Regenerate both pinned locks from pyproject.toml in a scratch venv:
 #   requirements.txt      the runtime (the package's airflow, s3 and celery extras): what the image installs
@@ -64,7 +69,7 @@ lock:
 	$(LOCK_PIP) $(LOCK_CONSTRAINTS) "apache-airflow==$(AIRFLOW_VERSION)" -e ".[dev]"
 	( $(call LOCK_HEADER,dev: runtime plus extra dev); .lock-venv/bin/pip freeze --exclude-editable ) > requirements-dev.txt
 	mv requirements.txt.new requirements.txt
-	rm -rf .lock-venv
+	rm -rf .lock-venv src/rafay_billing.egg-info  # the editable installs' egg-info (see venv above)
 
 clean:
 	rm -rf $(VENV) .venv-focus .demo .local .pytest_cache .ruff_cache .mypy_cache

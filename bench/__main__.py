@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): every benchmark in turn, each in a subprocess of its own, then a summary.
 
-    .venv/bin/python -m bench                   # all: extract load rating parse mapping memory
+    .venv/bin/python -m bench                   # all: extract load rating parse mapping memory celery
     .venv/bin/python -m bench parse memory      # a subset, in the order given
     .venv/bin/python -m bench --quick           # smaller sizes and fewer runs (minutes, not the targets' sizes)
     .venv/bin/python -m bench --list            # what each one measures
@@ -141,6 +141,8 @@ BENCHES = [
           quick_args=("--orgs", "40", "--pools", "8", "--batch-tasks", "4", "--baseline-runs", "1"), extract=reported),
     Bench("memory", "bench_memory.py", "6. peak RSS of one (org, day)'s extraction, 100,000 instances (<= 300 MB)",
           quick_args=("--runs", "1", "--path", "pipeline"), extract=reported),
+    Bench("celery", "bench_celery.py", "7. one window on two Celery workers vs one (native Celery topology)",
+          quick_args=("--orgs", "8", "--runs", "1"), extract=reported),
 ]
 
 

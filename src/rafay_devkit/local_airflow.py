@@ -130,7 +130,9 @@ class LocalAirflow:
 
     ``env`` is the environment the components share (e.g. from :func:`airflow_env`); this class adds
     the metadata database, executor, secrets, API server address and auth settings to a copy of it.
-    ``extra_env`` wins over everything (e.g. ``AIRFLOW__CORE__MAX_TASK_RETRY_DELAY``).
+    ``extra_env`` wins over everything (e.g. ``AIRFLOW__CORE__MAX_TASK_RETRY_DELAY``, or another
+    executor: :mod:`rafay_devkit.celery_topology`); ``component_args`` are appended to a component's
+    command line.
     """
 
     airflow_home: Path
@@ -145,6 +147,8 @@ class LocalAirflow:
     fast: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
     start_timeout: float = 240.0
+    # Extra command-line arguments per component, e.g. {"triggerer": ["--skip-serve-logs"]}.
+    component_args: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.airflow_home = Path(self.airflow_home)
@@ -212,7 +216,7 @@ class LocalAirflow:
             "triggerer": ["triggerer"],
         }
         for name in self.components:
-            self._spawn(name, argv[name])
+            self._spawn(name, argv[name] + list(self.component_args.get(name, ())))
         self.wait_healthy()
 
     def _build_env(self) -> dict[str, str]:
