@@ -24,7 +24,7 @@ task fails, naming them, when a day of the 35 before the window's end is not bil
 
 **Trigger conf** (all optional):
 `{"window_start": "2026-11-10T00:00:00Z", "window_end": "2026-11-11T00:00:00Z"}` or `{"days": 3}`
-(the 3 days ending at the data interval end); `{"orgs": ["coke"]}` re-bills only those orgs;
+(the 3 days ending at the data interval end); `{"orgs": ["ujzde8g"]}` (Rafay org ids) re-bills only those orgs;
 `{"settle_minutes": 0}` skips the wait for usage to settle.
 
 Connections: `rafay_default` (type `rafay`), `billing_postgres`. Variables: `billing_data_uri`,
@@ -45,12 +45,32 @@ Connections: `rafay_default` (type `rafay`), `billing_postgres`. Variables: `bil
         "retries": 1,
         "retry_delay": settings.retry_delay(),
     },
+    # JSON-schema typed: the trigger form offers date-time pickers, number fields and a list field,
+    # and Airflow validates a run's conf against these before any task runs.
     params={
-        "window_start": Param(None, description="Override: window start, UTC (e.g. 2026-11-10T00:00:00Z)"),
-        "window_end": Param(None, description="Override: window end, UTC (exclusive)"),
-        "days": Param(None, description="Override: bill the N days ending at the data interval end"),
-        "orgs": Param(None, description='Limit the run to these org ids, e.g. ["coke", "pepsi"]'),
-        "settle_minutes": Param(60, description="Wait this long after the window ends before pulling"),
+        "window_start": Param(
+            None, type=["null", "string"], format="date-time", title="Window start (UTC)",
+            description="Override: first instant billed, a UTC midnight, e.g. 2026-11-10T00:00:00Z "
+            "(with window_end; leave both empty to bill the run's data interval)",
+        ),
+        "window_end": Param(
+            None, type=["null", "string"], format="date-time", title="Window end (UTC, exclusive)",
+            description="Override: end of the window, a UTC midnight after window_start, e.g. 2026-11-11T00:00:00Z",
+        ),
+        "days": Param(
+            None, type=["null", "integer"], minimum=1, title="Days",
+            description="Override: bill the N whole days ending at the data interval end, e.g. 3 "
+            "(not together with window_start/window_end)",
+        ),
+        "orgs": Param(
+            None, type=["null", "array"], items={"type": "string", "minLength": 1}, title="Organization ids",
+            description="Limit the run to these Rafay org ids (metadata.name, not the display name), "
+            "one per line, e.g. ujzde8g; empty = every organization",
+        ),
+        "settle_minutes": Param(
+            60, type="integer", minimum=0, title="Settle minutes",
+            description="Wait this long after the window ends before pulling usage (0 = no wait)",
+        ),
     },
 )
 def rafay_usage_billing() -> None:

@@ -7,6 +7,7 @@ itself still takes any bounds: the ``rafay-billing metrics`` command keeps the s
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -133,6 +134,24 @@ def parse_utc(text: Any, field: str = "timestamp") -> datetime:
         raise WindowError(f"{field} is not a valid timestamp: {text!r} ({exc})") from None
 
 
+def parse_orgs(orgs: Any) -> list[str] | None:
+    """The conf's org filter as sorted unique ids; a JSON text of a list (what a free-text form field
+    stores, e.g. ``'["ujzde8g"]'``) is parsed. Anything else is refused here, in the run's first task."""
+    if orgs is None:
+        return None
+    if isinstance(orgs, str):
+        try:
+            parsed = json.loads(orgs)
+        except ValueError:
+            raise WindowError(
+                f'conf "orgs" must be a list of organization ids like ["ujzde8g", "k5x3m0q"], got the text {orgs!r}'
+            ) from None
+        orgs = parsed
+    if not isinstance(orgs, list) or not all(isinstance(o, str) and o.strip() for o in orgs):
+        raise WindowError(f'conf "orgs" must be a list of organization ids like ["ujzde8g", "k5x3m0q"], got {orgs!r}')
+    return sorted({o.strip() for o in orgs})
+
+
 def resolve_window(
     interval_start: datetime | None, interval_end: datetime | None, conf: dict[str, Any] | None
 ) -> tuple[Window, list[str] | None]:
@@ -149,11 +168,7 @@ def _resolve(
     interval_start: datetime | None, interval_end: datetime | None, conf: dict[str, Any] | None
 ) -> tuple[Window, list[str] | None]:
     conf = dict(conf or {})
-    orgs = conf.get("orgs")
-    if orgs is not None:
-        if isinstance(orgs, str) or not isinstance(orgs, list) or not all(isinstance(o, str) and o for o in orgs):
-            raise WindowError(f'conf "orgs" must be a list of organization ids, got {orgs!r}')
-        orgs = sorted(set(orgs))
+    orgs = parse_orgs(conf.get("orgs"))
     has_bounds = "window_start" in conf or "window_end" in conf
     has_days = conf.get("days") is not None
     if has_bounds and has_days:

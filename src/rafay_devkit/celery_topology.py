@@ -265,7 +265,6 @@ class CeleryTopology:
             self.home / "airflow", self.env, parallelism=max(8, self.workers * self.concurrency * 2),
             metadata_dsn=self.metadata_dsn, api_port=self.api_port, username=self.username,
             password=self.password, pool_slots=compose.pool_slots(self.compose, RAFAY_POOL), extra_env=shared,
-            component_args={"triggerer": ["--skip-serve-logs"], "scheduler": ["--skip-serve-logs"]},
             start_timeout=self.start_timeout,
         )
         self.password = self.airflow.password

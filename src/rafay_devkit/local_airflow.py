@@ -211,9 +211,11 @@ class LocalAirflow:
         self.cli("pools", "set", RAFAY_POOL, str(self.pool_slots), "Concurrent Rafay extraction tasks")
         argv = {
             "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port)],
-            "scheduler": ["scheduler"],
+            # Airflow's log server binds every interface and takes no host setting, so it is not
+            # started: on one host the api-server reads the task and trigger logs from local files.
+            "scheduler": ["scheduler", "--skip-serve-logs"],
             "dag-processor": ["dag-processor"],
-            "triggerer": ["triggerer"],
+            "triggerer": ["triggerer", "--skip-serve-logs"],
         }
         for name in self.components:
             self._spawn(name, argv[name] + list(self.component_args.get(name, ())))
@@ -543,14 +545,18 @@ def main(argv: list[str] | None = None) -> int:
             "\n"
             "What to click:\n"
             f"  1. Dags -> {DAG_ID}. It starts paused: switch the toggle on and the scheduler bills the\n"
-            "     last complete UTC day at once (runs wait while the DAG is paused). For another window,\n"
-            "     press Trigger with a conf naming it (a manual run has no data interval of its own):\n"
+            "     last complete UTC day at once (runs wait while the DAG is paused). Trigger opens a form\n"
+            "     with the logical date pre-filled (now): such a run bills the last complete UTC day before\n"
+            "     it (its data interval). For another window fill window_start and window_end, e.g.\n"
             f"     {json.dumps(example_conf)}\n"
-            "     (add \"orgs\": [\"<org id>\", ...] to bill only some organizations).\n"
+            "     and, to bill only some organizations, their Rafay org ids (one per line, e.g. ujzde8g).\n"
             "  2. Open the run (Runs tab, or a square in the grid) and watch the tasks go green.\n"
             "  3. Click extract_org: its mapped instances are named by organization; pick one.\n"
             "  4. Logs tab: the per-org summary line 'org <id> (<name>): N profiles, M instances, ...';\n"
-            "     check_run's log says whether the window billed cleanly.\n"
+            "     check_run's log says whether the window billed cleanly; rate_window's log has the\n"
+            "     charges per org in a folded group.\n"
+            f"  5. Billing (left menu, or {airflow.url}/billing/): totals per org and currency with their\n"
+            "     runs, daily charges and GPU-hours charts, open exceptions, report downloads, invoices.\n"
             "\n"
             "Ctrl-C stops everything.",
             flush=True,

@@ -84,7 +84,14 @@ def billing_connection() -> Iterator[Any]:
         conn.close()
 
 
-def _window(data: WindowPayload) -> Window:
+def _window(data: WindowPayload | None) -> Window:
+    """The window resolve_window pushed; a task that runs after it failed (trigger rule all_done)
+    gets None and fails here, without retries, saying why instead of crashing on a missing XCom."""
+    if not data:
+        raise AirflowFailException(
+            "no billing window: resolve_window did not succeed (see its log, usually a bad trigger conf); "
+            "nothing was loaded, rated or checked in this run"
+        )
     return Window.from_dict(dict(data))
 
 
@@ -269,7 +276,7 @@ def _pulled(context: Context, key: str) -> list[Any]:
     return [item for chunk in pulled if chunk for item in chunk]
 
 
-def load_usage(window_data: WindowPayload, batches: list[OrgBatch] | None, context: Context) -> LoadResult:
+def load_usage(window_data: WindowPayload | None, batches: list[OrgBatch] | None, context: Context) -> LoadResult:
     """Load every (org, day) that landed; mark every listed (org, day) that did not as ``failed``.
 
     Runs even when some orgs failed extraction, so every good (org, day) is billed; refuses to run
@@ -279,12 +286,13 @@ def load_usage(window_data: WindowPayload, batches: list[OrgBatch] | None, conte
     from rafay_billing.load import LoadError, load_org_usage
     from rafay_provider.settings import billing_start_date
 
+    window = _window(window_data)  # fails, saying why, when resolve_window did not succeed
+    assert window_data is not None
     if batches is None:
         raise AirflowFailException(
             "the organization listing did not succeed (see the list_orgs task log): nothing was loaded "
             "or rated in this run; fix the cause and clear list_orgs"
         )
-    window = _window(window_data)
     run_id = _run_id(context)
     listed = [o for b in batches for o in b]
     landed: list[LandedOrgDay] = sorted(_pulled(context, EXTRACTED_XCOM_KEY), key=lambda s: (s["org_seq"], s["day"]))
@@ -345,6 +353,7 @@ def rate(window_data: WindowPayload, loaded: LoadResult, context: Context) -> Ra
         return {"slices": 0, "line_items": 0, "exceptions_by_reason": {}, "totals_by_currency": {}}
     with billing_connection() as conn:
         summary = rate_slices(conn, slices, _run_id(context))
+        _log_money_table(conn, window, _run_id(context))
     totals = ", ".join(f"{amount} {cur}" for cur, amount in sorted(summary.totals_by_currency.items())) or "none"
     exceptions = sum(summary.exceptions_by_reason.values())
     log.info(
@@ -367,6 +376,16 @@ def rate(window_data: WindowPayload, loaded: LoadResult, context: Context) -> Ra
             "corrections": len(summary.corrections),
         }
     ))
+
+
+def _log_money_table(conn: Any, window: Window, run_id: str) -> None:
+    """Per-org charges of this run (top 50 by amount, totals per currency) in a collapsible log group."""
+    from rafay_billing.money_table import TOP_N, fetch_org_totals, format_table, grouped
+
+    rows = fetch_org_totals(conn, run_id, window.start.date(), window.end.date())
+    title = f"Charges per org of [{window.start_iso}, {window.end_iso}): top {min(TOP_N, len(rows))} of {len(rows)}"
+    for line in grouped(title, format_table(rows)):
+        log.info("%s", line)
 
 
 LINE_ITEM_COLUMNS = (
@@ -396,7 +415,7 @@ def publish_reports(window_data: WindowPayload, context: Context) -> dict[str, A
     return {"files": written, "ncp_metrics_rows": len(ncp_metrics_rows), "line_items": len(items)}
 
 
-def check_run(window_data: WindowPayload, context: Context) -> dict[str, bool]:
+def check_run(window_data: WindowPayload | None, context: Context) -> dict[str, bool]:
     """Fail, after all good work is written, when anything of this run or its look-back is not billed."""
     from rafay_billing.coverage import uncovered_days
     from rafay_provider.settings import COVERAGE_LOOKBACK_DAYS, billing_start_date

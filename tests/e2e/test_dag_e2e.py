@@ -247,7 +247,8 @@ def test_failing_org_is_isolated_then_completes(airflow_home, rafay_sim_factory,
     "conf, message",
     [
         ({"window_start": "2026-11-10T00:00:00Z", "window_end": "2026-11-09T00:00:00Z"}, "must be after"),
-        ({"window_start": "yesterday", "window_end": "2026-11-09T00:00:00Z"}, "window_start must be"),
+        ({"window_start": "2026-11-10T00:00:00+02:00", "window_end": "2026-11-11T00:00:00Z"},
+         "window_start must be an ISO-8601 UTC timestamp"),
         ({"window_start": "2026-11-10T00:00:00Z", "window_end": "2026-11-11T00:00:00Z", "days": 2}, "not both"),
         ({"window_start": "2026-11-10T06:00:00Z", "window_end": "2026-11-11T00:00:00Z"}, "whole UTC days"),
     ],
@@ -258,6 +259,28 @@ def test_bad_window_fails_first_task_with_reason(airflow_home, rafay_sim, billin
     assert not result.ok
     assert "Bad billing window" in result.output and message in result.output
     assert rafay_sim.requests == []  # nothing was read
+    # the tasks that run after a failure (load_usage, check_run: all_done) say why, not TypeError
+    assert "resolve_window did not succeed" in result.output
+    assert "TypeError" not in result.output
+
+
+@pytest.mark.parametrize(
+    "conf, param",
+    [
+        ({"window_start": "yesterday", "window_end": "2026-11-09T00:00:00Z"}, "window_start"),
+        ({"days": 0}, "days"),
+        ({"orgs": '["ujzde8g"]'}, "orgs"),  # the text of a list, as an untyped form field stored it
+    ],
+)
+def test_conf_outside_the_params_schema_is_refused_before_any_task(
+    airflow_home, rafay_sim, billing_dsn, tmp_path, conf, param
+):
+    runner = _runner(airflow_home, rafay_sim, billing_dsn, tmp_path, None)
+    result = runner.run("2026-11-11", conf=conf)
+    assert not result.ok
+    assert f"Invalid input for param {param}" in result.output
+    assert "Bad billing window" not in result.output  # no task ran: Airflow refused the conf itself
+    assert rafay_sim.requests == []
 
 
 def test_days_conf_bills_the_days_before_the_interval_end():

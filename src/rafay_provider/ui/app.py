@@ -1,0 +1,219 @@
+"""The Billing view's FastAPI app (mounted by the api-server under ``/billing``; see ``plugin.py``).
+
+Routes, all behind :func:`rafay_provider.ui.auth.require_user`:
+
+- ``GET /`` the page: a window's totals per (day, org, currency) with their runs, charts (daily charges
+  per org over 30 days, GPU-hours per profile), open exceptions, report downloads, invoices per period;
+- ``GET /api/totals`` the same totals as JSON (paged, searchable);
+- ``GET /reports/{name}`` one report file streamed from the landing root (file or s3): the browser
+  sees the relative name only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from rafay_provider.ui import charts, queries, reports
+from rafay_provider.ui.auth import require_user
+
+DAG_ID = "rafay_usage_billing"
+MAX_WINDOW_DAYS = 92
+CHART_DAYS = 30
+
+
+@dataclass
+class Sources:
+    """How the app reaches its data; tests give their own (a DSN, a temp landing root)."""
+
+    conninfo: Callable[[], dict[str, Any]]
+    landing_root: Callable[[], Any]
+    ui_base_path: Callable[[], str]
+
+
+def airflow_sources() -> Sources:
+    from rafay_provider.ui import sources
+
+    return Sources(sources.billing_conninfo, sources.landing_root, sources.ui_base_path)
+
+
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("rafay_provider.ui", "templates"), autoescape=select_autoescape())
+    env.filters["money"] = lambda v: "" if v is None else f"{Decimal(v):,}"
+    env.filters["hours"] = lambda v: "" if v is None else f"{Decimal(v):,.2f}"
+    return env
+
+
+def _parse_day(text: str | None, what: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(400, f"{what} must be a date like 2026-11-10, got {text!r}") from None
+
+
+@contextmanager
+def _connect(src: Sources) -> Iterator[Any]:
+    """A read-only connection to the billing database; a missing schema or server becomes a 503 that says why."""
+    import psycopg
+
+    try:
+        with psycopg.connect(**src.conninfo()) as conn:
+            conn.read_only = True
+            yield conn
+    except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+        raise HTTPException(
+            503, "The billing schema is not in billing_postgres yet: the rafay_usage_billing DAG's "
+            "migrate_schema task creates it; run the DAG once.",
+        ) from None
+    except psycopg.OperationalError as exc:
+        raise HTTPException(503, f"billing_postgres is unreachable: {str(exc).strip()[:300]}") from None
+
+
+def _window_of(conn: Any, day: str | None, days: int) -> tuple[date, date]:
+    first = _parse_day(day, "day") or queries.latest_day(conn) or date.today()
+    return first, first + timedelta(days=days)
+
+
+def _page_data(conn: Any, first: date, end: date, state: dict[str, Any]) -> dict[str, Any]:
+    """Everything the page shows that comes from the database."""
+    limit = state["limit"]
+    chart_first = end - timedelta(days=CHART_DAYS)
+    currencies = queries.chart_currencies(conn, chart_first, end)
+    currency = state["currency"] if state["currency"] in currencies else (currencies[0] if currencies else "USD")
+    state["currency"] = currency
+    period_list = queries.periods(conn)
+    period = _parse_day(state["period"], "period") or (period_list[0]["period_start"] if period_list else None)
+    state["period"] = period.isoformat() if period else ""
+    gpu = queries.gpu_hours_by_profile(conn, chart_first, end)
+    return {
+        "totals": queries.window_totals(conn, first, end, search=state["q"], limit=limit, offset=state["offset"]),
+        "per_currency": queries.currency_totals(conn, first, end),
+        "currencies": currencies,
+        "daily_svg": charts.daily_stacked_bars(
+            queries.daily_charges(conn, end, currency, days=CHART_DAYS, top=state["top"])),
+        "gpu_svg": charts.horizontal_bars(gpu, unit="GPU-h", chart_id="chart-gpu", title="GPU-hours per profile"),
+        "chart_first": chart_first, "chart_last": end - timedelta(days=1),
+        "exceptions": queries.open_exceptions(conn, search=state["eq"], limit=limit, offset=state["eoffset"]),
+        "periods": period_list, "period": period,
+        "invoices": (queries.invoices(conn, period, search=state["iq"], limit=limit, offset=state["ioffset"])
+                     if period else None),
+    }
+
+
+def _report_files(src: Sources, first: date, end: date) -> tuple[list[reports.ReportFile], str | None]:
+    try:
+        return reports.list_reports(src.landing_root(), first, end), None
+    except Exception as exc:  # the page stays useful when the landing root is unreachable
+        return [], f"{type(exc).__name__}: {exc}"
+
+
+def _download(src: Sources, name: str) -> StreamingResponse:
+    try:
+        path = reports.resolve(src.landing_root(), name)
+    except reports.ReportPathError as exc:
+        raise HTTPException(400, str(exc)) from None
+    if not path.exists():
+        raise HTTPException(404, f"no report {name!r} under the landing root")
+    handle = path.open("rb")
+
+    def chunks() -> Iterator[bytes]:
+        with handle:
+            while block := handle.read(1 << 16):
+                yield block
+
+    file_name = name.rsplit("/", 1)[-1]
+    return StreamingResponse(chunks(), media_type="text/csv",
+                             headers={"Content-Disposition": f'attachment; filename="{file_name}"'})
+
+
+def create_app(sources: Sources | None = None) -> FastAPI:
+    """The app; ``sources`` defaults to Airflow's ``billing_postgres`` and ``billing_data_uri``."""
+    src = sources or airflow_sources()
+    env = _environment()
+    app = FastAPI(title="Rafay billing", docs_url=None, redoc_url=None, openapi_url=None,
+                  dependencies=[Depends(require_user)])
+
+    @app.get("/", response_class=HTMLResponse)
+    def page(
+        day: str | None = None,
+        days: int = Query(1, ge=1, le=MAX_WINDOW_DAYS),
+        q: str | None = None,
+        offset: int = Query(0, ge=0),
+        limit: int = Query(queries.PAGE_SIZE, ge=1, le=queries.MAX_PAGE_SIZE),
+        currency: str | None = None,
+        top: int = Query(8, ge=1, le=30),
+        eq: str | None = None,
+        eoffset: int = Query(0, ge=0),
+        period: str | None = None,
+        iq: str | None = None,
+        ioffset: int = Query(0, ge=0),
+    ) -> HTMLResponse:
+        state: dict[str, Any] = {"days": days, "q": q or "", "offset": offset, "limit": limit,
+                                 "currency": currency, "top": top, "eq": eq or "", "eoffset": eoffset,
+                                 "period": period or "", "iq": iq or "", "ioffset": ioffset}
+        with _connect(src) as conn:
+            first, end = _window_of(conn, day, days)
+            state["day"] = first.isoformat()
+            data = _page_data(conn, first, end, state)
+        report_files, reports_error = _report_files(src, first, end)
+
+        def link(**changes: Any) -> str:
+            merged = {**state, **changes}
+            return "?" + urlencode({k: v for k, v in merged.items() if v not in ("", None)})
+
+        base = src.ui_base_path()
+        html = env.get_template("billing.html").render(
+            first=first, end=end, last=end - timedelta(days=1), days=days, state=state, link=link,
+            reports=report_files, reports_error=reports_error, **data,
+            run_url=lambda run_id: f"{base}dags/{DAG_ID}/runs/{quote(run_id, safe='')}",
+            report_url=lambda name: f"reports/{quote(name, safe='/=')}",
+        )
+        return HTMLResponse(html)
+
+    @app.get("/api/totals")
+    def api_totals(
+        day: str | None = None,
+        days: int = Query(1, ge=1, le=MAX_WINDOW_DAYS),
+        q: str | None = None,
+        offset: int = Query(0, ge=0),
+        limit: int = Query(queries.PAGE_SIZE, ge=1, le=queries.MAX_PAGE_SIZE),
+    ) -> JSONResponse:
+        with _connect(src) as conn:
+            first, end = _window_of(conn, day, days)
+            page_ = queries.window_totals(conn, first, end, search=q, limit=limit, offset=offset)
+            per_currency = queries.currency_totals(conn, first, end)
+        return JSONResponse({
+            "window_start": first.isoformat(), "window_end": end.isoformat(),
+            "total_rows": page_.total, "offset": page_.offset, "limit": page_.limit,
+            "rows": [_jsonable(r) for r in page_.rows],
+            "currency_totals": [_jsonable(r) for r in per_currency],
+        })
+
+    @app.get("/reports/{name:path}")
+    def download(name: str) -> StreamingResponse:
+        return _download(src, name)
+
+    return app
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, Decimal):
+            out[k] = str(v)
+        elif isinstance(v, date):
+            out[k] = v.isoformat()
+        else:
+            out[k] = v
+    return out

@@ -1,0 +1,50 @@
+"""Where the Billing view reads from, inside the api-server: the ``billing_postgres`` connection and
+the ``billing_data_uri`` landing root, the same ones the DAG's tasks use."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+BILLING_CONN_ID = "billing_postgres"
+DATA_URI_VARIABLE = "billing_data_uri"
+# libpq options a postgres connection's extra may carry (PostgresHook passes them on the same way).
+_LIBPQ_EXTRAS = ("sslmode", "sslcert", "sslkey", "sslrootcert", "sslcrl", "application_name", "connect_timeout")
+
+
+def billing_conninfo() -> dict[str, Any]:
+    """psycopg connect() keywords of ``billing_postgres`` (the api-server reads the secrets backends
+    and the metadata database directly: it is not a task)."""
+    from airflow.models.connection import Connection
+
+    conn = Connection.get_connection_from_secrets(BILLING_CONN_ID)
+    params: dict[str, Any] = {
+        "host": conn.host or None, "port": conn.port or None, "user": conn.login or None,
+        "password": conn.password or None, "dbname": conn.schema or None,
+    }
+    extra = conn.extra_dejson
+    params.update({k: extra[k] for k in _LIBPQ_EXTRAS if k in extra})
+    params.setdefault("connect_timeout", 10)
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def landing_root() -> Any:
+    """Variable ``billing_data_uri`` as an ObjectStoragePath, else ``$AIRFLOW_HOME/billing-data`` (as the DAG)."""
+    from airflow.models.variable import Variable
+    from airflow.sdk import ObjectStoragePath
+
+    uri = Variable.get(DATA_URI_VARIABLE, default_var=None)
+    if not uri:
+        home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+        uri = f"file://{os.path.abspath(home)}/billing-data"
+    return ObjectStoragePath(uri)
+
+
+def ui_base_path() -> str:
+    """The Airflow UI's path prefix (``[api] base_url``), for links to run pages: ``/`` by default."""
+    from urllib.parse import urlsplit
+
+    from airflow.configuration import conf
+
+    path = urlsplit(conf.get("api", "base_url", fallback="/") or "/").path or "/"
+    return path if path.endswith("/") else path + "/"

@@ -1,0 +1,240 @@
+"""The operator's view in a real headless browser (Debian's Chromium driven by playwright) against
+the real api-server of ``make airflow``'s stack (:class:`LocalAirflow`): log in, trigger a run from
+the typed form, watch a bad conf refused before any task runs, open Billing from the navigation,
+check its figures and chart against the billing database, download a report through the app; and
+the stack's sockets are all on loopback, the Billing app refuses anonymous callers.
+
+Screenshots are kept as artifacts under ``$BILLING_TEST_ARTIFACTS`` (default: the module's tmp dir).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import psycopg
+import pytest
+import requests
+
+from rafay_devkit.airflow_env import airflow_env
+from rafay_devkit.local_airflow import DAG_ID, LocalAirflow
+from rafay_simulator import RafaySimulator, SimulatorConfig
+from tests.support.db import create_database
+from tests.support.paths import DEMO_PRICE_BOOK
+
+pytestmark = [pytest.mark.e2e, pytest.mark.topology]
+
+CHROMIUM = Path("/usr/bin/chromium")
+TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+YESTERDAY = TODAY - timedelta(days=1)
+ORGS = 4
+RUN_TIMEOUT = 600
+
+
+@dataclass
+class Stack:
+    airflow: LocalAirflow
+    sim: RafaySimulator
+    billing_dsn: str
+    landing: Path
+    artifacts: Path
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with psycopg.connect(self.billing_dsn) as conn:
+            return conn.execute(sql, params).fetchall()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("billing_view")
+    artifacts = Path(os.environ.get("BILLING_TEST_ARTIFACTS") or home / "artifacts") / "billing_view"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    sim = RafaySimulator(SimulatorConfig(seed=7, orgs=ORGS, now=TODAY + timedelta(days=1))).start()
+    billing_dsn = create_database(postgres_server, "billing_view")
+    metadata_dsn = create_database(postgres_server, "airflow_view")
+    landing = home / "landing"
+    env = airflow_env(
+        home / "airflow", rafay_url=sim.url, rafay_api_key=sim.api_key, billing_dsn=billing_dsn,
+        data_uri=landing.as_uri(), price_book_uri=DEMO_PRICE_BOOK.as_uri(),
+        # catch-up starts today: the only run yesterday gets is the one this test triggers
+        billing_start_date=TODAY.date().isoformat(),
+    )
+    airflow = LocalAirflow(home / "airflow", env, parallelism=4, metadata_dsn=metadata_dsn)
+    try:
+        airflow.start()
+        airflow.wait_for_dag(DAG_ID)
+        yield Stack(airflow, sim, billing_dsn, landing, artifacts)
+    finally:
+        airflow.stop()
+        sim.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"headless Chromium ({CHROMIUM}) is missing: run .ci/install-chromium.sh", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _login(browser: Any, stack: Stack) -> Any:
+    context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(stack.airflow.url + "/")
+    page.wait_for_url(re.compile(r".*/auth/login.*"))
+    page.locator("input[name=username]").fill(stack.airflow.username)
+    page.locator("input[name=password]").fill(stack.airflow.password or "")
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(stack.airflow.url + "/")
+    return page
+
+
+def _open_trigger_form(page: Any, stack: Stack) -> Any:
+    page.goto(f"{stack.airflow.url}/dags/{DAG_ID}")
+    page.get_by_role("button", name="Trigger").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.locator("textarea[name=element_orgs]").wait_for()
+    return dialog
+
+
+# --- loopback and anonymous ------------------------------------------------------------------------
+
+
+def test_no_process_of_the_stack_listens_beyond_loopback(stack: Stack) -> None:
+    listening = set()
+    for proc in stack.airflow.own_processes():
+        try:
+            connections = proc.net_connections(kind="inet")
+        except Exception:  # a process that ended meanwhile
+            continue
+        listening |= {(c.laddr.ip, c.laddr.port, proc.name()) for c in connections if c.status == "LISTEN"}
+    assert any(port == stack.airflow.api_port for _, port, _ in listening), listening  # the check sees sockets
+    beyond = [entry for entry in listening if not ipaddress.ip_address(entry[0]).is_loopback]
+    assert beyond == [], f"listening beyond loopback: {beyond}"
+    assert not any("serve-logs" in name or "serve_logs" in name for _, _, name in listening)
+
+
+def test_anonymous_callers_of_the_billing_app_are_refused(stack: Stack) -> None:
+    base = f"{stack.airflow.url}/billing"
+    for path in ("/", "/api/totals", "/reports/window=20261110T000000Z_20261111T000000Z/run=x/line-items.csv"):
+        response = requests.get(base + path, timeout=30)
+        assert response.status_code == 401, (path, response.text[:300])
+        bad = requests.get(base + path, headers={"Authorization": "Bearer forged.jwt.token"}, timeout=30)
+        assert bad.status_code == 401, path
+    # a real token passes (nothing is billed yet in this module, so the app says what to do)
+    token = stack.airflow.client.token()
+    ok = requests.get(base + "/api/totals", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert ok.status_code == 503 and "migrate_schema" in ok.json()["detail"]
+
+
+# --- the operator's flow -----------------------------------------------------------------------------
+
+
+def test_operator_triggers_from_the_form_and_reads_billing(stack: Stack, browser: Any) -> None:
+    page = _login(browser, stack)
+    shots = stack.artifacts
+    orgs = sorted(o.org_id for o in stack.sim.dataset.orgs)[:2]
+
+    # a bad conf typed into the form's JSON is refused by Airflow before any run exists
+    dialog = _open_trigger_form(page, stack)
+    dialog.get_by_role("button", name="Advanced Options").click()
+    dialog.locator(".monaco-editor .view-lines").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(json.dumps({"days": 0, "orgs": json.dumps([orgs[0]]), "settle_minutes": 0}))
+    dialog.get_by_role("button", name="Trigger").last.click()
+    error = dialog.get_by_text(re.compile(r"Invalid input for param"))
+    error.wait_for()
+    page.screenshot(path=str(shots / "01-bad-conf-refused.png"))
+    assert stack.airflow.client.dag_runs(DAG_ID) == []
+
+    # the typed form: a list field for org ids (one per line), a number field; the logical date is pre-filled
+    dialog = _open_trigger_form(page, stack)
+    dialog.locator("textarea[name=element_orgs]").fill("\n".join(orgs))
+    dialog.locator("input[name=element_settle_minutes]").fill("0")
+    page.screenshot(path=str(shots / "02-trigger-form.png"))
+    dialog.get_by_role("button", name="Trigger").last.click()
+    page.wait_for_url(re.compile(rf".*/dags/{DAG_ID}/runs/[^/]+$"))
+    run_id = unquote(page.url.rsplit("/runs/", 1)[1])
+    run = stack.airflow.client.wait_for_run(DAG_ID, run_id, timeout=RUN_TIMEOUT)
+    page.screenshot(path=str(shots / "03-run.png"))
+    assert run["state"] == "success", stack.airflow.client.task_states(DAG_ID, run_id)
+    assert run["conf"]["orgs"] == orgs  # a list, not the text of one
+    assert run["data_interval_start"].startswith(YESTERDAY.strftime("%Y-%m-%d"))
+
+    # Billing from the navigation: the page in the UI's frame, authenticated by the UI's cookie
+    page.get_by_test_id("nav-sidebar").get_by_role("link", name="Billing", exact=True).click()
+    page.wait_for_url(re.compile(r".*/plugin/billing$"))
+    frame = page.frame_locator("iframe")
+    frame.locator("h1", has_text="Billing").wait_for()
+    page.screenshot(path=str(shots / "04-billing.png"), full_page=True)
+
+    rows = frame.locator("tr.total-row")
+    shown = {
+        (r.get_attribute("data-day"), r.get_attribute("data-org"), r.get_attribute("data-currency")):
+            (Decimal(r.get_attribute("data-amount")), int(r.get_attribute("data-items")))
+        for r in rows.all()
+    }
+    expected = {
+        (str(day), org, cur.strip()): (amount, items)
+        for day, org, cur, amount, items in stack.query(
+            "SELECT usage_date, org_id, currency, sum(amount), count(*) FROM billing.charge_line_items"
+            " WHERE usage_date = %s GROUP BY 1, 2, 3", (YESTERDAY.date(),))
+    }
+    assert expected and {k[1] for k in expected} == set(orgs)
+    assert shown == expected
+    # the figures the operator reads (not only the attributes): each org's amount is in its row's text
+    for row in rows.all():
+        assert f"{Decimal(row.get_attribute('data-amount')):,}" in row.inner_text()
+    run_links = {a.get_attribute("href") for a in frame.locator("a.run-link").all()}
+    assert run_links == {f"/dags/{DAG_ID}/runs/{requests.utils.quote(run_id, safe='')}"}
+
+    # the daily chart has data points, and they add up to the database's total of the day
+    currency = frame.locator("svg#chart-daily").get_attribute("data-currency")
+    points = frame.locator(f"svg#chart-daily rect.point[data-day='{YESTERDAY.date()}']")
+    assert points.count() >= 1
+    assert sum(Decimal(p.get_attribute("data-value")) for p in points.all()) == sum(
+        amount for (day, _, cur), (amount, _) in expected.items() if cur == currency)
+    assert frame.locator("svg#chart-gpu rect.point").count() >= 1
+
+    # a report downloaded through the app is the file in the landing root; no file:// reaches the browser
+    assert "file://" not in frame.locator("body").inner_html()
+    link = frame.locator("a.report-link", has_text="line-items.csv").first
+    with page.expect_download() as download_info:
+        link.click()
+    download = download_info.value
+    saved = shots / "line-items.csv"
+    download.save_as(saved)
+    landed = list(stack.landing.glob("reports/window=*/run=*/line-items.csv"))
+    assert len(landed) == 1
+    assert saved.read_bytes() == landed[0].read_bytes()
+    assert saved.read_text().count("\n") == sum(items for _, items in expected.values()) + 1
+
+    # a browser that never logged in gets no billing data
+    anonymous = browser.new_context()
+    try:
+        response = anonymous.new_page().goto(f"{stack.airflow.url}/billing/")
+        assert response.status == 401
+    finally:
+        anonymous.close()
+    page.context.close()
+    if os.environ.get("BILLING_VIEW_SCREENSHOT"):  # refresh the README's screenshot: docs/billing-view.png
+        shutil.copy(shots / "04-billing.png", os.environ["BILLING_VIEW_SCREENSHOT"])
