@@ -248,3 +248,19 @@ def test_the_database_refuses_inconsistent_price_rows(conn) -> None:
                 ("p3", "instance_hour", None, "Contract ID", None)):
         with pytest.raises(psycopg.errors.CheckViolation):
             conn.execute(insert, bad)
+
+
+def test_the_billing_views_count_an_instances_hours_once(conn) -> None:
+    from rafay_billing.db import sql
+
+    rate(conn, [
+        record(0, "box", "10", profile="gpu-box", gpu=8, dims={"cpu": "320"}),  # gpu_hour item + CPU item
+        record(1, "vm", "4", dims={"cpu": "16", "memory": "64", "disk": "80"}),  # 4 items
+    ])
+    params = {"first_day": DAY, "end_day": date(2026, 11, 11)}
+    [(currency, orgs, count, hours, amount)] = conn.execute(sql("ui/currency_totals.sql"), params).fetchall()
+    assert (currency, orgs, count, hours) == ("USD", 1, 6, Decimal(14))  # 10 h + 4 h, not 10 x 2 + 4 x 4
+    assert amount == sum(i["amount"] for i in items(conn).values())
+    rows = conn.execute(sql("ui/window_totals.sql"), {**params, "pattern": None, "limit": 10, "offset": 0}).fetchall()
+    assert [(r[4], r[5]) for r in rows] == [(6, Decimal(14))]
+    assert conn.execute(sql("ui/gpu_hours.sql"), params).fetchall() == [("gpu-box", Decimal(80), 1)]
