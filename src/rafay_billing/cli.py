@@ -62,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
         help="send the API key over plain http:// to a host that is not this machine (test consoles only; "
         "default: $RAFAY_ALLOW_INSECURE_HTTP, off)",
     )
+    metrics.add_argument(
+        "--api", choices=("v2", "partner"), default=None,
+        help="usage API: v2 (the blog's per-org endpoints, default) or partner (Rafay's billing metrics "
+        "API; default: $RAFAY_API, else v2)",
+    )
     metrics.add_argument("-v", "--verbose", action="store_true", help="log every API call (never the key)")
     _add_focus_export(sub)
     _waive_parser(sub)
@@ -172,7 +177,7 @@ def _waive_parser(sub: Any) -> None:
     waive.add_argument("--profile", help="profile name")
     waive.add_argument("--instance", help="instance key (the instance id, or name:<instance>)")
     waive.add_argument("--reason", help="exception reason: unpriced, ambiguous_price, missing_gpu_count, "
-                       "invalid_usage or usage_exceeds_window")
+                       "invalid_usage, usage_exceeds_window or missing_dimension")
     waive.add_argument("--why", help="why this usage is not billed, in words finance can read (required)")
     waive.add_argument("--by", help="who waives it (default: $USER, else the login name)")
     waive.add_argument("--all-open", action="store_true", help="waive every open exception of --period")
@@ -225,8 +230,8 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str]) -> int:
     """The ``metrics`` command; returns the exit status."""
     from rafay_billing.client import RafayClient
     from rafay_billing.errors import RafayConfigError, RafayError
-    from rafay_billing.extract import extract_org, list_orgs
     from rafay_billing.reports import write_ncp_metrics_csvs
+    from rafay_billing.sources import usage_source
 
     stamp = time.strftime("%m%d%Y-%H%M%S")  # local time, as the seed names its files
     window = window_from_args(args, env, datetime.now(UTC))
@@ -243,6 +248,10 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str]) -> int:
         raise UsageError(f"--out {args.out} is not a directory")
     insecure = _insecure_http(args, env)
     try:
+        source = usage_source(args.api or env.get("RAFAY_API"))
+    except ValueError as exc:
+        raise UsageError(f"RAFAY_API: {exc}") from None
+    try:
         client = RafayClient(
             url, key, verify=args.ca_bundle or True, concurrency=concurrency, page_size=page_size,
             auth_hint="check RAFAY_DEFAULT_API_KEY (the Default Org's Org Admin API key)",
@@ -252,14 +261,15 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str]) -> int:
         raise UsageError(str(exc)) from None
 
     started = time.perf_counter()
-    print(f"Reading usage for [{window.start_iso}, {window.end_iso}) from {client.base_url} ...", file=sys.stderr)
+    print(f"Reading usage for [{window.start_iso}, {window.end_iso}) from {client.base_url} ({source.api} API) ...",
+          file=sys.stderr)
     try:
         with client:
-            orgs = list_orgs(client)
+            orgs = source.list_orgs(client, window)
             workers = max(1, min(concurrency, len(orgs)))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rafay-org") as pool:
                 futures = [
-                    pool.submit(extract_org, client, o.org_id, o.name, window, org_seq=i, concurrency=concurrency)
+                    pool.submit(source.extract_org, client, o, window, org_seq=i, concurrency=concurrency)
                     for i, o in enumerate(orgs)
                 ]
                 results = [f.result() for f in futures]

@@ -34,10 +34,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OrgRef:
-    """An organization as listed: ``org_id`` (``metadata.name``, used in API paths) and display name."""
+    """An organization as listed: ``org_id`` (``metadata.name``, used in API paths) and display name.
+
+    ``partner_id`` is its id in the partner billing API (the listing's ``id`` field when it has one;
+    see ``rafay_billing.partner``); ``partner_problem`` says why it cannot be read from there.
+    """
 
     org_id: str
     name: str
+    partner_id: str | None = None
+    partner_problem: str | None = None
 
 
 def list_orgs(client: RafayClient, *, on_page: PageHook | None = None) -> list[OrgRef]:
@@ -52,8 +58,15 @@ def list_orgs(client: RafayClient, *, on_page: PageHook | None = None) -> list[O
             raise RafayResponseError(
                 f"GET /v2/organizations: an organization has no metadata.name (its id): {str(item)[:120]}"
             )
-        orgs.append(OrgRef(org_id=org_id, name=seed_text(item.get("name", "Unknown"))))
+        orgs.append(OrgRef(org_id=org_id, name=seed_text(item.get("name", "Unknown")), partner_id=_listed_id(item)))
     return orgs
+
+
+def _listed_id(item: dict) -> str | None:
+    """The org's id field (``id``, else ``metadata.id``) when the listing carries one."""
+    metadata = item.get("metadata")
+    value = item.get("id") or (metadata.get("id") if isinstance(metadata, dict) else None)
+    return value if isinstance(value, str) and value else None
 
 
 @dataclass
@@ -133,7 +146,11 @@ class OrgExtraction:
         return f"org {self.org_id} ({self.organization}): " + ", ".join(parts)
 
 
-_RECORD_SEQ = [f.name for f in fields(UsageRow)].index("record_seq")
+_FIELDS = [f.name for f in fields(UsageRow)]
+_RECORD_SEQ = _FIELDS.index("record_seq")
+_PROFILE = _FIELDS.index("profile")
+_INSTANCE_KEY = _FIELDS.index("instance_key")
+_LABELS = _FIELDS.index("labels")
 _SPOOL_BATCH = 1000
 
 
@@ -156,8 +173,15 @@ class _RowSpool:
         self.duplicates = 0
         self.invalid = 0
         self.hours = Decimal(0)
+        self._labels: dict[tuple[str, str], dict[str, str]] = {}
+        self._merged: dict[tuple[str, str], dict[str, str]] = {}
 
     def add(self, row: UsageRow) -> None:
+        # one label set per instance: rating prices an instance's records together (later wins)
+        key = (row.profile, row.instance_key)
+        first = self._labels.setdefault(key, row.labels)
+        if key in self._merged or row.labels != first:
+            self._merged[key] = {**self._merged.get(key, first), **row.labels}
         self.rows += 1
         if row.invalid_reason is not None:
             self.invalid += 1
@@ -173,6 +197,11 @@ class _RowSpool:
             self._batch = []
 
     def __iter__(self) -> Iterator[tuple]:
+        for cells in self._cells():
+            merged = self._merged.get((cells[_PROFILE], cells[_INSTANCE_KEY])) if self._merged else None
+            yield cells if merged is None else (*cells[:_LABELS], merged, *cells[_LABELS + 1 :])
+
+    def _cells(self) -> Iterator[tuple]:
         if self._file is None:
             yield from self._batch
             return

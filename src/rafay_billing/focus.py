@@ -33,7 +33,9 @@ ServiceCategory                                ``Compute`` (configurable)
 SkuId / SkuPriceId                             ``profile`` / ``price_id``
 InvoiceIssuerName, ProviderName, PublisherName configurable (also as InvoiceIssuer, Provider,
                                                Publisher)
-Tags                                           JSON object: ``rafay:org_id``, ``rafay:profile_type``,
+Tags                                           JSON object: the instance's billing labels (``Contract
+                                               ID``, ``ServiceID``, ... as Rafay names them), then
+                                               ``rafay:org_id``, ``rafay:profile_type``,
                                                ``rafay:charge_class``, ``rafay:correction_seq``,
                                                ``rafay:entry`` (charge/reversal), ``rafay:usage_date``...
 AvailabilityZone, CommitmentDiscount*,         null (not applicable)

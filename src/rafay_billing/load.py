@@ -14,7 +14,7 @@ import io
 from typing import IO, Any
 
 from rafay_billing.db import sql, transaction
-from rafay_billing.usage import USAGE_COLUMNS
+from rafay_billing.usage import LEGACY_USAGE_COLUMNS, USAGE_COLUMNS
 from rafay_billing.window import Window
 
 CHUNK_SIZE = 1 << 20
@@ -36,14 +36,21 @@ def _as_bytes(chunk: str | bytes) -> bytes:
     return chunk.encode("utf-8") if isinstance(chunk, str) else chunk
 
 
-def _check_header(first_line: bytes, org_id: str) -> None:
-    """The header must be exactly the normalised usage columns, in order, so no cell lands in the wrong column."""
+def _check_header(first_line: bytes, org_id: str) -> str:
+    """The header must be exactly the normalised usage columns, in order, so no cell lands in the wrong column.
+
+    Returns the COPY statement for it: a CSV landed before dimensions and labels existed (its header
+    is ``LEGACY_USAGE_COLUMNS``) still loads, with no dimensions and no labels.
+    """
     text = first_line.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    header = next(csv.reader([text]), []) if text.strip() else []
-    if tuple(header) != USAGE_COLUMNS:
-        raise LoadError(
-            f"usage CSV for org {org_id!r} has header {header!r}; expected {','.join(USAGE_COLUMNS)}"
-        )
+    header = tuple(next(csv.reader([text]), []) if text.strip() else [])
+    if header == USAGE_COLUMNS:
+        return sql("load/copy_usage.sql")
+    if header == LEGACY_USAGE_COLUMNS:
+        return sql("load/copy_usage_legacy.sql")
+    raise LoadError(
+        f"usage CSV for org {org_id!r} has header {list(header)!r}; expected {','.join(USAGE_COLUMNS)}"
+    )
 
 
 def load_org_usage(
@@ -69,7 +76,7 @@ def load_org_usage(
     day = window.single_day()
     stream = _as_stream(source)
     first = _as_bytes(stream.readline())
-    _check_header(first, org_id)
+    copy_statement = _check_header(first, org_id)
     params = {"usage_date": day, "org_id": org_id, "run_id": run_id}
     context = {"usage_date": day.isoformat(), "run_id": run_id, "source_dir": source_dir or ""}
     lock_key = f"usage|{org_id}|{day.isoformat()}"
@@ -79,7 +86,7 @@ def load_org_usage(
             cur.execute(sql("load/lock.sql"), {"lock_key": lock_key})
             cur.execute(sql("load/set_load_context.sql"), context)
             cur.execute(sql("load/delete_org_day_run.sql"), params)
-            with cur.copy(sql("load/copy_usage.sql")) as copy:
+            with cur.copy(copy_statement) as copy:
                 copy.write(first)
                 while chunk := stream.read(CHUNK_SIZE):
                     copy.write(_as_bytes(chunk))

@@ -25,7 +25,7 @@ from rafay_billing.db import sql, transaction
 from rafay_billing.jsonable import to_jsonable
 
 REASONS: tuple[str, ...] = (
-    "unpriced", "ambiguous_price", "missing_gpu_count", "invalid_usage", "usage_exceeds_window",
+    "unpriced", "ambiguous_price", "missing_gpu_count", "invalid_usage", "usage_exceeds_window", "missing_dimension",
 )
 """Exception reasons a waiver may name (``billing.rating_exceptions.reason``)."""
 LISTED_AT_MOST = 20

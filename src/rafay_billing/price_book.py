@@ -39,7 +39,9 @@ COLUMNS: tuple[str, ...] = (
     "effective_from",
     "effective_to",
 )
-UNITS: tuple[str, ...] = ("instance_hour", "gpu_hour")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("dimension", "label_key", "label_value")
+"""Columns a price book may have (issue 11); blank or absent = the instance itself / no label match."""
+UNITS: tuple[str, ...] = ("instance_hour", "gpu_hour", "dimension_hour")
 
 _DECIMAL = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -71,14 +73,21 @@ class PriceRow:
     effective_from: datetime
     effective_to: datetime | None
     line: int = 0
+    dimension: str | None = None
+    label_key: str | None = None
+    label_value: str | None = None
 
     @property
     def specificity(self) -> int:
-        return 4 * (self.org_id is not None) + 2 * (self.profile is not None) + (self.profile_type is not None)
+        """8 label + 4 org + 2 profile + 1 profile_type: a label match outranks an org match, never ties it."""
+        return (8 * (self.label_key is not None) + 4 * (self.org_id is not None) + 2 * (self.profile is not None)
+                + (self.profile_type is not None))
 
     @property
-    def match_key(self) -> tuple[str | None, str | None, str | None]:
-        return (self.org_id, self.profile_type, self.profile)
+    def match_key(self) -> tuple[str | None, ...]:
+        """What two rows must share to compete for the same usage (dimension and label key in any case)."""
+        return (self.org_id, self.profile_type, self.profile, (self.dimension or "").lower(),
+                (self.label_key or "").lower(), self.label_value)
 
     def applies(self, org_id: str, profile_type: str, profile: str, at: datetime) -> bool:
         """The contract's rule, for callers that want it outside SQL (tests, tools)."""
@@ -186,7 +195,8 @@ def _parse_row(line: int, cells: dict[str, str], problems: list[tuple[int, str]]
         bad("price_id is empty: give every row a unique id")
     unit = cells["unit"]
     if unit not in UNITS:
-        bad(f"unit {unit!r} is unknown: use instance_hour or gpu_hour")
+        bad(f"unit {unit!r} is unknown: use instance_hour, gpu_hour or dimension_hour")
+    dimension, label_key, label_value = _parse_dimension_and_label(cells, unit, bad)
     unit_price = _parse_unit_price(cells["unit_price"], bad)
     currency = cells["currency"]
     problem = _currency_problem(currency)
@@ -206,7 +216,26 @@ def _parse_row(line: int, cells: dict[str, str], problems: list[tuple[int, str]]
         effective_from=effective_from,
         effective_to=effective_to,
         line=line,
+        dimension=dimension,
+        label_key=label_key,
+        label_value=label_value,
     )
+
+
+def _parse_dimension_and_label(
+    cells: dict[str, str], unit: str, bad: Callable[[str], None]
+) -> tuple[str | None, str | None, str | None]:
+    """The optional ``dimension``, ``label_key`` and ``label_value`` cells, checked against the unit."""
+    dimension = cells.get("dimension") or None
+    if unit == "dimension_hour" and dimension is None:
+        bad("unit dimension_hour needs a dimension: name the usage parameter it prices (CPU, Memory, Disk, GPU, ...)")
+    elif unit in ("instance_hour", "gpu_hour") and dimension is not None:
+        bad(f"dimension {dimension!r} needs unit dimension_hour (instance_hour and gpu_hour price the instance "
+            "itself): set the unit or clear the dimension")
+    label_key, label_value = cells.get("label_key") or None, cells.get("label_value") or None
+    if (label_key is None) != (label_value is None):
+        bad("label_key and label_value go together: give both (e.g. Contract ID and C-1001) or neither")
+    return dimension, label_key, label_value
 
 
 def _parse_unit_price(text: str, bad: Callable[[str], None]) -> Decimal:
@@ -267,7 +296,9 @@ def _check_overlaps(rows: list[PriceRow], problems: list[tuple[int, str]]) -> No
     by_key: dict[tuple[str | None, ...], list[PriceRow]] = defaultdict(list)
     for row in rows:
         by_key[row.match_key].append(row)
-    for (org_id, profile_type, profile), group in by_key.items():
+    for (org_id, profile_type, profile, dimension, label_key, label_value), group in by_key.items():
+        extra = (f", dimension={dimension!r}" if dimension else "") + (
+            f", label {label_key!r}={label_value!r}" if label_key else "")
         group.sort(key=lambda r: (r.effective_from, r.line))
         latest: PriceRow | None = None  # the row seen so far that ends last
         for row in group:
@@ -279,7 +310,7 @@ def _check_overlaps(rows: list[PriceRow], problems: list[tuple[int, str]]) -> No
                         later.line,
                         f"price {later.price_id!r} {_span(later)} overlaps price {earlier.price_id!r} "
                         f"{_span(earlier)} (line {earlier.line}) for org_id={_describe(org_id)}, "
-                        f"profile_type={_describe(profile_type)}, profile={_describe(profile)}: "
+                        f"profile_type={_describe(profile_type)}, profile={_describe(profile)}{extra}: "
                         "end the earlier-starting one (effective_to) where the other starts, or remove one",
                     )
                 )
@@ -309,7 +340,7 @@ def _read_header(reader: Any) -> tuple[list[str], dict[str, int]]:
         raise PriceBookError([(1, f"the file is empty: the first line must be the header {','.join(COLUMNS)}")])
     names = [cell.strip() for cell in header]
     missing = [c for c in COLUMNS if c not in names]
-    unknown = [c for c in names if c not in COLUMNS]
+    unknown = [c for c in names if c not in COLUMNS + OPTIONAL_COLUMNS]
     repeated = sorted({c for c in names if names.count(c) > 1})
     if missing or unknown or repeated:
         parts = []
@@ -319,8 +350,9 @@ def _read_header(reader: Any) -> tuple[list[str], dict[str, int]]:
             parts.append(f"unknown column(s) {', '.join(repr(c) for c in unknown)}")
         if repeated:
             parts.append(f"repeated column(s) {', '.join(repeated)}")
-        raise PriceBookError([(1, "; ".join(parts) + f": the header must be {','.join(COLUMNS)}")])
-    return names, {name: names.index(name) for name in COLUMNS}
+        raise PriceBookError([(1, "; ".join(parts) + f": the header must be {','.join(COLUMNS)} "
+                                  f"(optionally also {', '.join(OPTIONAL_COLUMNS)})")])
+    return names, {name: names.index(name) for name in COLUMNS + OPTIONAL_COLUMNS if name in names}
 
 
 def _records(reader: Any, problems: list[tuple[int, str]]) -> Iterator[tuple[int, list[str]]]:
@@ -400,7 +432,7 @@ def sync_price_book(conn: Any, text: str | bytes) -> SyncResult:
             for r in rows:
                 copy.write_row(
                     (r.price_id, r.org_id, r.profile_type, r.profile, r.unit, r.unit_price, r.currency,
-                     r.effective_from, r.effective_to)
+                     r.effective_from, r.effective_to, r.dimension, r.label_key, r.label_value)
                 )
         cur.execute(sql("price_book/delete_missing.sql"))
         deleted = cur.rowcount

@@ -22,7 +22,7 @@ from rafay_billing.db import sql, transaction
 from rafay_billing.window import Window
 
 REASONS: tuple[str, ...] = (
-    "unpriced", "ambiguous_price", "missing_gpu_count", "invalid_usage", "usage_exceeds_window",
+    "unpriced", "ambiguous_price", "missing_gpu_count", "invalid_usage", "usage_exceeds_window", "missing_dimension",
 )
 HOURS_TOLERANCE = Decimal("0.01")
 """Hours an instance may exceed its 24 h day by before it is ``usage_exceeds_window`` (36 s: meter rounding)."""

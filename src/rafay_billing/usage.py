@@ -15,11 +15,13 @@ file (``rafay_billing.paths.page_file_name``) and position in that page's items.
 from __future__ import annotations
 
 import csv
+import json
 import operator
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from decimal import Decimal, InvalidOperation
+from dataclasses import field as dataclass_field
+from decimal import Context, Decimal, InvalidOperation, localcontext
 from typing import IO, Any
 
 from rafay_billing.window import Window
@@ -45,7 +47,12 @@ USAGE_COLUMNS: tuple[str, ...] = (
     "record_end",
     "source_page",
     "source_index",
+    "dimensions",
+    "labels",
 )
+
+LEGACY_USAGE_COLUMNS: tuple[str, ...] = USAGE_COLUMNS[:-2]
+"""The usage CSV header before billing dimensions and labels (issue 11): still loadable."""
 
 GPU_COUNT_MAX = 2**31 - 1
 """The largest GPU count the database column (``integer``) holds; anything above is not a real count."""
@@ -86,6 +93,8 @@ class UsageRow:
     record_end: str | None = None
     source_page: str | None = None
     source_index: int | None = None
+    dimensions: dict[str, Decimal | None] = dataclass_field(default_factory=dict)
+    labels: dict[str, str] = dataclass_field(default_factory=dict)
 
     @property
     def valid(self) -> bool:
@@ -101,7 +110,8 @@ _ROW_VALUES = operator.attrgetter(*(f.name for f in fields(UsageRow)))
 
 def row_values(row: UsageRow) -> tuple:
     """The row's field values in column order. Not ``dataclasses.astuple``: that deep-copies every
-    value, which cost more than normalising the record (the fields are immutable scalars)."""
+    value, which cost more than normalising the record. The values are scalars plus the
+    ``dimensions``/``labels`` dicts, shared, not copied: nothing changes them after normalisation."""
     return _ROW_VALUES(row)
 
 
@@ -313,6 +323,91 @@ def _hours_number(value: Any, *, allow_unit: bool) -> Decimal | None:
     return None
 
 
+# --- billing dimensions and labels -----------------------------------------------------------
+
+
+def record_parameters(record: Mapping[str, Any]) -> tuple[dict[str, Decimal | None], dict[str, str]]:
+    """The record's priced quantities per dimension and its billing labels, from ``parameters``.
+
+    Why here: the contract's quantity rules are applied once, for every source. A quantitative
+    parameter (``is_label`` false) bills its ``raw_usage`` (size x hours in the lowest unit: 100 GB
+    for 12 h is 1200). A label with a numeric ``label_value`` bills ``label_value x raw_usage``
+    (24 CPUs for 20.594723 h = 494.273352 CPU-hours). A non-numeric label (``ServiceID``,
+    ``Contract ID``) is a billing label, carried into the instance's line items. Dimension keys are
+    lower-cased (prices match them case-insensitively); a usage that cannot be a quantity
+    (negative, not a number) is kept as ``None`` so a price for it becomes an exception, not a
+    silent zero. A name repeated (any case) keeps its first entry.
+    """
+    params = record.get("parameters")
+    dimensions: dict[str, Decimal | None] = {}
+    labels: dict[str, str] = {}
+    if not isinstance(params, list):
+        return dimensions, labels
+    for param in params:
+        if not isinstance(param, Mapping) or not isinstance(param.get("name"), str):
+            continue
+        name = pg_text(param["name"].strip())
+        key = name.lower()
+        if not name or key in dimensions or any(k.lower() == key for k in labels):
+            continue
+        usage = _parameter_usage(param)
+        if _truthy(param.get("is_label")):
+            raw_value = param.get("label_value")
+            value = _hours_number(raw_value, allow_unit=False) if raw_value is not None else None
+            if value is None:
+                if raw_value is not None and raw_value != "":
+                    labels[name] = pg_text(seed_text(raw_value))
+                continue
+            dimensions[key] = _product(value, usage) if value >= 0 else None
+        else:
+            dimensions[key] = usage
+    return dimensions, labels
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def _parameter_usage(param: Mapping[str, Any]) -> Decimal | None:
+    """A parameter's usage: ``raw_usage``, else the number in ``usage`` (``"1200h"``); None if unusable."""
+    for name in ("raw_usage", "usage"):
+        value = param.get(name)
+        if value is None:
+            continue
+        number = _hours_number(value, allow_unit=(name == "usage"))
+        if number is None or number < 0:
+            return None
+        fitted, problem = _numeric_fit(number)
+        return None if problem else fitted
+    return None
+
+
+def _product(a: Decimal, b: Decimal | None) -> Decimal | None:
+    """``a x b`` exactly (the default 28-digit context would round long products)."""
+    if b is None:
+        return None
+    digits = len(a.as_tuple().digits) + len(b.as_tuple().digits) + 2
+    with localcontext(Context(prec=max(28, digits))):
+        product = a * b
+    fitted, problem = _numeric_fit(product)
+    return None if problem else fitted
+
+
+def _json_decimal(value: Any) -> str:
+    """Quantities go into JSON as exact decimal strings, never floats."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _dimensions_from(text: str) -> dict[str, Decimal | None]:
+    if not text:
+        return {}
+    return {k: (None if v is None else Decimal(v)) for k, v in json.loads(text).items()}
+
+
 # --- the row ---------------------------------------------------------------------------------
 
 
@@ -343,6 +438,7 @@ def normalize_record(
     instance_id = pg_text(seed_text(raw_id)) if raw_id not in (None, "") else None
     hours, reason = usage_hours(record)
     gpu, gpu_reason = _row_gpu(record, profile)
+    dimensions, labels = record_parameters(record)
     if gpu_reason is not None:
         reason = f"{reason}; {gpu_reason}" if reason else gpu_reason
     return UsageRow(
@@ -366,6 +462,8 @@ def normalize_record(
         record_end=_record_time(record, "end_time"),
         source_page=source_page,
         source_index=source_index,
+        dimensions=dimensions,
+        labels=labels,
     )
 
 
@@ -396,6 +494,8 @@ def _record_time(record: Mapping[str, Any], name: str) -> str | None:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, dict):  # dimensions and labels: JSON objects, decimals as exact strings
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=_json_decimal)
     if isinstance(value, Decimal):
         return format(value, "f")  # exact, never exponent notation
     return str(value)
@@ -449,4 +549,6 @@ def read_usage_csv(handle: IO[str]) -> Iterator[UsageRow]:
             record_end=v["record_end"] or None,
             source_page=v["source_page"] or None,
             source_index=int(v["source_index"]) if v["source_index"] else None,
+            dimensions=_dimensions_from(v["dimensions"]),
+            labels=json.loads(v["labels"]) if v["labels"] else {},
         )

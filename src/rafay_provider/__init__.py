@@ -17,6 +17,14 @@ RAFAY_UI_FIELD_BEHAVIOUR: dict = {
 }
 
 RAFAY_CONN_FIELDS: dict = {
+    "api": {
+        "label": "Usage API",
+        "description": "v2 (default): the blog's per-organization endpoints (/v2/organizations/.../usage). "
+        "partner: Rafay's documented billing metrics API (/apis/billing.envmgmt.io/v1/metrics/partner/...), "
+        "read per org by instance_organization_id. Org ids (metadata.name), price books and history stay "
+        "the same whichever you pick.",
+        "schema": {"type": "string", "enum": ["v2", "partner"], "default": "v2"},
+    },
     "ca_bundle": {
         "label": "CA bundle path",
         "description": "PEM file of the CA that signed the console's certificate (private CAs).",

@@ -153,13 +153,13 @@ def _reread(
     expected: dict[str, tuple[str, date]], days: list[date], run_id: str
 ) -> tuple[list[LandedOrgDay], list[tuple[str, str, str]]]:
     """Extract (org, day)s of the expected orgs that the listing still has; lands them like the daily DAG."""
-    from rafay_billing.extract import list_orgs
-    from rafay_provider.pipeline import _extract_org_day, _page_writer, _rafay_client, run_dir
+    from rafay_provider.pipeline import _extract_org_day, _page_writer, _rafay_client, _rafay_source, run_dir
 
-    client = _rafay_client()
-    folder = run_dir("raw", Window(Window.for_day(days[0]).start, Window.for_day(days[-1]).end), run_id)
+    client, source = _rafay_client(), _rafay_source()
+    span = Window(Window.for_day(days[0]).start, Window.for_day(days[-1]).end)
+    folder = run_dir("raw", span, run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    listed = list_orgs(client, on_page=_page_writer(folder))
+    listed = source.list_orgs(client, span, on_page=_page_writer(folder))
     gone = sorted(set(expected) - {o.org_id for o in listed})
     if gone:
         log.warning("Not in the org listing any more, so not re-read: %s", ", ".join(gone))
@@ -168,10 +168,11 @@ def _reread(
     for seq, org in enumerate(listed):
         if org.org_id not in expected:
             continue
-        ref = BatchOrg(org_id=org.org_id, name=org.name, org_seq=seq)
+        ref = BatchOrg(org_id=org.org_id, name=org.name, org_seq=seq, partner_id=org.partner_id,
+                       partner_problem=org.partner_problem)
         for day in (d for d in days if d >= expected[org.org_id][1]):
             try:
-                landed.append(_extract_org_day(client, ref, Window.for_day(day), run_id))
+                landed.append(_extract_org_day(client, ref, Window.for_day(day), run_id, source))
             except Exception as exc:  # one (org, day)'s failure must not stop the others' re-read
                 log.error("org %s, day %s: re-read failed: %s", org.org_id, day, exc)
                 failures.append((org.org_id, day.isoformat(), str(exc)[:500]))

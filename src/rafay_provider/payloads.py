@@ -19,11 +19,17 @@ class WindowPayload(TypedDict):
 
 
 class BatchOrg(TypedDict):
-    """One listed organization in an extraction batch; ``org_seq`` is its place in the listing."""
+    """One listed organization in an extraction batch; ``org_seq`` is its place in the listing.
+
+    ``partner_id``/``partner_problem``: its id in the partner billing API, or why it has none usable
+    (``rafay_billing.extract.OrgRef``; set by the partner source).
+    """
 
     org_id: str
     name: str
     org_seq: int
+    partner_id: NotRequired[str | None]
+    partner_problem: NotRequired[str | None]
 
 
 OrgBatch = list[BatchOrg]

@@ -161,6 +161,13 @@ def _rafay_client() -> Any:
     return RafayHook().get_conn()
 
 
+def _rafay_source() -> Any:
+    """The usage source the ``rafay`` connection's ``api`` extra names (v2 or partner)."""
+    from rafay_provider.hooks.rafay import RafayHook
+
+    return RafayHook().get_source()
+
+
 def _page_writer(folder: ObjectStoragePath) -> Any:
     """An ``on_page`` hook landing each raw API response page as a JSON file in ``folder``."""
 
@@ -174,12 +181,11 @@ def list_org_batches(window_data: WindowPayload, context: Context) -> list[OrgBa
     """Orgs to bill, in listing order, split into at most ``[core] max_map_length`` batches."""
     from airflow.sdk.configuration import conf
 
-    from rafay_billing.extract import list_orgs
-
     folder = run_dir("raw", _window(window_data), _run_id(context))
     folder.mkdir(parents=True, exist_ok=True)
-    listed = list_orgs(_rafay_client(), on_page=_page_writer(folder))
-    orgs: list[BatchOrg] = [{"org_id": o.org_id, "name": o.name, "org_seq": seq} for seq, o in enumerate(listed)]
+    listed = _rafay_source().list_orgs(_rafay_client(), _window(window_data), on_page=_page_writer(folder))
+    orgs: list[BatchOrg] = [{"org_id": o.org_id, "name": o.name, "org_seq": seq, "partner_id": o.partner_id,
+                             "partner_problem": o.partner_problem} for seq, o in enumerate(listed)]
     wanted = window_data.get("orgs")
     if wanted:
         known = {o["org_id"] for o in orgs}
@@ -211,14 +217,14 @@ def extract_batch(batch: OrgBatch, window_data: WindowPayload, context: Context)
     or day's failure never loses the others' work, and a failed (org, day) is never billed partially.
     """
     window = _window(window_data)
-    client = _rafay_client()
+    client, source = _rafay_client(), _rafay_source()
     run_id = _run_id(context)
     landed: list[LandedOrgDay] = []
     failures: list[ExtractFailure] = []
     for org in batch:
         for day in window.days():
             try:
-                landed.append(_extract_org_day(client, org, day, run_id))
+                landed.append(_extract_org_day(client, org, day, run_id, source))
             except Exception as exc:  # one (org, day)'s failure must not lose the others' work
                 log.error("org %s (%s), day %s: extraction failed: %s", org["org_id"], org["name"],
                           day.start.date(), exc)
@@ -239,18 +245,17 @@ def _org_ref(org: BatchOrg | LandedOrgDay) -> dict[str, str]:
     return {"org_id": org["org_id"], "name": org["name"]}
 
 
-def _extract_org_day(client: Any, org: BatchOrg, day: Window, run_id: str) -> LandedOrgDay:
-    from rafay_billing.extract import extract_org
+def _extract_org_day(client: Any, org: BatchOrg, day: Window, run_id: str, source: Any) -> LandedOrgDay:
+    from rafay_billing.extract import OrgRef
     from rafay_billing.usage import write_usage_csv
 
     org_dir = org_day_dir(day, org["org_id"], run_id)
     org_dir.mkdir(parents=True, exist_ok=True)
     # Rows spool to temporary files as pages arrive and stream into usage.csv below: an org with
     # 100,000 instances never sits in the task's memory all at once.
-    result = extract_org(
-        client, org["org_id"], org["name"], day, org_seq=org["org_seq"], on_page=_page_writer(org_dir),
-        keep_rows=False,
-    )
+    ref = OrgRef(org["org_id"], org["name"], org.get("partner_id"), org.get("partner_problem"))
+    result = source.extract_org(client, ref, day, org_seq=org["org_seq"], on_page=_page_writer(org_dir),
+                                keep_rows=False)
     usage_path = org_dir / "usage.csv"
     with result, usage_path.open("w", encoding="utf-8", newline="") as handle:
         rows = write_usage_csv(result.iter_rows(), handle)
@@ -386,7 +391,7 @@ def _log_money_table(conn: Any, window: Window, run_id: str) -> None:
 LINE_ITEM_COLUMNS = (
     "window_start", "window_end", "org_id", "organization", "profile_type", "profile", "instance",
     "instance_id", "usage_hours", "pricing_unit", "pricing_quantity", "unit_price", "currency", "amount",
-    "price_id", "charge_class", "billing_period_start",
+    "price_id", "charge_class", "billing_period_start", "dimension", "labels",
 )
 
 

@@ -17,6 +17,9 @@ class SimulatorConfig:
     than the page size served (with a cap and no count, a client that stops at the first page
     shorter than ``limit`` loses records); ``ignore_paging`` answers like a seed-era server: the
     whole listing every time, whatever ``offset``/``limit`` say, with no paging fields at all.
+    ``apis`` says which APIs the console serves (``("v2",)``: a v2-only console; ``("partner",)``: a
+    partner-only one, whose ``/v2/...`` answers 404); ``org_listing_ids`` adds each org's partner id
+    to the org listing as ``metadata.id``.
     """
 
     seed: int = 7
@@ -36,3 +39,5 @@ class SimulatorConfig:
     omit_count: bool = False
     echo_requested_limit: bool = False
     ignore_paging: bool = False
+    apis: tuple[str, ...] = ("v2", "partner")
+    org_listing_ids: bool = False

@@ -13,7 +13,7 @@ import random
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
@@ -90,7 +90,9 @@ class Instance:
     of its own (same ``instance_id``, its own ``start_time``/``end_time`` and hours), which is how a
     stop/start shows up in the API. Empty = one interval, ``created_at`` to the stop or deletion.
     ``copies`` > 1 lists every record of the instance that many times, identically (exact
-    duplicates, a server-side glitch billing must drop once and not more).
+    duplicates, a server-side glitch billing must drop once and not more). ``labels`` are billing
+    labels of this instance (``Contract ID``, ``Client ID``), reported as label parameters after
+    its profile's; ``missing_parameters`` names parameters its records leave out.
     """
 
     instance_id: str
@@ -102,6 +104,8 @@ class Instance:
     project: str = "default"
     segments: tuple[tuple[datetime, datetime | None], ...] = ()
     copies: int = 1
+    labels: dict[str, str] = field(default_factory=dict, hash=False)
+    missing_parameters: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for attr in ("created_at", "stopped_at", "deleted_at"):
@@ -143,7 +147,9 @@ class Profile:
 
     ``gpu_param`` is the GPU count reported in usage ``parameters`` (None = not reported there);
     ``spec_variables`` is what the profile listing shows; ``labels`` are the other billing
-    dimensions reported as usage parameters (CPU, Memory, Disk, ServiceID ...).
+    dimensions reported as label parameters (CPU, Memory as numbers; ServiceID as text), and
+    ``quantities`` the quantitative ones (``{"Disk": 100}``: 100 GB, reported as ``raw_usage`` =
+    100 x hours, the documented GB-hours shape).
     """
 
     name: str
@@ -153,15 +159,24 @@ class Profile:
     instances: list[Instance] = field(default_factory=list, hash=False)
     profile_id: str = ""
     labels: dict[str, str] = field(default_factory=dict, hash=False)
+    quantities: dict[str, Decimal] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
 class Org:
-    """A tenant organization: ``org_id`` is ``metadata.name`` (used in paths), ``name`` the display name."""
+    """A tenant organization: ``org_id`` is ``metadata.name`` (used in paths), ``name`` the display name.
+
+    ``uid`` is its id in the partner billing API (``instance_organization_id``); blank = ``org_id``.
+    """
 
     org_id: str
     name: str
     profiles: list[Profile] = field(default_factory=list, hash=False)
+    uid: str = ""
+
+    @property
+    def partner_id(self) -> str:
+        return self.uid or self.org_id
 
 
 @dataclass
@@ -432,8 +447,18 @@ class _Generator:
                 created = first.deleted_at + timedelta(seconds=gap)
                 if created < LIFETIME_END:
                     instances.append(self._instance(inst_name, project, created=created))
+        # Disk is quantitative (GB x hours, the documented shape); every other compute instance carries
+        # a Contract ID billing label. Both derive from names, not the generator's random stream, so
+        # the hours, ids and lifetimes of a seed stay what they were.
+        quantities = {k: Decimal(v) for k, v in labels.items() if k == "Disk"}
+        instances = [
+            replace(inst, labels={"Contract ID": "C-" + stable_id(org_id, inst.name, length=4).upper()})
+            if kind == "compute" and pos % 2 == 0 else inst
+            for pos, inst in enumerate(instances)
+        ]
         return Profile(name=name, type=kind, gpu_param=gpu, spec_variables=[dict(v) for v in variables],
-                       instances=instances, profile_id=profile_id, labels=dict(labels))
+                       instances=instances, profile_id=profile_id,
+                       labels={k: v for k, v in labels.items() if k not in quantities}, quantities=quantities)
 
     def _grid_time(self, lo: datetime, hi: datetime) -> datetime:
         """A random grid-aligned instant in [lo, hi); sometimes exactly midnight or on the hour."""

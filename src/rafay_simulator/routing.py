@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -24,12 +23,10 @@ from rafay_simulator.dataset import (
     RawNumber,
     format_time,
     hours_2dp,
-    hours_decimal,
-    stable_id,
     stable_uuid,
     usage_display,
-    usage_segments,
 )
+from rafay_simulator.partner_api import org_listing_item, partner_records, usage_core, usage_parameters
 
 PARTNER_PREFIX = "/apis/billing.envmgmt.io/v1/metrics/partner/instance/kind/"
 PARTNER_SEGMENTS = PARTNER_PREFIX.strip("/").split("/")
@@ -160,12 +157,12 @@ class ApiRoutes:
         ``path`` (the raw request path) and ``fault_org`` select the listing-change faults that apply.
         """
         path = path if path is not None else "/" + "/".join(segments)
-        if segments[:2] == ["v2", "organizations"]:
+        if segments[:2] == ["v2", "organizations"] and "v2" in self.config.apis:
             rest = segments[2:]
             if method != "GET":
                 raise ApiError(405, "method_not_allowed", f"{method} is not supported here")
             if not rest:
-                orgs = [{"name": o.name, "metadata": {"name": o.org_id}} for o in self.dataset.orgs]
+                orgs = [org_listing_item(o, self.config.org_listing_ids) for o in self.dataset.orgs]
                 page, meta = self._page(query, orgs, self.config.v2_default_limit, path, fault_org)
                 return {"items": page, **meta}
             if len(rest) == 3 and rest[1:] == ["ncp", "profiles"]:
@@ -182,7 +179,8 @@ class ApiRoutes:
                 records = self._v2_usage(profile, start, end)
                 page, meta = self._page(query, records, self.config.v2_default_limit, path, fault_org)
                 return {"instance_usage_data": page, **meta}
-        if len(segments) == 9 and segments[:7] == PARTNER_SEGMENTS and segments[8] == "usage":
+        if (len(segments) == 9 and segments[:7] == PARTNER_SEGMENTS and segments[8] == "usage"
+                and "partner" in self.config.apis):
             if method != "GET":
                 raise ApiError(405, "method_not_allowed", f"{method} is not supported here")
             return self._partner_usage(segments[7], query, path, fault_org)
@@ -194,26 +192,6 @@ class ApiRoutes:
             "metadata": {"name": profile.name, "id": profile.profile_id or stable_uuid(org.org_id, profile.name)},
             "spec": {"type": profile.type, "variables": [dict(v) for v in profile.spec_variables]},
         }
-
-    @staticmethod
-    def _parameters(profile: Profile, hours: Decimal, display: str) -> list[dict[str, Any]]:
-        names = ([("GPU", str(profile.gpu_param))] if profile.gpu_param is not None else []) + list(profile.labels.items())
-        return [
-            {"name": name, "usage": display, "is_label": True, "raw_usage": hours, "label_value": value}
-            for name, value in names
-        ]
-
-    @staticmethod
-    def _usage_core(
-        profile: Profile, start: datetime, end: datetime, now: datetime
-    ) -> Iterator[tuple[Instance, Decimal, tuple[datetime, datetime]]]:
-        """One (instance, exact hours, clipped interval) per record: per running segment in the window,
-        repeated ``copies`` times."""
-        for instance in profile.instances:
-            for lo, hi in usage_segments(instance, start, end, now):
-                hours = hours_decimal(int((hi - lo).total_seconds()))
-                for _ in range(instance.copies):
-                    yield instance, hours, (lo, hi)
 
     @staticmethod
     def _apply_overrides(record: dict[str, Any], instance: Instance, only: tuple[str, ...] | None) -> dict[str, Any]:
@@ -229,7 +207,7 @@ class ApiRoutes:
     def _v2_usage(self, profile: Profile, start: datetime, end: datetime) -> list[dict[str, Any]]:
         records = []
         now = self.now()
-        for instance, hours, (lo, hi) in self._usage_core(profile, start, end, now):
+        for instance, hours, (lo, hi) in usage_core(profile, start, end, now):
             if self.config.seed_fields_only:
                 record = {"instance_name": instance.name, "usage_hours": hours_2dp(hours), "status": instance.status(now)}
                 records.append(self._apply_overrides(record, instance, SEED_FIELDS))
@@ -245,7 +223,7 @@ class ApiRoutes:
                 "start_time": format_time(lo),
                 "end_time": format_time(hi),
                 "created_at": format_time(instance.created_at),
-                "parameters": self._parameters(profile, hours, display),
+                "parameters": usage_parameters(profile, instance, hours, display),
             }
             records.append(self._apply_overrides(record, instance, None))
         return records
@@ -255,34 +233,8 @@ class ApiRoutes:
             raise ApiError(400, "bad_request", f"kind must be compute or service, got {kind!r}")
         start, end = _window(query, "range_from", "range_to")
         org_filter = query.get("instance_organization_id") or None
-        now = self.now()
-        records = []
-        for org in self.dataset.orgs:
-            if org_filter is not None and org.org_id != org_filter:
-                continue
-            for profile in org.profiles:
-                if profile.type != kind:
-                    continue
-                profile_id = profile.profile_id or stable_uuid(org.org_id, profile.name)
-                for instance, hours, (lo, hi) in self._usage_core(profile, start, end, now):
-                    display = usage_display(hours)
-                    record = {
-                        "instance_organization_id": org.org_id,
-                        "instance_organization_name": org.name,
-                        "instance_project_id": stable_id(org.org_id, instance.project),
-                        "instance_project_name": instance.project,
-                        "profile_id": profile_id,
-                        "profile_name": profile.name,
-                        "instance_id": instance.instance_id,
-                        "instance_name": instance.name,
-                        "created_at": format_time(instance.created_at),
-                        "parameters": self._parameters(profile, hours, display),
-                        "usage": display,
-                        "raw_usage": hours,
-                        "start_time": format_time(lo),
-                        "end_time": format_time(hi),
-                    }
-                    records.append(self._apply_overrides(record, instance, None))
+        records = partner_records(self.dataset, kind, start, end, self.now(), org_filter,
+                                  lambda record, instance: self._apply_overrides(record, instance, None))
         page, meta = self._page(query, records, self.config.partner_default_limit, path, fault_org)
         return {
             "kind": kind,

@@ -50,8 +50,9 @@ class BillingRunner:
     """Runs ``airflow dags test rafay_usage_billing`` with this test's services wired in."""
 
     def __init__(self, airflow_home: Path, sim, billing_dsn: str, landing: Path, price_book: Path | None,
-                 billing_start_date: str = BILLING_START_DATE):
+                 billing_start_date: str = BILLING_START_DATE, rafay_extra: dict | None = None):
         self.billing_start_date = billing_start_date
+        self.rafay_extra = dict(rafay_extra or {})
         self.airflow_home = airflow_home
         self.sim = sim
         self.billing_dsn = billing_dsn
@@ -66,7 +67,7 @@ class BillingRunner:
             billing_dsn=self.billing_dsn,
             data_uri=self.landing.as_uri(),
             price_book_uri=self.price_book.as_uri() if self.price_book else None,
-            rafay_extra={"read_timeout": 15, "max_retries": 5},
+            rafay_extra={"read_timeout": 15, "max_retries": 5, **self.rafay_extra},
             billing_start_date=self.billing_start_date,
         )
         # One quick task retry, so the retry path runs without minutes of waiting.

@@ -1,8 +1,8 @@
 """``RafayHook``: the ``rafay`` connection -> a ready ``RafayClient``.
 
 The hook only does the Airflow part: resolve connection ``rafay_default`` (host = console URL,
-password = API key, extras for TLS, timeouts, retries, paging, listing re-reads, concurrency, and
-``allow_insecure_http``), fall back to the seed script's ``RAFAY_CONSOLE_URL`` /
+password = API key, extras for TLS, timeouts, retries, paging, listing re-reads, concurrency,
+``allow_insecure_http`` and ``api``: ``v2`` or ``partner``, the usage source), fall back to the seed script's ``RAFAY_CONSOLE_URL`` /
 ``RAFAY_DEFAULT_API_KEY`` (and ``RAFAY_ALLOW_INSECURE_HTTP``) when the connection is not defined,
 mask the key, and build the client lazily. All HTTP behaviour lives in ``rafay_billing.client`` so the
 ``rafay-billing`` command and the DAG read the API the same way.
@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseHook
@@ -22,6 +23,7 @@ from airflow.sdk.log import mask_secret
 
 from rafay_billing.client import PageHook, RafayClient, RetryPolicy, normalize_base_url
 from rafay_billing.errors import RafayConfigError
+from rafay_billing.sources import APIS, UsageSource, usage_source
 from rafay_billing.window import Window
 from rafay_provider import RAFAY_UI_FIELD_BEHAVIOUR
 from rafay_provider.settings import RAFAY_CONN_ID
@@ -29,6 +31,7 @@ from rafay_provider.settings import RAFAY_CONN_ID
 ENV_URL = "RAFAY_CONSOLE_URL"
 ENV_KEY = "RAFAY_DEFAULT_API_KEY"
 ENV_INSECURE = "RAFAY_ALLOW_INSECURE_HTTP"
+ENV_API = "RAFAY_API"
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off", "")
 
@@ -48,6 +51,7 @@ class RafaySettings:
     concurrency: int = 8
     listing_reads: int = 3
     allow_insecure_http: bool = False
+    api: str = "v2"
 
 
 class RafayHook(BaseHook):
@@ -124,6 +128,7 @@ class RafayHook(BaseHook):
             concurrency=int(_number(extras, "concurrency", 8, where, whole=True)),
             listing_reads=int(_number(extras, "listing_reads", 3, where, whole=True)),
             allow_insecure_http=_flag(_extra(extras, "allow_insecure_http"), f"{where}: extra allow_insecure_http"),
+            api=_api(_extra(extras, "api"), f"{where}: extra api"),
         )
 
     def _settings_from_env(self) -> RafaySettings:
@@ -141,7 +146,8 @@ class RafayHook(BaseHook):
         self.log.info("Connection %s is not defined; using %s and %s", self.default_conn_name, ENV_URL, ENV_KEY)
         insecure = _flag(os.environ.get(ENV_INSECURE), ENV_INSECURE)
         return RafaySettings(
-            base_url=normalize_base_url(url), api_key=key, source="environment", allow_insecure_http=insecure
+            base_url=normalize_base_url(url), api_key=key, source="environment", allow_insecure_http=insecure,
+            api=_api(os.environ.get(ENV_API), ENV_API),
         )
 
     # -- the client ----------------------------------------------------------------------------
@@ -175,6 +181,10 @@ class RafayHook(BaseHook):
                 self.log.debug("Rafay client for %s (%s)", s.base_url, s.source)
             return self._client
 
+    def get_source(self) -> UsageSource:
+        """The usage source the connection's ``api`` extra names (``v2`` unless it says ``partner``)."""
+        return usage_source(self.get_settings().api)
+
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
@@ -196,13 +206,20 @@ class RafayHook(BaseHook):
         return self.get_conn().iter_partner_usage(kind, window, org_id)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Lists the organizations the key can see (the UI's Test button)."""
+        """Lists the organizations the key can see through the chosen source (the UI's Test button).
+
+        With ``api: partner`` that is the org listing, or on a partner-only console the orgs of
+        yesterday's partner usage (UTC).
+        """
         try:
             client = self.get_conn()
-            count = sum(1 for _ in client.iter_organizations())
+            source = self.get_source()
+            today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            count = len(source.list_orgs(client, Window(today - timedelta(days=1), today)))
         except Exception as exc:
             return False, str(exc)
-        return True, f"Connected to {client.base_url}: {count} organization(s) visible"
+        via = " through the partner API" if source.api == "partner" else ""
+        return True, f"Connected to {client.base_url}: {count} organization(s) visible{via}"
 
 
 def _extra(extras: dict, name: str) -> Any:
@@ -236,6 +253,16 @@ def _flag(value: Any, where: str) -> bool:
     if str(value).strip().lower() in _FALSE:
         return False
     raise RafayConfigError(f"{where} must be true or false, got {value!r}")
+
+
+def _api(value: Any, where: str) -> str:
+    """Which usage API to read: ``v2`` (unset) or ``partner``; anything else is refused, naming both."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "v2"
+    name = str(value).strip().lower()
+    if name not in APIS:
+        raise RafayConfigError(f"{where} must be one of {', '.join(APIS)}, got {value!r}")
+    return name
 
 
 def _verify(extras: dict, where: str) -> bool | str:

@@ -66,7 +66,7 @@ def test_tables_keys_and_types(pg_conn: psycopg.Connection) -> None:
         "org_id", "usage_date", "profile", "instance_key", "dimension", "charge_class", "correction_seq", "entry"
     ]
     assert _primary_key(pg_conn, "usage_records") == ["org_id", "usage_date", "run_id", "record_seq"]
-    assert _primary_key(pg_conn, "rating_exceptions") == ["org_id", "usage_date", "record_seq"]
+    assert _primary_key(pg_conn, "rating_exceptions") == ["org_id", "usage_date", "record_seq", "dimension"]
     assert _primary_key(pg_conn, "coverage") == ["org_id", "usage_date"]
     assert _primary_key(pg_conn, "price_book") == ["price_id"]
 

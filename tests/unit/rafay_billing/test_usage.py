@@ -47,6 +47,7 @@ def test_columns_match_the_design_order() -> None:
         "window_start", "window_end", "org_id", "organization", "org_seq", "record_seq", "profile_type",
         "profile", "instance", "instance_id", "instance_key", "status", "seed_usage", "usage_hours",
         "gpu_count", "invalid_reason", "record_start", "record_end", "source_page", "source_index",
+        "dimensions", "labels",
     )
 
 
@@ -191,7 +192,7 @@ def test_usage_csv_round_trip_is_exact() -> None:
     assert (back[1].record_start, back[1].record_end, back[1].source_page, back[1].source_index) == (
         "2026-11-10T00:00:00Z", "2026-11-10T05:00:00Z", "usage-p1-page-0002.json", 7)
     assert (back[0].record_start, back[0].source_page, back[0].source_index) == (None, None, None)
-    assert text.splitlines()[-1].endswith(",,,,")  # None -> empty cells
+    assert text.splitlines()[-1].endswith(",,,,,{},{}")  # None -> empty cells; no parameters -> {}
     assert back[0].usage_hours == Decimal(100) and back[0].instance == rows[0].instance
     assert back[2].usage_hours is None and back[2].invalid_reason == rows[2].invalid_reason
 

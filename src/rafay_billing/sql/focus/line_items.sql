@@ -59,7 +59,8 @@ SELECT
     li.price_id                                                     AS "SkuPriceId",
     NULL::text                                                      AS "SubAccountId",
     NULL::text                                                      AS "SubAccountName",
-    json_strip_nulls(json_build_object(
+    -- the instance's billing labels (Contract ID, ServiceID, ...) as they are, then the rafay: keys
+    (li.labels || jsonb_strip_nulls(jsonb_build_object(
         'rafay:org_id', li.org_id,
         'rafay:profile_type', li.profile_type,
         'rafay:profile', li.profile,
@@ -74,7 +75,7 @@ SELECT
         'rafay:dimension', nullif(li.dimension, ''),
         'rafay:run_id', li.run_id,
         'rafay:reverses_run_id', li.reverses_run_id
-    ))::text                                                        AS "Tags"
+    )))::text                                                       AS "Tags"
 FROM billing.charge_line_items AS li
 CROSS JOIN LATERAL (
     SELECT CASE li.pricing_unit

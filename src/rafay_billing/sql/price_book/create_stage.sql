@@ -8,5 +8,8 @@ CREATE TEMP TABLE price_book_stage (
     unit_price      numeric     NOT NULL,
     currency        char(3)     NOT NULL,
     effective_from  timestamptz NOT NULL,
-    effective_to    timestamptz NULL
+    effective_to    timestamptz NULL,
+    dimension       text        NULL,
+    label_key       text        NULL,
+    label_value     text        NULL
 ) ON COMMIT DROP;

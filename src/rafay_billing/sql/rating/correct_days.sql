@@ -13,7 +13,8 @@ issued AS MATERIALIZED (
            min(li.organization) AS organization, min(li.profile_type) AS profile_type, min(li.instance) AS instance,
            min(li.instance_id) AS instance_id, min(li.window_start) AS window_start, min(li.window_end) AS window_end,
            sum(li.usage_hours) AS usage_hours, sum(li.pricing_quantity) AS quantity, sum(li.amount) AS amount,
-           min(li.run_id) FILTER (WHERE li.entry = 'charge') AS run_id
+           min(li.run_id) FILTER (WHERE li.entry = 'charge') AS run_id,
+           (array_agg(li.labels ORDER BY li.correction_seq DESC))[1] AS labels
     FROM slices AS s
     JOIN billing.charge_line_items AS li ON li.org_id = s.org_id AND li.usage_date = s.usage_date
     GROUP BY li.org_id, li.usage_date, li.profile, li.instance_key, li.dimension, li.price_id, li.pricing_unit,
@@ -52,12 +53,12 @@ reversals AS (
         org_id, usage_date, profile, instance_key, dimension, charge_class, correction_seq, entry,
         window_start, window_end, organization, profile_type, instance, instance_id, usage_hours, gpu_count,
         pricing_unit, pricing_quantity, unit_price, currency, minor_unit, amount, price_id, run_id,
-        billing_period_start, reverses_run_id
+        billing_period_start, reverses_run_id, labels
     )
     SELECT i.org_id, i.usage_date, i.profile, i.instance_key, i.dimension, 'correction', n.seq, 'reversal',
            i.window_start, i.window_end, i.organization, i.profile_type, i.instance, i.instance_id,
            -i.usage_hours, NULL, i.pricing_unit, -i.quantity, i.unit_price, i.currency, i.minor_unit, -i.amount,
-           i.price_id, %(run_id)s, n.period, coalesce(i.run_id, 'correction')
+           i.price_id, %(run_id)s, n.period, coalesce(i.run_id, 'correction'), i.labels
     FROM issued AS i JOIN numbered AS n USING (org_id, usage_date)
     RETURNING org_id, usage_date, currency, amount
 ),
@@ -66,12 +67,12 @@ charges AS (
         org_id, usage_date, profile, instance_key, dimension, charge_class, correction_seq, entry,
         window_start, window_end, organization, profile_type, instance, instance_id, usage_hours, gpu_count,
         pricing_unit, pricing_quantity, unit_price, currency, minor_unit, amount, price_id, run_id,
-        billing_period_start
+        billing_period_start, labels
     )
     SELECT f.org_id, f.usage_date, f.profile, f.instance_key, f.dimension, 'correction', n.seq, 'charge',
            f.window_start, f.window_end, f.organization, f.profile_type, f.instance, f.instance_id,
            f.usage_hours, f.gpu_count, f.pricing_unit, f.pricing_quantity, f.unit_price, f.currency, f.minor_unit,
-           f.amount, f.price_id, f.run_id, n.period
+           f.amount, f.price_id, f.run_id, n.period, f.labels
     FROM fresh AS f JOIN numbered AS n USING (org_id, usage_date)
     RETURNING org_id, usage_date, currency, amount
 ),

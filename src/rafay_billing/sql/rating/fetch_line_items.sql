@@ -4,8 +4,9 @@ SELECT to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS
        to_char(window_end AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS window_end,
        org_id, organization, profile_type, profile, instance, instance_id, usage_hours, pricing_unit,
        pricing_quantity, unit_price, currency::text AS currency, amount, price_id, instance_key, gpu_count,
-       run_id, usage_date, charge_class, billing_period_start, correction_seq, entry
+       run_id, usage_date, charge_class, billing_period_start, correction_seq, entry, dimension,
+       labels::text AS labels
 FROM billing.charge_line_items
 WHERE usage_date >= %(first_day)s AND usage_date < %(end_day)s
-ORDER BY organization, org_id, usage_date, profile_type, profile, instance, instance_key, correction_seq,
-         entry DESC;
+ORDER BY organization, org_id, usage_date, profile_type, profile, instance, instance_key, dimension,
+         correction_seq, entry DESC;

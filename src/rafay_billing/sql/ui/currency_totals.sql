@@ -1,7 +1,13 @@
--- Totals per currency of a window (every org, whatever page or search the table shows).
-SELECT currency::text AS currency, count(DISTINCT org_id) AS orgs, count(*) AS items, sum(usage_hours) AS hours,
-       sum(amount) AS amount
-FROM billing.charge_line_items
-WHERE usage_date >= %(first_day)s AND usage_date < %(end_day)s
+-- Totals per currency of a window (every org, whatever page or search the table shows). An instance
+-- priced per dimension has an item per dimension, each with its hours: its hours count once.
+SELECT currency::text AS currency, count(DISTINCT org_id) AS orgs, count(*) AS items,
+       sum(usage_hours) FILTER (WHERE first_of_instance) AS hours, sum(amount) AS amount
+FROM (
+    SELECT org_id, currency, usage_hours, amount,
+           row_number() OVER (PARTITION BY org_id, usage_date, profile, instance_key, charge_class, correction_seq,
+                                           entry ORDER BY dimension) = 1 AS first_of_instance
+    FROM billing.charge_line_items
+    WHERE usage_date >= %(first_day)s AND usage_date < %(end_day)s
+) AS li
 GROUP BY currency
 ORDER BY currency;

@@ -2,10 +2,17 @@
 -- (org, day)'s exceptions by reason (an org with exceptions only has a row with no currency).
 -- Searchable by org id or name, one page at a time (total_rows = rows of the whole selection).
 WITH items AS (
+    -- an instance priced per dimension has an item per dimension, each with its hours: count them once
     SELECT usage_date, org_id, min(organization) AS organization, currency::text AS currency,
-           count(*) AS items, sum(usage_hours) AS hours, sum(amount) AS amount, min(run_id) AS run_id
-    FROM billing.charge_line_items
-    WHERE usage_date >= %(first_day)s AND usage_date < %(end_day)s
+           count(*) AS items, sum(usage_hours) FILTER (WHERE first_of_instance) AS hours, sum(amount) AS amount,
+           min(run_id) AS run_id
+    FROM (
+        SELECT usage_date, org_id, organization, currency, usage_hours, amount, run_id,
+               row_number() OVER (PARTITION BY org_id, usage_date, profile, instance_key, charge_class,
+                                               correction_seq, entry ORDER BY dimension) = 1 AS first_of_instance
+        FROM billing.charge_line_items
+        WHERE usage_date >= %(first_day)s AND usage_date < %(end_day)s
+    ) AS li
     GROUP BY usage_date, org_id, currency
 ), by_reason AS (
     SELECT usage_date, org_id, min(organization) AS organization, reason, count(*) AS n, min(run_id) AS run_id

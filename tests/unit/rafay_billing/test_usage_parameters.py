@@ -1,0 +1,63 @@
+"""Usage ``parameters`` -> priced quantities per dimension and billing labels (issue 11)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from rafay_billing.extract import _row, _RowSpool
+from rafay_billing.usage import ProfileRef, normalize_record, record_parameters
+from rafay_billing.window import Window
+
+W = Window(datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 11, tzinfo=UTC))
+
+
+def label(name: str, value: object, raw: object = Decimal("20.594723")) -> dict:
+    return {"name": name, "usage": "20.59h", "is_label": True, "raw_usage": raw, "label_value": value}
+
+
+def test_the_documented_sample_becomes_quantities_and_labels() -> None:
+    dims, labels = record_parameters({"parameters": [
+        label("GPU", "1"), label("CPU", "24"), label("Memory", "256"), label("Disk", "150"),
+        label("ServiceID", "6c9d0e4f-aa"), label("Contract ID", "C-1001"),
+        {"name": "Scratch", "usage": "1200h", "is_label": False, "raw_usage": 1200},
+        {"name": "Logs", "usage": "384h", "is_label": False},  # no raw_usage: the number in usage
+    ]})
+    assert dims == {
+        "gpu": Decimal("20.594723"), "cpu": Decimal("494.273352"), "memory": Decimal("5272.249088"),
+        "disk": Decimal("3089.20845"), "scratch": Decimal(1200), "logs": Decimal(384),
+    }
+    assert labels == {"ServiceID": "6c9d0e4f-aa", "Contract ID": "C-1001"}
+
+
+def test_long_products_stay_exact_and_unusable_usage_is_none() -> None:
+    dims, _ = record_parameters({"parameters": [
+        label("CPU", "123456789012345", Decimal("0.123456789012345678901")),
+        label("Memory", "-8"), label("Disk", "100", "abc"),
+        {"name": "cpu", "is_label": False, "raw_usage": 5},  # the same name again (any case): the first wins
+        {"name": "Net", "is_label": "false", "raw_usage": -1},
+        "not a parameter", {"usage": "1h"},
+    ]})
+    # 35 significant digits, exact (Python's default 28-digit context would round the product)
+    assert str(dims["cpu"]) == "15241578753238.752935499916295032845"
+    assert dims["cpu"] != Decimal("123456789012345") * Decimal("0.123456789012345678901")
+    assert dims["memory"] is None and dims["disk"] is None and dims["net"] is None
+    assert record_parameters({}) == ({}, {}) and record_parameters({"parameters": "x"}) == ({}, {})
+
+
+def test_an_instances_records_get_one_label_set() -> None:
+    profile = ProfileRef("vm", "compute")
+    first = normalize_record({"instance_name": "a", "instance_id": "i-1", "raw_usage": 2,
+                              "parameters": [label("Contract ID", "C-1")]},
+                             window=W, org_id="o", organization="O", org_seq=0, record_seq=0, profile=profile)
+    second = replace(first, labels={"Contract ID": "C-2", "Client ID": "K"}, record_start="later")
+    other = replace(first, instance_id="i-2", instance_key="i-2", labels={})
+    for on_disk in (False, True):
+        spool = _RowSpool(on_disk=on_disk)
+        for row in (first, second, other):
+            spool.add(row)
+        rows = [_row(cells, seq) for seq, cells in enumerate(spool)]
+        spool.close()
+        assert [r.labels for r in rows] == [{"Contract ID": "C-2", "Client ID": "K"}] * 2 + [{}]
+        assert rows[1].record_start == "later"
