@@ -127,6 +127,27 @@ class OrgExtraction:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def collect(
+        self, spools: list[_RowSpool], *, profiles: int, stats: ClientStats, keep_rows: bool, started: float
+    ) -> OrgExtraction:
+        """Fill the counts from the read spools and the client's stats (both sources end here)."""
+        self.profiles = profiles
+        for spool in spools:
+            self.row_count += spool.rows
+            self.records += spool.records
+            self.duplicates += spool.duplicates
+            self.invalid += spool.invalid
+            self.hours_total += spool.hours
+        self._spools = spools
+        if keep_rows:
+            self._rows = list(self.iter_rows())
+            self.close()
+        snap = stats.snapshot()
+        self.pages, self.requests, self.retries = snap.pages, snap.requests, snap.retries
+        self.p50_ms, self.p95_ms = snap.p50_ms, snap.p95_ms
+        self.elapsed_s = time.perf_counter() - started
+        return self
+
     def summary_line(self) -> str:
         """e.g. ``org coke (Coke): 3 profiles, 41 instances, 1,234.56 h, 2 retries, API p95 180 ms``."""
         parts = [
@@ -263,22 +284,7 @@ def extract_org(
     spools = _read_profiles(reader, profiles, concurrency)
 
     result = OrgExtraction(org_id=org_id, organization=organization, org_seq=org_seq, window=window)
-    result.profiles = len(profiles)
-    for spool in spools:
-        result.row_count += spool.rows
-        result.records += spool.records
-        result.duplicates += spool.duplicates
-        result.invalid += spool.invalid
-        result.hours_total += spool.hours
-    result._spools = spools
-    if keep_rows:
-        result._rows = list(result.iter_rows())
-        result.close()
-    snap = stats.snapshot()
-    result.pages, result.requests, result.retries = snap.pages, snap.requests, snap.retries
-    result.p50_ms, result.p95_ms = snap.p50_ms, snap.p95_ms
-    result.elapsed_s = time.perf_counter() - started
-    return result
+    return result.collect(spools, profiles=len(profiles), stats=stats, keep_rows=keep_rows, started=started)
 
 
 @dataclass(frozen=True)

@@ -151,22 +151,7 @@ def extract_partner_org(
                         future.result()[0].close()
                 raise
     result = OrgExtraction(org_id=org.org_id, organization=org.name, org_seq=org_seq, window=window)
-    result.profiles = len(profiles)
-    for spool in spools:
-        result.row_count += spool.rows
-        result.records += spool.records
-        result.duplicates += spool.duplicates
-        result.invalid += spool.invalid
-        result.hours_total += spool.hours
-    result._spools = spools
-    if keep_rows:
-        result._rows = list(result.iter_rows())
-        result.close()
-    snap = stats.snapshot()
-    result.pages, result.requests, result.retries = snap.pages, snap.requests, snap.retries
-    result.p50_ms, result.p95_ms = snap.p50_ms, snap.p95_ms
-    result.elapsed_s = time.perf_counter() - started
-    return result
+    return result.collect(spools, profiles=len(profiles), stats=stats, keep_rows=keep_rows, started=started)
 
 
 def _read_kind(
