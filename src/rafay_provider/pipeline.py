@@ -396,23 +396,32 @@ LINE_ITEM_COLUMNS = (
 
 
 def publish_reports(window_data: WindowPayload, context: Context) -> dict[str, Any]:
+    """The window's ncp-metrics CSVs and line items, streamed from the database into the files."""
     from rafay_billing import reports
-    from rafay_billing.rating import fetch_line_items, fetch_ncp_metrics_rows
+    from rafay_billing.rating import iter_line_items, iter_ncp_metrics_rows
 
     window = _window(window_data)
     out = run_dir("reports", window, _run_id(context))
     out.mkdir(parents=True, exist_ok=True)
-    with billing_connection() as conn:
-        ncp_metrics_rows = fetch_ncp_metrics_rows(conn, window)
-        items = fetch_line_items(conn, window)
     stamp = datetime.now(UTC).strftime("%m%d%Y-%H%M%S")
-    files = reports.write_ncp_metrics_csvs(ncp_metrics_rows, out, stamp)
+    counted = {"ncp_metrics_rows": 0}
+
+    def ncp_metrics_rows(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for row in rows:
+            counted["ncp_metrics_rows"] += 1
+            yield row
+
     line_items_path = out / "line-items.csv"
-    with line_items_path.open("w", encoding="utf-8", newline="") as handle:
-        reports.write_csv(handle, LINE_ITEM_COLUMNS, ([row.get(c) for c in LINE_ITEM_COLUMNS] for row in items))
+    with billing_connection() as conn:
+        files = reports.write_ncp_metrics_csvs(ncp_metrics_rows(iter_ncp_metrics_rows(conn, window)), out, stamp)
+        with line_items_path.open("w", encoding="utf-8", newline="") as handle:
+            items = reports.write_csv(
+                handle, LINE_ITEM_COLUMNS,
+                ([row.get(c) for c in LINE_ITEM_COLUMNS] for row in iter_line_items(conn, window)),
+            )
     written = [str(f) for f in files] + [str(line_items_path)]
     log.info("Reports for [%s, %s): %s", window.start_iso, window.end_iso, ", ".join(written))
-    return {"files": written, "ncp_metrics_rows": len(ncp_metrics_rows), "line_items": len(items)}
+    return {"files": written, "ncp_metrics_rows": counted["ncp_metrics_rows"], "line_items": items}
 
 
 def check_run(window_data: WindowPayload | None, context: Context) -> dict[str, bool]:

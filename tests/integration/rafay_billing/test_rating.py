@@ -26,6 +26,8 @@ from rafay_billing.rating import (
     fetch_exceptions,
     fetch_line_items,
     fetch_ncp_metrics_rows,
+    iter_line_items,
+    iter_ncp_metrics_rows,
     landed_slices,
     rate_slices,
     rate_window,
@@ -429,6 +431,31 @@ def test_report_queries(conn: psycopg.Connection) -> None:
                 "usage_hours, pricing_unit, pricing_quantity, unit_price, currency, amount, price_id").split(", ")
     assert list(items[0])[: len(contract)] == contract
     assert [i["organization"] for i in items] == sorted(i["organization"] for i in items)
+
+
+def test_streamed_report_rows_equal_the_fetched_ones_batch_by_batch(
+    conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """publish_reports streams through a server-side cursor; a batch smaller than the rows proves the
+    cursor is read in several round trips and still yields every row once, in order."""
+    from rafay_billing import rating
+
+    land(conn, W1, usage_rows(W1))
+    rate_window(conn, W1, "r")
+    items, seed = fetch_line_items(conn, W1), fetch_ncp_metrics_rows(conn, W1)
+    assert len(items) > 3 and len(seed) > 3
+    batches: list[int] = []
+    real_stream = rating._stream
+
+    def small_batches(conn_: object, name: str, window: Window, batch: int = 5000):
+        batches.append(batch)
+        return real_stream(conn_, name, window, batch=2)
+
+    monkeypatch.setattr(rating, "_stream", small_batches)
+    assert list(iter_line_items(conn, W1)) == items
+    assert list(iter_ncp_metrics_rows(conn, W1)) == seed
+    assert batches == [5000, 5000]
+    assert conn.execute("SELECT count(*) FROM pg_cursors").fetchone()[0] == 0  # closed when consumed
 
 
 def test_concurrent_ratings_of_one_day_take_turns(conn: psycopg.Connection, billing_dsn: str) -> None:
