@@ -114,7 +114,9 @@ def rafay_usage_billing() -> None:
         retry_exponential_backoff=2.0,
         map_index_template="{{ org_label }}",
     )
-    def extract_org(batch: OrgBatch, window: WindowPayload) -> list[LandedOrgDay]:
+    def extract_org_batch(batch: OrgBatch, window: WindowPayload) -> list[LandedOrgDay]:
+        """Task id ``extract_org``: one org per mapped instance (named after it), several only when the
+        orgs outnumber ``[core] max_map_length``."""
         from rafay_provider import pipeline
 
         context = get_current_context()
@@ -159,7 +161,7 @@ def rafay_usage_billing() -> None:
     prices = sync_price_book()
     batches = list_orgs(window)
     window >> wait_for_usage_to_settle >> schema >> prices >> batches
-    extracted = extract_org.partial(window=window).expand(batch=batches)
+    extracted = extract_org_batch.partial(window=window).expand(batch=batches)
     loaded = load_usage(window, batches)
     extracted >> loaded
     rated = rate_window(window, loaded)
