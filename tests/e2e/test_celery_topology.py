@@ -41,7 +41,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.topology]
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 SIM_NOW = TODAY + timedelta(days=1)  # every window billed here is complete, and fixed
 ORGS = 4
-BUCKET = "rafay-billing-landing"
+# moto keeps its S3 state per process, shared by every moto server the test session starts: a
+# bucket of this module's own, so other modules (test_s3_landing.py lists its whole bucket) see none of it.
+BUCKET = "rafay-billing-celery"
 PREFIX = "prod/billing"
 RUN_TIMEOUT = 600
 # A lost worker's task is noticed after the heartbeat timeout (default 300 s) and retried after the
