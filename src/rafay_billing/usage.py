@@ -398,13 +398,6 @@ def _product(a: Decimal, b: Decimal | None) -> Decimal | None:
     return None if problem else fitted
 
 
-def _json_decimal(value: Any) -> str:
-    """Quantities go into JSON as exact decimal strings, never floats."""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def _dimensions_from(text: str) -> dict[str, Decimal | None]:
     if not text:
         return {}
@@ -657,8 +650,12 @@ def _record_time(record: Mapping[str, Any], name: str) -> str | None:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if type(value) is str:
+        return value
     if isinstance(value, dict):  # dimensions and labels: JSON objects, decimals as exact strings
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=_json_decimal)
+        # decimals turned to exact text first (never floats), so the C encoder needs no call back per value
+        value = {k: format(v, "f") if isinstance(v, Decimal) else v for k, v in value.items()}
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if isinstance(value, Decimal):
         return format(value, "f")  # exact, never exponent notation
     return str(value)
