@@ -15,6 +15,7 @@ it changed while paged, the worker starts a fresh spool: only the consistent rea
 from __future__ import annotations
 
 import logging
+import operator
 import pickle
 import tempfile
 import time
@@ -174,8 +175,8 @@ _INSTANCE_KEY = _FIELDS.index("instance_key")
 _LABELS = _FIELDS.index("labels")
 _INVALID_REASON = _FIELDS.index("invalid_reason")
 _USAGE_HOURS = _FIELDS.index("usage_hours")
-_DUPLICATE_FIELDS = tuple(_FIELDS.index(name) for name in (
-    "instance_id", "record_start", "record_end", "usage_hours", "invalid_reason"))
+_DUPLICATE_FIELDS = operator.itemgetter(*(_FIELDS.index(name) for name in (
+    "instance_id", "record_start", "record_end", "usage_hours", "invalid_reason")))
 _SPOOL_BATCH = 1000
 
 
@@ -393,7 +394,7 @@ def _duplicate_key(cells: tuple) -> tuple | None:
     Why not the id alone: a stopped and restarted instance is listed once per running segment, and
     dropping all but one would bill it short. ``cells`` is a row's field tuple.
     """
-    key = tuple(cells[i] for i in _DUPLICATE_FIELDS)
+    key = _DUPLICATE_FIELDS(cells)
     return None if key[0] is None else key
 
 

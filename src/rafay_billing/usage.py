@@ -647,6 +647,12 @@ def _record_time(record: Mapping[str, Any], name: str) -> str | None:
 # --- the per-org usage CSV -------------------------------------------------------------------
 
 
+_JSON_CELL = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+"""``json.dumps(..., ensure_ascii=False, sort_keys=True)``, one encoder (``dumps`` with options makes one a call)."""
+_CSV_AS_IS = frozenset({str, int, type(None)})
+"""Cells the csv writer renders as ``_cell`` would (text as is, ``None`` empty, ints ``str``)."""
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -654,8 +660,7 @@ def _cell(value: Any) -> str:
         return value
     if isinstance(value, dict):  # dimensions and labels: JSON objects, decimals as exact strings
         # decimals turned to exact text first (never floats), so the C encoder needs no call back per value
-        value = {k: format(v, "f") if isinstance(v, Decimal) else v for k, v in value.items()}
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+        return _JSON_CELL.encode({k: format(v, "f") if isinstance(v, Decimal) else v for k, v in value.items()})
     if isinstance(value, Decimal):
         return format(value, "f")  # exact, never exponent notation
     return str(value)
@@ -671,7 +676,7 @@ def write_usage_csv(rows: Iterable[UsageRow], handle: IO[str]) -> int:
     writer.writerow(USAGE_COLUMNS)
     count = 0
     for row in rows:
-        writer.writerow([_cell(v) for v in row_values(row)])
+        writer.writerow([v if type(v) in _CSV_AS_IS else _cell(v) for v in row_values(row)])
         count += 1
     return count
 

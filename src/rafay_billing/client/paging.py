@@ -45,10 +45,10 @@ class PagedItem(NamedTuple):
     (0-based position in that page's items array), so a row can name the raw page it came from.
 
     A named tuple, not a dataclass: one is made per record, and a frozen dataclass's construction
-    cost more than the rest of the pager's per-record work."""
+    cost more than the rest of the pager's per-record work. The field ``index`` hides ``tuple.index``."""
 
     page_no: int
-    index: int
+    index: int  # type: ignore[assignment]  # the field (its users read .index) hides tuple.index
     item: dict
 
 
