@@ -264,31 +264,38 @@ def json_floor(sim: Simulator, log: list[dict], repeats: int = 5) -> tuple[float
     best = float("inf")
     records = 0
     for _ in range(repeats):
+        records = 0
         cpu0 = time.process_time()
-        parsed = [json.loads(b, parse_float=Decimal) for b in bodies]
+        for body in bodies:  # each page dropped once parsed, as a client does (keeping them all makes
+            records += len(json.loads(body, parse_float=Decimal).get("instance_usage_data") or [])  # GC slower)
         best = min(best, time.process_time() - cpu0)
-        records = sum(len(p.get("instance_usage_data") or []) for p in parsed)
     return best, records, sum(map(len, bodies))
 
 
-def extract_cpu(sim: Simulator, shape: Shape, concurrency: int) -> tuple[float, float, int]:
-    """(CPU s, wall s, rows) of the client and the extraction alone (``extract_org`` as the DAG task
-    calls it, rows spooled, no CSV report): what the per-record target is about."""
+def extract_cpu(sim: Simulator, shape: Shape, concurrency: int) -> tuple[float, float, float, int]:
+    """(CPU s of the extraction alone, CPU s with the landed usage CSV, wall s, rows).
+
+    The extraction alone is ``extract_org`` as the DAG task calls it (rows normalised and spooled),
+    what the per-record target is about; the DAG task then also streams the spooled rows into the
+    landed usage CSV (``write_usage_csv``), timed here as the second figure."""
     from rafay_billing.client import RafayClient
     from rafay_billing.extract import extract_org, list_orgs
+    from rafay_billing.usage import write_usage_csv
     from rafay_billing.window import Window
 
     window = Window(WINDOW_END - timedelta(days=shape.days), WINDOW_END)
     client = RafayClient(sim.url, API_KEY, verify=sim.ca or True, concurrency=concurrency,
                          page_size=shape.page_size or 100)
-    with client:
+    with client, tempfile.TemporaryFile("w+", newline="", encoding="utf-8") as landed:
         orgs = list_orgs(client)
         cpu0, started = time.process_time(), time.perf_counter()
-        rows = 0
+        rows, extract_s = 0, 0.0
         for i, org in enumerate(orgs):
             with extract_org(client, org.org_id, org.name, window, org_seq=i, keep_rows=False) as result:
                 rows += result.row_count
-        return time.process_time() - cpu0, time.perf_counter() - started, rows
+                extract_s += time.process_time() - cpu0
+                write_usage_csv(result.iter_rows(), landed)
+        return extract_s, time.process_time() - cpu0, time.perf_counter() - started, rows
 
 
 def _csv_rows(path: Path, neutralized: bool = False) -> list[list[str]]:
@@ -363,15 +370,23 @@ def bench_shape(shape: Shape, args: argparse.Namespace, tmp: Path) -> dict:
                              cpu_us_per_record=round(cpu / records * 1e6, 1),
                              floor_us_per_record=round(floor_s / records * 1e6, 1),
                              cpu_vs_floor=round(cpu / floor_s, 2))
-                ex_cpu, ex_wall, ex_rows = extract_cpu(sim, shape, c)
+                ex_cpu, task_cpu, ex_wall, ex_rows = extract_cpu(sim, shape, c)
                 entry.update(extract_cpu_us_per_record=round(ex_cpu / records * 1e6, 1),
-                             extract_vs_floor=round(ex_cpu / floor_s, 2), extract_wall_s=round(ex_wall, 3))
-                print(f"  c={c}: extraction alone (client + extract_org, rows spooled, no CSV report): "
-                      f"{ex_cpu / records * 1e6:.1f} us/record CPU, {ex_wall:.2f} s wall, {ex_rows:,} rows: "
-                      f"{ex_cpu / floor_s:.2f}x the json.loads floor (target <= 3x)", flush=True)
-                print(f"  c={c}: the whole command: client CPU {cpu / records * 1e6:.1f} us/record vs bare json.loads(parse_float="
-                      f"Decimal) {floor_s / records * 1e6:.1f} us/record over the same {size / 1e6:.1f} MB: "
-                      f"{cpu / floor_s:.2f}x the floor (target <= 3x)", flush=True)
+                             extract_vs_floor=round(ex_cpu / floor_s, 2), extract_wall_s=round(ex_wall, 3),
+                             task_cpu_us_per_record=round(task_cpu / records * 1e6, 1),
+                             task_vs_floor=round(task_cpu / floor_s, 2))
+                floor_us = floor_s / records * 1e6
+                print(f"  c={c}: CPU per record vs the floor, bare json.loads(parse_float=Decimal) over the same "
+                      f"{size / 1e6:.1f} MB, {records:,} records: {floor_us:.1f} us/record ({_load()})", flush=True)
+                for what, seconds in (
+                    ("extraction alone (client + extract_org, rows spooled)", ex_cpu),
+                    ("+ the landed usage CSV (the DAG's extract task)", task_cpu),
+                    ("the whole command (+ sorting, both report CSVs)", cpu),
+                ):
+                    ratio = seconds / floor_s
+                    print(f"    {what:<56} {seconds / records * 1e6:6.1f} us/record = {ratio:.2f}x the floor "
+                          f"(target <= 3x: {'met' if ratio <= 3 else 'MISSED'})", flush=True)
+                print(f"    (extraction alone: {ex_wall:.2f} s wall, {ex_rows:,} rows; {_load()})", flush=True)
             results["concurrency"][str(c)] = entry
         return results
     finally:

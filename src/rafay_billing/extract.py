@@ -15,6 +15,7 @@ it changed while paged, the worker starts a fresh spool: only the consistent rea
 from __future__ import annotations
 
 import logging
+import operator
 import pickle
 import tempfile
 import time
@@ -27,7 +28,7 @@ from typing import IO
 from rafay_billing.client import ClientStats, ListingRestart, PageHook, RafayClient
 from rafay_billing.errors import RafayError, RafayResponseError
 from rafay_billing.paths import page_file_name
-from rafay_billing.usage import ProfileRef, UsageRow, normalize_record, row_values, seed_text
+from rafay_billing.usage import ProfileRef, RowMaker, UsageRow, row_values, seed_text
 from rafay_billing.window import Window
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,10 @@ _RECORD_SEQ = _FIELDS.index("record_seq")
 _PROFILE = _FIELDS.index("profile")
 _INSTANCE_KEY = _FIELDS.index("instance_key")
 _LABELS = _FIELDS.index("labels")
+_INVALID_REASON = _FIELDS.index("invalid_reason")
+_USAGE_HOURS = _FIELDS.index("usage_hours")
+_DUPLICATE_FIELDS = operator.itemgetter(*(_FIELDS.index(name) for name in (
+    "instance_id", "record_start", "record_end", "usage_hours", "invalid_reason")))
 _SPOOL_BATCH = 1000
 
 
@@ -198,17 +203,22 @@ class _RowSpool:
         self._merged: dict[tuple[str, str], dict[str, str]] = {}
 
     def add(self, row: UsageRow) -> None:
+        self.add_cells(row_values(row))
+
+    def add_cells(self, cells: tuple) -> None:
+        """Keep one row, given as its field tuple (``RowMaker.cells``)."""
         # one label set per instance: rating prices an instance's records together (later wins)
-        key = (row.profile, row.instance_key)
-        first = self._labels.setdefault(key, row.labels)
-        if key in self._merged or row.labels != first:
-            self._merged[key] = {**self._merged.get(key, first), **row.labels}
+        labels = cells[_LABELS]
+        key = (cells[_PROFILE], cells[_INSTANCE_KEY])
+        first = self._labels.setdefault(key, labels)
+        if key in self._merged or labels != first:
+            self._merged[key] = {**self._merged.get(key, first), **labels}
         self.rows += 1
-        if row.invalid_reason is not None:
+        if cells[_INVALID_REASON] is not None:
             self.invalid += 1
-        elif row.usage_hours is not None:
-            self.hours += row.usage_hours
-        self._batch.append(row_values(row))
+        elif cells[_USAGE_HOURS] is not None:
+            self.hours += cells[_USAGE_HOURS]
+        self._batch.append(cells)
         if self._file is not None and len(self._batch) >= _SPOOL_BATCH:
             self.flush()
 
@@ -302,6 +312,8 @@ class _ProfileReader:
 
     def __call__(self, profile: ProfileRef) -> _RowSpool:
         spool = _RowSpool(on_disk=not self.keep_rows)
+        maker = RowMaker(window=self.window, org_id=self.org_id, organization=self.organization,
+                         org_seq=self.org_seq, profile=profile)
         try:
             seen: set[tuple] = set()
             page_no, page_name = -1, ""
@@ -316,32 +328,29 @@ class _ProfileReader:
                 if entry.page_no != page_no:
                     page_no, page_name = entry.page_no, page_file_name("usage", profile.name, entry.page_no)
                 spool.records += 1
-                row = normalize_record(
-                    entry.item, window=self.window, org_id=self.org_id, organization=self.organization,
-                    org_seq=self.org_seq, record_seq=0, profile=profile,  # numbered when read back in order
-                    source_page=page_name, source_index=entry.index,
-                )
-                if self._is_duplicate(row, seen, profile, page_name, entry.index):
+                # record_seq 0: numbered when read back in order
+                cells = maker.cells(entry.item, 0, page_name, entry.index)
+                if self._is_duplicate(cells, seen, profile, page_name, entry.index):
                     spool.duplicates += 1
                 else:
-                    spool.add(row)
+                    spool.add_cells(cells)
             spool.flush()
         except BaseException:
             spool.close()
             raise
         return spool
 
-    def _is_duplicate(self, row: UsageRow, seen: set[tuple], profile: ProfileRef, page_name: str, index: int) -> bool:
+    def _is_duplicate(self, cells: tuple, seen: set[tuple], profile: ProfileRef, page_name: str, index: int) -> bool:
         """True (and logged) for an exact duplicate of a record already kept; remembers the others."""
-        key = _duplicate_key(row)
+        key = _duplicate_key(cells)
         if key is None:
             return False
         if key in seen:
+            instance_id, start, end, hours, _ = key
             log.warning(
                 "org %s, profile %s: instance %s listed twice with the same times and hours "
                 "(%s to %s, %s h; %s #%d); an exact duplicate, kept once",
-                self.org_id, profile.name, row.instance_id, row.record_start, row.record_end,
-                row.usage_hours, page_name, index,
+                self.org_id, profile.name, instance_id, start, end, hours, page_name, index,
             )
             return True
         seen.add(key)
@@ -379,15 +388,14 @@ def _read_profiles(reader: _ProfileReader, profiles: list[ProfileRef], concurren
     return spools
 
 
-def _duplicate_key(row: UsageRow) -> tuple | None:
+def _duplicate_key(cells: tuple) -> tuple | None:
     """What makes two records of one instance the same record: id, start, end and hours (None without an id).
 
     Why not the id alone: a stopped and restarted instance is listed once per running segment, and
-    dropping all but one would bill it short.
+    dropping all but one would bill it short. ``cells`` is a row's field tuple.
     """
-    if row.instance_id is None:
-        return None
-    return (row.instance_id, row.record_start, row.record_end, row.usage_hours, row.invalid_reason)
+    key = _DUPLICATE_FIELDS(cells)
+    return None if key[0] is None else key
 
 
 def _profile_hook(on_page: PageHook | None) -> PageHook | None:

@@ -30,7 +30,7 @@ from rafay_billing.client import ClientStats, ListingRestart, PageHook, RafayCli
 from rafay_billing.errors import RafayError, RafayNotFound, RafayResponseError
 from rafay_billing.extract import OrgExtraction, OrgRef, _duplicate_key, _RowSpool, list_orgs
 from rafay_billing.paths import page_file_name
-from rafay_billing.usage import ProfileRef, UsageRow, normalize_record, seed_text
+from rafay_billing.usage import ProfileRef, UsageRow, normalize_record, row_values, seed_text
 from rafay_billing.window import Window
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def _read_kind(
             spool.records += 1
             row = partner_row(item, kind=kind, window=window, org=org, org_seq=org_seq,
                               source_page=page_name, source_index=entry.index)
-            key = _duplicate_key(row)
+            key = _duplicate_key(row_values(row))
             if key is not None:
                 if key in seen:
                     spool.duplicates += 1

@@ -80,6 +80,12 @@ def _json_int(text: str) -> int | Decimal:
     return int(text) if len(text) <= _MAX_INT_DIGITS else Decimal(text)
 
 
+def decode_json(body: bytes) -> Any:
+    """A reply body as the client reads it: numbers with a fraction or exponent as exact Decimals
+    (never floats), absurdly long integers as Decimals, ``NaN``/``Infinity`` as Decimals."""
+    return json.loads(body, parse_float=Decimal, parse_int=_json_int, parse_constant=Decimal)
+
+
 # --- the client ------------------------------------------------------------------------------
 
 
@@ -366,7 +372,7 @@ class RafayClient:
     def _parse(self, body: bytes, target: str, state: AttemptState) -> Any:
         problem = None
         try:
-            data = json.loads(body, parse_float=Decimal, parse_int=_json_int, parse_constant=Decimal)
+            data = decode_json(body)
         except (ValueError, UnicodeDecodeError) as exc:
             problem = f"body is not valid JSON ({exc.__class__.__name__}: {short(exc)})"
         else:

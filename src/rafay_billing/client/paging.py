@@ -10,12 +10,14 @@ through ``fetch`` (the client's GET with retries).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
+import struct
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from rafay_billing.errors import RafayListingInconsistent, RafayPagingError, RafayResponseError
@@ -38,13 +40,15 @@ Fetch = Callable[[str, dict[str, Any]], tuple[Any, bytes]]
 _PAGING_FIELDS = ("count", "offset", "limit")
 
 
-@dataclass(frozen=True, slots=True)
-class PagedItem:
+class PagedItem(NamedTuple):
     """One listing entry and where it came from: ``page_no`` (from 0 in its read) and ``index``
-    (0-based position in that page's items array), so a row can name the raw page it came from."""
+    (0-based position in that page's items array), so a row can name the raw page it came from.
+
+    A named tuple, not a dataclass: one is made per record, and a frozen dataclass's construction
+    cost more than the rest of the pager's per-record work. The field ``index`` hides ``tuple.index``."""
 
     page_no: int
-    index: int
+    index: int  # type: ignore[assignment]  # the field (its users read .index) hides tuple.index
     item: dict
 
 
@@ -129,12 +133,11 @@ class _Read:
 
     def _check_repeats(self, page_no: int, items: list[dict]) -> None:
         prints = [_fingerprint(item) for item in items]
-        again = sum(1 for p in prints if p in self.seen)
+        again = sum(map(self.seen.__contains__, prints))
         if again:
             self.note(f"{again} record(s) on page {page_no} already came on an earlier page")
         self.seen.update(prints)
-        for p in prints:
-            self.sequence.update(p.to_bytes(8, "little", signed=True))
+        self.sequence.update(struct.pack(f"<{len(prints)}q", *prints))  # 8 bytes each, little-endian
         self.total += len(items)
 
     def ended(self, items: list[dict], offset: int) -> bool:
@@ -251,8 +254,7 @@ class Pager:
                 after = offset + len(items)
                 if page_no + 1 < self.max_pages and not result.ended(items, after):
                     ahead.start(listing.path, {**listing.params, "offset": after, "limit": self.page_size})
-                for index, item in enumerate(items):
-                    yield PagedItem(page_no, index, item)
+                yield from map(PagedItem, itertools.repeat(page_no), itertools.count(), items)
                 offset = after
                 if result.ended(items, offset):
                     return result.finish()

@@ -61,3 +61,13 @@ def test_an_instances_records_get_one_label_set() -> None:
         spool.close()
         assert [r.labels for r in rows] == [{"Contract ID": "C-2", "Client ID": "K"}] * 2 + [{}]
         assert rows[1].record_start == "later"
+
+
+def test_a_label_value_beyond_any_exponent_is_an_unusable_quantity_not_a_crash() -> None:
+    # 1e999999 x 20.594723 overflows the decimal context: it used to raise decimal.Overflow and
+    # fail the whole org's extraction
+    row = normalize_record({"instance_name": "a", "instance_id": "i-1", "raw_usage": 2,
+                            "parameters": [label("CPU", "1e999999"), label("Memory", "4")]},
+                           window=W, org_id="o", organization="O", org_seq=0, record_seq=0,
+                           profile=ProfileRef("vm", "compute"))
+    assert row.dimensions == {"cpu": None, "memory": Decimal("82.378892")} and row.valid
