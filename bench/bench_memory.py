@@ -37,7 +37,9 @@ temp dir, written through ``ObjectStoragePath``) from the environment, Airflow's
 Postgres hook imported first, as in the task's process. Side by side, interleaved:
 
 - ``publish``: the DAG task's ``publish_reports`` (the target applies to it);
-- ``publish-held``: the baseline, the step as it was before streaming: every ncp-metrics row and
+- ``publish-sorting``: the step as it was before the sorted copy came from an ``ORDER BY`` query:
+  rows streamed from server-side cursors, the sorted copy sorted in memory (every row's cells held);
+- ``publish-held``: the baseline, the step as the night measured it: every ncp-metrics row and
   line item fetched into lists of dicts (``fetch_ncp_metrics_rows``, ``fetch_line_items``), then written.
 
 The reports of every run are compared byte for byte (the timestamp in the ncp-metrics file names aside).
@@ -75,7 +77,7 @@ TARGET_MB = 300.0
 RESULT_PREFIX = "BENCH_RESULT "
 PATHS = ("pipeline", "core", "held", "core-kept")
 DEFAULT_PATHS = ("pipeline", "core", "held")
-PUBLISH_PATHS = ("publish", "publish-held")
+PUBLISH_PATHS = ("publish", "publish-sorting", "publish-held")
 PUBLISH_RUN_ID = "bench_memory_night"
 
 
@@ -294,6 +296,33 @@ def publish_child(args: argparse.Namespace) -> int:
     if path == "publish":
         def run() -> dict:
             return pipeline.publish_reports(window_data, context)  # type: ignore[arg-type]
+    elif path == "publish-sorting":
+        from rafay_billing import reports
+        from rafay_billing.rating import iter_line_items, iter_ncp_metrics_rows
+        from rafay_billing.window import Window
+
+        def run() -> dict:
+            # The step as the night after it measured it: rows streamed from cursors, but the sorted
+            # copy sorted in memory (every row's cells held until both files are written).
+            window = Window.from_dict(window_data)
+            target = pipeline.run_dir("reports", window, PUBLISH_RUN_ID)
+            target.mkdir(parents=True, exist_ok=True)
+            stamp = datetime.now(UTC).strftime("%m%d%Y-%H%M%S")
+            counted = [0]
+
+            def counting(rows):
+                for row in rows:
+                    counted[0] += 1
+                    yield row
+
+            line_items_path = target / "line-items.csv"
+            with pipeline.billing_connection() as conn:
+                files = reports.write_ncp_metrics_csvs(counting(iter_ncp_metrics_rows(conn, window)), target, stamp)
+                with line_items_path.open("w", encoding="utf-8", newline="") as handle:
+                    items = reports.write_csv(handle, pipeline.LINE_ITEM_COLUMNS, (
+                        [row.get(c) for c in pipeline.LINE_ITEM_COLUMNS] for row in iter_line_items(conn, window)))
+            return {"files": [str(f) for f in files] + [str(line_items_path)],
+                    "ncp_metrics_rows": counted[0], "line_items": items}
     else:
         from rafay_billing import reports
         from rafay_billing.rating import fetch_line_items, fetch_ncp_metrics_rows
@@ -459,7 +488,7 @@ def run_publish(args: argparse.Namespace, tmpdir: Path) -> dict | None:
                 if r["digests"] != reference:
                     raise SystemExit(f"{path}: the reports differ from the first run's: {r['digests']} vs {reference}")
                 results[path].append(r)
-                print(f"  run {i + 1} {path:<12}: peak RSS {r['peak_mb']:6.1f} MB (after imports "
+                print(f"  run {i + 1} {path:<15}: peak RSS {r['peak_mb']:6.1f} MB (after imports "
                       f"{r['before_rss_mb']:5.1f} MB), {r['seconds']:5.1f} s, {r['ncp_metrics_rows']:,} ncp-metrics "
                       f"rows, {r['line_items']:,} line items, {r['report_bytes'] / 1e6:.0f} MB of reports; {_load()}",
                       flush=True)
@@ -473,6 +502,7 @@ def run_publish(args: argparse.Namespace, tmpdir: Path) -> dict | None:
     print(f"  {'code path':<62} {'after imports MB':>16} {'peak MB':>8} {'growth MB':>9} {'seconds':>8}")
     labels = {
         "publish": "DAG task: pipeline.publish_reports (Airflow SDK loaded)",
+        "publish-sorting": "before: rows streamed, the sorted copy sorted in memory",
         "publish-held": "baseline: rows and line items fetched into lists, then written",
     }
     for path in paths:
@@ -484,6 +514,8 @@ def run_publish(args: argparse.Namespace, tmpdir: Path) -> dict | None:
     print(f"Target <= {args.target_mb:.0f} MB peak RSS ({headline}): {verdict} ({peak:.0f} MB).")
     out = {"path": headline, "rows": night["rows"], "peak_mb": peak, "met": peak <= args.target_mb,
            "growth_mb": peak - med(headline, "before_rss_mb")}
+    if "publish-sorting" in results:
+        out["sorting_peak_mb"] = med("publish-sorting", "peak_mb")
     if "publish" in results and "publish-held" in results:
         out["held_peak_mb"] = med("publish-held", "peak_mb")
         out["held_growth_mb"] = med("publish-held", "peak_mb") - med("publish-held", "before_rss_mb")
@@ -560,8 +592,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-extraction", action="store_true", help="skip the extraction case")
     parser.add_argument("--no-publish", action="store_true", help="skip the publish_reports case")
     parser.add_argument("--publish-path", choices=PUBLISH_PATHS, action="append", help=(
-        "publish: the DAG task's publish_reports (the target applies to it); publish-held: the baseline, "
-        "rows fetched into lists (the code before streaming). Repeatable; default: both"))
+        "publish: the DAG task's publish_reports (the target applies to it); publish-sorting: rows streamed, "
+        "the sorted copy sorted in memory (the code before); publish-held: the baseline, rows fetched into "
+        "lists (the code the night measured). Repeatable; default: all three"))
     parser.add_argument("--publish-orgs", type=int, default=1000, help="orgs of the night (publish case)")
     parser.add_argument("--publish-profiles", type=int, default=10, help="profiles per org (publish case)")
     parser.add_argument("--publish-instances", type=int, default=20, help="instances per profile (publish case)")
@@ -610,6 +643,8 @@ def main(argv: list[str] | None = None) -> int:
         if "held_peak_mb" in publish:
             baseline = (f"held: {publish['held_peak_mb']:.0f} MB, +{publish['held_growth_mb']:.0f} MB growth "
                         f"(streamed: +{publish['growth_mb']:.0f} MB)")
+        if "sorting_peak_mb" in publish:
+            baseline = f"{baseline}, in-memory sort: {publish['sorting_peak_mb']:.0f} MB".lstrip(", ")
         ratio = f"{publish['ratio']:.1f}x less growth" if "ratio" in publish else ""
         def join(a: str, b: str) -> str:
             return f"{a}; {b}" if a and b else a or b
