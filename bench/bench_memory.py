@@ -26,7 +26,26 @@ Peak RSS is ``getrusage(RUSAGE_SELF).ru_maxrss``; "before" is the RSS after the 
 first request; "growth" is the difference (what the extraction itself costs). Median of ``--runs``
 runs. Target: <= 300 MB peak for the DAG task.
 
+In the same run, the night's ``publish_reports`` task (item 8 measured it at 372 MB in the night):
+an embedded PostgreSQL, migrated, a price book synced (``bench_rating.price_book_csv``), the night's
+usage landed with COPY (``bench_load``'s generator: ``--publish-orgs`` 1,000 orgs x 10 profiles x 20
+instances = 200,000 records of one UTC day, ``load_org_usage`` per org as ``load_usage`` does) and
+rated by the real rating (``rate_window``), without the scheduler. Then each measured run is a fresh
+subprocess calling what the DAG's task calls, ``rafay_provider.pipeline.publish_reports``, with
+connection ``billing_postgres`` and Variable ``billing_data_uri`` (a ``file://`` landing root in a
+temp dir, written through ``ObjectStoragePath``) from the environment, Airflow's task SDK and the
+Postgres hook imported first, as in the task's process. Side by side, interleaved:
+
+- ``publish``: the DAG task's ``publish_reports`` (the target applies to it);
+- ``publish-sorting``: the step as it was before the sorted copy came from an ``ORDER BY`` query:
+  rows streamed from server-side cursors, the sorted copy sorted in memory (every row's cells held);
+- ``publish-held``: the baseline, the step as the night measured it: every ncp-metrics row and
+  line item fetched into lists of dicts (``fetch_ncp_metrics_rows``, ``fetch_line_items``), then written.
+
+The reports of every run are compared byte for byte (the timestamp in the ncp-metrics file names aside).
+
     .venv/bin/python bench/bench_memory.py [--instances 100000] [--profiles 10] [--page-size 1000] [--runs 3]
+                                           [--publish-orgs 1000] [--no-extraction] [--no-publish]
 """
 
 from __future__ import annotations
@@ -58,6 +77,8 @@ TARGET_MB = 300.0
 RESULT_PREFIX = "BENCH_RESULT "
 PATHS = ("pipeline", "core", "held", "core-kept")
 DEFAULT_PATHS = ("pipeline", "core", "held")
+PUBLISH_PATHS = ("publish", "publish-sorting", "publish-held")
+PUBLISH_RUN_ID = "bench_memory_night"
 
 
 def _rss_mb() -> float:
@@ -238,6 +259,274 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- the publish step: the measured child -----------------------------------------------------
+
+
+def _report_digests(out: Path) -> dict[str, str]:
+    """sha256 of every report file under ``out``, named without the ncp-metrics timestamp."""
+    import hashlib
+    import re
+
+    digests = {}
+    for path in sorted(out.rglob("*.csv")):
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        digests[re.sub(r"-\d{8}-\d{6}\.csv$", ".csv", path.name)] = digest.hexdigest()
+    return digests
+
+
+def publish_child(args: argparse.Namespace) -> int:
+    """One measured publish step in this (fresh) process; prints one JSON line.
+
+    Connection ``billing_postgres`` comes from the environment (the driver sets it); the landing root
+    is Variable ``billing_data_uri``, a ``file://`` URI of ``--out``.
+    """
+    out = Path(args.out)
+    path = args.publish_path[-1]
+    os.environ["AIRFLOW_VAR_BILLING_DATA_URI"] = out.as_uri()
+    from airflow.providers.postgres.hooks.postgres import PostgresHook  # noqa: F401  (the task imports it)
+    from airflow.sdk import ObjectStoragePath  # noqa: F401  (the task SDK, as in the task's process)
+
+    from rafay_provider import pipeline
+
+    window_data = {"window_start": args.window_start, "window_end": args.window_end}
+    context = {"run_id": PUBLISH_RUN_ID}
+    if path == "publish":
+        def run() -> dict:
+            return pipeline.publish_reports(window_data, context)  # type: ignore[arg-type]
+    elif path == "publish-sorting":
+        from rafay_billing import reports
+        from rafay_billing.rating import iter_line_items, iter_ncp_metrics_rows
+        from rafay_billing.window import Window
+
+        def run() -> dict:
+            # The step as the night after it measured it: rows streamed from cursors, but the sorted
+            # copy sorted in memory (every row's cells held until both files are written).
+            window = Window.from_dict(window_data)
+            target = pipeline.run_dir("reports", window, PUBLISH_RUN_ID)
+            target.mkdir(parents=True, exist_ok=True)
+            stamp = datetime.now(UTC).strftime("%m%d%Y-%H%M%S")
+            counted = [0]
+
+            def counting(rows):
+                for row in rows:
+                    counted[0] += 1
+                    yield row
+
+            line_items_path = target / "line-items.csv"
+            with pipeline.billing_connection() as conn:
+                files = reports.write_ncp_metrics_csvs(counting(iter_ncp_metrics_rows(conn, window)), target, stamp)
+                with line_items_path.open("w", encoding="utf-8", newline="") as handle:
+                    items = reports.write_csv(handle, pipeline.LINE_ITEM_COLUMNS, (
+                        [row.get(c) for c in pipeline.LINE_ITEM_COLUMNS] for row in iter_line_items(conn, window)))
+            return {"files": [str(f) for f in files] + [str(line_items_path)],
+                    "ncp_metrics_rows": counted[0], "line_items": items}
+    else:
+        from rafay_billing import reports
+        from rafay_billing.rating import fetch_line_items, fetch_ncp_metrics_rows
+        from rafay_billing.window import Window
+
+        def run() -> dict:
+            # publish_reports as it was before streaming: every row fetched into lists, then written.
+            window = Window.from_dict(window_data)
+            target = pipeline.run_dir("reports", window, PUBLISH_RUN_ID)
+            target.mkdir(parents=True, exist_ok=True)
+            with pipeline.billing_connection() as conn:
+                ncp_metrics_rows = fetch_ncp_metrics_rows(conn, window)
+                items = fetch_line_items(conn, window)
+            stamp = datetime.now(UTC).strftime("%m%d%Y-%H%M%S")
+            files = reports.write_ncp_metrics_csvs(ncp_metrics_rows, target, stamp)
+            line_items_path = target / "line-items.csv"
+            with line_items_path.open("w", encoding="utf-8", newline="") as handle:
+                reports.write_csv(handle, pipeline.LINE_ITEM_COLUMNS,
+                                  ([row.get(c) for c in pipeline.LINE_ITEM_COLUMNS] for row in items))
+            return {"files": [str(f) for f in files] + [str(line_items_path)],
+                    "ncp_metrics_rows": len(ncp_metrics_rows), "line_items": len(items)}
+
+    sampler = _PeakSnapshots() if args.tracemalloc else None
+    before_rss, before_peak = _rss_mb(), _peak_mb()
+    started = time.perf_counter()
+    info = run()
+    elapsed = time.perf_counter() - started
+    peak, end_rss = _peak_mb(), _rss_mb()
+    if sampler:
+        sampler.report()
+    print(json.dumps({
+        "before_rss_mb": before_rss, "before_peak_mb": before_peak, "peak_mb": peak, "end_rss_mb": end_rss,
+        "seconds": elapsed, "ncp_metrics_rows": info["ncp_metrics_rows"], "line_items": info["line_items"],
+        "files": len(info["files"]), "report_bytes": sum(p.stat().st_size for p in out.rglob("*.csv")),
+        "digests": _report_digests(out),
+    }))
+    return 0
+
+
+class _PeakSnapshots:
+    """tracemalloc, with a snapshot taken whenever the traced memory reached a new high (checked every
+    second on a thread): what the step holds near its peak, not after it freed it. Diagnosis only
+    (tracing costs memory and time; use a smaller --publish-orgs)."""
+
+    def __init__(self) -> None:
+        import threading
+        import tracemalloc
+
+        self._tm = tracemalloc
+        self._tm.start(10)
+        self._best = 0
+        self._snapshot = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(1.0):
+            current, _ = self._tm.get_traced_memory()
+            if current > self._best * 1.05:
+                self._best, self._snapshot = current, self._tm.take_snapshot()
+
+    def report(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        _, peak = self._tm.get_traced_memory()
+        print(f"tracemalloc: peak {peak / 2**20:.1f} MB traced; at the highest sample "
+              f"({self._best / 2**20:.1f} MB) the largest holders were:", file=sys.stderr)
+        if self._snapshot is None:
+            return
+        for stat in self._snapshot.statistics("traceback")[:6]:
+            print(f"  {stat.size / 2**20:7.1f} MB in {stat.count:,} blocks", file=sys.stderr)
+            for line in stat.traceback.format()[-6:]:
+                print(f"      {line}", file=sys.stderr)
+
+
+# --- the publish step: the night in PostgreSQL -------------------------------------------------------
+
+
+def prepare_night(args: argparse.Namespace, pg, tmpdir: Path) -> dict:
+    """Migrate, sync a price book, land and rate the night's usage; returns what the reports must hold."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import psycopg
+    from bench_load import WINDOW as NIGHT
+    from bench_load import source_dir, write_usage_files
+    from bench_rating import price_book_csv
+
+    from rafay_billing import db
+    from rafay_billing.load import load_org_usage
+    from rafay_billing.price_book import sync_price_book
+    from rafay_billing.rating import rate_window
+
+    rows = args.publish_orgs * args.publish_profiles * args.publish_instances
+    dsn = pg.create_database("bench_memory")
+    started = time.perf_counter()
+    usage_dir = tmpdir / "night-usage"
+    usage_dir.mkdir()
+    files = write_usage_files(usage_dir, NIGHT, rows, args.publish_orgs, profiles=args.publish_profiles)
+    with psycopg.connect(dsn) as conn:
+        db.migrate(conn)
+        sync_price_book(conn, price_book_csv(args.publish_orgs, args.publish_prices))
+        for oid, path, _ in files:
+            with path.open("rb") as handle:
+                load_org_usage(conn, NIGHT, oid, handle, PUBLISH_RUN_ID, source_dir=source_dir(path))
+        summary = rate_window(conn, NIGHT, PUBLISH_RUN_ID)
+    shutil.rmtree(usage_dir)
+    if summary.usage_rows != rows or summary.slices != args.publish_orgs:
+        raise SystemExit(f"rated {summary.usage_rows} rows in {summary.slices} slices; landed {rows:,} rows of "
+                         f"{args.publish_orgs} orgs")
+    print(f"Night in embedded PostgreSQL: {rows:,} usage records of {args.publish_orgs:,} orgs x "
+          f"{args.publish_profiles} profiles x {args.publish_instances} instances for {NIGHT.start_iso[:10]}, "
+          f"{args.publish_prices:,}-row price book, landed and rated in {time.perf_counter() - started:.1f} s: "
+          f"{summary}")
+    return {"dsn": dsn, "window": NIGHT.to_dict(), "rows": rows, "line_items": summary.line_items}
+
+
+def _run_publish_child(night: dict, path: str, out: Path, tracemalloc: bool = False) -> dict:
+    from rafay_devkit.airflow_env import isolated_airflow_env, postgres_connection_json
+
+    out.mkdir(parents=True)
+    home = out.parent / "airflow-home-publish"
+    home.mkdir(exist_ok=True)
+    command = [
+        sys.executable, str(Path(__file__).resolve()), "--publish-child", "--publish-path", path, "--out", str(out),
+        "--window-start", night["window"]["window_start"], "--window-end", night["window"]["window_end"],
+    ] + (["--tracemalloc"] if tracemalloc else [])
+    env = {**os.environ, **isolated_airflow_env(home),
+           "AIRFLOW_CONN_BILLING_POSTGRES": postgres_connection_json(night["dsn"])}
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+    if proc.returncode != 0:
+        raise SystemExit(f"measured publish run ({path}) exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    if tracemalloc:
+        print("\n".join(ln for ln in proc.stderr.splitlines() if ln.startswith(("tracemalloc", " "))))
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    shutil.rmtree(out, ignore_errors=True)
+    return result
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run_publish(args: argparse.Namespace, tmpdir: Path) -> dict | None:
+    """The publish case: the night prepared once, then ``--runs`` interleaved fresh processes per code path."""
+    from rafay_devkit.postgres import EmbeddedPostgres
+
+    paths = [p for p in PUBLISH_PATHS if p in (args.publish_path or PUBLISH_PATHS)]
+    results: dict[str, list[dict]] = {p: [] for p in paths}
+    with EmbeddedPostgres() as pg:  # its own root: the server user must reach it
+        night = prepare_night(args, pg, tmpdir)
+        if args.tracemalloc:
+            for path in paths:
+                print(f"tracemalloc run of {path} (not counted):")
+                _run_publish_child(night, path, tmpdir / f"trace-{path}", tracemalloc=True)
+        reference: dict[str, str] | None = None
+        for i in range(args.runs):
+            for path in paths:  # interleaved: all see the same machine noise
+                r = _run_publish_child(night, path, tmpdir / f"publish-{i}-{path}")
+                if r["ncp_metrics_rows"] != night["rows"] or r["line_items"] != night["line_items"]:
+                    raise SystemExit(f"{path}: wrote {r['ncp_metrics_rows']} ncp-metrics rows and {r['line_items']} "
+                                     f"line items; the night has {night['rows']} and {night['line_items']}")
+                reference = reference or r["digests"]
+                if r["digests"] != reference:
+                    raise SystemExit(f"{path}: the reports differ from the first run's: {r['digests']} vs {reference}")
+                results[path].append(r)
+                print(f"  run {i + 1} {path:<15}: peak RSS {r['peak_mb']:6.1f} MB (after imports "
+                      f"{r['before_rss_mb']:5.1f} MB), {r['seconds']:5.1f} s, {r['ncp_metrics_rows']:,} ncp-metrics "
+                      f"rows, {r['line_items']:,} line items, {r['report_bytes'] / 1e6:.0f} MB of reports; {_load()}",
+                      flush=True)
+
+    def med(path: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[path])
+
+    print()
+    print(f"Peak RSS of the night's publish step, {night['rows']:,} ncp-metrics rows and {night['line_items']:,} "
+          f"line items, median of {args.runs} fresh processes ({_load()}); reports identical in every run:")
+    print(f"  {'code path':<62} {'after imports MB':>16} {'peak MB':>8} {'growth MB':>9} {'seconds':>8}")
+    labels = {
+        "publish": "DAG task: pipeline.publish_reports (Airflow SDK loaded)",
+        "publish-sorting": "before: rows streamed, the sorted copy sorted in memory",
+        "publish-held": "baseline: rows and line items fetched into lists, then written",
+    }
+    for path in paths:
+        before, peak = med(path, "before_rss_mb"), med(path, "peak_mb")
+        print(f"  {labels[path]:<62} {before:16.1f} {peak:8.1f} {peak - before:9.1f} {med(path, 'seconds'):8.1f}")
+    headline = paths[0]
+    peak = med(headline, "peak_mb")
+    verdict = "met" if peak <= args.target_mb else f"MISSED by {peak - args.target_mb:.0f} MB"
+    print(f"Target <= {args.target_mb:.0f} MB peak RSS ({headline}): {verdict} ({peak:.0f} MB).")
+    out = {"path": headline, "rows": night["rows"], "peak_mb": peak, "met": peak <= args.target_mb,
+           "growth_mb": peak - med(headline, "before_rss_mb")}
+    if "publish-sorting" in results:
+        out["sorting_peak_mb"] = med("publish-sorting", "peak_mb")
+    if "publish" in results and "publish-held" in results:
+        out["held_peak_mb"] = med("publish-held", "peak_mb")
+        out["held_growth_mb"] = med("publish-held", "peak_mb") - med("publish-held", "before_rss_mb")
+        ratios = [(h["peak_mb"] - h["before_rss_mb"]) / max(1e-9, s["peak_mb"] - s["before_rss_mb"])
+                  for h, s in zip(results["publish-held"], results["publish"], strict=True)]
+        out["ratio"] = statistics.median(ratios)
+        print(f"Memory the publish step itself takes, everything held vs streamed (median of per-run ratios): "
+              f"{out['ratio']:.1f}x")
+    return out
+
+
 # --- the driver ------------------------------------------------------------------------------
 
 
@@ -300,8 +589,21 @@ def main(argv: list[str] | None = None) -> int:
         "held: the baseline, raw pages and rows held in memory (the code before spooling); core-kept: "
         "extract_org(keep_rows=True), rows held, as rafay-billing metrics does. Repeatable; default: "
         + ", ".join(DEFAULT_PATHS)))
+    parser.add_argument("--no-extraction", action="store_true", help="skip the extraction case")
+    parser.add_argument("--no-publish", action="store_true", help="skip the publish_reports case")
+    parser.add_argument("--publish-path", choices=PUBLISH_PATHS, action="append", help=(
+        "publish: the DAG task's publish_reports (the target applies to it); publish-sorting: rows streamed, "
+        "the sorted copy sorted in memory (the code before); publish-held: the baseline, rows fetched into "
+        "lists (the code the night measured). Repeatable; default: all three"))
+    parser.add_argument("--publish-orgs", type=int, default=1000, help="orgs of the night (publish case)")
+    parser.add_argument("--publish-profiles", type=int, default=10, help="profiles per org (publish case)")
+    parser.add_argument("--publish-instances", type=int, default=20, help="instances per profile (publish case)")
+    parser.add_argument("--publish-prices", type=int, default=10_000, help="price book rows (publish case)")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="first, one publish run per code path under tracemalloc (not counted): where memory goes")
     parser.add_argument("--target-mb", type=float, default=TARGET_MB)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--publish-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--per-profile", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ready-file", help=argparse.SUPPRESS)
@@ -309,12 +611,63 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--org-id", help=argparse.SUPPRESS)
     parser.add_argument("--org-name", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--window-start", help=argparse.SUPPRESS)
+    parser.add_argument("--window-end", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
+    if args.publish_child:
+        return publish_child(args)
     if args.serve:
         return serve(args)
 
+    print(f"Machine: {_machine()}; {_load()}")
+    extraction = None if args.no_extraction else run_extraction(args)
+    publish = None
+    if not args.no_publish:
+        with tempfile.TemporaryDirectory(prefix="rafay-bench-memory-publish-") as tmp:
+            print()
+            publish = run_publish(args, Path(tmp))
+    summary: dict = {"item": "6 memory", "metric": "", "result": "", "baseline": "", "ratio": "",
+                     "target": f"<= {args.target_mb:.0f} MB", "met": True}
+    parts = [part for part in (extraction, publish) if part]
+    if extraction:
+        summary["metric"] = extraction["metric"]
+        summary["result"] = extraction["result"]
+        summary["baseline"] = extraction["baseline"]
+        summary["ratio"] = extraction["ratio"]
+    if publish:
+        metric = f"publish_reports, {publish['rows']:,}-record night ({publish['path']})"
+        result = f"{publish['peak_mb']:.0f} MB"
+        baseline = ""
+        if "held_peak_mb" in publish:
+            baseline = (f"held: {publish['held_peak_mb']:.0f} MB, +{publish['held_growth_mb']:.0f} MB growth "
+                        f"(streamed: +{publish['growth_mb']:.0f} MB)")
+        if "sorting_peak_mb" in publish:
+            baseline = f"{baseline}, in-memory sort: {publish['sorting_peak_mb']:.0f} MB".lstrip(", ")
+        ratio = f"{publish['ratio']:.1f}x less growth" if "ratio" in publish else ""
+        def join(a: str, b: str) -> str:
+            return f"{a}; {b}" if a and b else a or b
+
+        summary["metric"] = join(summary["metric"], metric)
+        summary["result"] = join(summary["result"], result)
+        summary["baseline"] = join(summary["baseline"], baseline)
+        summary["ratio"] = join(summary["ratio"], ratio)
+    summary["met"] = all(part["met"] for part in parts)
+    print(RESULT_PREFIX + json.dumps(summary))
+    return 0
+
+
+def _machine() -> str:
+    import platform
+
+    model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                  if ln.startswith("model name")), "unknown CPU") if Path("/proc/cpuinfo").exists() else "unknown CPU"
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({model}), Python {platform.python_version()}"
+
+
+def run_extraction(args: argparse.Namespace) -> dict:
+    """The extraction case (the simulator in its own process, ``--runs`` interleaved runs per path)."""
     # Recreated instances (same name, new id) come on top of the per-profile count; the dataset is
     # deterministic, so pick the smallest per-profile count giving at least --instances, and know it.
     def instances_for(per_profile: int) -> tuple[int, object]:
@@ -346,7 +699,8 @@ def main(argv: list[str] | None = None) -> int:
                     results[path].append(r)
                     print(f"  run {i + 1} {path:<9}: peak RSS {r['peak_mb']:6.1f} MB (before extraction "
                           f"{r['before_rss_mb']:5.1f} MB), {r['seconds']:5.1f} s, {r['rows']:,} rows, "
-                          f"{r['usage_pages']} usage pages, {r['landed_bytes'] / 1e6:.0f} MB landed", flush=True)
+                          f"{r['usage_pages']} usage pages, {r['landed_bytes'] / 1e6:.0f} MB landed; {_load()}",
+                          flush=True)
         finally:
             _stop(sim)
 
@@ -355,7 +709,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"Peak RSS of one (org, day)'s extraction, {expected_rows:,} instances, median of {args.runs} fresh "
-          "processes:")
+          f"processes ({_load()}):")
     print(f"  {'code path':<58} {'before MB':>9} {'peak MB':>8} {'growth MB':>9} {'seconds':>8}")
     labels = {
         "pipeline": "DAG task: pipeline.extract_batch (Airflow SDK loaded)",
@@ -388,8 +742,10 @@ def main(argv: list[str] | None = None) -> int:
         spooled_growth = med("core", "peak_mb") - med("core", "before_rss_mb")
         summary["baseline"] = f"pages+rows held: +{held_growth:.0f} MB growth (spooled: +{spooled_growth:.0f} MB)"
         summary["ratio"] = f"{ratio:.1f}x less growth"
-    print(RESULT_PREFIX + json.dumps(summary))
-    return 0
+    summary["peak_mb"] = peak
+    return summary
+
+
 
 
 if __name__ == "__main__":

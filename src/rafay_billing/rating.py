@@ -242,9 +242,12 @@ def iter_line_items(conn: Any, window: Window) -> Iterator[dict[str, Any]]:
     return _stream(conn, "rating/fetch_line_items.sql", window)
 
 
-def iter_ncp_metrics_rows(conn: Any, window: Window) -> Iterator[dict[str, Any]]:
-    """:func:`fetch_ncp_metrics_rows`, streamed (same rows, same order)."""
-    return _stream(conn, "rating/fetch_ncp_metrics_rows.sql", window)
+def iter_ncp_metrics_rows(conn: Any, window: Window, *, sort: bool = False) -> Iterator[dict[str, Any]]:
+    """:func:`fetch_ncp_metrics_rows`, streamed (same rows, same order). With ``sort``, the same rows in
+    the sorted ncp-metrics file's order (``reports.ncp_metrics_sort_key``, equal keys in the seed's
+    order), sorted by PostgreSQL, so the sorted file streams too."""
+    return _stream(conn, "reports/ncp_metrics_rows_sorted.sql" if sort else "rating/fetch_ncp_metrics_rows.sql",
+                   window)
 
 
 def fetch_line_items(conn: Any, window: Window) -> list[dict[str, Any]]:

@@ -95,14 +95,63 @@ def ncp_metrics_file_names(timestamp: str | datetime) -> tuple[str, str]:
 
 
 def write_ncp_metrics_csvs(
-    rows: Iterable[Any], out: Any | Callable[[str], IO[str]], timestamp: str | datetime
+    rows: Iterable[Any],
+    out: Any | Callable[[str], IO[str]],
+    timestamp: str | datetime,
+    *,
+    sorted_rows: Iterable[Any] | None = None,
 ) -> tuple[Any, Any]:
     """Write the two ncp-metrics CSVs, unsorted and sorted; returns their paths (or names for a callable target).
 
     ``rows`` keep their order in the unsorted file (the seed's order: org listing, profile, record).
     ``out`` is a directory supporting ``/`` and ``.open("w", encoding=..., newline=...)`` (``Path``,
     ``ObjectStoragePath``) or a callable returning a text handle opened for writing with ``newline=""``.
+
+    Without ``sorted_rows`` the sorted copy is sorted here, which holds every row in memory (the CLI
+    has them all anyway). With ``sorted_rows`` (the same rows already in :func:`ncp_metrics_sort_key`
+    order, equal keys in the unsorted order, e.g. from an ``ORDER BY ... COLLATE "C"`` query) both
+    files are written row by row and nothing is held: a night of 200,000 rows costs no more memory
+    than one row. The order and the row count of ``sorted_rows`` are checked as they stream.
     """
+    names = ncp_metrics_file_names(timestamp)
+    if sorted_rows is None:
+        return _write_ncp_metrics_sorting(rows, out, names)
+    unsorted_path, count = _write_ncp_metrics_file(out, names[0], rows)
+    sorted_path, sorted_count = _write_ncp_metrics_file(out, names[1], sorted_rows, check_order=True)
+    if sorted_count != count:
+        raise ValueError(
+            f"the sorted ncp-metrics rows ({sorted_count}) are not the unsorted ones ({count}): read both in "
+            "one snapshot (a REPEATABLE READ transaction), so a rating in between cannot change them"
+        )
+    return unsorted_path, sorted_path
+
+
+def _write_ncp_metrics_file(
+    out: Any, name: str, rows: Iterable[Any], *, check_order: bool = False
+) -> tuple[Any, int]:
+    """One ncp-metrics CSV fed row by row; with ``check_order``, fails on a row sorting before the last."""
+    target, opener = _target(out, name)
+    count = 0
+    previous: tuple[str, str, str, str] | None = None
+    with opener() as handle:
+        writer = csv.writer(handle)
+        writer.writerow([neutralize(c) for c in NCP_METRICS_HEADER])
+        for row in rows:
+            raw = ncp_metrics_cells(row)
+            if check_order:
+                key = ncp_metrics_sort_key(raw)
+                if previous is not None and key < previous:
+                    raise ValueError(
+                        f"sorted ncp-metrics rows out of order at row {count + 1}: {key!r} after {previous!r}; "
+                        "the query must sort by plain code point order (COLLATE \"C\" on a UTF8 database)"
+                    )
+                previous = key
+            writer.writerow([neutralize(c) for c in raw])
+            count += 1
+    return target, count
+
+
+def _write_ncp_metrics_sorting(rows: Iterable[Any], out: Any, names: tuple[str, str]) -> tuple[Any, Any]:
     # Sort on the values, as the seed does; neutralize each row once for both files. Only the sort
     # keys keep raw cells (and those are the neutralized strings themselves unless a cell was escaped).
     safe: list[list[str]] = []
@@ -114,7 +163,7 @@ def write_ncp_metrics_csvs(
     order = sorted(range(len(safe)), key=keys.__getitem__)
     del keys
     written = []
-    for name, data in zip(ncp_metrics_file_names(timestamp), (safe, [safe[i] for i in order]), strict=True):
+    for name, data in zip(names, (safe, [safe[i] for i in order]), strict=True):
         target, opener = _target(out, name)
         with opener() as handle:
             writer = csv.writer(handle)

@@ -396,7 +396,12 @@ LINE_ITEM_COLUMNS = (
 
 
 def publish_reports(window_data: WindowPayload, context: Context) -> dict[str, Any]:
-    """The window's ncp-metrics CSVs and line items, streamed from the database into the files."""
+    """The window's ncp-metrics CSVs and line items, streamed from the database into the files.
+
+    Every file is written row by row from a server-side cursor (the sorted ncp-metrics copy from an
+    ``ORDER BY`` query, not an in-memory sort), all three from one read-only snapshot: the task's
+    memory does not grow with the window's rows, and the files agree with each other.
+    """
     from rafay_billing import reports
     from rafay_billing.rating import iter_line_items, iter_ncp_metrics_rows
 
@@ -412,16 +417,45 @@ def publish_reports(window_data: WindowPayload, context: Context) -> dict[str, A
             yield row
 
     line_items_path = out / "line-items.csv"
-    with billing_connection() as conn:
-        files = reports.write_ncp_metrics_csvs(ncp_metrics_rows(iter_ncp_metrics_rows(conn, window)), out, stamp)
+    with (
+        billing_connection() as conn,
+        _report_snapshot(conn),
+        _closing(iter_ncp_metrics_rows(conn, window)) as unsorted_rows,
+        _closing(iter_ncp_metrics_rows(conn, window, sort=True)) as sorted_rows,
+        _closing(iter_line_items(conn, window)) as line_items,
+    ):
+        files = reports.write_ncp_metrics_csvs(ncp_metrics_rows(unsorted_rows), out, stamp, sorted_rows=sorted_rows)
         with line_items_path.open("w", encoding="utf-8", newline="") as handle:
             items = reports.write_csv(
-                handle, LINE_ITEM_COLUMNS,
-                ([row.get(c) for c in LINE_ITEM_COLUMNS] for row in iter_line_items(conn, window)),
+                handle, LINE_ITEM_COLUMNS, ([row.get(c) for c in LINE_ITEM_COLUMNS] for row in line_items),
             )
     written = [str(f) for f in files] + [str(line_items_path)]
     log.info("Reports for [%s, %s): %s", window.start_iso, window.end_iso, ", ".join(written))
     return {"files": written, "ncp_metrics_rows": counted["ncp_metrics_rows"], "line_items": items}
+
+
+@contextmanager
+def _closing(rows: Iterator[Any]) -> Iterator[Iterator[Any]]:
+    """``rows`` (a cursor stream, unstarted until read), closed on the way out: a failure half-way
+    through a file ends the stream's cursor and savepoint before the snapshot's transaction rolls back."""
+    try:
+        yield rows
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+
+
+@contextmanager
+def _report_snapshot(conn: Any) -> Iterator[None]:
+    """One read-only REPEATABLE READ transaction around every query of the reports (each stream's own
+    transaction becomes a savepoint in it)."""
+    from rafay_billing.db import sql, transaction
+
+    with transaction(conn):
+        with conn.cursor() as cur:
+            cur.execute(sql("reports/snapshot.sql"))
+        yield
 
 
 def check_run(window_data: WindowPayload | None, context: Context) -> dict[str, bool]:

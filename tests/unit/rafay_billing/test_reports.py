@@ -169,6 +169,74 @@ def test_write_ncp_metrics_csvs_with_an_open_text_callable() -> None:
     assert buffers[names[1]].getvalue().splitlines()[1].startswith("Coke,")
 
 
+# --- streamed: the sorted copy handed over already sorted (publish_reports) -----------------------
+
+TRICKY = ROWS + [
+    ["Ünïcode Org, Inc.", "compute", 'quote "q"', "multi\nline", "1.5", "running"],
+    ["=Formula", "+compute", "-p", "@inst", "-1.5", "-running"],
+    ["\uff1dFull", "compute", "p", "i", "=1+1", "running"],
+    ["Coke", "compute", "managed-developer-pods-v2", "Demo", "2", "stopped"],  # ties the earlier "Demo" row
+]
+
+
+def _seed_sorted(rows: list[list[str]]) -> list[list[str]]:
+    return sorted(rows, key=lambda row: (row[0], row[1], row[2], row[3]))  # stable, as the seed's
+
+
+def test_streamed_ncp_metrics_csvs_are_byte_identical_to_the_seed_script(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    unsorted_path, sorted_path = write_ncp_metrics_csvs(
+        iter(TRICKY), out, "09142025-075429", sorted_rows=iter(_seed_sorted(TRICKY)))
+    held = tmp_path / "held"
+    held.mkdir()
+    held_unsorted, held_sorted = write_ncp_metrics_csvs(TRICKY, held, "09142025-075429")
+    assert unsorted_path.read_bytes() == held_unsorted.read_bytes()
+    assert sorted_path.read_bytes() == held_sorted.read_bytes()
+    # The seed itself writes no escapes: compare with it on the rows that need none.
+    plain = [r for r in TRICKY if not any(c.startswith(("=", "+", "-", "@", "\uff1d")) for c in r)]
+    seed_unsorted, seed_sorted = _seed_write(plain, tmp_path)
+    assert write_ncp_metrics_csvs(iter(plain), out, "01012026-000000", sorted_rows=iter(_seed_sorted(plain))) == (
+        out / "ncp-metrics-01012026-000000.csv", out / "ncp-metrics-sorted-01012026-000000.csv")
+    assert (out / "ncp-metrics-01012026-000000.csv").read_bytes() == seed_unsorted
+    assert (out / "ncp-metrics-sorted-01012026-000000.csv").read_bytes() == seed_sorted
+
+
+def test_streamed_ncp_metrics_csvs_write_each_row_before_reading_the_next() -> None:
+    """Nothing is collected first: when row i+1 is asked for, row i is already in its file."""
+    buffers: dict[str, io.StringIO] = {}
+
+    class Keep(io.StringIO):
+        def close(self) -> None:
+            pass
+
+    def open_text(name: str) -> io.StringIO:
+        buffers[name] = Keep(newline="")
+        return buffers[name]
+
+    def lockstep(rows: list[list[str]], name: str):
+        for i, row in enumerate(rows):
+            if i:
+                written = buffers[name].getvalue().count("\r\n") - 1  # minus the header
+                assert written == i, f"row {i + 1} of {name} read with {written} rows written"
+            yield row
+
+    unsorted_name, sorted_name = ncp_metrics_file_names("09142025-075429")
+    write_ncp_metrics_csvs(lockstep(ROWS, unsorted_name), open_text, "09142025-075429",
+                           sorted_rows=lockstep(_seed_sorted(ROWS), sorted_name))
+    assert buffers[sorted_name].getvalue().count("\r\n") == len(ROWS) + 1
+
+
+def test_streamed_sorted_rows_out_of_order_fail_saying_why(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"out of order at row 2.*COLLATE \"C\""):
+        write_ncp_metrics_csvs(iter(ROWS), tmp_path, "09142025-075429", sorted_rows=iter(ROWS))
+
+
+def test_streamed_sorted_rows_that_are_not_the_unsorted_ones_fail(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="one snapshot"):
+        write_ncp_metrics_csvs(iter(ROWS), tmp_path, "09142025-075429", sorted_rows=iter(_seed_sorted(ROWS)[:-1]))
+
+
 def test_ncp_metrics_file_names_reject_other_stamps() -> None:
     with pytest.raises(ValueError, match="%m%d%Y-%H%M%S"):
         ncp_metrics_file_names("2026-01-01")
