@@ -7,12 +7,13 @@ arithmetic stays NUMERIC end to end, rounded once to the currency's ISO 4217 min
 
 Why (org, day) slices: the ledger's unit. Re-billing a day replaces that (org, day), whichever window
 asked for it, so overlapping windows never bill an hour twice, and a run limited to some orgs never
-touches the others. Why one transaction: readers see the old rating or the new one, never a mix.
+touches the others. Why one transaction per slice: readers see a day's old rating or its new one,
+never a mix (a window's orgs may be rated in a few parallel transactions, see :func:`rate_slices`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -75,22 +76,119 @@ def _slice_params(slices: Sequence[DaySlice]) -> dict[str, Any]:
     }
 
 
-def rate_slices(conn: Any, slices: Sequence[DaySlice], run_id: str) -> RatingSummary:
+def rate_slices(
+    conn: Any,
+    slices: Sequence[DaySlice],
+    run_id: str,
+    *,
+    connect: Callable[[], Any] | None = None,
+    connections: int = 1,
+) -> RatingSummary:
     """Replace the slices' line items and exceptions with a rating of the usage ``run_id`` landed.
 
     Only these (org, day)s change: another org's items, or another day's, keep their amounts and run
     id. Every usage record of a slice ends up in exactly one place: a line item (records sharing an
     instance_key are summed) or a ``rating_exceptions`` row with its reason; the slices' coverage is
-    written in the same transaction. A day of a closed billing period keeps its issued items: its
-    fresh rating is compared with them and the difference is written as corrections into the
+    written in the same transaction. Items rated again with the same values are left untouched, so an
+    unchanged re-rating writes no line item. A day of a closed billing period keeps its issued items:
+    its fresh rating is compared with them and the difference is written as corrections into the
     earliest open period (:func:`corrections` of the returned summary; nothing when unchanged).
     Statistics are refreshed first in a short transaction of their own, so the plan fits the rows
     just loaded.
+
+    With ``connect`` (a factory of new connections to the same database) and ``connections`` > 1, the
+    orgs are split into that many groups rated at the same time, each group in its own transaction on
+    its own connection: PostgreSQL runs one statement on one core, and a night's rating is most of a
+    core-bound minute. Each (org, day) is still rated in exactly one transaction, so a reader sees its
+    old rating or its new one, never a mix; a failed group leaves the others' slices rated, and the
+    error is raised (a retry re-rates them, unchanged ones without writing).
     """
     slices = sorted(set(slices), key=lambda s: (s.org_id, s.usage_date))
-    params = {**_slice_params(slices), "run_id": run_id, "hours_tolerance": HOURS_TOLERANCE}
     with transaction(conn), conn.cursor() as cur:
         cur.execute(sql("rating/analyze_usage.sql"))
+    groups = _org_groups(slices, connections if connect is not None else 1)
+    if connect is None or len(groups) <= 1:
+        return _rate_group(conn, slices, run_id)
+    return _combine(_rate_groups_in_parallel(conn, connect, groups, run_id), len(slices))
+
+
+def _org_groups(slices: Sequence[DaySlice], count: int) -> list[list[DaySlice]]:
+    """``slices`` (sorted) cut into up to ``count`` runs of whole orgs (an org's days stay together) of
+    about equal slice counts. Contiguous runs, so parallel groups write to different ranges of the
+    line items' key instead of interleaving in the same index pages."""
+    orgs: list[list[DaySlice]] = []
+    for s in slices:
+        if orgs and orgs[-1][0].org_id == s.org_id:
+            orgs[-1].append(s)
+        else:
+            orgs.append([s])
+    count = max(1, min(count, len(orgs)))
+    groups: list[list[DaySlice]] = [[] for _ in range(count)]
+    done = 0
+    for org_slices in orgs:
+        groups[min(count - 1, done * count // max(1, len(slices)))].extend(org_slices)
+        done += len(org_slices)
+    return [g for g in groups if g] or [[]]
+
+
+def _rate_groups_in_parallel(
+    conn: Any, connect: Callable[[], Any], groups: list[list[DaySlice]], run_id: str
+) -> list[RatingSummary]:
+    """The first group on ``conn``, every other one on a connection of its own, all at once."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - only when rating in parallel
+
+    def rate_on_new_connection(group: list[DaySlice]) -> RatingSummary:
+        other = connect()
+        try:
+            return _rate_group(other, group, run_id)
+        finally:
+            other.close()
+
+    with ThreadPoolExecutor(max_workers=len(groups) - 1, thread_name_prefix="rating") as pool:
+        futures = [pool.submit(rate_on_new_connection, g) for g in groups[1:]]
+        first_error: BaseException | None = None
+        try:
+            results = [_rate_group(conn, groups[0], run_id)]
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, after the other groups end
+            first_error, results = exc, []
+        for future in futures:
+            try:
+                results.append(future.result())
+            except BaseException as exc:  # noqa: BLE001
+                first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
+    return results
+
+
+def _combine(parts: Sequence[RatingSummary], slices: int) -> RatingSummary:
+    """One summary of groups of whole orgs (so orgs, like every other count, add up)."""
+    totals: dict[str, Decimal] = {}
+    per_currency: dict[str, int] = {}
+    reasons: dict[str, int] = dict.fromkeys(REASONS, 0)
+    for part in parts:
+        for cur, amount in part.totals_by_currency.items():
+            totals[cur] = totals.get(cur, Decimal(0)) + amount
+        for cur, n in part.line_items_by_currency.items():
+            per_currency[cur] = per_currency.get(cur, 0) + n
+        for reason, n in part.exceptions_by_reason.items():
+            reasons[reason] = reasons.get(reason, 0) + n
+    corrections = sorted((c for p in parts for c in p.corrections), key=lambda c: (c.org_id, c.usage_date))
+    return RatingSummary(
+        line_items=sum(p.line_items for p in parts),
+        exceptions_by_reason=reasons,
+        totals_by_currency=totals,
+        orgs=sum(p.orgs for p in parts),
+        usage_rows=sum(p.usage_rows for p in parts),
+        line_items_by_currency=per_currency,
+        slices=slices,
+        corrections=tuple(corrections),
+    )
+
+
+def _rate_group(conn: Any, slices: Sequence[DaySlice], run_id: str) -> RatingSummary:
+    """Rate ``slices`` in one transaction on ``conn``: stage, apply or correct, coverage, summary."""
+    params = {**_slice_params(slices), "run_id": run_id, "hours_tolerance": HOURS_TOLERANCE}
     with transaction(conn), conn.cursor() as cur:
         keys = [f"rating|{s.org_id}|{s.usage_date.isoformat()}" for s in slices]
         cur.execute(sql("rating/lock.sql"), {"lock_keys": keys})
@@ -100,16 +198,34 @@ def rate_slices(conn: Any, slices: Sequence[DaySlice], run_id: str) -> RatingSum
         open_slices = [s for s in slices if (s.org_id, s.usage_date) not in closed]
         closed_slices = [s for s in slices if (s.org_id, s.usage_date) in closed]
         cur.execute(sql("rating/delete_exceptions.sql"), params)
-        corrected: list[Correction] = []
+        _stage(cur, params)
         if open_slices:
-            part = {**params, **_slice_params(open_slices)}
-            cur.execute(sql("rating/delete_line_items.sql"), part)
-            cur.execute(_rate_into("billing", "charge_line_items"), part)
+            _apply(cur, {**params, **_slice_params(open_slices)})
+        corrected: list[Correction] = []
         if closed_slices:
             corrected = _correct(cur, {**params, **_slice_params(closed_slices)}, run_id)
         cur.execute(sql("rating/record_coverage.sql"), params)
         summary = _summary(cur, params, len(slices))
     return replace(summary, corrections=tuple(corrected))
+
+
+def _stage(cur: Any, params: dict[str, Any]) -> None:
+    """Rate the slices into this transaction's stage (``pg_temp.rated_days``) and write their
+    exceptions: resolved prices first, analyzed, so the rating statement is planned for them."""
+    cur.execute(sql("rating/create_stage.sql"))
+    cur.execute(sql("rating/stage_prices.sql"), params)
+    cur.execute(sql("rating/analyze_stage.sql"))
+    cur.execute(sql("rating/rate_days.sql"), params)
+
+
+def _apply(cur: Any, params: dict[str, Any]) -> None:
+    """Make the open slices' line items what the stage holds: delete what differs, insert what is new."""
+    cur.execute(sql("rating/delete_changed_items.sql"), params)
+    cur.execute(sql("rating/slices_with_items.sql"), params)
+    kept = cur.fetchall()
+    cur.execute(sql("rating/insert_rated_items.sql"), {
+        **params, "kept_org_ids": [o for o, _ in kept], "kept_usage_dates": [d for _, d in kept],
+    })
 
 
 @dataclass(frozen=True)
@@ -123,25 +239,18 @@ class Correction:
     delta_by_currency: dict[str, Decimal]
 
 
-def _rate_into(schema: str, table: str) -> Any:
-    """``rating/rate_days.sql`` writing its line items into ``schema.table`` (a composed statement)."""
-    from psycopg import sql as pgsql  # noqa: PLC0415 - keep module import light
-
-    return pgsql.SQL(sql("rating/rate_days.sql")).format(items=pgsql.Identifier(schema, table))
-
-
-def rate_statement() -> Any:
-    """The rating statement for days of open periods, as :func:`rate_slices` runs it (benchmarks, EXPLAIN)."""
-    return _rate_into("billing", "charge_line_items")
+def rating_statements() -> list[tuple[str, str]]:
+    """The statements :func:`rate_slices` runs for days of open periods, in order, as (file, text) pairs
+    (benchmarks, EXPLAIN)."""
+    names = ["delete_exceptions", "create_stage", "stage_prices", "analyze_stage", "rate_days",
+             "delete_changed_items", "slices_with_items", "insert_rated_items"]
+    return [(f"rating/{n}.sql", sql(f"rating/{n}.sql")) for n in names]
 
 
 def _correct(cur: Any, params: dict[str, Any], run_id: str) -> list[Correction]:
-    """Rate closed days into a stage, then write what differs from the issued items as corrections."""
+    """Write what differs between the closed days' stage and their issued items as corrections."""
     import json  # noqa: PLC0415
 
-    cur.execute(sql("rating/create_correction_stage.sql"))
-    cur.execute(sql("rating/truncate_correction_stage.sql"))
-    cur.execute(_rate_into("pg_temp", "rated_closed_days"), params)
     cur.execute(sql("rating/changed_closed_days.sql"), params)
     changed = cur.fetchall()
     if not changed:
@@ -174,9 +283,11 @@ def landed_slices(conn: Any, window: Window, run_id: str) -> list[DaySlice]:
         return [DaySlice(org_id, day, name) for org_id, day, name in cur.fetchall()]
 
 
-def rate_window(conn: Any, window: Window, run_id: str) -> RatingSummary:
+def rate_window(
+    conn: Any, window: Window, run_id: str, *, connect: Callable[[], Any] | None = None, connections: int = 1
+) -> RatingSummary:
     """Rate every (org, day) of ``window`` that ``run_id`` landed usage for (tests, benchmarks, tools)."""
-    return rate_slices(conn, landed_slices(conn, window, run_id), run_id)
+    return rate_slices(conn, landed_slices(conn, window, run_id), run_id, connect=connect, connections=connections)
 
 
 def slices_summary(conn: Any, slices: Sequence[DaySlice], run_id: str) -> RatingSummary:

@@ -72,12 +72,18 @@ def org_day_dir(day: Window, org_id: str, run_id: str) -> ObjectStoragePath:
     return run_dir("raw", day, run_id) / f"org={safe_component(org_id)}"
 
 
+def _new_billing_connection() -> Any:
+    """Another psycopg 3 connection to ``billing_postgres`` (the caller closes it)."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    return PostgresHook(postgres_conn_id=BILLING_CONN_ID).get_conn()
+
+
 @contextmanager
 def billing_connection() -> Iterator[Any]:
     """A psycopg 3 connection to ``billing_postgres`` (PostgresHook picks psycopg 3 with SQLAlchemy 2)."""
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-    conn = PostgresHook(postgres_conn_id=BILLING_CONN_ID).get_conn()
+    conn = _new_billing_connection()
     try:
         yield conn
     finally:
@@ -345,6 +351,7 @@ def load_usage(window_data: WindowPayload | None, batches: list[OrgBatch] | None
 def rate(window_data: WindowPayload, loaded: LoadResult, context: Context) -> RateResult:
     """Rate exactly the (org, day)s this run loaded: other orgs and days keep their items and run id."""
     from rafay_billing.rating import DaySlice, rate_slices
+    from rafay_provider.settings import rating_connections
 
     window = _window(window_data)
     slices = [DaySlice(org_id, date.fromisoformat(day), name) for org_id, day, name in loaded.get("loaded") or []]
@@ -352,7 +359,8 @@ def rate(window_data: WindowPayload, loaded: LoadResult, context: Context) -> Ra
         log.info("Nothing was loaded in this run: no (org, day) to rate.")
         return {"slices": 0, "line_items": 0, "exceptions_by_reason": {}, "totals_by_currency": {}}
     with billing_connection() as conn:
-        summary = rate_slices(conn, slices, _run_id(context))
+        summary = rate_slices(conn, slices, _run_id(context), connect=_new_billing_connection,
+                              connections=rating_connections())
         _log_money_table(conn, window, _run_id(context))
     totals = ", ".join(f"{amount} {cur}" for cur, amount in sorted(summary.totals_by_currency.items())) or "none"
     exceptions = sum(summary.exceptions_by_reason.values())

@@ -12,6 +12,8 @@ Settings live in Airflow's configuration, section ``[rafay_billing]`` (env
   extraction, on top of the hook's per-request retries.
 - ``retry_delay_seconds``: retry delay of the database steps (a restarted PostgreSQL, a lost worker).
 - ``invoice_issuer``: who issues the invoices.
+- ``rating_connections``: how many database connections rate a run's orgs at once (default 2; 1
+  rates the whole window in one transaction).
 
 The tunables also take the older env names ``RAFAY_BILLING_EXTRACT_RETRIES`` and so on as a fallback.
 """
@@ -113,6 +115,15 @@ def retry_delay() -> timedelta:
     """Retry delay of the database steps (default 60 s)."""
     return timedelta(seconds=_number("retry_delay_seconds", "RAFAY_BILLING_RETRY_DELAY_SECONDS", "60",
                                      integer=False))
+
+
+def rating_connections() -> int:
+    """Connections that rate a run's orgs at once (default 2: the rating is CPU-bound in PostgreSQL,
+    one statement runs on one core, and PostgreSQL servers have at least two)."""
+    value = int(_number("rating_connections", "RAFAY_BILLING_RATING_CONNECTIONS", "2", integer=True))
+    if value < 1:
+        raise SettingsError(f"[{SECTION}] rating_connections must be a whole number >= 1, got {value}")
+    return value
 
 
 ISSUER_KEY = "invoice_issuer"

@@ -1,4 +1,4 @@
--- Which closed days' fresh rating (rated_closed_days) differs from what the ledger holds for them now
+-- Which closed days' fresh rating (pg_temp.rated_days) differs from what the ledger holds for them now
 -- (issued items plus pending corrections, summed per instance and price): only those are corrected
 -- again, so a repeated correction changes nothing and logs nothing.
 WITH slices AS MATERIALIZED (
@@ -16,7 +16,7 @@ held AS (
 fresh AS (
     SELECT r.org_id, r.usage_date, r.profile, r.instance_key, r.dimension, r.price_id, r.unit_price, r.currency,
            r.pricing_quantity AS quantity, r.amount
-    FROM slices AS s JOIN rated_closed_days AS r ON r.org_id = s.org_id AND r.usage_date = s.usage_date
+    FROM slices AS s JOIN pg_temp.rated_days AS r ON r.org_id = s.org_id AND r.usage_date = s.usage_date
 )
 SELECT DISTINCT org_id, usage_date FROM (
     (SELECT * FROM held EXCEPT SELECT * FROM fresh)

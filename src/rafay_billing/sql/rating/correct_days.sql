@@ -1,4 +1,4 @@
--- Corrections of days of closed periods. For each (org, day) whose fresh rating (rated_closed_days)
+-- Corrections of days of closed periods. For each (org, day) whose fresh rating (pg_temp.rated_days)
 -- differs from what was issued for it (its items in closed periods, summed per instance and price),
 -- write into the earliest open period: the issued net reversed (entry 'reversal', negative) and the
 -- fresh items (entry 'charge'), all charge_class 'correction' with the day's next correction_seq.
@@ -23,7 +23,7 @@ issued AS MATERIALIZED (
 ),
 fresh AS MATERIALIZED (
     SELECT r.* FROM slices AS s
-    JOIN rated_closed_days AS r ON r.org_id = s.org_id AND r.usage_date = s.usage_date
+    JOIN pg_temp.rated_days AS r ON r.org_id = s.org_id AND r.usage_date = s.usage_date
 ),
 -- what a day bills, as comparable rows: the same set on both sides means nothing to correct
 issued_set AS (

@@ -1,0 +1,26 @@
+-- Re-billing a day replaces its line items, whichever run or window wrote them: no hour billed twice.
+-- The slices' items that the fresh rating (pg_temp.rated_days) does not hold with the very same values
+-- are deleted; an item rated again exactly as it stands is left as it is, so re-rating an unchanged
+-- day writes nothing (no dead rows, no index or trigger work). Numbers compare with their scale, so
+-- 2.10 and 2.1 differ as they would in a report. rated_at is not compared: it stays the time the
+-- item's values were first rated.
+DELETE FROM billing.charge_line_items AS li
+USING unnest(%(org_ids)s::text[], %(usage_dates)s::date[]) AS s (org_id, usage_date)
+WHERE li.org_id = s.org_id AND li.usage_date = s.usage_date
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_temp.rated_days AS r
+      WHERE r.org_id = li.org_id AND r.usage_date = li.usage_date AND r.profile = li.profile
+        AND r.instance_key = li.instance_key AND r.dimension = li.dimension
+        AND r.charge_class = li.charge_class AND r.correction_seq = li.correction_seq AND r.entry = li.entry
+        AND (r.window_start, r.window_end, r.organization, r.profile_type, r.instance, r.instance_id,
+             r.gpu_count, r.pricing_unit, r.currency, r.minor_unit, r.price_id, r.run_id,
+             r.billing_period_start, r.reverses_run_id, r.labels)
+            IS NOT DISTINCT FROM
+            (li.window_start, li.window_end, li.organization, li.profile_type, li.instance, li.instance_id,
+             li.gpu_count, li.pricing_unit, li.currency, li.minor_unit, li.price_id, li.run_id,
+             li.billing_period_start, li.reverses_run_id, li.labels)
+        AND r.usage_hours = li.usage_hours AND scale(r.usage_hours) = scale(li.usage_hours)
+        AND r.pricing_quantity = li.pricing_quantity AND scale(r.pricing_quantity) = scale(li.pricing_quantity)
+        AND r.unit_price = li.unit_price AND scale(r.unit_price) = scale(li.unit_price)
+        AND r.amount = li.amount AND scale(r.amount) = scale(li.amount)
+  );
