@@ -157,26 +157,33 @@ def forget_items(conn) -> None:
     settle(conn)
 
 
-def explain(conn) -> list[tuple[str, float, str]]:
-    """Each statement of a first rating of the day on one connection, as ``rate_slices`` runs them, with
-    ``EXPLAIN (ANALYZE, BUFFERS)``, in a transaction that is rolled back (the day's items are deleted in
-    it first, so the plans are those of a day that holds none)."""
+def explain(conn, into_stage: bool) -> list[tuple[str, float, str]]:
+    """Each statement of a rating of the day on one connection, as ``rate_slices`` runs them, with
+    ``EXPLAIN (ANALYZE, BUFFERS)``, in a transaction that is rolled back: a first rating (the day's
+    items are deleted in the transaction first, so the day holds none) or, ``into_stage``, an
+    immediate re-rating (stage, then only the changes applied)."""
+    from psycopg import sql as pgsql
+
     params = slice_params(conn)
     plans = []
     with conn.transaction(force_rollback=True), conn.cursor() as cur:
-        cur.execute(db.sql("bench/delete_day_items.sql"), params)
+        if not into_stage:
+            cur.execute(db.sql("bench/delete_day_items.sql"), params)
         cur.execute(db.sql("rating/settings.sql"))
-        for name, text in rating_statements():
+        for name, statement in rating_statements(into_stage):
             if name.endswith(("create_stage.sql", "analyze_stage.sql")):
-                cur.execute(text)
+                cur.execute(statement)
                 continue
             if name.endswith("slices_with_items.sql"):
-                cur.execute(text, params)
+                cur.execute(statement, params)
                 kept = cur.fetchall()
                 params = {**params, "kept_org_ids": [o for o, _ in kept], "kept_usage_dates": [d for _, d in kept]}
                 continue
             started = time.perf_counter()
-            cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + text, params)  # bench only: the statement rate_slices runs
+            # bench only: the very statement rate_slices runs, explained
+            cur.execute(pgsql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + pgsql.SQL(statement)
+                        if isinstance(statement, str) else pgsql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + statement,
+                        params)
             plans.append((name, time.perf_counter() - started, "\n".join(row[0] for row in cur.fetchall())))
     return plans
 
@@ -257,11 +264,12 @@ def main(argv: list[str] | None = None) -> int:
             changed_s, changed = timed_rating(conn, dsn, default)
             print(f"  [{default} connection(s)] re-rating after every price went up 1 % (every item replaced): "
                   f"{changed_s:.2f} s ({load_average()}) - {changed}", flush=True)
-            plans = explain(conn)
+            plans = [("first rating", p) for p in explain(conn, into_stage=False)]
+            plans += [("immediate re-rating", p) for p in explain(conn, into_stage=True)]
     print()
     used: set[str] = set()
-    for name, seconds, plan in plans:
-        print(f"EXPLAIN (ANALYZE, BUFFERS) of rafay_billing/sql/{name} (first rating, {args.orgs:,} slices of {DAY}, "
+    for case, (name, seconds, plan) in plans:
+        print(f"EXPLAIN (ANALYZE, BUFFERS) of rafay_billing/sql/{name} ({case}, {args.orgs:,} slices of {DAY}, "
               f"run {RUN_ID!r}, 1 connection): {seconds:.2f} s")
         print(plan)
         print()

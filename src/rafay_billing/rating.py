@@ -93,8 +93,8 @@ def rate_slices(
     unchanged re-rating writes no line item. A day of a closed billing period keeps its issued items:
     its fresh rating is compared with them and the difference is written as corrections into the
     earliest open period (:func:`corrections` of the returned summary; nothing when unchanged).
-    Statistics are refreshed first in a short transaction of their own, so the plan fits the rows
-    just loaded.
+    No statistics are needed first: every read of the slices' usage is one index scan per slice,
+    whatever the table's statistics say (rating/rate_days.sql), and the stage is analyzed itself.
 
     With ``connect`` (a factory of new connections to the same database) and ``connections`` > 1, the
     orgs are split into that many groups rated at the same time, each group in its own transaction on
@@ -104,8 +104,6 @@ def rate_slices(
     error is raised (a retry re-rates them, unchanged ones without writing).
     """
     slices = sorted(set(slices), key=lambda s: (s.org_id, s.usage_date))
-    with transaction(conn), conn.cursor() as cur:
-        cur.execute(sql("rating/analyze_usage.sql"))
     groups = _org_groups(slices, connections if connect is not None else 1)
     if connect is None or len(groups) <= 1:
         return _rate_group(conn, slices, run_id)
@@ -193,14 +191,23 @@ def _rate_group(conn: Any, slices: Sequence[DaySlice], run_id: str) -> RatingSum
         keys = [f"rating|{s.org_id}|{s.usage_date.isoformat()}" for s in slices]
         cur.execute(sql("rating/lock.sql"), {"lock_keys": keys})
         cur.execute(sql("rating/settings.sql"))
-        cur.execute(sql("rating/closed_slices.sql"), params)
-        closed = {(org_id, day) for org_id, day in cur.fetchall()}
-        open_slices = [s for s in slices if (s.org_id, s.usage_date) not in closed]
+        closed = _pairs(cur, "rating/closed_slices.sql", params)
+        held = _pairs(cur, "rating/slices_with_items.sql", params)
+        # open days with no items yet (the nightly case) are rated straight into the ledger; days
+        # rated before, and days of closed periods, into the stage, to be applied or corrected
+        unrated = [s for s in slices if (s.org_id, s.usage_date) not in closed | held]
+        rerated = [s for s in slices if (s.org_id, s.usage_date) in held - closed]
         closed_slices = [s for s in slices if (s.org_id, s.usage_date) in closed]
         cur.execute(sql("rating/delete_exceptions.sql"), params)
-        _stage(cur, params)
-        if open_slices:
-            _apply(cur, {**params, **_slice_params(open_slices)})
+        cur.execute(sql("rating/create_stage.sql"))
+        cur.execute(sql("rating/stage_prices.sql"), params)
+        cur.execute(sql("rating/analyze_stage.sql"))
+        if unrated:
+            cur.execute(_rate_into("billing", "charge_line_items"), {**params, **_slice_params(unrated)})
+        if rerated or closed_slices:
+            cur.execute(_rate_into("pg_temp", "rated_days"), {**params, **_slice_params(rerated + closed_slices)})
+        if rerated:
+            _apply(cur, {**params, **_slice_params(rerated)})
         corrected: list[Correction] = []
         if closed_slices:
             corrected = _correct(cur, {**params, **_slice_params(closed_slices)}, run_id)
@@ -209,20 +216,23 @@ def _rate_group(conn: Any, slices: Sequence[DaySlice], run_id: str) -> RatingSum
     return replace(summary, corrections=tuple(corrected))
 
 
-def _stage(cur: Any, params: dict[str, Any]) -> None:
-    """Rate the slices into this transaction's stage (``pg_temp.rated_days``) and write their
-    exceptions: resolved prices first, analyzed, so the rating statement is planned for them."""
-    cur.execute(sql("rating/create_stage.sql"))
-    cur.execute(sql("rating/stage_prices.sql"), params)
-    cur.execute(sql("rating/analyze_stage.sql"))
-    cur.execute(sql("rating/rate_days.sql"), params)
+def _pairs(cur: Any, name: str, params: dict[str, Any]) -> set[tuple[str, date]]:
+    cur.execute(sql(name), params)
+    return {(org_id, day) for org_id, day in cur.fetchall()}
+
+
+def _rate_into(schema: str, table: str) -> Any:
+    """``rating/rate_days.sql`` writing its line items into ``schema.table`` (a composed statement)."""
+    from psycopg import sql as pgsql  # noqa: PLC0415 - keep module import light
+
+    return pgsql.SQL(sql("rating/rate_days.sql")).format(items=pgsql.Identifier(schema, table))
 
 
 def _apply(cur: Any, params: dict[str, Any]) -> None:
-    """Make the open slices' line items what the stage holds: delete what differs, insert what is new."""
+    """Make the re-rated open slices' line items what the stage holds: delete what differs, insert
+    what is new (what is unchanged stays as it is)."""
     cur.execute(sql("rating/delete_changed_items.sql"), params)
-    cur.execute(sql("rating/slices_with_items.sql"), params)
-    kept = cur.fetchall()
+    kept = _pairs(cur, "rating/slices_with_items.sql", params)
     cur.execute(sql("rating/insert_rated_items.sql"), {
         **params, "kept_org_ids": [o for o, _ in kept], "kept_usage_dates": [d for _, d in kept],
     })
@@ -239,12 +249,17 @@ class Correction:
     delta_by_currency: dict[str, Decimal]
 
 
-def rating_statements() -> list[tuple[str, str]]:
-    """The statements :func:`rate_slices` runs for days of open periods, in order, as (file, text) pairs
-    (benchmarks, EXPLAIN)."""
-    names = ["delete_exceptions", "create_stage", "stage_prices", "analyze_stage", "rate_days",
-             "delete_changed_items", "slices_with_items", "insert_rated_items"]
-    return [(f"rating/{n}.sql", sql(f"rating/{n}.sql")) for n in names]
+def rating_statements(into_stage: bool = False) -> list[tuple[str, Any]]:
+    """The statements :func:`rate_slices` runs for days of open periods, in order, as (file, statement)
+    pairs (benchmarks, EXPLAIN): a first rating (items straight into the ledger) or, with
+    ``into_stage``, a re-rating (stage, then the changes applied)."""
+    head = [(f"rating/{n}.sql", sql(f"rating/{n}.sql"))
+            for n in ("delete_exceptions", "create_stage", "stage_prices", "analyze_stage")]
+    if not into_stage:
+        return [*head, ("rating/rate_days.sql", _rate_into("billing", "charge_line_items"))]
+    return [*head, ("rating/rate_days.sql", _rate_into("pg_temp", "rated_days")),
+            *[(f"rating/{n}.sql", sql(f"rating/{n}.sql"))
+              for n in ("delete_changed_items", "slices_with_items", "insert_rated_items")]]
 
 
 def _correct(cur: Any, params: dict[str, Any], run_id: str) -> list[Correction]:

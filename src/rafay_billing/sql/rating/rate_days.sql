@@ -1,10 +1,12 @@
--- Rate (org, day) slices in one statement, into this transaction's stage: every usage record the run
--- landed for the slices, priced with pg_temp.rating_prices (rating/stage_prices.sql), makes one row in
--- pg_temp.rated_days per (org, day, profile, instance_key, dimension) for the billable records, and
--- one billing.rating_exceptions row per record (or per record and dimension) that cannot be billed.
--- The stage is then applied to the ledger (rating/delete_changed_items.sql, insert_rated_items.sql)
--- or, for days of closed periods, compared with what was issued (rating/correct_days.sql). Returns
--- the counts. The caller deletes the slices' old exceptions first, in the same transaction.
+-- Rate (org, day) slices in one statement: every usage record the run landed for the slices, priced
+-- with pg_temp.rating_prices (rating/stage_prices.sql), makes one row in {items} per (org, day,
+-- profile, instance_key, dimension) for the billable records, and one billing.rating_exceptions row
+-- per record (or per record and dimension) that cannot be billed. {items} is billing.charge_line_items
+-- for days of open periods that hold no items yet (the nightly case), else this transaction's stage
+-- pg_temp.rated_days, which is then applied to the ledger (rating/delete_changed_items.sql,
+-- insert_rated_items.sql) or, for days of closed periods, compared with what was issued
+-- (rating/correct_days.sql). Returns the counts. The caller deletes the slices' old exceptions first,
+-- in the same transaction.
 --
 -- Parameters: org_ids text[] and usage_dates date[] (the slices, pairwise), run_id (whose landed
 -- usage is rated), hours_tolerance (numeric: hours an instance may exceed its 24 h day by, rounding).
@@ -122,7 +124,7 @@ billable AS (
     WHERE reason IS NULL
 ),
 items AS (
-    INSERT INTO pg_temp.rated_days (
+    INSERT INTO {items} (
         org_id, usage_date, profile, instance_key, dimension, window_start, window_end, organization,
         profile_type, instance, instance_id, usage_hours, gpu_count, pricing_unit, pricing_quantity, unit_price,
         currency, minor_unit, amount, price_id, run_id, billing_period_start, labels
