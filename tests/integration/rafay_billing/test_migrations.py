@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import date
 
 import psycopg
 import pytest
@@ -193,3 +194,30 @@ def test_no_sql_in_python_f_strings() -> None:
         source = inspect.getsource(module)
         for keyword in ("SELECT ", "INSERT ", "DELETE ", "UPDATE ", "COPY "):
             assert f'"{keyword}' not in source and f"f\"{keyword}" not in source, (module.__name__, keyword)
+
+
+def test_period_of_is_inlined_and_the_same_month_in_every_time_zone(pg_conn: psycopg.Connection) -> None:
+    """007: period_of was a STABLE expression behind an IMMUTABLE function, called per row (three times
+    per line item in its check constraints); on a plain timestamp it is inlined by the planner."""
+    pg_conn.autocommit = True
+    db.migrate(pg_conn)
+    plan = "\n".join(r[0] for r in pg_conn.execute(
+        "EXPLAIN (VERBOSE) SELECT billing.period_of(d) FROM generate_series(1, 3) AS g (n),"
+        " LATERAL (SELECT date '2026-11-30' + n AS d) AS x").fetchall())
+    assert "date_trunc" in plan and "period_of" not in plan
+    for zone in ("UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago", "America/St_Johns"):
+        pg_conn.execute("SELECT set_config('TimeZone', %s, false)", (zone,))
+        got = pg_conn.execute(
+            "SELECT billing.period_of(date '2026-11-30'), billing.period_of(date '2026-12-01'),"
+            " billing.period_of(date '2024-02-29')").fetchone()
+        assert got == (date(2026, 11, 1), date(2026, 12, 1), date(2024, 2, 1)), zone
+
+
+def test_line_items_by_day_are_indexed_by_day_and_org(pg_conn: psycopg.Connection) -> None:
+    """007: parallel rating connections insert a day's items under different (usage_date, org_id) keys."""
+    pg_conn.autocommit = True
+    db.migrate(pg_conn)
+    defs = {r[0]: r[1] for r in pg_conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'charge_line_items'").fetchall()}
+    assert "charge_line_items_day_idx" not in defs
+    assert defs["charge_line_items_day_org_idx"].endswith("(usage_date, org_id)")

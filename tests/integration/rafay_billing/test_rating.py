@@ -201,6 +201,11 @@ def land(conn: psycopg.Connection, window: Window, rows: list[dict], run_id: str
 
 @pytest.fixture
 def conn(pg_conn: psycopg.Connection) -> psycopg.Connection:
+    return rating_db(pg_conn)
+
+
+def rating_db(pg_conn: psycopg.Connection) -> psycopg.Connection:
+    """The schema, this module's price book and the two hand-made ambiguous rows."""
     pg_conn.autocommit = True
     db.migrate(pg_conn)
     sync_price_book(pg_conn, PRICE_BOOK)

@@ -13,7 +13,8 @@ from rafay_provider import settings
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AIRFLOW__RAFAY_BILLING__EXTRACT_RETRIES", "RAFAY_BILLING_EXTRACT_RETRIES",
                  "AIRFLOW__RAFAY_BILLING__EXTRACT_RETRY_DELAY_SECONDS", "RAFAY_BILLING_EXTRACT_RETRY_DELAY_SECONDS",
-                 "AIRFLOW__RAFAY_BILLING__RETRY_DELAY_SECONDS", "RAFAY_BILLING_RETRY_DELAY_SECONDS"):
+                 "AIRFLOW__RAFAY_BILLING__RETRY_DELAY_SECONDS", "RAFAY_BILLING_RETRY_DELAY_SECONDS",
+                 "AIRFLOW__RAFAY_BILLING__RATING_CONNECTIONS", "RAFAY_BILLING_RATING_CONNECTIONS"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -21,6 +22,7 @@ def test_defaults() -> None:
     assert settings.extract_retries() == 2
     assert settings.extract_retry_delay() == timedelta(seconds=120)
     assert settings.retry_delay() == timedelta(seconds=60)
+    assert settings.rating_connections() == 2
 
 
 def test_airflow_config_wins_over_the_legacy_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,6 +39,15 @@ def test_a_bad_retry_count_names_the_setting(monkeypatch: pytest.MonkeyPatch, va
     monkeypatch.setenv("AIRFLOW__RAFAY_BILLING__EXTRACT_RETRIES", value)
     with pytest.raises(settings.SettingsError, match=r"\[rafay_billing\] extract_retries .* whole number"):
         settings.extract_retries()
+
+
+def test_rating_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__RAFAY_BILLING__RATING_CONNECTIONS", "1")
+    assert settings.rating_connections() == 1
+    for bad in ("0", "two", "-3"):
+        monkeypatch.setenv("AIRFLOW__RAFAY_BILLING__RATING_CONNECTIONS", bad)
+        with pytest.raises(settings.SettingsError, match=r"\[rafay_billing\] rating_connections .*(>= 1|whole number)"):
+            settings.rating_connections()
 
 
 def test_the_names_are_the_contract_s() -> None:

@@ -79,7 +79,11 @@ priced AS NOT MATERIALIZED (
      AND pr.profile_type = r.profile_type AND pr.profile = r.profile AND pr.labels = r.labels
 ),
 rated AS MATERIALIZED (
-    SELECT p.*,
+    -- only what the two inserts read: this is written once and read twice
+    SELECT p.org_id, p.usage_date, p.window_start, p.window_end, p.organization, p.record_seq, p.profile_type,
+           p.profile, p.instance, p.instance_id, p.instance_key, p.usage_hours, p.gpu_count, p.labels,
+           p.instance_records, p.winners, p.price_id, p.unit, p.unit_price, p.currency, p.minor_unit, p.dimension,
+           p.dim_value,
            CASE
                WHEN p.record_reason IS NOT NULL THEN p.record_reason
                WHEN p.price_id IS NULL THEN 'unpriced'
