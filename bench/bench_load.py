@@ -50,7 +50,7 @@ from rafay_devkit.postgres import EmbeddedPostgres
 COLUMNS = (
     "window_start", "window_end", "org_id", "organization", "org_seq", "record_seq", "profile_type", "profile",
     "instance", "instance_id", "instance_key", "status", "seed_usage", "usage_hours", "gpu_count",
-    "invalid_reason", "record_start", "record_end", "source_page", "source_index",
+    "invalid_reason", "record_start", "record_end", "source_page", "source_index", "dimensions", "labels",
 )
 WINDOW = Window(datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 11, tzinfo=UTC))  # one UTC day
 DAY = WINDOW.single_day()
@@ -99,7 +99,7 @@ def usage_rows(window: Window, n: int, count: int, profiles: int, rng: random.Ra
             profile, f"vm-{seq}", instance_id, instance_id, "running", hours if not invalid else "n/a",
             "" if invalid else hours, gpus, invalid, _time_of_day(window, begin),
             _time_of_day(window, begin + seconds),
-            f"usage-{profile}-page-{page + 1:04d}.json", str(index),
+            f"usage-{profile}-page-{page + 1:04d}.json", str(index), "{}", "{}",
         ]
 
 

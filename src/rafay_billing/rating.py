@@ -104,10 +104,14 @@ def rate_slices(
     error is raised (a retry re-rates them, unchanged ones without writing).
     """
     slices = sorted(set(slices), key=lambda s: (s.org_id, s.usage_date))
-    groups = _org_groups(slices, connections if connect is not None else 1)
-    if connect is None or len(groups) <= 1:
+    if connect is None or connections <= 1:
         return _rate_group(conn, slices, run_id)
-    return _combine(_rate_groups_in_parallel(conn, connect, groups, run_id), len(slices))
+    # twice as many groups as connections, taken in turn: a connection that finishes early takes the
+    # next group instead of idling while the other one rates the window's heavier orgs
+    groups = _org_groups(slices, 2 * connections)
+    if len(groups) <= 1:
+        return _rate_group(conn, slices, run_id)
+    return _combine(_rate_groups_in_parallel(conn, connect, groups, run_id, connections), len(slices))
 
 
 def _org_groups(slices: Sequence[DaySlice], count: int) -> list[list[DaySlice]]:
@@ -130,32 +134,50 @@ def _org_groups(slices: Sequence[DaySlice], count: int) -> list[list[DaySlice]]:
 
 
 def _rate_groups_in_parallel(
-    conn: Any, connect: Callable[[], Any], groups: list[list[DaySlice]], run_id: str
+    conn: Any, connect: Callable[[], Any], groups: list[list[DaySlice]], run_id: str, connections: int
 ) -> list[RatingSummary]:
-    """The first group on ``conn``, every other one on a connection of its own, all at once."""
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - only when rating in parallel
+    """Rate ``groups`` on ``conn`` and ``connections - 1`` new connections at once, each connection
+    taking the next group when it is done with one (every group is its own transaction). After an
+    error no connection starts another group; the error is raised once all have stopped."""
+    import queue  # noqa: PLC0415 - only when rating in parallel
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
-    def rate_on_new_connection(group: list[DaySlice]) -> RatingSummary:
-        other = connect()
+    todo: queue.SimpleQueue[list[DaySlice]] = queue.SimpleQueue()
+    for group in groups:
+        todo.put(group)
+    results: list[RatingSummary] = []
+    errors: list[BaseException] = []
+
+    def work(on: Any) -> None:
+        while not errors:
+            try:
+                group = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                results.append(_rate_group(on, group, run_id))
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others stop
+                errors.append(exc)
+
+    def work_on_new_connection() -> None:
         try:
-            return _rate_group(other, group, run_id)
+            other = connect()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+            return
+        try:
+            work(other)
         finally:
             other.close()
 
-    with ThreadPoolExecutor(max_workers=len(groups) - 1, thread_name_prefix="rating") as pool:
-        futures = [pool.submit(rate_on_new_connection, g) for g in groups[1:]]
-        first_error: BaseException | None = None
-        try:
-            results = [_rate_group(conn, groups[0], run_id)]
-        except BaseException as exc:  # noqa: BLE001 - re-raised below, after the other groups end
-            first_error, results = exc, []
+    workers = min(connections, len(groups)) - 1
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rating") as pool:
+        futures = [pool.submit(work_on_new_connection) for _ in range(workers)]
+        work(conn)
         for future in futures:
-            try:
-                results.append(future.result())
-            except BaseException as exc:  # noqa: BLE001
-                first_error = first_error or exc
-    if first_error is not None:
-        raise first_error
+            future.result()
+    if errors:
+        raise errors[0]
     return results
 
 

@@ -3,8 +3,8 @@
 INSERT INTO billing.usage_records (
     window_start, window_end, org_id, organization, org_seq, record_seq, profile_type, profile,
     instance, instance_id, instance_key, status, seed_usage, usage_hours, gpu_count, invalid_reason,
-    record_start, record_end, source_page, source_index,
+    record_start, record_end, source_page, source_index, dimensions, labels,
     usage_date, run_id, source_dir
 ) VALUES (
-    %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s
+    %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s
 );
