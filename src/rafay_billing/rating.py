@@ -97,11 +97,11 @@ def rate_slices(
     whatever the table's statistics say (rating/rate_days.sql), and the stage is analyzed itself.
 
     With ``connect`` (a factory of new connections to the same database) and ``connections`` > 1, the
-    orgs are split into that many groups rated at the same time, each group in its own transaction on
-    its own connection: PostgreSQL runs one statement on one core, and a night's rating is most of a
-    core-bound minute. Each (org, day) is still rated in exactly one transaction, so a reader sees its
-    old rating or its new one, never a mix; a failed group leaves the others' slices rated, and the
-    error is raised (a retry re-rates them, unchanged ones without writing).
+    orgs are split into groups of whole orgs that ``connections`` connections rate at the same time,
+    each group in its own transaction: PostgreSQL runs one statement on one core, and rating is
+    core-bound. Each (org, day) is still rated in exactly one transaction, so a reader sees its old
+    rating or its new one, never a mix. After a failure no group starts; the groups done stay rated
+    and the error is raised (a retry re-rates them, unchanged ones without writing).
     """
     slices = sorted(set(slices), key=lambda s: (s.org_id, s.usage_date))
     if connect is None or connections <= 1:
