@@ -34,7 +34,6 @@ import io
 import json
 import os
 import pstats
-import signal
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,7 @@ sys.path.insert(0, str(REPO))
 
 from rafay_billing import cli  # noqa: E402
 from rafay_billing.reports import neutralize  # noqa: E402
+from rafay_devkit.processes import stop_process_group  # noqa: E402
 from tests.support import seed_script  # noqa: E402  (the blog script, verbatim but for the URL scheme)
 
 SIM_NOW = "2026-11-27T00:00:00Z"
@@ -143,13 +143,7 @@ class Simulator:
         return self.session.get(f"{self.url}/_sim/requests", timeout=120).json()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process)
 
 
 # --- the two contenders -----------------------------------------------------------------------------

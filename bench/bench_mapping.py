@@ -55,6 +55,7 @@ import requests
 from rafay_devkit.airflow_env import airflow_env
 from rafay_devkit.local_airflow import DAG_ID, LocalAirflow, LocalAirflowError, wait_for
 from rafay_devkit.postgres import EmbeddedPostgres
+from rafay_devkit.processes import stop_process_group
 from rafay_devkit.project import demo_price_book  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,13 +127,7 @@ class Simulator:
         return spans
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process)
 
 
 # --- machine CPU, sampled while a run goes on --------------------------------------------------------

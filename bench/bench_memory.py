@@ -66,6 +66,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from rafay_devkit.processes import stop_process_group
+
 REPO = Path(__file__).resolve().parents[1]
 API_KEY = "bench-memory-key"
 SEED = 11
@@ -544,20 +546,10 @@ def _start_simulator(args: argparse.Namespace, per_profile: int, ready: Path, lo
         if process.poll() is not None:
             raise SystemExit(f"simulator exited {process.returncode}:\n{log.read_text()[-2000:]}")
         if time.monotonic() > deadline:
-            _stop(process)
+            stop_process_group(process)
             raise SystemExit("simulator did not start within 300 s")
         time.sleep(0.1)
     return process
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def _run_child(args: argparse.Namespace, url: str, org_id: str, org_name: str, path: str, out: Path) -> dict:
@@ -702,7 +694,7 @@ def run_extraction(args: argparse.Namespace) -> dict:
                           f"{r['usage_pages']} usage pages, {r['landed_bytes'] / 1e6:.0f} MB landed; {_load()}",
                           flush=True)
         finally:
-            _stop(sim)
+            stop_process_group(sim)
 
     def med(path: str, key: str) -> float:
         return statistics.median(r[key] for r in results[path])

@@ -288,7 +288,7 @@ def extract_org(
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     started = time.perf_counter()
     stats = ClientStats()
-    profile_hook = _profile_hook(on_page)
+    profile_hook = _unkeyed_page_hook(on_page)
     profiles = [ProfileRef.from_item(p) for p in client.iter_profiles(org_id, on_page=profile_hook, stats=stats)]
     reader = _ProfileReader(client, org_id, organization, window, org_seq, on_page, stats, keep_rows)
     spools = _read_profiles(reader, profiles, concurrency)
@@ -398,8 +398,8 @@ def _duplicate_key(cells: tuple) -> tuple | None:
     return None if key[0] is None else key
 
 
-def _profile_hook(on_page: PageHook | None) -> PageHook | None:
-    """The client keys profile pages by org id; within one org's files the key is redundant."""
+def _unkeyed_page_hook(on_page: PageHook | None) -> PageHook | None:
+    """The client keys pages by org id; within one org's files the key is redundant."""
     if on_page is None:
         return None
 

@@ -28,7 +28,14 @@ from typing import Any
 
 from rafay_billing.client import ClientStats, ListingRestart, PageHook, RafayClient
 from rafay_billing.errors import RafayError, RafayNotFound, RafayResponseError
-from rafay_billing.extract import OrgExtraction, OrgRef, _duplicate_key, _RowSpool, list_orgs
+from rafay_billing.extract import (
+    OrgExtraction,
+    OrgRef,
+    _duplicate_key,
+    _RowSpool,
+    _unkeyed_page_hook,
+    list_orgs,
+)
 from rafay_billing.paths import page_file_name
 from rafay_billing.usage import ProfileRef, UsageRow, normalize_record, row_values, seed_text
 from rafay_billing.window import Window
@@ -160,7 +167,7 @@ def _read_kind(
 ) -> tuple[_RowSpool, set[str]]:
     """One kind's records of the org, normalised and spooled in API order, and the profiles they name."""
     assert org.partner_id is not None
-    hook = _kind_hook(on_page)
+    hook = _unkeyed_page_hook(on_page)
     spool = _RowSpool(on_disk=not keep_rows)
     profiles: set[str] = set()
     try:
@@ -229,14 +236,3 @@ def _seed_usage(item: dict[str, Any]) -> str:
     if isinstance(raw, Decimal | int | float) and not isinstance(raw, bool):
         return seed_text(raw)
     return "0"
-
-
-def _kind_hook(on_page: PageHook | None) -> PageHook | None:
-    """The client keys partner pages by org id; within one org's files the key is redundant."""
-    if on_page is None:
-        return None
-
-    def hook(kind: str, key: str, page_no: int, body: bytes) -> None:
-        on_page(kind, "", page_no, body)
-
-    return hook

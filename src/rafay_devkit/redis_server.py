@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from rafay_devkit.local_airflow import DIE_WITH_PARENT, LocalAirflowError, tail, wait_for
 from rafay_devkit.postgres import free_port
+from rafay_devkit.processes import stop_process_group
 
 REDIS_SERVER_ENV = "RAFAY_REDIS_SERVER"
 DEBIAN_REDIS = "/usr/bin/redis-server"
@@ -94,14 +94,8 @@ class RedisServer:
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM (Redis flushes the append-only file and exits), SIGKILL if it does not."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        if process is not None:
+            stop_process_group(process, timeout)
 
     def restart(self, down_seconds: float = 0.0) -> None:
         """Stop, stay down ``down_seconds``, start again on the same port with the same data."""

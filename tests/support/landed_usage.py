@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,12 +22,12 @@ W1 = Window(datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 11, tzinfo=UT
 W2 = Window(datetime(2026, 11, 11, tzinfo=UTC), datetime(2026, 11, 12, tzinfo=UTC))
 
 
-def usage_csv(rows: list[dict[str, Any]]) -> str:
+def usage_csv(rows: list[dict[str, Any]], columns: Sequence[str] = COLUMNS) -> str:
     """What the extraction lands: header, Decimals as plain text, None as an empty cell."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     for r in rows:
         writer.writerow(["" if r.get(c) is None else (format(r[c], "f") if isinstance(r[c], Decimal) else r[c])
-                         for c in COLUMNS])
+                         for c in columns])
     return out.getvalue()

@@ -7,8 +7,6 @@ and prices, and the key ones are also spelled out as literals.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -23,6 +21,7 @@ from rafay_billing.price_book import PriceBookError, parse_price_book, sync_pric
 from rafay_billing.rating import DaySlice, fetch_line_items, rate_slices
 from rafay_billing.window import Window
 from tests.support.landed_usage import COLUMNS as LEGACY_COLUMNS
+from tests.support.landed_usage import usage_csv
 
 DAY = date(2026, 11, 10)
 W = Window.for_day(DAY)
@@ -54,16 +53,6 @@ def record(seq: int, instance: str, hours: str, *, org: str = "acme", profile: s
     }
 
 
-def usage_csv(rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for r in rows:
-        writer.writerow(["" if r.get(c) is None else (format(r[c], "f") if isinstance(r[c], Decimal) else r[c])
-                         for c in COLUMNS])
-    return out.getvalue()
-
-
 @pytest.fixture
 def conn(pg_conn: psycopg.Connection) -> psycopg.Connection:
     pg_conn.autocommit = True
@@ -73,7 +62,7 @@ def conn(pg_conn: psycopg.Connection) -> psycopg.Connection:
 
 
 def rate(conn: psycopg.Connection, rows: list[dict], run_id: str = "r1", org: str = "acme"):
-    load_org_usage(conn, W, org, usage_csv(rows), run_id)
+    load_org_usage(conn, W, org, usage_csv(rows, COLUMNS), run_id)
     return rate_slices(conn, [DaySlice(org, DAY, org.title())], run_id)
 
 
@@ -198,14 +187,14 @@ def test_a_closed_day_is_corrected_per_dimension_and_stays_immutable(conn) -> No
     window = Window.for_day(oct_day)
     rows = [dict(record(0, "a", "10", dims={"cpu": "40"}, labels={"Contract ID": "C-7"}),
                  window_start=window.start_iso, window_end=window.end_iso)]
-    load_org_usage(conn, window, "acme", usage_csv(rows), "oct")
+    load_org_usage(conn, window, "acme", usage_csv(rows, COLUMNS), "oct")
     rate_slices(conn, [DaySlice("acme", oct_day, "Acme")], "oct")
     conn.execute("INSERT INTO billing.billing_periods (period_start, period_end, closed_by) "
                  "VALUES ('2026-10-01', '2026-11-01', 'test')")
     with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="closed"):
         conn.execute("UPDATE billing.charge_line_items SET labels = '{}'::jsonb WHERE dimension = 'cpu'")
     rows[0]["dimensions"] = json.dumps({"cpu": "60"})
-    load_org_usage(conn, window, "acme", usage_csv(rows), "fix")
+    load_org_usage(conn, window, "acme", usage_csv(rows, COLUMNS), "fix")
     summary = rate_slices(conn, [DaySlice("acme", oct_day, "Acme")], "fix")
     corrections = conn.execute(
         "SELECT dimension, entry, pricing_quantity, amount, labels FROM billing.charge_line_items "
