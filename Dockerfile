@@ -16,13 +16,14 @@ WORKDIR /opt/airflow
 COPY --chown=airflow:0 requirements.txt /opt/airflow/requirements.txt
 RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt
 
-# The project as a wheel built from src/ (no dependencies: they are all in the lock). The wheel
+# The project as a wheel built from include/ and plugins/ (no dependencies: they are all in the lock). The wheel
 # carries the SQL and templates as package data and registers the `rafay` connection type
 # (entry point `apache_airflow_provider`), the UI plugin (`airflow.plugins`) and the
-# `rafay-billing` / `rafay-simulator` scripts. Nothing goes into plugins/: a wheel deployment on a
-# managed Airflow works the same way (README, "Deploying to a managed Airflow").
+# `rafay-billing` / `rafay-simulator` scripts. Nothing goes into Airflow's plugins folder: a wheel
+# deployment on a managed Airflow works the same way (README, "Deploying to a managed Airflow").
 COPY --chown=airflow:0 pyproject.toml README.md /opt/airflow/src-build/
-COPY --chown=airflow:0 src /opt/airflow/src-build/src
+COPY --chown=airflow:0 include /opt/airflow/src-build/include
+COPY --chown=airflow:0 plugins /opt/airflow/src-build/plugins
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /tmp/wheels /opt/airflow/src-build \
     && pip install --no-cache-dir --no-deps /tmp/wheels/rafay_billing-*.whl \
     && rm -rf /tmp/wheels /opt/airflow/src-build

@@ -15,10 +15,10 @@ $(STAMP): requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	@# setuptools leaves an egg-info in src/, which the editable install puts on sys.path: a second copy
-	@# of the package metadata, so Airflow would load the plugin entry point twice. The venv's
+	@# setuptools leaves an egg-info in include/, which the editable install puts on sys.path: a second
+	@# copy of the package metadata, so Airflow would load the plugin entry point twice. The venv's
 	@# dist-info holds the real metadata.
-	rm -rf src/rafay_billing.egg-info
+	rm -rf include/rafay_billing.egg-info plugins/rafay_billing.egg-info
 	@touch $(STAMP)
 
 demo: venv
@@ -69,7 +69,7 @@ lock:
 	$(LOCK_PIP) $(LOCK_CONSTRAINTS) "apache-airflow==$(AIRFLOW_VERSION)" -e ".[dev]"
 	( $(call LOCK_HEADER,dev: runtime plus extra dev); .lock-venv/bin/pip freeze --exclude-editable ) > requirements-dev.txt
 	mv requirements.txt.new requirements.txt
-	rm -rf .lock-venv src/rafay_billing.egg-info  # the editable installs' egg-info (see venv above)
+	rm -rf .lock-venv include/rafay_billing.egg-info plugins/rafay_billing.egg-info  # the editable installs' egg-info (see venv above)
 
 clean:
 	rm -rf $(VENV) .venv-focus .demo .local .pytest_cache .ruff_cache .mypy_cache

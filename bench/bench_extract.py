@@ -272,9 +272,9 @@ def extract_cpu(sim: Simulator, shape: Shape, concurrency: int) -> tuple[float, 
     The extraction alone is ``extract_org`` as the DAG task calls it (rows normalised and spooled),
     what the per-record target is about; the DAG task then also streams the spooled rows into the
     landed usage CSV (``write_usage_csv``), timed here as the second figure."""
-    from rafay_billing.client import RafayClient
-    from rafay_billing.extract import extract_org, list_orgs
-    from rafay_billing.usage import write_usage_csv
+    from rafay_billing.source.client import RafayClient
+    from rafay_billing.source.extract import extract_org, list_orgs
+    from rafay_billing.source.usage import write_usage_csv
     from rafay_billing.window import Window
 
     window = Window(WINDOW_END - timedelta(days=shape.days), WINDOW_END)

@@ -4,7 +4,7 @@ Generates per-org usage CSVs of one UTC day (the ledger's unit is (org, day); th
 columns of docs/design.md, including each record's interval and the raw page and position it came
 from), starts its own embedded PostgreSQL, then, in the same process and database:
 
-- COPY: loads every org's file through ``rafay_billing.load.load_org_usage`` (lock, delete of this
+- COPY: loads every org's file through ``rafay_billing.ledger.load.load_org_usage`` (lock, delete of this
   run's rows for the (org, day) + COPY + count check, one transaction per org), into an empty table
   and again as a re-load by the same run (a retry: replaces that run's rows of every org);
 - INSERT baseline: the same per-org transactions, but one ``INSERT`` statement per row, both with
@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rafay_billing import db
-from rafay_billing.load import load_org_usage
+from rafay_billing.ledger.load import load_org_usage
 from rafay_billing.window import Window
 from rafay_devkit.postgres import EmbeddedPostgres
 

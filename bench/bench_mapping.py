@@ -188,10 +188,10 @@ def single_process(sim: Simulator, landing: Path, window_data: dict[str, str], o
                    concurrency: int = 8) -> tuple[float, int]:
     """All orgs' extraction in this process with one client, day by day, landed like the DAG (raw pages
     and usage.csv per (org, day)); (seconds, rows)."""
-    from rafay_billing.client import RafayClient
-    from rafay_billing.extract import extract_org, list_orgs
     from rafay_billing.paths import safe_component
-    from rafay_billing.usage import write_usage_csv
+    from rafay_billing.source.client import RafayClient
+    from rafay_billing.source.extract import extract_org, list_orgs
+    from rafay_billing.source.usage import write_usage_csv
     from rafay_billing.window import Window
 
     days = Window.from_dict(window_data).days()
@@ -461,8 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         seq1_s = statistics.median(single["sequential-c1"])
         thr_s = statistics.median(single["threads"])
 
-        from rafay_billing.client import RafayClient
-        from rafay_billing.extract import list_orgs
+        from rafay_billing.source.client import RafayClient
+        from rafay_billing.source.extract import list_orgs
 
         with RafayClient(sim.url, API_KEY) as client:
             warm_orgs = [o.org_id for o in list_orgs(client)[: args.parallelism]]

@@ -192,8 +192,8 @@ def child(args: argparse.Namespace) -> int:
     elif path == "held":
         from concurrent.futures import ThreadPoolExecutor
 
-        from rafay_billing.client import RafayClient
-        from rafay_billing.usage import ProfileRef, normalize_record, write_usage_csv
+        from rafay_billing.source.client import RafayClient
+        from rafay_billing.source.usage import ProfileRef, normalize_record, write_usage_csv
         from rafay_billing.window import Window
 
         def run() -> dict:
@@ -224,9 +224,9 @@ def child(args: argparse.Namespace) -> int:
                 count = write_usage_csv(rows, handle)
             return {"rows": count, "usage_uri": str(usage)}
     else:
-        from rafay_billing.client import RafayClient
-        from rafay_billing.extract import extract_org
-        from rafay_billing.usage import write_usage_csv
+        from rafay_billing.source.client import RafayClient
+        from rafay_billing.source.extract import extract_org
+        from rafay_billing.source.usage import write_usage_csv
         from rafay_billing.window import Window
 
         keep_rows = path == "core-kept"
@@ -300,7 +300,7 @@ def publish_child(args: argparse.Namespace) -> int:
             return pipeline.publish_reports(window_data, context)  # type: ignore[arg-type]
     elif path == "publish-sorting":
         from rafay_billing import reports
-        from rafay_billing.rating import iter_line_items, iter_ncp_metrics_rows
+        from rafay_billing.ledger.rating import iter_line_items, iter_ncp_metrics_rows
         from rafay_billing.window import Window
 
         def run() -> dict:
@@ -327,7 +327,7 @@ def publish_child(args: argparse.Namespace) -> int:
                     "ncp_metrics_rows": counted[0], "line_items": items}
     else:
         from rafay_billing import reports
-        from rafay_billing.rating import fetch_line_items, fetch_ncp_metrics_rows
+        from rafay_billing.ledger.rating import fetch_line_items, fetch_ncp_metrics_rows
         from rafay_billing.window import Window
 
         def run() -> dict:
@@ -413,9 +413,9 @@ def prepare_night(args: argparse.Namespace, pg, tmpdir: Path) -> dict:
     from bench_rating import price_book_csv
 
     from rafay_billing import db
-    from rafay_billing.load import load_org_usage
-    from rafay_billing.price_book import sync_price_book
-    from rafay_billing.rating import rate_window
+    from rafay_billing.ledger.load import load_org_usage
+    from rafay_billing.ledger.price_book import sync_price_book
+    from rafay_billing.ledger.rating import rate_window
 
     rows = args.publish_orgs * args.publish_profiles * args.publish_instances
     dsn = pg.create_database("bench_memory")

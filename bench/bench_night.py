@@ -168,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
               f"instances, {args.latency_ms} ms per request; window [{window['window_start']}, "
               f"{window['window_end']}); load {os.getloadavg()[0]:.2f}", flush=True)
         with EmbeddedPostgres() as pg, night_airflow(pg, sim, workdir) as (airflow, metadata):
-            from rafay_billing.client import RafayClient
-            from rafay_billing.extract import list_orgs
+            from rafay_billing.source.client import RafayClient
+            from rafay_billing.source.extract import list_orgs
 
             with RafayClient(sim.url, API_KEY) as client:
                 few = [o.org_id for o in list_orgs(client)[:3]]

@@ -13,7 +13,7 @@ machine noise:
   the lazy-import rule saves every parse.
 
 It also lists the modules ``DagBag(dags/)`` imports beyond ``airflow.sdk`` (grouped by top-level
-package) and checks that no heavy one (pandas, requests, a database driver, ``rafay_billing.client``)
+package) and checks that no heavy one (pandas, requests, a database driver, ``rafay_billing.source.client``)
 is among them. ``tests/unit/dags/test_dag_integrity.py`` asserts the import set; this reports the time.
 Target: <= 0.5 s.
 
@@ -41,7 +41,7 @@ TARGET_S = 0.5
 RESULT_PREFIX = "BENCH_RESULT "
 HEAVY_PACKAGES = ("pandas", "numpy", "requests", "psycopg", "psycopg2", "sqlalchemy_utils", "s3fs", "boto3",
                   "botocore")
-HEAVY_MODULES = ("rafay_billing.client", "rafay_billing.extract", "airflow.providers.postgres")
+HEAVY_MODULES = ("rafay_billing.source.client", "rafay_billing.source.extract", "airflow.providers.postgres")
 
 CHILD = textwrap.dedent(
     """
@@ -90,8 +90,8 @@ EAGER_IMPORTS = (
     "# bench_parse 'eager' variant: the tasks' lazy imports moved to module level\n"
     "import rafay_provider.pipeline  # noqa: F401,E402\n"
     "import rafay_provider.hooks.rafay  # noqa: F401,E402\n"
-    "import rafay_billing.extract, rafay_billing.load, rafay_billing.rating, rafay_billing.reports  # noqa\n"
-    "import rafay_billing.price_book, rafay_billing.db  # noqa\n"
+    "import rafay_billing.source.extract, rafay_billing.ledger.load, rafay_billing.ledger.rating, rafay_billing.reports  # noqa\n"
+    "import rafay_billing.ledger.price_book, rafay_billing.db  # noqa\n"
     "import airflow.providers.postgres.hooks.postgres  # noqa: F401,E402\n"
 )
 

@@ -48,10 +48,10 @@ from bench_load import (  # noqa: E402
 )
 
 from rafay_billing import db  # noqa: E402
-from rafay_billing.load import load_org_usage  # noqa: E402
-from rafay_billing.price_book import COLUMNS as PRICE_COLUMNS  # noqa: E402
-from rafay_billing.price_book import sync_price_book  # noqa: E402
-from rafay_billing.rating import (  # noqa: E402
+from rafay_billing.ledger.load import load_org_usage  # noqa: E402
+from rafay_billing.ledger.price_book import COLUMNS as PRICE_COLUMNS  # noqa: E402
+from rafay_billing.ledger.price_book import sync_price_book  # noqa: E402
+from rafay_billing.ledger.rating import (  # noqa: E402
     HOURS_TOLERANCE,
     landed_slices,
     rate_window,

@@ -230,11 +230,11 @@ def _final(states: dict[str, str | None]) -> dict[str, str | None]:
 @pytest.fixture(scope="module")
 def topo(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Iterator[FaultTopology]:
     # The components import the installed packages: they must be this checkout's (set
-    # PYTHONPATH=<checkout>/src when another checkout's venv is used).
+    # PYTHONPATH=<checkout>/include:<checkout>/plugins when another checkout's venv is used).
     devkit = Path(airflow_env_module.__file__).resolve()
-    assert devkit.is_relative_to(REPO / "src"), (
+    assert devkit.is_relative_to(REPO / "include"), (
         f"rafay_devkit comes from {devkit}, the tests from {REPO}: Airflow would run the other checkout's "
-        "code; put this checkout's src/ first on PYTHONPATH"
+        "code; put this checkout's include/ and plugins/ first on PYTHONPATH"
     )
     home = tmp_path_factory.mktemp("faults")
     # A billing server of this module's own (the server user must reach its root: not under pytest's tmp).
@@ -544,5 +544,5 @@ def test_billing_postgres_restarted_during_load_usage_is_retried_and_bills_like_
     log = topo.client.task_log(DAG_ID, run_id, "load_usage", caught.ti["try_number"])
     # PostgreSQL's message to the backends a fast shutdown ends; the traceback is this checkout's code.
     assert "terminating connection due to administrator command" in log, log[-3000:]
-    assert f"{REPO}/src/" in log, log[-3000:]
+    assert f"{REPO}/include/" in log or f"{REPO}/plugins/" in log, log[-3000:]
     assert_like_reference(topo, "postgres_restart", run_id, run)

@@ -37,7 +37,8 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sources.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, sources / name)
-    shutil.copytree(REPO / "src", sources / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for tree in ("include", "plugins"):
+        shutil.copytree(REPO / tree, sources / tree, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(root / "dist"),
           str(sources)])
     (wheel,) = (root / "dist").glob("rafay_billing-*.whl")
@@ -51,7 +52,7 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_wheel_carries_the_sql_and_the_templates_and_no_airflow(wheel_venv: Path, tmp_path: Path) -> None:
     probe = _run(
         [str(wheel_venv / "bin" / "python"), "-c",
-         "import importlib.util, rafay_billing, rafay_billing.db as db, rafay_billing.documents as d;"
+         "import importlib.util, rafay_billing, rafay_billing.db as db, rafay_billing.periods.documents as d;"
          "print(rafay_billing.__file__); print(len(db.migrations()));"
          "print(d._templates().get_template(d.INVOICE_TEMPLATE).filename);"
          "print(importlib.util.find_spec('airflow') is None, importlib.util.find_spec('pytest') is None)"],

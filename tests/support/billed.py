@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 from rafay_billing import db
-from rafay_billing.load import load_org_usage
-from rafay_billing.price_book import sync_price_book
-from rafay_billing.rating import DaySlice, rate_slices
+from rafay_billing.ledger.load import load_org_usage
+from rafay_billing.ledger.price_book import sync_price_book
+from rafay_billing.ledger.rating import DaySlice, rate_slices
 from rafay_billing.window import Window
 from tests.support.landed_usage import usage_csv
 

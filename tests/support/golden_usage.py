@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rafay_billing.usage import UsageRow, row_values
+from rafay_billing.source.usage import UsageRow, row_values
 from rafay_billing.window import Window
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -131,9 +131,9 @@ def digest_lines(rows: Iterable[UsageRow]) -> list[str]:
 
 def edge_rows() -> list[UsageRow]:
     """The edge pages through the pager and ``normalize_record``, once per profile of ``PROFILE_ITEMS``."""
-    from rafay_billing.client.core import decode_json
-    from rafay_billing.client.paging import Listing, Pager
-    from rafay_billing.usage import ProfileRef, normalize_record
+    from rafay_billing.source.client.core import decode_json
+    from rafay_billing.source.client.paging import Listing, Pager
+    from rafay_billing.source.usage import ProfileRef, normalize_record
 
     listing = Listing("usage", "p", "/usage", "instance_usage_data", "the edge pages")
 
@@ -156,8 +156,8 @@ def edge_rows() -> list[UsageRow]:
 
 def sim_rows(url: str, api_key: str, *, keep_rows: bool) -> list[UsageRow]:
     """The simulator's org extracted by ``extract_org`` (rows kept in memory, or spooled)."""
-    from rafay_billing.client import RafayClient
-    from rafay_billing.extract import extract_org, list_orgs
+    from rafay_billing.source.client import RafayClient
+    from rafay_billing.source.extract import extract_org, list_orgs
 
     with RafayClient(url, api_key, page_size=100) as client:
         rows: list[UsageRow] = []

@@ -1,4 +1,4 @@
-"""The landed usage CSV as the extraction writes it, built independently of ``rafay_billing.usage``
+"""The landed usage CSV as the extraction writes it, built independently of ``rafay_billing.source.usage``
 (shared by the load and rating tests)."""
 
 from __future__ import annotations

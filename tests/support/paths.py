@@ -6,4 +6,4 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO / "dags"
-DEMO_PRICE_BOOK = REPO / "src" / "rafay_devkit" / "data" / "price_book.csv"
+DEMO_PRICE_BOOK = REPO / "include" / "rafay_devkit" / "data" / "price_book.csv"

@@ -1,7 +1,7 @@
 """Per-dimension prices and billing labels (issue 11), rated in SQL on a real PostgreSQL.
 
 Usage is landed as the extraction writes it (the CSV is built here, independently of
-``rafay_billing.usage``), then rated; every amount is computed here with Decimal from sizes, hours
+``rafay_billing.source.usage``), then rated; every amount is computed here with Decimal from sizes, hours
 and prices, and the key ones are also spelled out as literals.
 """
 
@@ -16,9 +16,9 @@ import psycopg
 import pytest
 
 from rafay_billing import db
-from rafay_billing.load import load_org_usage
-from rafay_billing.price_book import PriceBookError, parse_price_book, sync_price_book
-from rafay_billing.rating import DaySlice, fetch_line_items, rate_slices
+from rafay_billing.ledger.load import load_org_usage
+from rafay_billing.ledger.price_book import PriceBookError, parse_price_book, sync_price_book
+from rafay_billing.ledger.rating import DaySlice, fetch_line_items, rate_slices
 from rafay_billing.window import Window
 from tests.support.landed_usage import COLUMNS as LEGACY_COLUMNS
 from tests.support.landed_usage import usage_csv

@@ -23,8 +23,9 @@ import psycopg
 import pytest
 
 from rafay_billing import db
-from rafay_billing.documents import TAX_NOTE, DocumentError, parse_period, write_period_documents
 from rafay_billing.paths import safe_component
+from rafay_billing.periods.documents import TAX_NOTE, DocumentError, write_period_documents
+from rafay_billing.periods.period import PeriodError, parse_period
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = (
@@ -277,7 +278,7 @@ def _read_bytes(path: Path) -> str:
 
 def test_documents_of_a_closed_period(issued: psycopg.Connection, tmp_path: Path) -> None:
     out = tmp_path / "reports" / "period=2026-10"
-    written = write_period_documents(issued, "2026-10", out, unbilled=UNBILLED)
+    written = write_period_documents(issued, parse_period("2026-10"), out, unbilled=UNBILLED)
 
     names = [f"{n}.{kind}" for n in ("RB-000001", "RB-000002", "RB-000003") for kind in ("json", "csv", "html")]
     assert written == [str(out / name) for name in [*names, "summary.json", "summary.csv"]]
@@ -312,17 +313,17 @@ def test_summary_without_unbilled_records_and_rewriting_is_byte_identical(
     issued: psycopg.Connection, tmp_path: Path
 ) -> None:
     first = tmp_path / "one"
-    write_period_documents(issued, "2026-10", first)
+    write_period_documents(issued, parse_period("2026-10"), first)
     assert json.loads(_read_bytes(first / "summary.json")) == _summary([])
     assert _read_bytes(first / "summary.csv") == SUMMARY_CSV
     second = tmp_path / "two"
-    write_period_documents(issued, "2026-10", second)
+    write_period_documents(issued, parse_period("2026-10"), second)
     for path in first.iterdir():
         assert (second / path.name).read_bytes() == path.read_bytes(), path.name
 
 
 def test_a_closed_period_without_invoices_gets_a_summary_only(issued: psycopg.Connection, tmp_path: Path) -> None:
-    written = write_period_documents(issued, "2026-09", tmp_path)
+    written = write_period_documents(issued, parse_period("2026-09"), tmp_path)
     assert written == [str(tmp_path / "summary.json"), str(tmp_path / "summary.csv")]
     summary = json.loads(_read_bytes(tmp_path / "summary.json"))
     assert (summary["invoice_count"], summary["invoices"], summary["totals"]) == (0, [], [])
@@ -332,14 +333,14 @@ def test_a_closed_period_without_invoices_gets_a_summary_only(issued: psycopg.Co
 
 @pytest.mark.parametrize("label", ["2026-13", "2026-1", "26-10", "2026-10-01", "", "2026-10/../x"])
 def test_bad_period_labels_are_refused(issued: psycopg.Connection, tmp_path: Path, label: str) -> None:
-    with pytest.raises(DocumentError, match="YYYY-MM"):
-        write_period_documents(issued, label, tmp_path / "out")
+    with pytest.raises(PeriodError, match="YYYY-MM"):
+        write_period_documents(issued, parse_period(label), tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
 def test_an_open_period_is_refused(issued: psycopg.Connection, tmp_path: Path) -> None:
     with pytest.raises(DocumentError, match="2026-11 is not closed"):
-        write_period_documents(issued, "2026-11", tmp_path / "out")
+        write_period_documents(issued, parse_period("2026-11"), tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert parse_period("2026-12").end == date(2027, 1, 1)
 
@@ -363,7 +364,7 @@ def test_an_invoice_whose_subtotal_is_not_its_lines_writes_nothing(
             " VALUES ('inv-0004', 1, 'compute', 'l4', 'p', 'instance_hour', 33, 'regular', 3, 99, 1)"
         )
     with pytest.raises(DocumentError, match=r"RB-000004: stored subtotal 100 is not the sum of its 1 lines \(99\)"):
-        write_period_documents(issued, "2026-11", tmp_path / "out")
+        write_period_documents(issued, parse_period("2026-11"), tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
@@ -385,7 +386,7 @@ def test_unsafe_invoice_numbers_and_corrections_without_items(issued: psycopg.Co
             " VALUES ('inv-0004', 1, 'compute', 'l4', 'p', 'instance_hour', 33, 'correction', -3, -99, 1)"
         )
     out = tmp_path / "out"
-    written = write_period_documents(issued, "2026-11", out)
+    written = write_period_documents(issued, parse_period("2026-11"), out)
     stem = safe_component("../RB/000004")
     assert stem.startswith("_RB_000004-") and "/" not in stem
     assert written[:3] == [str(out / f"{stem}.{kind}") for kind in ("json", "csv", "html")]
@@ -427,10 +428,10 @@ def test_object_storage_like_targets(issued: psycopg.Connection, tmp_path: Path)
     from airflow.sdk import ObjectStoragePath
 
     plain = tmp_path / "plain"
-    write_period_documents(issued, "2026-10", plain)
-    duck = write_period_documents(issued, "2026-10", _StorePath(tmp_path / "duck"))
+    write_period_documents(issued, parse_period("2026-10"), plain)
+    duck = write_period_documents(issued, parse_period("2026-10"), _StorePath(tmp_path / "duck"))
     assert duck[-1] == f"store://{tmp_path}/duck/summary.csv"
-    real = write_period_documents(issued, "2026-10", ObjectStoragePath(f"file://{tmp_path}/osp/reports/period=2026-10"))
+    real = write_period_documents(issued, parse_period("2026-10"), ObjectStoragePath(f"file://{tmp_path}/osp/reports/period=2026-10"))
     assert real[0].endswith("/osp/reports/period=2026-10/RB-000001.json")
     for path in plain.iterdir():
         assert (tmp_path / "duck" / path.name).read_bytes() == path.read_bytes(), path.name
@@ -561,7 +562,7 @@ def test_html_invoice_in_headless_chromium(
     issued: psycopg.Connection, tmp_path: Path, number: str, customer: str, subtotal: str
 ) -> None:
     out = tmp_path / "reports" / "period=2026-10"
-    write_period_documents(issued, "2026-10", out)
+    write_period_documents(issued, parse_period("2026-10"), out)
     dom = _render(tmp_path, out / f"{number}.html")
     expected = EXPECTED_JSON[number]
 

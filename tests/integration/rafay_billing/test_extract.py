@@ -14,11 +14,11 @@ from decimal import Decimal
 import pytest
 import responses
 
-from rafay_billing.client import RafayClient, RetryPolicy
 from rafay_billing.errors import RafayListingInconsistent, RafayNotFound, RafayResponseError
-from rafay_billing.extract import OrgRef, extract_org, list_orgs
 from rafay_billing.paths import page_file_name
-from rafay_billing.usage import read_usage_csv, spec_gpu_count, write_usage_csv
+from rafay_billing.source.client import RafayClient, RetryPolicy
+from rafay_billing.source.extract import OrgRef, extract_org, list_orgs
+from rafay_billing.source.usage import read_usage_csv, spec_gpu_count, write_usage_csv
 from rafay_billing.window import Window
 from rafay_simulator import (
     Dataset,
@@ -361,7 +361,7 @@ _PG_TYPES = {"window_start": "timestamptz", "window_end": "timestamptz", "org_se
 
 def test_the_landed_csv_of_absurd_records_loads_into_postgresql(rafay_sim_factory, pg_conn) -> None:
     """Defect 6, parse side: every cell of the usage CSV fits the column types (numeric, integer, UTF-8 text)."""
-    from rafay_billing.usage import USAGE_COLUMNS
+    from rafay_billing.source.usage import USAGE_COLUMNS
 
     def inst(n: int, name: str, **overrides: object) -> Instance:
         return Instance(f"019c0000-0000-7000-8000-{800 + n:012d}", name, DAY.start, record_overrides=overrides)

@@ -24,10 +24,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rafay_billing import cli, db, focus
-from rafay_billing.load import load_org_usage
-from rafay_billing.price_book import sync_price_book
-from rafay_billing.rating import DaySlice, rate_slices
+from rafay_billing import cli, db
+from rafay_billing.ledger.load import load_org_usage
+from rafay_billing.ledger.price_book import sync_price_book
+from rafay_billing.ledger.rating import DaySlice, rate_slices
+from rafay_billing.periods import focus
+from rafay_billing.periods.period import PeriodError, parse_period
 from rafay_billing.window import Window
 from tests.support.focus import assert_focus_valid, run_validator, validator_site_packages
 from tests.support.landed_usage import usage_csv
@@ -130,7 +132,7 @@ def ledger(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> An
         sync_price_book(conn, PRICES)
         bill(conn, OCT, "run-oct")
         close_period(conn, date(2026, 10, 1))
-        focus.write_focus_export(conn, "2026-10", before)
+        focus.write_focus_export(conn, parse_period("2026-10"), before)
         sync_price_book(conn, FIXED_PRICES)
         summary = bill(conn, [date(2026, 10, 5)], "run-fix")
         assert [(c.org_id, c.usage_date, c.period_start) for c in summary.corrections] == [
@@ -164,14 +166,14 @@ def exports(ledger: dict, tmp_path_factory: pytest.TempPathFactory) -> dict[tupl
             for kind, fmt, decimals in (("csv", "csv", "decimal128"), ("parquet", "parquet", "decimal128"),
                                         ("parquet-float64", "parquet", "float64")):
                 path = where / f"focus-{period}-{kind}.{fmt}"
-                rows = focus.write_focus_export(c, period, path, fmt, parquet_decimals=decimals)
+                rows = focus.write_focus_export(c, parse_period(period), path, fmt, parquet_decimals=decimals)
                 assert rows > 0
                 out[(period, kind)] = path
     return out
 
 
 def frame(conn: psycopg.Connection, period: str) -> list[dict[str, Any]]:
-    return focus.focus_frame(conn, period).to_dict("records")
+    return focus.focus_frame(conn, parse_period(period)).to_dict("records")
 
 
 def csv_rows(path: Path) -> list[dict[str, str]]:
@@ -230,10 +232,10 @@ def test_exact_parquet_fails_only_the_validators_float_dtype_rules(exports: dict
 
 def test_one_row_per_line_item_of_the_period_in_focus_columns(conn: psycopg.Connection) -> None:
     for period in PERIODS:
-        df = focus.focus_frame(conn, period)
+        df = focus.focus_frame(conn, parse_period(period))
         assert tuple(df.columns) == focus.COLUMNS
         assert len(focus.FOCUS_COLUMNS) == 43
-        start = focus.parse_period(period)
+        start = parse_period(period).start
         items = conn.execute("SELECT count(*) FROM billing.charge_line_items WHERE billing_period_start = %s",
                              (start,)).fetchone()[0]
         assert len(df) == items > 0
@@ -385,11 +387,11 @@ def test_parquet_decimals_widen_to_the_values_digits(conn: psycopg.Connection, t
 
 
 def test_the_frame_types(conn: psycopg.Connection) -> None:
-    df = focus.focus_frame(conn, "2026-11")
+    df = focus.focus_frame(conn, parse_period("2026-11"))
     assert str(df["ChargePeriodStart"].dtype) == "datetime64[us, UTC]"
     assert df["BilledCost"].dtype == object and all(isinstance(v, Decimal) for v in df["BilledCost"])
     assert df["ChargeClass"].dtype == object and set(df["ChargeClass"]) == {None, "Correction"}
-    only_spec = focus.focus_frame(conn, "2026-11", prerelease_columns=False, invoice_issuer="Neo GPU Cloud BV",
+    only_spec = focus.focus_frame(conn, parse_period("2026-11"), prerelease_columns=False, invoice_issuer="Neo GPU Cloud BV",
                                   provider="Neo GPU Cloud", publisher="Rafay Systems",
                                   service_category="AI and Machine Learning")
     assert tuple(only_spec.columns) == focus.FOCUS_COLUMNS
@@ -405,7 +407,7 @@ def test_the_frame_types(conn: psycopg.Connection) -> None:
 def test_targets_open_files_and_object_storage_like_paths(conn: psycopg.Connection, exports: dict) -> None:
     want = exports[("2026-10", "csv")].read_bytes()
     buffer = io.BytesIO()
-    assert focus.write_focus_export(conn, "2026-10", buffer) == len(OCT) * len(USAGE)
+    assert focus.write_focus_export(conn, parse_period("2026-10"), buffer) == len(OCT) * len(USAGE)
     assert not buffer.closed and buffer.getvalue() == want
 
     class StoragePath:  # what the close DAG hands over: an ObjectStoragePath opens itself
@@ -418,7 +420,7 @@ def test_targets_open_files_and_object_storage_like_paths(conn: psycopg.Connecti
             return self.sink
 
     target = StoragePath()
-    focus.write_focus_export(conn, "2026-10", target, "parquet")
+    focus.write_focus_export(conn, parse_period("2026-10"), target, "parquet")
     assert pq.read_table(io.BytesIO(target.sink.getvalue())).num_rows == len(OCT) * len(USAGE)
 
 
@@ -428,8 +430,8 @@ def test_an_airflow_object_storage_path(conn: psycopg.Connection, exports: dict,
 
     where = ObjectStoragePath(f"file://{tmp_path}/reports/period=2026-11")
     where.mkdir(parents=True, exist_ok=True)
-    assert focus.write_focus_export(conn, "2026-11", where / "focus.csv") > 0
-    assert focus.write_focus_export(conn, "2026-11", where / "focus.parquet", "parquet") > 0
+    assert focus.write_focus_export(conn, parse_period("2026-11"), where / "focus.csv") > 0
+    assert focus.write_focus_export(conn, parse_period("2026-11"), where / "focus.parquet", "parquet") > 0
     assert (tmp_path / "reports/period=2026-11/focus.csv").read_bytes() == exports[("2026-11", "csv")].read_bytes()
     assert pq.read_table(tmp_path / "reports/period=2026-11/focus.parquet").equals(
         pq.read_table(exports[("2026-11", "parquet")]))
@@ -440,7 +442,7 @@ def test_inside_a_callers_transaction(conn: psycopg.Connection, exports: dict) -
     with conn.transaction():
         conn.execute("SELECT 1")
         buffer = io.BytesIO()
-        focus.write_focus_export(conn, "2026-10", buffer)
+        focus.write_focus_export(conn, parse_period("2026-10"), buffer)
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
     assert buffer.getvalue() == exports[("2026-10", "csv")].read_bytes()
 
@@ -449,33 +451,33 @@ def test_a_path_is_replaced_whole_or_not_at_all(conn: psycopg.Connection, tmp_pa
     path = tmp_path / "focus.csv"
     path.write_text("previous export\n")
     with pytest.raises(focus.FocusExportError):
-        focus.write_focus_export(conn, "2026-10", path, service_category="Cloud")
+        focus.write_focus_export(conn, parse_period("2026-10"), path, service_category="Cloud")
     assert path.read_text() == "previous export\n"
     with pytest.raises(psycopg.Error):
-        focus.write_focus_export(conn, "2026-10", path, invoice_issuer="\x00")  # the database refuses NUL
+        focus.write_focus_export(conn, parse_period("2026-10"), path, invoice_issuer="\x00")  # the database refuses NUL
     conn.rollback()
     assert path.read_text() == "previous export\n" and sorted(tmp_path.iterdir()) == [path]
-    assert focus.write_focus_export(conn, "2026-10", str(path)) == len(OCT) * len(USAGE)
+    assert focus.write_focus_export(conn, parse_period("2026-10"), str(path)) == len(OCT) * len(USAGE)
     assert path.read_bytes().startswith(b"AvailabilityZone,BilledCost,")
     assert sorted(tmp_path.iterdir()) == [path]
 
 
 def test_a_period_without_items_writes_a_valid_empty_file(conn: psycopg.Connection, tmp_path: Path) -> None:
-    assert focus.write_focus_export(conn, "2027-01", tmp_path / "empty.csv") == 0
+    assert focus.write_focus_export(conn, parse_period("2027-01"), tmp_path / "empty.csv") == 0
     assert (tmp_path / "empty.csv").read_bytes() == (",".join(focus.COLUMNS) + "\r\n").encode()
-    assert focus.write_focus_export(conn, "2027-01", tmp_path / "empty.parquet", "parquet") == 0
+    assert focus.write_focus_export(conn, parse_period("2027-01"), tmp_path / "empty.parquet", "parquet") == 0
     table = pq.read_table(tmp_path / "empty.parquet")
     assert table.num_rows == 0 and table.column_names == list(focus.COLUMNS)
     assert table.schema.field("BilledCost").type == pa.decimal128(38, 6)
-    assert len(focus.focus_frame(conn, "2027-01")) == 0
-    assert focus.period_status(conn, "2027-01") == focus.PeriodStatus(date(2027, 1, 1), None, 0)
-    assert focus.period_status(conn, "2026-10").closed
+    assert len(focus.focus_frame(conn, parse_period("2027-01"))) == 0
+    assert focus.period_status(conn, parse_period("2027-01")) == focus.PeriodStatus(date(2027, 1, 1), None, 0)
+    assert focus.period_status(conn, parse_period("2026-10")).closed
 
 
 @pytest.mark.parametrize("label", ["2026-13", "2026-1", "26-10", "2026/10", "", "2026-10-01", "October"])
 def test_bad_period_labels(label: str) -> None:
-    with pytest.raises(focus.FocusExportError, match="YYYY-MM"):
-        focus.parse_period(label)
+    with pytest.raises(PeriodError, match="YYYY-MM"):
+        parse_period(label)
 
 
 def test_bad_arguments_are_refused_before_anything_is_written(conn: psycopg.Connection, tmp_path: Path) -> None:
@@ -483,11 +485,11 @@ def test_bad_arguments_are_refused_before_anything_is_written(conn: psycopg.Conn
              ({"provider": " "}, "provider name"), ({"service_category": "GPU"}, "service category")]
     for kwargs, message in cases:
         with pytest.raises(focus.FocusExportError, match=message):
-            focus.write_focus_export(conn, "2026-10", tmp_path / "x.csv", **kwargs)
+            focus.write_focus_export(conn, parse_period("2026-10"), tmp_path / "x.csv", **kwargs)
     with pytest.raises(focus.FocusExportError, match="directory"):
-        focus.write_focus_export(conn, "2026-10", tmp_path)
+        focus.write_focus_export(conn, parse_period("2026-10"), tmp_path)
     with pytest.raises(focus.FocusExportError, match="does not exist"):
-        focus.write_focus_export(conn, "2026-10", tmp_path / "nowhere" / "x.csv")
+        focus.write_focus_export(conn, parse_period("2026-10"), tmp_path / "nowhere" / "x.csv")
     assert list(tmp_path.iterdir()) == []
 
 

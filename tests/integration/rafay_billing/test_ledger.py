@@ -11,10 +11,10 @@ import psycopg
 import pytest
 
 from rafay_billing import db
-from rafay_billing.coverage import fetch_coverage, record_failed, register_orgs, uncovered_days
-from rafay_billing.load import load_org_usage
-from rafay_billing.price_book import sync_price_book
-from rafay_billing.rating import DaySlice, fetch_exceptions, fetch_line_items, rate_slices, rate_window
+from rafay_billing.ledger.coverage import fetch_coverage, record_failed, register_orgs, uncovered_days
+from rafay_billing.ledger.load import load_org_usage
+from rafay_billing.ledger.price_book import sync_price_book
+from rafay_billing.ledger.rating import DaySlice, fetch_exceptions, fetch_line_items, rate_slices, rate_window
 from rafay_billing.window import Window
 from tests.support.landed_usage import W1, W2, usage_csv
 

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from rafay_billing import db
-from rafay_billing.load import LoadError, load_org_usage
+from rafay_billing.ledger.load import LoadError, load_org_usage
 from rafay_billing.window import Window, WindowError
 from tests.support.landed_usage import COLUMNS, W1, W2, usage_csv
 
@@ -168,7 +168,7 @@ class _ChunkSpy(io.BytesIO):
 
 
 def test_streams_the_file_in_chunks(conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rafay_billing import load
+    from rafay_billing.ledger import load
 
     monkeypatch.setattr(load, "CHUNK_SIZE", 4096)
     rows = [row(W1, "acme", i) for i in range(2000)]

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from rafay_billing import db
-from rafay_billing.usage import USAGE_COLUMNS
+from rafay_billing.source.usage import USAGE_COLUMNS
 
 TABLES = {
     "schema_migrations", "price_book", "usage_records", "charge_line_items", "rating_exceptions", "coverage",
@@ -188,7 +188,8 @@ def test_no_sql_in_python_f_strings() -> None:
     """Statements live in rafay_billing/sql/: the modules that talk to the database only name files."""
     import inspect
 
-    from rafay_billing import documents, load, price_book, rating
+    from rafay_billing.ledger import load, price_book, rating
+    from rafay_billing.periods import documents
 
     for module in (db, documents, load, price_book, rating):
         source = inspect.getsource(module)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from rafay_billing.money_table import (
+from rafay_billing.ledger.money_table import (
     GROUP_END,
     GROUP_START,
     OrgMoney,

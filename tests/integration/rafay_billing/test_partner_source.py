@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from rafay_billing import cli
-from rafay_billing.client import RafayClient
 from rafay_billing.errors import RafayResponseError
-from rafay_billing.sources import PartnerSource, V2Source, usage_source
-from rafay_billing.usage import UsageRow
+from rafay_billing.source.client import RafayClient
+from rafay_billing.source.sources import PartnerSource, V2Source, usage_source
+from rafay_billing.source.usage import UsageRow
 from rafay_billing.window import Window
 from rafay_simulator import Dataset, Fault, Instance, Org, Profile, RafaySimulator
 

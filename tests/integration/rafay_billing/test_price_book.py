@@ -9,8 +9,9 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from rafay_billing import db, price_book
-from rafay_billing.price_book import (
+from rafay_billing import db
+from rafay_billing.ledger import price_book
+from rafay_billing.ledger.price_book import (
     PriceBookError,
     parse_boundary,
     parse_price_book,

@@ -1,7 +1,7 @@
 """Rating in SQL against a real PostgreSQL, checked against expectations computed here with Decimal.
 
 The expectation code below re-implements the contract's rules from scratch (it does not use
-``rafay_billing.price_book`` or the SQL), and a few amounts are also spelled out as literals.
+``rafay_billing.ledger.price_book`` or the SQL), and a few amounts are also spelled out as literals.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import psycopg
 import pytest
 
 from rafay_billing import db
-from rafay_billing.load import load_org_usage
-from rafay_billing.price_book import sync_price_book
-from rafay_billing.rating import (
+from rafay_billing.ledger.load import load_org_usage
+from rafay_billing.ledger.price_book import sync_price_book
+from rafay_billing.ledger.rating import (
     DaySlice,
     RatingSummary,
     fetch_exceptions,
@@ -443,7 +443,7 @@ def test_streamed_report_rows_equal_the_fetched_ones_batch_by_batch(
 ) -> None:
     """publish_reports streams through a server-side cursor; a batch smaller than the rows proves the
     cursor is read in several round trips and still yields every row once, in order."""
-    from rafay_billing import rating
+    from rafay_billing.ledger import rating
 
     land(conn, W1, usage_rows(W1))
     rate_window(conn, W1, "r")

@@ -19,10 +19,11 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from rafay_billing import db, rating, reports
-from rafay_billing.load import load_org_usage
-from rafay_billing.price_book import sync_price_book
-from rafay_billing.rating import fetch_line_items, fetch_ncp_metrics_rows, rate_window
+from rafay_billing import db, reports
+from rafay_billing.ledger import rating
+from rafay_billing.ledger.load import load_org_usage
+from rafay_billing.ledger.price_book import sync_price_book
+from rafay_billing.ledger.rating import fetch_line_items, fetch_ncp_metrics_rows, rate_window
 from rafay_billing.window import Window
 from rafay_devkit.airflow_env import postgres_connection_json
 from tests.support.landed_usage import usage_csv
@@ -197,7 +198,7 @@ def test_the_reports_read_one_snapshot(
 ) -> None:
     """A re-rating committed while the reports stream changes none of them: all three queries run in one
     read-only REPEATABLE READ transaction (else the sorted copy could hold other rows than the unsorted)."""
-    from rafay_billing.load import load_org_usage as load
+    from rafay_billing.ledger.load import load_org_usage as load
 
     real_stream = rating._stream
     changed: list[bool] = []

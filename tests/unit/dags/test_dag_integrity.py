@@ -66,7 +66,7 @@ def test_dags_import_without_errors_network_or_heavy_imports() -> None:
     heavy = [
         m for m in result["new_modules"]
         if m.split(".")[0] in {"pandas", "requests", "psycopg", "psycopg2", "sqlalchemy_utils", "s3fs", "boto3"}
-        or m.startswith(("rafay_billing.client", "rafay_billing.extract", "airflow.providers.postgres"))
+        or m.startswith(("rafay_billing.source.client", "rafay_billing.source.extract", "airflow.providers.postgres"))
     ]
     assert heavy == [], f"heavy modules imported at DAG parse time: {heavy}"
 

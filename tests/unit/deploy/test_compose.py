@@ -57,7 +57,7 @@ TASK_RUNNERS = {"airflow-worker", "airflow-cli"}
 EXECUTION_API_URL = "http://airflow-apiserver:8080/execution/"
 # The only code mounted from the host: DAG files. The package itself is the image's wheel.
 REPO_MOUNTS = {"dags": "/opt/airflow/dags"}
-DEMO_DATA_MOUNT = ("/opt/airflow/demo", "./src/rafay_devkit/data")
+DEMO_DATA_MOUNT = ("/opt/airflow/demo", "./include/rafay_devkit/data")
 # What the image's runtime lock must never contain.
 TEST_TOOLS = ("pytest", "pytest-timeout", "ruff", "mypy", "moto", "pgserver", "responses")
 # Secrets every deployment generates itself: empty in .env.example, and Compose refuses to start
@@ -441,7 +441,7 @@ def test_airflow_init_migrates_and_creates_the_dag_pool(services):
     # the DAGs name their pool through the settings module; that is the pool init must create
     dag_source = (REPO / "dags" / f"{DAG_ID}.py").read_text(encoding="utf-8")
     assert "pool=settings.RAFAY_POOL" in dag_source
-    settings_tree = ast.parse((REPO / "src" / "rafay_provider" / "settings.py").read_text(encoding="utf-8"))
+    settings_tree = ast.parse((REPO / "plugins" / "rafay_provider" / "settings.py").read_text(encoding="utf-8"))
     pools = {
         node.value.value
         for node in ast.walk(settings_tree)
@@ -495,7 +495,7 @@ def test_dockerignore_excludes_secrets_and_local_state_but_not_the_sources():
     excluded = [p for p in patterns if not p.startswith("!")]
     for needed in (".env", ".venv", ".git", ".demo"):
         assert needed in excluded, f"{needed} must be kept out of the build context"
-    for source in ("requirements.txt", "pyproject.toml", "README.md", "dags", "src"):
+    for source in ("requirements.txt", "pyproject.toml", "README.md", "dags", "include", "plugins"):
         assert not any(fnmatch.fnmatch(source, p) for p in excluded), (
             f"{source} is excluded but COPY needs it"
         )
@@ -590,9 +590,9 @@ def test_connection_and_variable_env_names_match_the_contract(services):
 
 
 def test_contract_names_are_the_ones_the_code_uses():
-    constants = python_string_constants("dags", "src/rafay_provider")
+    constants = python_string_constants("dags", "plugins/rafay_provider")
     for name in (*CONTRACT_CONNECTIONS, *CONTRACT_VARIABLES, DAG_ID):
-        assert name in constants, f"{name!r} appears nowhere in dags/ or src/rafay_provider/"
+        assert name in constants, f"{name!r} appears nowhere in dags/ or plugins/rafay_provider/"
 
 
 def test_env_example_connections_are_consistent_with_the_services(services, env_example):

@@ -292,8 +292,8 @@ def test_the_key_never_reaches_output_logs_or_files(
 
 def test_importing_the_command_pulls_in_no_airflow_pandas_or_psycopg() -> None:
     code = (
-        "import sys, json; import rafay_billing.cli, rafay_billing.client, rafay_billing.extract, "
-        "rafay_billing.reports, rafay_billing.usage, rafay_billing.paths; "
+        "import sys, json; import rafay_billing.cli, rafay_billing.source.client, rafay_billing.source.extract, "
+        "rafay_billing.reports, rafay_billing.source.usage, rafay_billing.paths; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('airflow', 'pandas', 'psycopg', 'psycopg2', 'sqlalchemy'))))"
     )

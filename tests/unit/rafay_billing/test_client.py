@@ -18,17 +18,6 @@ import pytest
 import requests
 import responses
 
-from rafay_billing.client import (
-    ClientStats,
-    ListingRestart,
-    PagedItem,
-    RafayClient,
-    RetryPolicy,
-    encode_segment,
-    normalize_base_url,
-    parse_retry_after,
-    percentile,
-)
 from rafay_billing.errors import (
     RafayAuthError,
     RafayConfigError,
@@ -41,6 +30,17 @@ from rafay_billing.errors import (
     RafayResponseError,
     RafayServerError,
     RafayTransportError,
+)
+from rafay_billing.source.client import (
+    ClientStats,
+    ListingRestart,
+    PagedItem,
+    RafayClient,
+    RetryPolicy,
+    encode_segment,
+    normalize_base_url,
+    parse_retry_after,
+    percentile,
 )
 from rafay_billing.window import Window
 

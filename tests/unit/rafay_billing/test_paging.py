@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from rafay_billing.client.paging import Listing, PagedItem, Pager
 from rafay_billing.errors import RafayListingInconsistent
+from rafay_billing.source.client.paging import Listing, PagedItem, Pager
 
 LISTING = Listing("orgs", "", "/v2/organizations", "items", "the organization listing")
 

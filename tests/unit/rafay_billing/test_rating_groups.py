@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from rafay_billing.rating import DaySlice, _org_groups
+from rafay_billing.ledger.rating import DaySlice, _org_groups
 
 
 def slices(orgs: int, days: int) -> list[DaySlice]:

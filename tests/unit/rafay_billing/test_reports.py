@@ -19,7 +19,7 @@ from rafay_billing.reports import (
     write_csv,
     write_ncp_metrics_csvs,
 )
-from rafay_billing.usage import ProfileRef, normalize_record
+from rafay_billing.source.usage import ProfileRef, normalize_record
 from rafay_billing.window import Window
 
 ROWS = [

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from rafay_billing.usage import (
+from rafay_billing.source.usage import (
     GPU_COUNT_MAX,
     USAGE_COLUMNS,
     ProfileRef,

@@ -12,7 +12,7 @@ import io
 import json
 from decimal import Decimal
 
-from rafay_billing.usage import USAGE_COLUMNS, row_values, write_usage_csv
+from rafay_billing.source.usage import USAGE_COLUMNS, row_values, write_usage_csv
 from tests.support.golden_usage import EDGE_GOLDEN, edge_rows, row_line
 
 

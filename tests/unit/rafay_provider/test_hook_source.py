@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rafay_billing.errors import RafayConfigError
-from rafay_billing.sources import PartnerSource, V2Source
+from rafay_billing.source.sources import PartnerSource, V2Source
 from rafay_provider import RAFAY_CONN_FIELDS
 from rafay_provider.hooks.rafay import RafayHook
 

@@ -49,12 +49,14 @@ print(json.dumps({
 }))
 """
 
-HEAVY = ("requests", "psycopg", "pandas", "pyarrow", "jinja2", "s3fs", "rafay_billing.client", "rafay_provider.pipeline")
+HEAVY = ("requests", "psycopg", "pandas", "pyarrow", "jinja2", "s3fs", "rafay_billing.source.client", "rafay_provider.pipeline")
 
 
-def _load_plugins(tmp_path: Path) -> dict:
+def _load_plugins(tmp_path: Path, plugins_folder: Path | None = None) -> dict:
     env = {**os.environ, **isolated_airflow_env(tmp_path / "airflow", DAGS_FOLDER)}
     (tmp_path / "airflow" / "plugins").mkdir(parents=True)
+    if plugins_folder is not None:
+        env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(plugins_folder)
     proc = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=300,
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -74,7 +76,22 @@ def test_the_plugin_comes_from_the_entry_point_once_with_one_hook_class_and_noth
     assert heavy == [], f"loading the plugins imported {heavy}"
 
 
-def test_no_provider_code_is_left_in_a_plugins_folder() -> None:
-    """A plugins/ folder with .py files would be imported a second time as top-level modules."""
-    strays = sorted(str(p.relative_to(REPO)) for p in REPO.glob("plugins/**/*.py"))
-    assert strays == [], strays
+def test_the_repos_plugins_folder_as_plugins_folder_loads_the_plugin_once(tmp_path: Path) -> None:
+    """Astro, Composer and the local stack point plugins_folder at plugins/: .airflowignore keeps the scan out."""
+    report = _load_plugins(tmp_path, REPO / "plugins")
+    assert report["plugins"].count("rafay_billing") == 1, report["plugins"]
+    assert report["plugins"] == ["rafay_billing"], report["plugins"]
+    assert not report["errors"], report["errors"]
+    assert report["hook_classes"] == ["rafay_provider.hooks.rafay.RafayHook"], report["hook_classes"]
+    assert report["top_level"] == [], f"provider files imported as top-level modules: {report['top_level']}"
+
+
+def test_airflowignore_covers_every_python_file_of_the_plugins_folder() -> None:
+    """Whatever the ignore syntax, Airflow's own walk of plugins/ finds no .py file to import."""
+    from airflow._shared.module_loading import find_path_from_directory
+
+    assert any(REPO.glob("plugins/rafay_provider/**/*.py")), "the provider lives under plugins/"
+    for syntax in ("glob", "regexp"):
+        found = sorted(p for p in find_path_from_directory(str(REPO / "plugins"), ".airflowignore", syntax)
+                       if p.endswith(".py"))
+        assert found == [], f"{syntax}: {found}"

@@ -1,0 +1,140 @@
+"""Database plumbing: SQL files, transactions, schema migrations.
+
+Every statement the billing code runs lives in ``rafay_billing/sql/`` (package data) (reviewable, runnable in ``psql``)
+and is loaded with :func:`sql`. Functions here take a psycopg 3 connection, which is what Airflow's
+``PostgresHook`` returns when psycopg 3 is installed, and also what the tests and benchmarks open.
+
+Run on its own: ``python -m rafay_billing.db migrate --dsn postgresql://…`` (or ``$BILLING_DATABASE_URL``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from typing import Any
+
+from rafay_billing.errors import DatabaseError
+
+# Package data, read through importlib.resources: the same in a checkout, an editable install and a wheel.
+SQL_DIR: Traversable = files("rafay_billing").joinpath("sql")
+MIGRATIONS_DIR: Traversable = SQL_DIR.joinpath("migrations")
+_SQL_NAME = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)*\.sql$")
+_MIGRATION_FILE = re.compile(r"^(\d{3,})_[A-Za-z0-9_]+\.sql$")
+
+
+@functools.cache
+def sql(name: str) -> str:
+    """The text of the package's ``sql/<name>``; refuses names that are not ``folder/file.sql``."""
+    if not _SQL_NAME.match(name):
+        raise ValueError(f"SQL file name {name!r} is not a relative path like 'rating/rate_days.sql'")
+    return SQL_DIR.joinpath(*name.split("/")).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Traversable
+
+    @property
+    def text(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+def migrations() -> list[Migration]:
+    """The migration files in version order; a version used twice is a packaging error."""
+    found: dict[int, Migration] = {}
+    for path in sorted((p for p in MIGRATIONS_DIR.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name):
+        match = _MIGRATION_FILE.match(path.name)
+        if not match:
+            raise DatabaseError(f"migration file {path.name!r} is not named NNN_snake_case.sql")
+        version = int(match.group(1))
+        if version in found:
+            raise DatabaseError(f"migrations {found[version].name} and {path.name} share version {version}")
+        found[version] = Migration(version, path.name, path)
+    return [found[v] for v in sorted(found)]
+
+
+@contextmanager
+def transaction(conn: Any) -> Iterator[Any]:
+    """One atomic unit of work on ``conn``: committed on success, rolled back on any error.
+
+    On an idle connection this is a real transaction that commits when the block ends. If the
+    caller already has a transaction open on ``conn``, the block becomes a savepoint inside it and
+    the caller's commit decides (psycopg's nesting rules), so callers can compose steps.
+    """
+    from psycopg.pq import TransactionStatus  # noqa: PLC0415 - keep `import rafay_billing.db` light
+
+    if conn.info.transaction_status == TransactionStatus.INERROR:
+        raise DatabaseError("the connection is in a failed transaction; roll it back before using it")
+    with conn.transaction():
+        yield conn
+
+
+def migrate(conn: Any) -> list[str]:
+    """Apply pending migrations in version order, in one transaction; returns the names applied.
+
+    An advisory lock serialises concurrent callers (two runs starting together): the second waits,
+    then finds everything applied and does nothing. Migrations are recorded in
+    ``billing.schema_migrations``; each file is idempotent on its own as well.
+    """
+    pending = migrations()
+    applied_now: list[str] = []
+    with transaction(conn), conn.cursor() as cur:
+        cur.execute(sql("db/migrate_lock.sql"))
+        cur.execute(sql("db/bootstrap.sql"))
+        cur.execute(sql("db/applied_migrations.sql"))
+        applied = {row[0] for row in cur.fetchall()}
+        for migration in pending:
+            if migration.version in applied:
+                continue
+            cur.execute(migration.text)
+            cur.execute(sql("db/record_migration.sql"), {"version": migration.version, "name": migration.name})
+            applied_now.append(migration.name)
+        load_currencies(cur)
+    return applied_now
+
+
+def load_currencies(cur: Any) -> None:
+    """Make ``billing.currencies`` hold ISO 4217's minor units (from the ``iso4217`` package).
+
+    Runs with every migration: a newer package (a new or changed currency) reaches the table without a
+    schema change, and rows that are already right are left untouched.
+    """
+    from rafay_billing.currency import currency_rows  # noqa: PLC0415 - loads the ISO data lazily
+
+    rows = [{"currency": code, "minor_unit": minor, "name": name} for code, minor, name in currency_rows()]
+    cur.executemany(sql("db/upsert_currency.sql"), rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rafay_billing.db migrate [--dsn DSN]``: apply the billing schema migrations."""
+    parser = argparse.ArgumentParser(prog="python -m rafay_billing.db", description="Billing database tools.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    mig = sub.add_parser("migrate", help="apply pending schema migrations")
+    mig.add_argument(
+        "--dsn",
+        default=os.environ.get("BILLING_DATABASE_URL"),
+        help="libpq connection string or URL (default: $BILLING_DATABASE_URL)",
+    )
+    args = parser.parse_args(argv)
+    if not args.dsn:
+        parser.error("give --dsn or set BILLING_DATABASE_URL")
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(args.dsn) as conn:
+        applied = migrate(conn)
+    print(f"applied {', '.join(applied)}" if applied else "billing schema is up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""The Airflow-free Rafay HTTP client, one module per concern (like dlt's REST client).
+
+- :mod:`.core`: :class:`RafayClient` (session, one attempt, status errors, the listings it reads)
+- :mod:`.urls`: base URL normalisation, the https/loopback rule for the key, path encoding
+- :mod:`.retry`: the typed :class:`RetryPolicy` and the tenacity loop that applies it
+- :mod:`.paging`: the pager that does not trust the server (consistency re-reads)
+- :mod:`.stats`: request counters and latency percentiles
+
+Every name is re-exported here: import from ``rafay_billing.source.client``.
+"""
+
+from rafay_billing.source.client.core import PARTNER_KINDS, PARTNER_USAGE_PATH, RafayClient
+from rafay_billing.source.client.paging import (
+    Listing,
+    ListingEntry,
+    ListingRestart,
+    PagedItem,
+    PageHook,
+    Pager,
+)
+from rafay_billing.source.client.retry import RetryPolicy, parse_retry_after
+from rafay_billing.source.client.stats import ClientStats, StatsSnapshot, percentile
+from rafay_billing.source.client.urls import (
+    INSECURE_HTTP_HINT,
+    check_api_key,
+    check_key_transport,
+    encode_segment,
+    is_loopback_host,
+    normalize_base_url,
+)
+
+__all__ = [
+    "INSECURE_HTTP_HINT",
+    "PARTNER_KINDS",
+    "PARTNER_USAGE_PATH",
+    "ClientStats",
+    "Listing",
+    "ListingEntry",
+    "ListingRestart",
+    "PageHook",
+    "PagedItem",
+    "Pager",
+    "RafayClient",
+    "RetryPolicy",
+    "StatsSnapshot",
+    "check_api_key",
+    "check_key_transport",
+    "encode_segment",
+    "is_loopback_host",
+    "normalize_base_url",
+    "parse_retry_after",
+    "percentile",
+]

@@ -1,0 +1,83 @@
+"""Where usage comes from: the blog's v2 endpoints (default) or the partner billing metrics API.
+
+Why one small interface: the DAG and ``rafay-billing metrics`` choose a source by name (the ``rafay``
+connection extra ``api``, or ``--api``) and then run the same pipeline: org listing, per-org
+extraction into ``UsageRow``s, the usage CSV, the load and the rating. Nothing downstream knows
+which source produced the rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from rafay_billing.source.client import PageHook, RafayClient
+from rafay_billing.source.extract import OrgExtraction, OrgRef, extract_org, list_orgs
+from rafay_billing.window import Window
+
+API_V2 = "v2"
+API_PARTNER = "partner"
+APIS: tuple[str, ...] = (API_V2, API_PARTNER)
+
+
+class UsageSource(Protocol):
+    """Lists the orgs to bill and extracts one org's usage for a window."""
+
+    @property
+    def api(self) -> str: ...
+
+    def list_orgs(self, client: RafayClient, window: Window, *, on_page: PageHook | None = None) -> list[OrgRef]:
+        ...
+
+    def extract_org(
+        self, client: RafayClient, org: OrgRef, window: Window, *, org_seq: int,
+        on_page: PageHook | None = None, keep_rows: bool = True, concurrency: int | None = None,
+    ) -> OrgExtraction:
+        ...
+
+
+@dataclass(frozen=True)
+class V2Source:
+    """``/v2/organizations``, each org's ``ncp/profiles``, and each profile's ``usage``."""
+
+    api: str = API_V2
+
+    def list_orgs(self, client: RafayClient, window: Window, *, on_page: PageHook | None = None) -> list[OrgRef]:
+        return list_orgs(client, on_page=on_page)
+
+    def extract_org(
+        self, client: RafayClient, org: OrgRef, window: Window, *, org_seq: int,
+        on_page: PageHook | None = None, keep_rows: bool = True, concurrency: int | None = None,
+    ) -> OrgExtraction:
+        return extract_org(client, org.org_id, org.name, window, org_seq=org_seq, concurrency=concurrency,
+                           on_page=on_page, keep_rows=keep_rows)
+
+
+@dataclass(frozen=True)
+class PartnerSource:
+    """``/apis/billing.envmgmt.io/v1/metrics/partner/instance/kind/{compute|service}/usage``."""
+
+    api: str = API_PARTNER
+
+    def list_orgs(self, client: RafayClient, window: Window, *, on_page: PageHook | None = None) -> list[OrgRef]:
+        from rafay_billing.source.partner import partner_orgs  # noqa: PLC0415 - only the partner source needs it
+
+        return partner_orgs(client, window, on_page=on_page)
+
+    def extract_org(
+        self, client: RafayClient, org: OrgRef, window: Window, *, org_seq: int,
+        on_page: PageHook | None = None, keep_rows: bool = True, concurrency: int | None = None,
+    ) -> OrgExtraction:
+        from rafay_billing.source.partner import extract_partner_org  # noqa: PLC0415
+
+        return extract_partner_org(client, org, window, org_seq=org_seq, on_page=on_page, keep_rows=keep_rows)
+
+
+def usage_source(api: str | None) -> UsageSource:
+    """The source named ``api`` (``v2`` when unset); an unknown name says which ones exist."""
+    name = (api or API_V2).strip().lower()
+    if name == API_V2:
+        return V2Source()
+    if name == API_PARTNER:
+        return PartnerSource()
+    raise ValueError(f"unknown Rafay usage API {api!r}: use one of {', '.join(APIS)}")

@@ -1,0 +1,316 @@
+"""The monthly close DAG's steps (``rafay_billing_close``): Airflow glue around ``rafay_billing.periods.close``.
+
+Imported inside tasks only, never at DAG parse time. Connections, the landing root and the Rafay
+client are the daily DAG's (``rafay_provider.pipeline``). Only small references (the period, counts,
+totals, file names) travel through XCom; invoices are read back from the billing database.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Context, ObjectStoragePath
+from airflow.sdk.exceptions import AirflowFailException
+
+from rafay_billing.errors import PeriodError
+from rafay_billing.jsonable import to_jsonable
+from rafay_billing.periods.period import Period, parse_period
+from rafay_billing.window import Window, format_utc
+from rafay_provider.payloads import BatchOrg, LandedOrgDay
+from rafay_provider.pipeline import billing_connection, landing_root
+
+log = logging.getLogger(__name__)
+
+LATE_USAGE_DAYS = 2
+"""Rafay aggregates usage with a lag: the close re-reads the period's last this many days."""
+DEFAULTS: dict[str, Any] = {
+    "period": None, "allow_exceptions": False, "settle_minutes": 60, "wait_minutes": 2880, "poke_seconds": 600,
+}
+"""The close's knobs (DAG params; a run's conf wins): see the DAG's documentation."""
+
+
+def close_run_id(context: Context) -> str:
+    """The run id the close's re-read usage and re-ratings are recorded under. Prefixed: a scheduled close
+    and a scheduled daily run of the same night share Airflow's run id, and usage rows are kept per run."""
+    return f"rafay_billing_close__{context['run_id']}"
+
+
+def actor(context: Context) -> str:
+    """Who closed the period, for billing_periods, invoices and the audit log."""
+    return f"airflow:rafay_billing_close/{context['run_id']}"
+
+
+def _period(data: dict) -> Period:
+    return parse_period(data["period"])
+
+
+def period_dir(period: Period) -> ObjectStoragePath:
+    """``<landing root>/reports/period=YYYY-MM``: the period's invoices, summary and FOCUS export."""
+    return landing_root() / "reports" / f"period={period.label}"
+
+
+# --- resolve ---------------------------------------------------------------------------------------
+
+
+def _setting(context: Context, key: str) -> Any:
+    conf = dict(getattr(context.get("dag_run"), "conf", None) or {})
+    params = dict(context.get("params") or {})
+    return conf.get(key, params.get(key, DEFAULTS[key]))
+
+
+def _whole_number(value: Any, key: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise PeriodError(f"{key} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def _which_period(context: Context) -> Period:
+    label = _setting(context, "period")
+    if label:
+        return parse_period(label)
+    end = context.get("data_interval_end") or context.get("logical_date")
+    if end is None:
+        raise PeriodError('this run has no data interval (a manual run without a logical date): '
+                          'give the period in its conf, e.g. {"period": "2026-10"}')
+    return Period.before(end)
+
+
+def resolve_close_period(context: Context) -> dict:
+    """The period to close: conf ``period`` (YYYY-MM), else the month before the data interval's end
+    (the run of 2026-11-01 closes 2026-10); with the knobs, checked before anything is read."""
+    try:
+        period = _which_period(context)
+        allow = _setting(context, "allow_exceptions")
+        if not isinstance(allow, bool):
+            raise PeriodError(f"allow_exceptions must be true or false, got {allow!r}")
+        settle = _whole_number(_setting(context, "settle_minutes"), "settle_minutes", 0)
+        wait = _whole_number(_setting(context, "wait_minutes"), "wait_minutes", 0)
+        poke = _whole_number(_setting(context, "poke_seconds"), "poke_seconds", 1)
+    except PeriodError as exc:
+        raise AirflowFailException(f"Bad close conf: {exc}") from None
+    settle_until = period.end_datetime + timedelta(minutes=settle)
+    wait_until = max(datetime.now(UTC), settle_until) + timedelta(minutes=wait)
+    log.info(
+        "Closing billing period %s ([%s, %s) UTC)%s; its last day settles at %s; waiting until %s at most.",
+        period.label, period.start, period.end, " allowing open exceptions" if allow else "",
+        format_utc(settle_until), format_utc(wait_until),
+    )
+    return {
+        "period": period.label, "start": period.start.isoformat(), "end": period.end.isoformat(),
+        "allow_exceptions": allow, "settle_until": format_utc(settle_until), "wait_until": format_utc(wait_until),
+        "wait_minutes": wait, "poke_seconds": poke,
+    }
+
+
+# --- wait ------------------------------------------------------------------------------------------
+
+
+def period_wait_status(label: str) -> tuple[str, str]:
+    """``("closed" | "ready" | "waiting", what to log)``: whether the period's coverage is complete."""
+    from rafay_billing.periods.close import readiness
+
+    period = parse_period(label)
+    with billing_connection() as conn:
+        state = readiness(conn, period)
+    if state.closed is not None:
+        return "closed", (f"Period {label} was closed at {format_utc(state.closed.closed_at)} by "
+                          f"{state.closed.closed_by}: nothing to wait for.")
+    if state.uncovered:
+        return "waiting", state.describe(allow_exceptions=True)
+    return "ready", f"Every expected (org, day) of period {label} is billed."
+
+
+# --- late usage ------------------------------------------------------------------------------------
+
+
+def rebill_late_usage(period_data: dict, context: Context) -> dict:
+    """Re-read the period's last days from Rafay and re-bill every (org, day) whose usage changed since
+    it was billed, before anything is issued. Every (org, day) of an org the registry expects is re-read;
+    a re-read that fails fails the task (after re-billing the others), so it retries."""
+    from rafay_billing.periods.close import closed_period
+    from rafay_billing.periods.late_usage import registry_orgs
+
+    period = _period(period_data)
+    days = period.days()[-LATE_USAGE_DAYS:]
+    with billing_connection() as conn:
+        if closed_period(conn, period) is not None:
+            log.info("Period %s is already closed: its days are not re-read (nothing may change).", period.label)
+            return {"closed": True, "re_read": 0, "rebilled": 0, "first_rebilled": []}
+        expected = registry_orgs(conn, days[-1])
+    run_id = close_run_id(context)
+    landed, failures = _reread(expected, days, run_id)
+    rebilled = _rebill_changed(landed, run_id)
+    if failures:
+        raise RuntimeError(
+            f"{len(failures)} (org, day) re-read(s) failed; nothing is issued until they succeed: "
+            + "; ".join(f"{o} {d}: {why}" for o, d, why in failures)
+        )
+    # XCom stays small: the count, and the first (org, day)s re-billed (the log has them all)
+    return {"closed": False, "re_read": len(landed), "rebilled": len(rebilled), "first_rebilled": rebilled[:20]}
+
+
+def _reread(
+    expected: dict[str, tuple[str, date]], days: list[date], run_id: str
+) -> tuple[list[LandedOrgDay], list[tuple[str, str, str]]]:
+    """Extract (org, day)s of the expected orgs that the listing still has; lands them like the daily DAG."""
+    from rafay_provider.pipeline import _extract_org_day, _page_writer, _rafay_client, _rafay_source, run_dir
+
+    client, source = _rafay_client(), _rafay_source()
+    span = Window(Window.for_day(days[0]).start, Window.for_day(days[-1]).end)
+    folder = run_dir("raw", span, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    listed = source.list_orgs(client, span, on_page=_page_writer(folder))
+    gone = sorted(set(expected) - {o.org_id for o in listed})
+    if gone:
+        log.warning("Not in the org listing any more, so not re-read: %s", ", ".join(gone))
+    landed: list[LandedOrgDay] = []
+    failures: list[tuple[str, str, str]] = []
+    for seq, org in enumerate(listed):
+        if org.org_id not in expected:
+            continue
+        ref = BatchOrg(org_id=org.org_id, name=org.name, org_seq=seq, partner_id=org.partner_id,
+                       partner_problem=org.partner_problem)
+        for day in (d for d in days if d >= expected[org.org_id][1]):
+            try:
+                landed.append(_extract_org_day(client, ref, Window.for_day(day), run_id, source))
+            except Exception as exc:  # one (org, day)'s failure must not stop the others' re-read
+                log.error("org %s, day %s: re-read failed: %s", org.org_id, day, exc)
+                failures.append((org.org_id, day.isoformat(), str(exc)[:500]))
+    return landed, failures
+
+
+def _rebill_changed(landed: list[LandedOrgDay], run_id: str) -> list[str]:
+    """Load what was re-read (kept per run, like every run's usage) and re-rate the (org, day)s that changed."""
+    from rafay_billing.ledger.load import load_org_usage
+    from rafay_billing.ledger.rating import DaySlice, rate_slices
+    from rafay_billing.periods.late_usage import usage_changes
+
+    names = {(i["org_id"], i["day"]): i["name"] for i in landed}
+    with billing_connection() as conn:
+        for item in landed:
+            with ObjectStoragePath(item["usage_uri"]).open("rb") as handle:
+                load_org_usage(conn, Window.for_day(date.fromisoformat(item["day"])), item["org_id"], handle,
+                               run_id, source_dir=item.get("source_dir"))
+        changes = usage_changes(conn, [(i["org_id"], date.fromisoformat(i["day"])) for i in landed], run_id)
+        for change in changes:
+            (log.warning if change.changed else log.info)("Late usage check: %s", change)
+        changed = [c for c in changes if c.changed]
+        if changed:
+            slices = [DaySlice(c.org_id, c.usage_date, names[(c.org_id, c.usage_date.isoformat())]) for c in changed]
+            summary = rate_slices(conn, slices, run_id)
+            log.warning("Re-billed %d (org, day)(s) whose usage changed since they were billed: %s",
+                        len(changed), summary)
+    if not changed:
+        log.info("The period's last %d day(s) read the same as when they were billed: nothing re-billed.",
+                 LATE_USAGE_DAYS)
+    return [f"{c.org_id} {c.usage_date}" for c in changed]
+
+
+# --- check and issue -------------------------------------------------------------------------------
+
+
+def check_ready(period_data: dict) -> dict:
+    """Fail, naming every missing or failed (org, day) and open exception, unless the period may close."""
+    from rafay_billing.periods.close import readiness
+
+    period = _period(period_data)
+    allow = bool(period_data["allow_exceptions"])
+    with billing_connection() as conn:
+        state = readiness(conn, period)
+    if state.closed is not None:
+        log.info("Period %s is already closed (%s by %s): nothing to check.", period.label,
+                 format_utc(state.closed.closed_at), state.closed.closed_by)
+        return {"closed": True, "open_exceptions": 0}
+    if not state.ready(allow_exceptions=allow):
+        raise AirflowFailException(
+            state.describe(allow_exceptions=allow)
+            + ("" if allow or not state.open_exceptions else
+               '\nTo close with the open exceptions listed on the period report, trigger with conf '
+               f'{{"period": "{period.label}", "allow_exceptions": true}}.')
+        )
+    if state.open_exceptions:
+        log.warning("Closing with open exceptions (allow_exceptions): %s", state.exceptions_summary())
+    log.info("%s", state.describe(allow_exceptions=allow))
+    return {"closed": False, "open_exceptions": len(state.open_exceptions)}
+
+
+def issue_invoices(period_data: dict, context: Context) -> dict:
+    """Close the period and issue its invoices (one transaction; a period closed before issues nothing)."""
+    from rafay_billing.errors import PeriodNotReady
+    from rafay_billing.periods.close import close_period
+    from rafay_provider.settings import SettingsError, invoice_issuer
+
+    period = _period(period_data)
+    try:
+        issuer = invoice_issuer()
+    except SettingsError as exc:
+        raise AirflowFailException(str(exc)) from None
+    with billing_connection() as conn:
+        try:
+            result = close_period(conn, period, actor=actor(context), issuer=issuer,
+                                  allow_exceptions=bool(period_data["allow_exceptions"]))
+        except PeriodNotReady as exc:
+            raise AirflowFailException(f"{exc}\n(the ledger changed after check_ready; nothing was issued)") from None
+    for inv in result.invoices:
+        log.info("Invoice %s: %s (%s), %s %s, %d line(s)", inv.invoice_number, inv.org_id, inv.organization,
+                 inv.subtotal, inv.currency, inv.line_count)
+    log.info("%s", result)
+    return {
+        "period": period.label, "already_closed": result.already_closed, "invoices": len(result.invoices),
+        "totals": to_jsonable(dict(result.totals_by_currency)),
+        "open_exceptions": len(result.open_exceptions), "issuer": issuer,
+    }
+
+
+# --- documents, FOCUS, the asset -------------------------------------------------------------------
+
+
+def write_documents(period_data: dict) -> dict:
+    """The invoices (JSON, CSV, HTML) and the period summary under ``reports/period=YYYY-MM/``; a period
+    closed with open exceptions lists them (the records still unbilled) on the summary."""
+    from rafay_billing.periods.close import readiness
+    from rafay_billing.periods.documents import write_period_documents
+
+    period = _period(period_data)
+    out_dir = period_dir(period)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with billing_connection() as conn:
+        unbilled = [e.as_dict() for e in readiness(conn, period).open_exceptions]
+        files = write_period_documents(conn, period, out_dir, unbilled=unbilled or None)
+    log.info("Wrote %d document(s) for %s to %s", len(files), period.label, out_dir)
+    return {"files": len(files), "dir": str(out_dir)}
+
+
+def export_focus(period_data: dict) -> dict:
+    """The period's line items in FOCUS 1.0 columns, next to the invoices (``focus-YYYY-MM.csv``), with
+    the invoices' issuer as ``InvoiceIssuerName``."""
+    from rafay_billing.periods.focus import write_focus_export
+    from rafay_provider.settings import invoice_issuer
+
+    period = _period(period_data)
+    out_dir = period_dir(period)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"focus-{period.label}.csv"
+    with billing_connection() as conn:
+        rows = write_focus_export(conn, period, out, fmt="csv", invoice_issuer=invoice_issuer())
+    log.info("FOCUS export of %s: %d row(s) in %s", period.label, rows, out)
+    return {"rows": rows, "file": str(out)}
+
+
+def announce_closed_period(period_data: dict, issued: dict, context: Context) -> dict:
+    """Attach what closed to the closed-periods Asset event (emitted when this task succeeds)."""
+    from airflow.sdk import Asset
+
+    from rafay_provider.settings import CLOSED_PERIODS_URI
+
+    period = _period(period_data)
+    extra = {
+        "period": period.label, "period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
+        "invoices": issued.get("invoices", 0), "totals": issued.get("totals", {}),
+        "already_closed": bool(issued.get("already_closed")), "reports": str(period_dir(period)),
+    }
+    context["outlet_events"][Asset(CLOSED_PERIODS_URI)].extra = extra
+    log.info("Announcing closed period %s to %s consumers: %s", period.label, CLOSED_PERIODS_URI, extra)
+    return extra

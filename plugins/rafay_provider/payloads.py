@@ -1,0 +1,82 @@
+"""The XCom payloads the billing DAG's tasks hand each other, as typed dicts.
+
+XCom stores JSON, so these are plain dicts at run time; the TypedDicts say (and let mypy check)
+which keys each task reads from which other task, and stay the one place the shapes are written.
+"""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+
+class WindowPayload(TypedDict):
+    """``resolve_window``'s result: the run's window (whole UTC days), its org limit, its settle time."""
+
+    window_start: str
+    window_end: str
+    orgs: list[str] | None
+    settle_until: NotRequired[str]
+
+
+class BatchOrg(TypedDict):
+    """One listed organization in an extraction batch; ``org_seq`` is its place in the listing.
+
+    ``partner_id``/``partner_problem``: its id in the partner billing API, or why it has none usable
+    (``rafay_billing.source.extract.OrgRef``; set by the partner source).
+    """
+
+    org_id: str
+    name: str
+    org_seq: int
+    partner_id: NotRequired[str | None]
+    partner_problem: NotRequired[str | None]
+
+
+OrgBatch = list[BatchOrg]
+"""What one mapped extraction task extracts: one org, or several when orgs outnumber max_map_length."""
+
+
+class LandedOrgDay(TypedDict):
+    """One (org, day) whose raw pages and usage CSV landed under the landing root."""
+
+    org_id: str
+    name: str
+    org_seq: int
+    day: str
+    usage_uri: str
+    source_dir: str
+    rows: int
+
+
+class ExtractFailure(TypedDict):
+    """One (org, day) whose extraction failed; the error is kept for the coverage table."""
+
+    org_id: str
+    name: str
+    day: str
+    error: str
+
+
+class FailedOrgDay(TypedDict):
+    org_id: str
+    name: str
+    day: str
+
+
+class LoadResult(TypedDict):
+    """``load_usage``'s result: the (org_id, day, name) triples loaded, what failed, who was listed."""
+
+    loaded: list[list[str]]
+    rows: int
+    failed: list[FailedOrgDay]
+    orgs: list[str]
+
+
+class RateResult(TypedDict):
+    """``rate_window``'s result; money as decimal strings (XCom is JSON)."""
+
+    slices: int
+    line_items: int
+    exceptions_by_reason: dict[str, int]
+    totals_by_currency: dict[str, str]
+    corrections: NotRequired[int]
