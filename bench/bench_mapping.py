@@ -57,6 +57,7 @@ from rafay_devkit.local_airflow import DAG_ID, LocalAirflow, LocalAirflowError, 
 from rafay_devkit.postgres import EmbeddedPostgres
 from rafay_devkit.processes import stop_process_group
 from rafay_devkit.project import demo_price_book  # noqa: E402
+from rafay_provider.settings import RAFAY_POOL
 
 REPO = Path(__file__).resolve().parents[1]
 PRICE_BOOK = demo_price_book()
@@ -308,7 +309,7 @@ def warm_up(airflow: LocalAirflow, sim: Simulator, window: dict[str, str], orgs:
 
 def set_pool(airflow: LocalAirflow, slots: int) -> None:
     """``airflow pools set`` (the documented operator command)."""
-    airflow.cli("pools", "set", "rafay_api", str(slots), "Concurrent Rafay extraction tasks")
+    airflow.cli("pools", "set", RAFAY_POOL, str(slots), "Concurrent Rafay extraction tasks")
 
 
 def run_dag(airflow: LocalAirflow, sim: Simulator, window: dict[str, str], label: str, tasks_wanted: str,

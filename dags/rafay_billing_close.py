@@ -54,11 +54,11 @@ Config: `[rafay_billing] invoice_issuer` (default `RAFAY`). Connections: `rafay_
                         description="Close this month (YYYY-MM) instead of the one before the run's date"),
         "allow_exceptions": Param(False, type="boolean",
                                   description="Close even with open rating exceptions (they are listed)"),
-        "settle_minutes": Param(60, type="integer", minimum=0,
+        "settle_minutes": Param(settings.SETTLE_MINUTES, type="integer", minimum=0,
                                 description="Usage of the last day is settled this long after the month ends"),
-        "wait_minutes": Param(2880, type="integer", minimum=0,
+        "wait_minutes": Param(settings.CLOSE_WAIT_MINUTES, type="integer", minimum=0,
                               description="Give up waiting for the month's days this long after it settled"),
-        "poke_seconds": Param(600, type="integer", minimum=1, description="Check again this often while waiting"),
+        "poke_seconds": Param(settings.CLOSE_POKE_SECONDS, type="integer", minimum=1, description="Check again this often while waiting"),
     },
 )
 def rafay_billing_close() -> None:

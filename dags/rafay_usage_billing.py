@@ -68,7 +68,7 @@ Connections: `rafay_default` (type `rafay`), `billing_postgres`. Variables: `bil
             "one per line, e.g. ujzde8g; empty = every organization",
         ),
         "settle_minutes": Param(
-            60, type="integer", minimum=0, title="Settle minutes",
+            settings.SETTLE_MINUTES, type="integer", minimum=0, title="Settle minutes",
             description="Wait this long after the window ends before pulling usage (0 = no wait)",
         ),
     },

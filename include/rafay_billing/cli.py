@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rafay_billing import settings as defaults
 from rafay_billing.window import Window, WindowError, parse_utc
 
 if TYPE_CHECKING:
@@ -52,9 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     metrics.add_argument("--start", help="window start, UTC ISO-8601 (e.g. 2026-11-10T00:00:00Z)")
     metrics.add_argument("--end", help="window end (exclusive), UTC ISO-8601")
     metrics.add_argument("--out", default=".", help="directory for the CSVs (default: working directory)")
-    metrics.add_argument("--concurrency", type=str, default="8", help="requests in flight at most (default 8)")
-    metrics.add_argument("--page-size", type=str, default="100",
-                         help="records asked for per page (default 100; a server may cap it lower)")
+    metrics.add_argument("--concurrency", type=str, default=str(defaults.CONCURRENCY),
+                         help=f"requests in flight at most (default {defaults.CONCURRENCY})")
+    metrics.add_argument("--page-size", type=str, default=str(defaults.PAGE_SIZE),
+                         help=f"records asked for per page (default {defaults.PAGE_SIZE}; a server may cap it lower)")
     metrics.add_argument("--console-url", help="console domain or base URL (default: $RAFAY_CONSOLE_URL)")
     metrics.add_argument("--ca-bundle", help="CA bundle file to verify the console's TLS certificate")
     metrics.add_argument(
@@ -78,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_focus_export(sub: Any) -> None:
     """The ``focus-export`` subcommand (its own parser and handler, :func:`run_focus_export`)."""
-    from rafay_billing.periods import focus as d  # noqa: PLC0415 - stdlib at import: pandas, pyarrow, psycopg load lazily
+    from rafay_billing.periods import focus as d  # stdlib at import: pandas, pyarrow, psycopg load lazily
 
     cmd = sub.add_parser(
         "focus-export",
@@ -123,9 +125,9 @@ def run_focus_export(args: argparse.Namespace, env: dict[str, str]) -> int:
         period = parse_period(args.period)
     except PeriodError as exc:
         raise UsageError(f"--period: {exc}") from None
-    dsn = args.dsn or env.get("BILLING_DATABASE_URL", "")
+    dsn = args.dsn or env.get(defaults.ENV_DATABASE_URL, "")
     if not dsn.strip():
-        raise UsageError("no database: pass --dsn or set BILLING_DATABASE_URL")
+        raise UsageError(f"no database: pass --dsn or set {defaults.ENV_DATABASE_URL}")
     fmt = args.format or ("parquet" if args.out.lower().endswith((".parquet", ".pq")) else "csv")
     if args.out == "-":
         target: Any = sys.stdout.buffer
@@ -135,7 +137,7 @@ def run_focus_export(args: argparse.Namespace, env: dict[str, str]) -> int:
             raise UsageError(f"--out {args.out} is a directory: give the file to write")
         if not target.parent.is_dir():
             raise UsageError(f"--out {args.out}: directory {target.parent} does not exist")
-    import psycopg  # noqa: PLC0415
+    import psycopg
 
     try:
         with psycopg.connect(dsn) as conn:
@@ -199,12 +201,12 @@ def _insecure_http(args: argparse.Namespace, env: dict[str, str]) -> bool:
     """``--allow-insecure-http``, else ``RAFAY_ALLOW_INSECURE_HTTP`` (1/true/yes/on or 0/false/no/off)."""
     if args.allow_insecure_http:
         return True
-    text = env.get("RAFAY_ALLOW_INSECURE_HTTP", "").strip().lower()
+    text = env.get(defaults.ENV_ALLOW_INSECURE_HTTP, "").strip().lower()
     if text in ("", "0", "false", "no", "off"):
         return False
     if text in ("1", "true", "yes", "on"):
         return True
-    raise UsageError(f"RAFAY_ALLOW_INSECURE_HTTP must be 1/true/yes/on or 0/false/no/off, got {text!r}")
+    raise UsageError(f"{defaults.ENV_ALLOW_INSECURE_HTTP} must be 1/true/yes/on or 0/false/no/off, got {text!r}")
 
 
 def window_from_args(args: argparse.Namespace, env: dict[str, str], now: datetime) -> Window:
@@ -238,20 +240,20 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str]) -> int:
     window = window_from_args(args, env, datetime.now(UTC))
     concurrency = _positive_int(args.concurrency, "--concurrency")
     page_size = _positive_int(args.page_size, "--page-size")
-    url = args.console_url or env.get("RAFAY_CONSOLE_URL", "")
+    url = args.console_url or env.get(defaults.ENV_CONSOLE_URL, "")
     if not url.strip():
-        raise UsageError("RAFAY_CONSOLE_URL is not set: your console's domain (rafay.acme.com) or a base URL")
-    key = env.get("RAFAY_DEFAULT_API_KEY", "")
+        raise UsageError(f"{defaults.ENV_CONSOLE_URL} is not set: your console's domain (rafay.acme.com) or a base URL")
+    key = env.get(defaults.ENV_API_KEY, "")
     if not key.strip():
-        raise UsageError("RAFAY_DEFAULT_API_KEY is not set: the Default Org's Org Admin API key")
+        raise UsageError(f"{defaults.ENV_API_KEY} is not set: the Default Org's Org Admin API key")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {args.out} is not a directory")
     insecure = _insecure_http(args, env)
     try:
-        source = usage_source(args.api or env.get("RAFAY_API"))
+        source = usage_source(args.api or env.get(defaults.ENV_API))
     except ValueError as exc:
-        raise UsageError(f"RAFAY_API: {exc}") from None
+        raise UsageError(f"{defaults.ENV_API}: {exc}") from None
     try:
         client = RafayClient(
             url, key, verify=args.ca_bundle or True, concurrency=concurrency, page_size=page_size,
@@ -306,7 +308,7 @@ def _waive_day(text: str | None) -> date:
 
 
 def _login_name() -> str:
-    import getpass  # noqa: PLC0415
+    import getpass
 
     try:
         return getpass.getuser()
@@ -339,12 +341,12 @@ def run_waive(args: argparse.Namespace, env: dict[str, str]) -> int:
     from rafay_billing.errors import PeriodError, WaiverError
     from rafay_billing.periods.waivers import waive, waive_open
 
-    dsn = args.dsn or env.get("BILLING_DATABASE_URL", "")
+    dsn = args.dsn or env.get(defaults.ENV_DATABASE_URL, "")
     if not dsn.strip():
         raise UsageError("give --dsn or set BILLING_DATABASE_URL (the billing database)")
     actor = args.by or env.get("USER") or env.get("LOGNAME") or _login_name()
     period, day = _waive_target(args)
-    import psycopg  # noqa: PLC0415 - only this command needs a database driver
+    import psycopg  # only this command needs a database driver
 
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:

@@ -26,7 +26,7 @@ _CODE = re.compile(r"^[A-Z]{3}$")
 @cache
 def _table() -> dict[str, tuple[int | None, str]]:
     """``code -> (minor unit or None, name)`` for every currency ISO lists as in use."""
-    from iso4217 import Currency  # noqa: PLC0415  (parses XML: load only when asked)
+    from iso4217 import Currency  # (parses XML: load only when asked)
 
     return {c.code: (c.exponent, c.currency_name) for c in Currency}
 

@@ -22,6 +22,7 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 from rafay_billing.errors import DatabaseError
+from rafay_billing.settings import ENV_DATABASE_URL
 
 # Package data, read through importlib.resources: the same in a checkout, an editable install and a wheel.
 SQL_DIR: Traversable = files("rafay_billing").joinpath("sql")
@@ -71,7 +72,7 @@ def transaction(conn: Any) -> Iterator[Any]:
     caller already has a transaction open on ``conn``, the block becomes a savepoint inside it and
     the caller's commit decides (psycopg's nesting rules), so callers can compose steps.
     """
-    from psycopg.pq import TransactionStatus  # noqa: PLC0415 - keep `import rafay_billing.db` light
+    from psycopg.pq import TransactionStatus  # keep `import rafay_billing.db` light
 
     if conn.info.transaction_status == TransactionStatus.INERROR:
         raise DatabaseError("the connection is in a failed transaction; roll it back before using it")
@@ -109,7 +110,7 @@ def load_currencies(cur: Any) -> None:
     Runs with every migration: a newer package (a new or changed currency) reaches the table without a
     schema change, and rows that are already right are left untouched.
     """
-    from rafay_billing.currency import currency_rows  # noqa: PLC0415 - loads the ISO data lazily
+    from rafay_billing.currency import currency_rows  # loads the ISO data lazily
 
     rows = [{"currency": code, "minor_unit": minor, "name": name} for code, minor, name in currency_rows()]
     cur.executemany(sql("db/upsert_currency.sql"), rows)
@@ -122,13 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     mig = sub.add_parser("migrate", help="apply pending schema migrations")
     mig.add_argument(
         "--dsn",
-        default=os.environ.get("BILLING_DATABASE_URL"),
+        default=os.environ.get(ENV_DATABASE_URL),
         help="libpq connection string or URL (default: $BILLING_DATABASE_URL)",
     )
     args = parser.parse_args(argv)
     if not args.dsn:
-        parser.error("give --dsn or set BILLING_DATABASE_URL")
-    import psycopg  # noqa: PLC0415
+        parser.error(f"give --dsn or set {ENV_DATABASE_URL}")
+    import psycopg
 
     with psycopg.connect(args.dsn) as conn:
         applied = migrate(conn)

@@ -9,3 +9,30 @@ from __future__ import annotations
 DEFAULT_ISSUER = "RAFAY"
 """Who issues invoices when nothing is configured: invoice numbers are ``<issuer>-NNNNNN`` with
 counters keyed by the issuer, and the FOCUS export's ``InvoiceIssuerName`` is the same name."""
+
+# --- environment fallbacks (the seed script's names, and the core's database URL) -------------------
+ENV_CONSOLE_URL = "RAFAY_CONSOLE_URL"
+"""The console's domain or base URL when connection ``rafay_default`` is not defined (and for the CLI)."""
+ENV_API_KEY = "RAFAY_DEFAULT_API_KEY"
+"""The Default Org's Org Admin API key, with :data:`ENV_CONSOLE_URL`."""
+ENV_ALLOW_INSECURE_HTTP = "RAFAY_ALLOW_INSECURE_HTTP"
+"""``1``/``true``: the API key may travel over plain http to a non-loopback host."""
+ENV_API = "RAFAY_API"
+"""Which usage API: ``v2`` (default), ``partner`` or ``partner_only``."""
+ENV_DATABASE_URL = "BILLING_DATABASE_URL"
+"""The billing database for the ``rafay-billing`` database commands and ``python -m rafay_billing.db``."""
+
+
+# --- the Rafay connection's defaults ------------------------------------------------------------------
+CONNECT_TIMEOUT = 10.0
+"""Seconds to open a connection to the console."""
+READ_TIMEOUT = 90.0
+"""Seconds to wait for a response (usage pages of a large org are slow)."""
+MAX_RETRIES = 5
+"""Attempts per request on transient failures (429, 502/503/504, timeouts)."""
+PAGE_SIZE = 100
+"""Records asked for per page (a server may cap it lower)."""
+CONCURRENCY = 8
+"""Requests in flight at most per task or command."""
+LISTING_READS = 3
+"""Reads of a listing that changes while it is paged, the first included; then the org fails whole."""

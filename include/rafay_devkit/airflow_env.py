@@ -12,7 +12,9 @@ from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict
 
+from rafay_billing.settings import ENV_API_KEY, ENV_CONSOLE_URL
 from rafay_devkit.project import dags_folder as default_dags_folder
+from rafay_provider.settings import BILLING_DAG_ID
 
 
 def isolated_airflow_env(airflow_home: Path, dags_folder: Path | None = None) -> dict[str, str]:
@@ -72,7 +74,7 @@ def airflow_env(
     if billing_start_date is None:
         billing_start_date = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     env = dict(os.environ if base is None else base)
-    for var in ("RAFAY_CONSOLE_URL", "RAFAY_DEFAULT_API_KEY", "DAYS"):
+    for var in (ENV_CONSOLE_URL, ENV_API_KEY, "DAYS"):
         env.pop(var, None)
     rafay = {"conn_type": "rafay", "host": rafay_url, "password": rafay_api_key}
     if rafay_extra:
@@ -100,7 +102,7 @@ def migrate_metadata_db(env: dict[str, str]) -> None:
 
 
 def dags_test(
-    env: dict[str, str], logical_date: str, conf: dict | None = None, *, dag_id: str = "rafay_usage_billing"
+    env: dict[str, str], logical_date: str, conf: dict | None = None, *, dag_id: str = BILLING_DAG_ID
 ) -> subprocess.CompletedProcess:
     """``airflow dags test <dag_id> <date> [-c conf]`` (the daily billing DAG unless told), output captured."""
     cmd = [airflow_bin(), "dags", "test", dag_id, logical_date]

@@ -19,6 +19,7 @@ from rafay_billing.db import sql
 from rafay_devkit.airflow_env import airflow_env, dags_test, migrate_metadata_db
 from rafay_devkit.postgres import EmbeddedPostgres
 from rafay_devkit.project import demo_price_book, work_dir
+from rafay_provider.settings import CLOSE_DAG_ID
 
 DEMO_DIR = work_dir(".demo")
 
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         close_conf = {"allow_exceptions": True}  # the simulated month has no unbilled records unless priced so
         print(f"\n  Running: airflow dags test rafay_billing_close {logical} -c '{json.dumps(close_conf)}'"
               "  (log: .demo/close.log)")
-        closed = dags_test(env, logical, close_conf, dag_id="rafay_billing_close")
+        closed = dags_test(env, logical, close_conf, dag_id=CLOSE_DAG_ID)
         (DEMO_DIR / "close.log").write_text(closed.stdout + closed.stderr)
         _print_invoices(dsn, args.month)
     print(f"\nFiles under the landing root {data_dir}:")

@@ -50,9 +50,9 @@ from rafay_devkit.airflow_client import (
 from rafay_devkit.airflow_env import airflow_bin, airflow_env
 from rafay_devkit.postgres import EmbeddedPostgres, free_port
 from rafay_devkit.project import demo_price_book, work_dir
+from rafay_provider.settings import BILLING_DAG_ID, RAFAY_POOL
 
-DAG_ID = "rafay_usage_billing"
-RAFAY_POOL = "rafay_api"
+DAG_ID = BILLING_DAG_ID
 DEFAULT_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 MARKER_VAR = "RAFAY_LOCAL_AIRFLOW_ID"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"

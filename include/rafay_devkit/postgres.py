@@ -33,7 +33,7 @@ def find_bin_dir() -> Path:
         if (directory / "initdb").exists() and (directory / "pg_ctl").exists():
             return directory
     try:  # the fallback, imported only when needed (it is slow and noisy to import)
-        import pgserver  # noqa: PLC0415
+        import pgserver
 
         bundled = Path(pgserver.__file__).parent / "pginstall" / "bin"
         if (bundled / "initdb").exists():
@@ -130,7 +130,7 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
-        import psycopg  # noqa: PLC0415 - keep module import light
+        import psycopg  # keep module import light
 
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')

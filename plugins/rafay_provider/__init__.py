@@ -7,6 +7,8 @@ Since Airflow 3.2 the connection form is declared here as data (``ui-field-behav
 
 from __future__ import annotations
 
+from rafay_billing import settings as defaults
+
 RAFAY_UI_FIELD_BEHAVIOUR: dict = {
     "hidden-fields": ["schema", "port", "login", "extra"],
     "relabeling": {"host": "Console URL", "password": "API key"},
@@ -37,31 +39,31 @@ RAFAY_CONN_FIELDS: dict = {
     },
     "connect_timeout": {
         "label": "Connect timeout (s)",
-        "schema": {"type": ["number", "null"], "default": 10},
+        "schema": {"type": ["number", "null"], "default": defaults.CONNECT_TIMEOUT},
     },
     "read_timeout": {
         "label": "Read timeout (s)",
-        "schema": {"type": ["number", "null"], "default": 90},
+        "schema": {"type": ["number", "null"], "default": defaults.READ_TIMEOUT},
     },
     "max_retries": {
         "label": "Attempts per request",
         "description": "Tries per request on transient failures (429, 502/503/504, timeouts).",
-        "schema": {"type": ["integer", "null"], "default": 5, "minimum": 1},
+        "schema": {"type": ["integer", "null"], "default": defaults.MAX_RETRIES, "minimum": 1},
     },
     "page_size": {
         "label": "Page size",
-        "schema": {"type": ["integer", "null"], "default": 100, "minimum": 1},
+        "schema": {"type": ["integer", "null"], "default": defaults.PAGE_SIZE, "minimum": 1},
     },
     "concurrency": {
         "label": "Concurrent requests",
         "description": "Requests in flight at most per task (profiles read in parallel).",
-        "schema": {"type": ["integer", "null"], "default": 8, "minimum": 1},
+        "schema": {"type": ["integer", "null"], "default": defaults.CONCURRENCY, "minimum": 1},
     },
     "listing_reads": {
         "label": "Reads of a changing listing",
         "description": "A listing that changes while it is paged is read again from the start, at most this "
         "many reads in all; then that org's day fails as a whole.",
-        "schema": {"type": ["integer", "null"], "default": 3, "minimum": 1},
+        "schema": {"type": ["integer", "null"], "default": defaults.LISTING_READS, "minimum": 1},
     },
     "allow_insecure_http": {
         "label": "Allow the API key over plain http",

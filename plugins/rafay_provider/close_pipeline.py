@@ -18,6 +18,7 @@ from rafay_billing.errors import PeriodError
 from rafay_billing.jsonable import to_jsonable
 from rafay_billing.periods.period import Period, parse_period
 from rafay_billing.window import Window, format_utc
+from rafay_provider import settings
 from rafay_provider.payloads import BatchOrg, LandedOrgDay
 from rafay_provider.pipeline import billing_connection, landing_root
 
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 LATE_USAGE_DAYS = 2
 """Rafay aggregates usage with a lag: the close re-reads the period's last this many days."""
 DEFAULTS: dict[str, Any] = {
-    "period": None, "allow_exceptions": False, "settle_minutes": 60, "wait_minutes": 2880, "poke_seconds": 600,
+    "period": None, "allow_exceptions": False, "settle_minutes": settings.SETTLE_MINUTES,
+    "wait_minutes": settings.CLOSE_WAIT_MINUTES, "poke_seconds": settings.CLOSE_POKE_SECONDS,
 }
 """The close's knobs (DAG params; a run's conf wins): see the DAG's documentation."""
 

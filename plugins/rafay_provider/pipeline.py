@@ -40,6 +40,7 @@ from rafay_provider.settings import (
     EXTRACT_TASK,
     EXTRACTED_XCOM_KEY,
     PRICE_BOOK_VARIABLE,
+    SETTLE_MINUTES,
 )
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def resolve_run_window(context: Context) -> WindowPayload:
         window, orgs = resolve_window(
             context.get("data_interval_start"), context.get("data_interval_end"), overrides
         )
-        settle_minutes = conf.get("settle_minutes", params.get("settle_minutes", 60))
+        settle_minutes = conf.get("settle_minutes", params.get("settle_minutes", SETTLE_MINUTES))
         if isinstance(settle_minutes, bool) or not isinstance(settle_minutes, int) or settle_minutes < 0:
             raise WindowError(f"settle_minutes must be a whole number >= 0, got {settle_minutes!r}")
     except WindowError as exc:

@@ -45,6 +45,14 @@ START_DATE_KEY = "billing_start_date"
 DEFAULT_BILLING_START_DATE = "2026-11-01"
 COVERAGE_LOOKBACK_DAYS = 35
 
+# --- DAG Param defaults that the steps also read (a run's conf wins over the Param, the Param over these)
+SETTLE_MINUTES = 60
+"""Minutes after a window (or a month) ends before its usage is read: Rafay aggregates with a lag."""
+CLOSE_WAIT_MINUTES = 2880
+"""How long the close waits for the month's days after it settled, then gives up."""
+CLOSE_POKE_SECONDS = 600
+"""How often the close checks again while it waits."""
+
 
 class SettingsError(ValueError):
     """A billing setting in the Airflow configuration is unusable; the message says what to write."""
@@ -66,7 +74,7 @@ def parse_start_date(text: str) -> date:
 
 def billing_start_date() -> date:
     """The configured first billing day (default 2026-11-01)."""
-    from airflow.sdk.configuration import conf  # noqa: PLC0415 - only when asked
+    from airflow.sdk.configuration import conf  # only when asked
 
     return parse_start_date(conf.get(SECTION, START_DATE_KEY, fallback=DEFAULT_BILLING_START_DATE))
 
@@ -79,7 +87,7 @@ def billing_start_datetime() -> datetime:
 
 def _tunable(key: str, legacy_env: str, default: str) -> str:
     """``[rafay_billing] <key>``, else the legacy env var, else ``default``."""
-    from airflow.sdk.configuration import conf  # noqa: PLC0415 - only when asked
+    from airflow.sdk.configuration import conf  # only when asked
 
     value = conf.get(SECTION, key, fallback=None)
     if value is None or str(value).strip() == "":
@@ -139,9 +147,9 @@ DAG file is parsed, which imports boto3, requests and the postgres provider at p
 def invoice_issuer() -> str:
     """``[rafay_billing] invoice_issuer`` (env ``AIRFLOW__RAFAY_BILLING__INVOICE_ISSUER``, default ``RAFAY``):
     who issues the invoices; invoice numbers are ``<issuer>-NNNNNN``, gap-free per issuer."""
-    from airflow.sdk.configuration import conf  # noqa: PLC0415 - only when asked
+    from airflow.sdk.configuration import conf  # only when asked
 
-    from rafay_billing.errors import PeriodError  # noqa: PLC0415
+    from rafay_billing.errors import PeriodError
     from rafay_billing.periods.invoices import check_issuer
 
     value = (conf.get(SECTION, ISSUER_KEY, fallback=DEFAULT_INVOICE_ISSUER) or "").strip()

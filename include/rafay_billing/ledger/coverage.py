@@ -86,7 +86,7 @@ def uncovered_days(
 
 def fetch_coverage(conn: Any, first_day: date, end_day: date) -> list[dict[str, Any]]:
     """Coverage rows of ``[first_day, end_day)`` by org and day (operators, tests)."""
-    from psycopg.rows import dict_row  # noqa: PLC0415 - keep module import light
+    from psycopg.rows import dict_row  # keep module import light
 
     with transaction(conn), conn.cursor(row_factory=dict_row) as cur:
         cur.execute(sql("coverage/fetch.sql"), {"first_day": first_day, "end_day": end_day})

@@ -68,7 +68,7 @@ def load_org_usage(
     otherwise nothing changes and :class:`LoadError` says why. Other runs' rows for the day are kept.
     Returns the rows loaded.
     """
-    import psycopg  # noqa: PLC0415 - keep module import light for the CLI
+    import psycopg  # keep module import light for the CLI
 
     day = window.single_day()
     stream = _as_stream(source)

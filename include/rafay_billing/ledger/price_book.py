@@ -436,7 +436,7 @@ def sync_price_book(conn: Any, text: str | bytes) -> SyncResult:
 
 def fetch_price_book(conn: Any) -> list[dict[str, Any]]:
     """The table as a list of dicts (price_id order)."""
-    from psycopg.rows import dict_row  # noqa: PLC0415
+    from psycopg.rows import dict_row
 
     with transaction(conn), conn.cursor(row_factory=dict_row) as cur:
         cur.execute(sql("price_book/fetch_all.sql"))

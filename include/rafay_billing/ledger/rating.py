@@ -139,8 +139,8 @@ def _rate_groups_in_parallel(
     """Rate ``groups`` on ``conn`` and ``connections - 1`` new connections at once, each connection
     taking the next group when it is done with one (every group is its own transaction). After an
     error no connection starts another group; the error is raised once all have stopped."""
-    import queue  # noqa: PLC0415 - only when rating in parallel
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+    import queue  # only when rating in parallel
+    from concurrent.futures import ThreadPoolExecutor
 
     todo: queue.SimpleQueue[list[DaySlice]] = queue.SimpleQueue()
     for group in groups:
@@ -245,7 +245,7 @@ def _pairs(cur: Any, name: str, params: dict[str, Any]) -> set[tuple[str, date]]
 
 def _rate_into(schema: str, table: str) -> Any:
     """``rating/rate_days.sql`` writing its line items into ``schema.table`` (a composed statement)."""
-    from psycopg import sql as pgsql  # noqa: PLC0415 - keep module import light
+    from psycopg import sql as pgsql  # keep module import light
 
     return pgsql.SQL(sql("rating/rate_days.sql")).format(items=pgsql.Identifier(schema, table))
 
@@ -286,7 +286,7 @@ def rating_statements(into_stage: bool = False) -> list[tuple[str, Any]]:
 
 def _correct(cur: Any, params: dict[str, Any], run_id: str) -> list[Correction]:
     """Write what differs between the closed days' stage and their issued items as corrections."""
-    import json  # noqa: PLC0415
+    import json
 
     cur.execute(sql("rating/changed_closed_days.sql"), params)
     changed = cur.fetchall()
@@ -365,7 +365,7 @@ def _day_params(window: Window) -> dict[str, Any]:
 
 
 def _fetch(conn: Any, name: str, window: Window) -> list[dict[str, Any]]:
-    from psycopg.rows import dict_row  # noqa: PLC0415 - keep module import light
+    from psycopg.rows import dict_row  # keep module import light
 
     window.days()  # whole days only
     with transaction(conn), conn.cursor(row_factory=dict_row) as cur:
@@ -376,7 +376,7 @@ def _fetch(conn: Any, name: str, window: Window) -> list[dict[str, Any]]:
 def _stream(conn: Any, name: str, window: Window, batch: int = 5000) -> Iterator[dict[str, Any]]:
     """Rows of ``name`` through a server-side cursor, ``batch`` at a time: a report of a night with
     200,000 line items never sits in the task's memory at once. Consume it before using ``conn`` again."""
-    from psycopg.rows import dict_row  # noqa: PLC0415 - keep module import light
+    from psycopg.rows import dict_row  # keep module import light
 
     window.days()  # whole days only
     with transaction(conn), conn.cursor(name="rafay_report_rows", row_factory=dict_row) as cur:

@@ -191,7 +191,7 @@ def write_period_documents(
 
 
 def _read_period(conn: Any, period: Period) -> tuple[dict[str, Any], list[Invoice]]:
-    from psycopg.rows import dict_row  # noqa: PLC0415 - keep module import light
+    from psycopg.rows import dict_row  # keep module import light
 
     params = {"period_start": period.start}
     with transaction(conn), conn.cursor(row_factory=dict_row) as cur:
@@ -361,7 +361,7 @@ def render_invoice_html(invoice: Invoice, period: Period) -> str:
 
 @functools.cache
 def _templates() -> Any:
-    import jinja2  # noqa: PLC0415 - only the HTML needs it
+    import jinja2  # only the HTML needs it
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("rafay_billing", "templates"),

@@ -195,7 +195,7 @@ def _snapshot(conn: Any) -> Iterator[None]:
     """One transaction for the whole export; on an idle connection a read-only REPEATABLE READ one,
     so the size pre-pass and the rows see the same snapshot (inside a caller's transaction, the
     caller's isolation decides)."""
-    from psycopg.pq import TransactionStatus  # noqa: PLC0415
+    from psycopg.pq import TransactionStatus
 
     idle = conn.info.transaction_status == TransactionStatus.IDLE
     with transaction(conn):
@@ -248,7 +248,7 @@ def focus_frame(
     false). Decimal columns hold exact :class:`decimal.Decimal` values (object dtype), timestamps are
     ``datetime64[us, UTC]``, text columns are object dtype with ``None`` for null.
     """
-    import pandas as pd  # noqa: PLC0415 - pandas only where a frame is asked for
+    import pandas as pd  # pandas only where a frame is asked for
 
     start = period.start
     columns = _columns(prerelease_columns)
@@ -315,7 +315,7 @@ def _decimal_type(pa: Any, scale: int, largest: Decimal) -> Any:
 
 def _parquet_schema(conn: Any, period_start: date, columns: Sequence[str], decimals: str) -> Any:
     """The Parquet schema; exact decimals are as wide as the period's values need (run in the snapshot)."""
-    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow as pa
 
     types: dict[str, Any] = {}
     if decimals == "decimal128":
@@ -340,8 +340,8 @@ def _parquet_schema(conn: Any, period_start: date, columns: Sequence[str], decim
 
 def _write_parquet(handle: IO[bytes], batches: Iterator[list[tuple]], index: dict[str, int],
                    columns: Sequence[str], schema: Any) -> int:
-    import pyarrow as pa  # noqa: PLC0415
-    import pyarrow.parquet as pq  # noqa: PLC0415
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     floats = {f.name for f in schema if pa.types.is_floating(f.type)}
     count = 0

@@ -60,7 +60,7 @@ class PartnerSource:
     api: str = API_PARTNER
 
     def list_orgs(self, client: RafayClient, window: Window, *, on_page: PageHook | None = None) -> list[OrgRef]:
-        from rafay_billing.source.partner import partner_orgs  # noqa: PLC0415 - only the partner source needs it
+        from rafay_billing.source.partner import partner_orgs  # only the partner source needs it
 
         return partner_orgs(client, window, on_page=on_page)
 
@@ -68,7 +68,7 @@ class PartnerSource:
         self, client: RafayClient, org: OrgRef, window: Window, *, org_seq: int,
         on_page: PageHook | None = None, keep_rows: bool = True, concurrency: int | None = None,
     ) -> OrgExtraction:
-        from rafay_billing.source.partner import extract_partner_org  # noqa: PLC0415
+        from rafay_billing.source.partner import extract_partner_org
 
         return extract_partner_org(client, org, window, org_seq=org_seq, on_page=on_page, keep_rows=keep_rows)
 

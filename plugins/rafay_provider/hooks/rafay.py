@@ -21,6 +21,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.log import mask_secret
 
+from rafay_billing import settings as defaults
 from rafay_billing.errors import RafayConfigError
 from rafay_billing.source.client import PageHook, RafayClient, RetryPolicy, normalize_base_url
 from rafay_billing.source.sources import APIS, UsageSource, usage_source
@@ -28,10 +29,10 @@ from rafay_billing.window import Window
 from rafay_provider import RAFAY_UI_FIELD_BEHAVIOUR
 from rafay_provider.settings import RAFAY_CONN_ID
 
-ENV_URL = "RAFAY_CONSOLE_URL"
-ENV_KEY = "RAFAY_DEFAULT_API_KEY"
-ENV_INSECURE = "RAFAY_ALLOW_INSECURE_HTTP"
-ENV_API = "RAFAY_API"
+ENV_URL = defaults.ENV_CONSOLE_URL
+ENV_KEY = defaults.ENV_API_KEY
+ENV_INSECURE = defaults.ENV_ALLOW_INSECURE_HTTP
+ENV_API = defaults.ENV_API
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off", "")
 
@@ -44,12 +45,12 @@ class RafaySettings:
     api_key: str = field(repr=False)
     source: str
     verify: bool | str = True
-    connect_timeout: float = 10.0
-    read_timeout: float = 90.0
-    max_retries: int = 5
-    page_size: int = 100
-    concurrency: int = 8
-    listing_reads: int = 3
+    connect_timeout: float = defaults.CONNECT_TIMEOUT
+    read_timeout: float = defaults.READ_TIMEOUT
+    max_retries: int = defaults.MAX_RETRIES
+    page_size: int = defaults.PAGE_SIZE
+    concurrency: int = defaults.CONCURRENCY
+    listing_reads: int = defaults.LISTING_READS
     allow_insecure_http: bool = False
     api: str = "v2"
 
@@ -121,12 +122,12 @@ class RafayHook(BaseHook):
             api_key=key,
             source=where,
             verify=_verify(extras, where),
-            connect_timeout=_number(extras, "connect_timeout", 10.0, where),
-            read_timeout=_number(extras, "read_timeout", 90.0, where),
-            max_retries=int(_number(extras, "max_retries", 5, where, whole=True)),
-            page_size=int(_number(extras, "page_size", 100, where, whole=True)),
-            concurrency=int(_number(extras, "concurrency", 8, where, whole=True)),
-            listing_reads=int(_number(extras, "listing_reads", 3, where, whole=True)),
+            connect_timeout=_number(extras, "connect_timeout", defaults.CONNECT_TIMEOUT, where),
+            read_timeout=_number(extras, "read_timeout", defaults.READ_TIMEOUT, where),
+            max_retries=int(_number(extras, "max_retries", defaults.MAX_RETRIES, where, whole=True)),
+            page_size=int(_number(extras, "page_size", defaults.PAGE_SIZE, where, whole=True)),
+            concurrency=int(_number(extras, "concurrency", defaults.CONCURRENCY, where, whole=True)),
+            listing_reads=int(_number(extras, "listing_reads", defaults.LISTING_READS, where, whole=True)),
             allow_insecure_http=_flag(_extra(extras, "allow_insecure_http"), f"{where}: extra allow_insecure_http"),
             api=_api(_extra(extras, "api"), f"{where}: extra api"),
         )

@@ -23,10 +23,11 @@ from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from rafay_provider.settings import BILLING_DAG_ID
 from rafay_provider.ui import charts, queries, reports
 from rafay_provider.ui.auth import require_user
 
-DAG_ID = "rafay_usage_billing"
+DAG_ID = BILLING_DAG_ID
 MAX_WINDOW_DAYS = 92
 CHART_DAYS = 30
 

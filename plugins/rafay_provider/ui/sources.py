@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-BILLING_CONN_ID = "billing_postgres"
-DATA_URI_VARIABLE = "billing_data_uri"
+from rafay_provider.settings import BILLING_CONN_ID, DATA_URI_VARIABLE
+
 # libpq options a postgres connection's extra may carry (PostgresHook passes them on the same way).
 _LIBPQ_EXTRAS = ("sslmode", "sslcert", "sslkey", "sslrootcert", "sslcrl", "application_name", "connect_timeout")
 

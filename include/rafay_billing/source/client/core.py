@@ -31,6 +31,7 @@ from urllib.parse import urlencode
 import requests
 from requests.adapters import HTTPAdapter
 
+from rafay_billing import settings as defaults
 from rafay_billing.errors import (
     AUTH_HINT,
     RafayAuthError,
@@ -107,12 +108,12 @@ class RafayClient:
         api_key: str,
         *,
         verify: bool | str = True,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 90.0,
+        connect_timeout: float = defaults.CONNECT_TIMEOUT,
+        read_timeout: float = defaults.READ_TIMEOUT,
         retry: RetryPolicy | None = None,
-        page_size: int = 100,
+        page_size: int = defaults.PAGE_SIZE,
         max_pages: int = 10_000,
-        concurrency: int = 8,
+        concurrency: int = defaults.CONCURRENCY,
         on_page: PageHook | None = None,
         auth_hint: str = AUTH_HINT,
         sleep: Callable[[float], None] = time.sleep,

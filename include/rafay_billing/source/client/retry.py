@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_exponential_jitter
 
+from rafay_billing import settings as defaults
 from rafay_billing.errors import RafayError
 
 log = logging.getLogger("rafay_billing.source.client")
@@ -39,14 +40,14 @@ class RetryPolicy:
     :class:`~rafay_billing.errors.RafayListingInconsistent`.
     """
 
-    attempts: int = 5
+    attempts: int = defaults.MAX_RETRIES
     backoff_initial: float = 0.5
     backoff_max: float = 20.0
     jitter: float = 0.5
     retry_after_max: float = 60.0
     server_error_retries: int = 2
     malformed_retries: int = 1
-    listing_reads: int = 3
+    listing_reads: int = defaults.LISTING_READS
 
 
 class AttemptState:
