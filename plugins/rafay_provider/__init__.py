@@ -8,6 +8,7 @@ Since Airflow 3.2 the connection form is declared here as data (``ui-field-behav
 from __future__ import annotations
 
 from rafay_billing import settings as defaults
+from rafay_provider.settings import CONFIG_DESCRIPTION, CONFIG_OPTIONS, SECTION
 
 RAFAY_UI_FIELD_BEHAVIOUR: dict = {
     "hidden-fields": ["schema", "port", "login", "extra"],
@@ -89,4 +90,11 @@ def get_provider_info() -> dict:
                 "conn-fields": RAFAY_CONN_FIELDS,
             }
         ],
+        # [rafay_billing]: `airflow config list` shows each option with its description and default.
+        "config": {
+            SECTION: {
+                "description": CONFIG_DESCRIPTION,
+                "options": {key: {"version_added": "0.1.0", **option} for key, option in CONFIG_OPTIONS.items()},
+            }
+        },
     }

@@ -42,6 +42,7 @@ EXTRACT_FAILURES_XCOM_KEY = "extract_failures"
 
 SECTION = "rafay_billing"
 START_DATE_KEY = "billing_start_date"
+ISSUER_KEY = "invoice_issuer"
 DEFAULT_BILLING_START_DATE = "2026-11-01"
 COVERAGE_LOOKBACK_DAYS = 35
 
@@ -52,6 +53,47 @@ CLOSE_WAIT_MINUTES = 2880
 """How long the close waits for the month's days after it settled, then gives up."""
 CLOSE_POKE_SECONDS = 600
 """How often the close checks again while it waits."""
+
+
+CONFIG_DESCRIPTION = "Rafay billing: the first billing day, retries, rating, and who issues the invoices."
+CONFIG_OPTIONS: dict[str, dict[str, str | None]] = {
+    START_DATE_KEY: {
+        "description": "The first UTC day the daily DAG bills (its start date; catch-up runs start here) and "
+        "the first month the close invoices.",
+        "type": "string", "default": DEFAULT_BILLING_START_DATE, "example": "2026-11-01",
+    },
+    "extract_retries": {
+        "description": "Task retries of one org batch's extraction, on top of the hook's per-request retries "
+        "(older env RAFAY_BILLING_EXTRACT_RETRIES applies when this is left at its default).",
+        "type": "integer", "default": "2", "example": "3",
+    },
+    "extract_retry_delay_seconds": {
+        "description": "First retry delay of an extraction batch, in seconds; doubles per retry "
+        "(older env RAFAY_BILLING_EXTRACT_RETRY_DELAY_SECONDS).",
+        "type": "float", "default": "120", "example": "300",
+    },
+    "retry_delay_seconds": {
+        "description": "Retry delay of the database steps, in seconds (a restarted PostgreSQL, a lost worker) "
+        "(older env RAFAY_BILLING_RETRY_DELAY_SECONDS).",
+        "type": "float", "default": "60", "example": "30",
+    },
+    "rating_connections": {
+        "description": "Database connections that rate a run's orgs at once; 1 rates the whole window in one "
+        "transaction (older env RAFAY_BILLING_RATING_CONNECTIONS).",
+        "type": "integer", "default": "2", "example": "1",
+    },
+    ISSUER_KEY: {
+        "description": "Who issues the invoices: invoice numbers are <issuer>-NNNNNN, gap-free per issuer; "
+        "also the FOCUS InvoiceIssuerName.",
+        "type": "string", "default": DEFAULT_ISSUER, "example": "ACME",
+    },
+}
+"""``[rafay_billing]``, declared to Airflow by ``get_provider_info()["config"]`` (``airflow config list``
+shows them) and read here with these defaults: one place for each option's name and default."""
+
+
+def _default(key: str) -> str:
+    return str(CONFIG_OPTIONS[key]["default"])
 
 
 class SettingsError(ValueError):
@@ -76,7 +118,7 @@ def billing_start_date() -> date:
     """The configured first billing day (default 2026-11-01)."""
     from airflow.sdk.configuration import conf  # only when asked
 
-    return parse_start_date(conf.get(SECTION, START_DATE_KEY, fallback=DEFAULT_BILLING_START_DATE))
+    return parse_start_date(conf.get(SECTION, START_DATE_KEY, fallback=_default(START_DATE_KEY)))
 
 
 def billing_start_datetime() -> datetime:
@@ -85,18 +127,21 @@ def billing_start_datetime() -> datetime:
     return datetime(start.year, start.month, start.day, tzinfo=UTC)
 
 
-def _tunable(key: str, legacy_env: str, default: str) -> str:
-    """``[rafay_billing] <key>``, else the legacy env var, else ``default``."""
+def _tunable(key: str, legacy_env: str) -> str:
+    """``[rafay_billing] <key>``; the legacy env var when the option is left at its declared default
+    (Airflow returns the provider's declared default for an option nobody set)."""
     from airflow.sdk.configuration import conf  # only when asked
 
+    default = _default(key)
     value = conf.get(SECTION, key, fallback=None)
-    if value is None or str(value).strip() == "":
+    explicit = f"AIRFLOW__{SECTION.upper()}__{key.upper()}" in os.environ
+    if value is None or str(value).strip() == "" or (not explicit and str(value).strip() == default):
         value = os.environ.get(legacy_env) or default
     return str(value).strip()
 
 
-def _number(key: str, legacy_env: str, default: str, *, integer: bool) -> float:
-    text = _tunable(key, legacy_env, default)
+def _number(key: str, legacy_env: str, *, integer: bool) -> float:
+    text = _tunable(key, legacy_env)
     try:
         value = int(text) if integer else float(text)
     except ValueError:
@@ -112,31 +157,29 @@ def _number(key: str, legacy_env: str, default: str, *, integer: bool) -> float:
 
 def extract_retries() -> int:
     """Task retries of an extraction batch (default 2)."""
-    return int(_number("extract_retries", "RAFAY_BILLING_EXTRACT_RETRIES", "2", integer=True))
+    return int(_number("extract_retries", "RAFAY_BILLING_EXTRACT_RETRIES", integer=True))
 
 
 def extract_retry_delay() -> timedelta:
     """First retry delay of an extraction batch (default 120 s; doubles per retry)."""
     return timedelta(seconds=_number("extract_retry_delay_seconds", "RAFAY_BILLING_EXTRACT_RETRY_DELAY_SECONDS",
-                                     "120", integer=False))
+                                     integer=False))
 
 
 def retry_delay() -> timedelta:
     """Retry delay of the database steps (default 60 s)."""
-    return timedelta(seconds=_number("retry_delay_seconds", "RAFAY_BILLING_RETRY_DELAY_SECONDS", "60",
-                                     integer=False))
+    return timedelta(seconds=_number("retry_delay_seconds", "RAFAY_BILLING_RETRY_DELAY_SECONDS", integer=False))
 
 
 def rating_connections() -> int:
     """Connections that rate a run's orgs at once (default 2: the rating is CPU-bound in PostgreSQL,
     one statement runs on one core, and PostgreSQL servers have at least two)."""
-    value = int(_number("rating_connections", "RAFAY_BILLING_RATING_CONNECTIONS", "2", integer=True))
+    value = int(_number("rating_connections", "RAFAY_BILLING_RATING_CONNECTIONS", integer=True))
     if value < 1:
         raise SettingsError(f"[{SECTION}] rating_connections must be a whole number >= 1, got {value}")
     return value
 
 
-ISSUER_KEY = "invoice_issuer"
 DEFAULT_INVOICE_ISSUER = DEFAULT_ISSUER
 CLOSED_PERIODS_URI = "x-rafay-billing://closed-periods"
 """The Asset the monthly close emits when a period is closed (its event's extra names the period).
@@ -152,7 +195,7 @@ def invoice_issuer() -> str:
     from rafay_billing.errors import PeriodError
     from rafay_billing.periods.invoices import check_issuer
 
-    value = (conf.get(SECTION, ISSUER_KEY, fallback=DEFAULT_INVOICE_ISSUER) or "").strip()
+    value = (conf.get(SECTION, ISSUER_KEY, fallback=_default(ISSUER_KEY)) or "").strip()
     try:
         return check_issuer(value)
     except PeriodError as exc:

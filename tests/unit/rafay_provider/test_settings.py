@@ -54,3 +54,28 @@ def test_the_names_are_the_contract_s() -> None:
     assert (settings.RAFAY_CONN_ID, settings.BILLING_CONN_ID) == ("rafay_default", "billing_postgres")
     assert (settings.DATA_URI_VARIABLE, settings.PRICE_BOOK_VARIABLE) == ("billing_data_uri", "billing_price_book_uri")
     assert settings.BILLING_DAG_ID == "rafay_usage_billing"
+
+
+def test_the_config_section_is_declared_to_airflow_with_every_option_the_settings_read(tmp_path) -> None:
+    """`airflow config list` shows [rafay_billing]: each option with a description, type, default and example."""
+    import os
+    import subprocess
+    import sys
+
+    from rafay_provider import get_provider_info
+
+    declared = get_provider_info()["config"][settings.SECTION]
+    assert declared["description"]
+    for key, option in declared["options"].items():
+        assert {"description", "type", "default", "example", "version_added"} <= option.keys(), key
+        assert option["description"] and option["default"] is not None and option["example"], key
+    read = {"billing_start_date", "extract_retries", "extract_retry_delay_seconds", "retry_delay_seconds",
+            "rating_connections", "invoice_issuer"}
+    assert read <= declared["options"].keys()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "RAFAY_BILLING_"))}
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    shown = subprocess.run([sys.executable, "-m", "airflow", "config", "list", "--section", settings.SECTION,
+                            "--show-values"], env=env, capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    for key in read:
+        assert f"\n{key} = {declared['options'][key]['default']}\n" in shown.stdout, (key, shown.stdout[-2000:])
