@@ -72,7 +72,15 @@ def _parser() -> argparse.ArgumentParser:
     metrics.add_argument("-v", "--verbose", action="store_true", help="log every API call (never the key)")
     _add_focus_export(sub)
     _waive_parser(sub)
+    _contracts_parser(sub)
     return parser
+
+
+def _contracts_parser(sub: Any) -> None:
+    """``contracts sync`` (issue 22): its parser and handler live in :mod:`rafay_billing.contracts.cli`."""
+    from rafay_billing.contracts import cli as contracts_cli  # stdlib only at import
+
+    contracts_cli.add_parser(sub)
 
 
 # --- focus-export ---------------------------------------------------------------------------------------
@@ -384,6 +392,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except UsageError as exc:
             print(f"rafay-billing waive: error: {exc}", file=sys.stderr)
             return 2
+    if args.command == "contracts":
+        from rafay_billing.contracts import cli as contracts_cli
+
+        return contracts_cli.run(args, dict(os.environ))
     if args.command != "metrics":
         parser.print_help(sys.stderr)
         return 2

@@ -63,9 +63,9 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _overlap(c: Contract, start: datetime, end: datetime, billing_start: date | None = None
-             ) -> tuple[datetime, datetime] | None:
-    """The part of ``[start, end)`` inside the contract's term and on or after ``billing_start``."""
+def in_term_span(c: Contract, start: datetime, end: datetime, billing_start: date | None = None
+                 ) -> tuple[datetime, datetime] | None:
+    """The part of ``[start, end)`` inside the contract's term and on or after ``billing_start``; None if empty."""
     lo = max(c.term_start, start, _midnight(billing_start)) if billing_start else max(c.term_start, start)
     hi = end if c.term_end is None else min(c.term_end, end)
     return (lo, hi) if hi > lo else None
@@ -73,7 +73,7 @@ def _overlap(c: Contract, start: datetime, end: datetime, billing_start: date | 
 
 def in_term_hours(c: Contract, start: datetime, end: datetime, billing_start: date | None = None) -> Fraction:
     """Exact hours of ``[start, end)`` inside the term (from ``billing_start`` on); 0 when they do not meet."""
-    span = _overlap(c, start, end, billing_start)
+    span = in_term_span(c, start, end, billing_start)
     return Fraction(_micros(span[1] - span[0]), _MICROS_PER_HOUR) if span else Fraction(0)
 
 
