@@ -37,7 +37,7 @@ from rafay_billing.periods.period import Period
 
 __all__ = [
     "ContractSyncResult", "ContractsError", "RetroactiveChangeError", "contracts_as_of", "fetch_contracts",
-    "fetch_versions", "sync_contracts", "touched_months",
+    "fetch_versions", "read_contracts", "sync_contracts", "touched_months",
 ]
 
 AUDIT_ACTION = "contracts_retroactive"
@@ -118,7 +118,8 @@ def _contract(row: dict[str, Any]) -> Contract:
     )
 
 
-def _read(cur: Any, name: str, params: dict[str, Any] | None = None) -> list[Contract]:
+def read_contracts(cur: Any, name: str, params: dict[str, Any] | None = None) -> list[Contract]:
+    """The contracts a ``contracts/*.sql`` query selects (a ``dict_row`` cursor), times in UTC."""
     cur.execute(sql(name), params)
     return [_contract(row) for row in cur.fetchall()]
 
@@ -128,7 +129,7 @@ def fetch_contracts(conn: Any) -> list[Contract]:
     from psycopg.rows import dict_row
 
     with transaction(conn), conn.cursor(row_factory=dict_row) as cur:
-        return _read(cur, "contracts/current.sql")
+        return read_contracts(cur, "contracts/current.sql")
 
 
 def contracts_as_of(conn: Any, at: datetime) -> list[Contract]:
@@ -136,7 +137,7 @@ def contracts_as_of(conn: Any, at: datetime) -> list[Contract]:
     from psycopg.rows import dict_row
 
     with transaction(conn), conn.cursor(row_factory=dict_row) as cur:
-        return _read(cur, "contracts/as_of.sql", {"at": at})
+        return read_contracts(cur, "contracts/as_of.sql", {"at": at})
 
 
 def fetch_versions(conn: Any) -> list[dict[str, Any]]:
@@ -234,7 +235,7 @@ def sync_contracts(conn: Any, text: str | bytes, *, allow_retroactive: bool = Fa
     contracts = parse_contracts(text)
     with transaction(conn), conn.cursor(row_factory=dict_row) as cur:
         cur.execute(sql("contracts/lock.sql"))
-        current = {c.contract_id: c for c in _read(cur, "contracts/current.sql")}
+        current = {c.contract_id: c for c in read_contracts(cur, "contracts/current.sql")}
         cur.execute(sql("contracts/closed_periods.sql"))
         closed = [Period(row["period_start"]) for row in cur.fetchall()]
         plan = _plan(contracts, current, closed, billing_start)

@@ -206,3 +206,15 @@ def test_the_audit_log_keeps_its_other_actions(conn: psycopg.Connection) -> None
     conn.execute("INSERT INTO billing.audit_log (action, actor) VALUES ('close', 't'), ('contracts_retroactive', 't')")
     with pytest.raises(psycopg.errors.CheckViolation):
         conn.execute("INSERT INTO billing.audit_log (action, actor) VALUES ('anything', 't')")
+
+
+def test_the_sync_waits_for_a_running_close(conn: psycopg.Connection, billing_dsn: str) -> None:
+    sync_contracts(conn, _csv(R1))
+    with psycopg.connect(billing_dsn) as closer:
+        closer.execute(db.sql("periods/close_lock.sql"))  # a close in progress holds its lock
+        conn.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            sync_contracts(conn, _csv(R1, C1))
+        closer.rollback()
+    conn.execute("RESET lock_timeout")
+    assert sync_contracts(conn, _csv(R1, C1)).inserted == ("c-1",)
