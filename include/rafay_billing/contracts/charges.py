@@ -235,6 +235,24 @@ def reservation_capacity(c: Contract, day: date, billing_start: date | None = No
     return Fraction(c.quantity) * in_term_hours(c, start, start + timedelta(days=1), billing_start)
 
 
+def in_term_usage(c: Contract, day: date, hours: Decimal, start: datetime | None = None,
+                  end: datetime | None = None) -> Fraction:
+    """Rule 2: the part of a record's ``hours`` on ``day`` that falls inside the term, exact.
+
+    A record with times is split by the part of its ``[start, end)`` (clipped to the day) inside the
+    term; a record without times pro rata, ``hours × in-term hours of the day ÷ 24``. The rest is
+    on-demand. (One reservation's term; the caller consumes several in (term_start, contract_id) order.)
+    """
+    day_start = _midnight(day)
+    day_end = day_start + timedelta(days=1)
+    if start is not None and end is not None and end > start:
+        lo, hi = max(start, day_start), min(end, day_end)
+        if hi <= lo:
+            return Fraction(0)
+        return Fraction(hours) * in_term_hours(c, lo, hi) / Fraction(_micros(hi - lo), _MICROS_PER_HOUR)
+    return Fraction(hours) * in_term_hours(c, day_start, day_end) / 24
+
+
 # --- monthly recurring charges (rule 3) ----------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from rafay_billing.contracts.charges import (
     committed_amount,
     contract_periods,
     fee_charge,
+    in_term_usage,
     month_charges,
     mrc_charges,
     reservation_capacity,
@@ -113,6 +114,19 @@ def test_a_term_started_before_billing_start_is_prorated_from_that_day() -> None
 def test_reservation_capacity_per_day() -> None:
     r = reservation("8", "2", utc(2026, 11, 10, 14), utc(2026, 11, 12, 6))
     assert [reservation_capacity(r, date(2026, 11, d)) for d in (9, 10, 11, 12, 13)] == [0, 80, 192, 48, 0]
+
+
+def test_in_term_usage_on_a_terms_first_day() -> None:
+    r = reservation("8", "2", utc(2026, 11, 10, 14))
+    day = date(2026, 11, 10)
+    # a record 12:00-18:00 with 6 h: 4 of its 6 hours are in the term
+    assert in_term_usage(r, day, Decimal(6), utc(2026, 11, 10, 12), utc(2026, 11, 10, 18)) == 4
+    # reaching into the next day: only its part inside the day counts, 10:00-24:00 of which 10 h in term
+    assert in_term_usage(r, day, Decimal(7), utc(2026, 11, 10, 10), utc(2026, 11, 11, 3)) == Decimal(7) * 10 / 14
+    # without times: pro rata, 10 of 24 hours
+    assert in_term_usage(r, day, Decimal("12"), None, None) == 5
+    assert in_term_usage(r, date(2026, 11, 9), Decimal(24)) == 0
+    assert in_term_usage(r, date(2026, 11, 11), Decimal(24)) == 24
 
 
 # --- rule 4: commitment ---------------------------------------------------------------------------
