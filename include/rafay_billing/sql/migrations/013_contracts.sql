@@ -88,16 +88,18 @@ CREATE TRIGGER contract_versions_no_truncate BEFORE TRUNCATE ON billing.contract
     FOR EACH STATEMENT EXECUTE FUNCTION billing.keep_contract_versions();
 
 -- --- the audit log's new action ------------------------------------------------------------------------
+-- Whatever its name (a later migration may rename it), each check on audit_log.action is widened.
 DO $$
 DECLARE
-    def text;
+    c record;
 BEGIN
-    SELECT pg_get_constraintdef(oid) INTO def FROM pg_constraint
-    WHERE conrelid = 'billing.audit_log'::regclass AND conname = 'audit_log_action_check';
-    IF def IS NOT NULL AND position('contracts_retroactive' IN def) = 0 THEN
-        EXECUTE 'ALTER TABLE billing.audit_log DROP CONSTRAINT audit_log_action_check, '
-            || 'ADD CONSTRAINT audit_log_action_check CHECK (('
-            || substring(def FROM '^CHECK \((.*)\)$') || ') OR action = ''contracts_retroactive'')';
-    END IF;
+    FOR c IN
+        SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint
+        WHERE conrelid = 'billing.audit_log'::regclass AND contype = 'c'
+          AND pg_get_constraintdef(oid) ~ '\maction\M' AND position('contracts_retroactive' IN pg_get_constraintdef(oid)) = 0
+    LOOP
+        EXECUTE format('ALTER TABLE billing.audit_log DROP CONSTRAINT %I, ADD CONSTRAINT %I CHECK ((%s) OR action = %L)',
+                       c.conname, c.conname, substring(c.def FROM '^CHECK \((.*)\)$'), 'contracts_retroactive');
+    END LOOP;
 END
 $$;
