@@ -65,9 +65,10 @@ def _parser() -> argparse.ArgumentParser:
         "default: $RAFAY_ALLOW_INSECURE_HTTP, off)",
     )
     metrics.add_argument(
-        "--api", choices=("v2", "partner"), default=None,
-        help="usage API: v2 (the blog's per-org endpoints, default) or partner (Rafay's billing metrics "
-        "API; default: $RAFAY_API, else v2)",
+        "--api", choices=("v2", "partner", "partner_only"), default=None,
+        help="usage API: v2 (the blog's per-org endpoints, default), partner (Rafay's billing metrics "
+        "API, orgs from the v2 listing) or partner_only (a console without the v2 listing; orgs keyed by "
+        "their partner id); default: $RAFAY_API, else v2",
     )
     metrics.add_argument("-v", "--verbose", action="store_true", help="log every API call (never the key)")
     _add_focus_export(sub)

@@ -64,7 +64,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tls", action="store_true", help="serve https with a throw-away CA (path printed on stderr)")
     p.add_argument("--ca-out", default=None, help="with --tls: also copy the CA certificate to this path")
     p.add_argument("--ready-file", default=None, help="write the URL here once listening")
+    p.add_argument("--apis", type=_apis, default=defaults.apis, metavar="v2,partner",
+                   help="the APIs served; 'partner' alone is a partner-only console (/v2/... answers 404)")
+    p.add_argument("--org-listing-ids", action="store_true",
+                   help="the org listing carries each org's partner id as metadata.id")
     return p.parse_args(argv)
+
+
+def _apis(text: str) -> tuple[str, ...]:
+    apis = tuple(a.strip() for a in text.split(",") if a.strip())
+    if not apis or any(a not in ("v2", "partner") for a in apis):
+        raise argparse.ArgumentTypeError(f"a comma-separated subset of v2,partner, got {text!r}")
+    return apis
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         partner_default_limit=args.partner_default_limit, seed_fields_only=args.seed_fields_only,
         now=args.now, tls=args.tls, anomalies=args.anomalies, omit_count=args.omit_count,
         echo_requested_limit=args.echo_requested_limit, ignore_paging=args.ignore_paging,
+        apis=args.apis, org_listing_ids=args.org_listing_ids,
     )
     stop = threading.Event()
 

@@ -167,16 +167,24 @@ class Org:
     """A tenant organization: ``org_id`` is ``metadata.name`` (used in paths), ``name`` the display name.
 
     ``uid`` is its id in the partner billing API (``instance_organization_id``); blank = ``org_id``.
+    ``partner_name`` is the display name the partner API reports for it
+    (``instance_organization_name``); blank = ``name``. Set it to another case, other spaces or an
+    old name to reproduce a console whose two APIs disagree on the name (a rename).
     """
 
     org_id: str
     name: str
     profiles: list[Profile] = field(default_factory=list, hash=False)
     uid: str = ""
+    partner_name: str = ""
 
     @property
     def partner_id(self) -> str:
         return self.uid or self.org_id
+
+    @property
+    def partner_display_name(self) -> str:
+        return self.partner_name or self.name
 
 
 @dataclass

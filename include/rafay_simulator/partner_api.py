@@ -85,7 +85,7 @@ def partner_records(
                 display = usage_display(hours)
                 record = {
                     "instance_organization_id": org.partner_id,
-                    "instance_organization_name": org.name,
+                    "instance_organization_name": org.partner_display_name,
                     "instance_project_id": stable_id(org.org_id, instance.project),
                     "instance_project_name": instance.project,
                     "profile_id": profile_id,

@@ -25,8 +25,10 @@ RAFAY_CONN_FIELDS: dict = {
         "description": "v2 (default): the blog's per-organization endpoints (/v2/organizations/.../usage). "
         "partner: Rafay's documented billing metrics API (/apis/billing.envmgmt.io/v1/metrics/partner/...), "
         "read per org by instance_organization_id. Org ids (metadata.name), price books and history stay "
-        "the same whichever you pick.",
-        "schema": {"type": "string", "enum": ["v2", "partner"], "default": "v2"},
+        "the same whichever you pick. partner_only: a console without the v2 org listing; orgs are the "
+        "partner API's, keyed by their partner id (never chosen on its own: a 404 on the org listing is "
+        "an error that names this setting).",
+        "schema": {"type": "string", "enum": ["v2", "partner", "partner_only"], "default": "v2"},
     },
     "ca_bundle": {
         "label": "CA bundle path",

@@ -22,7 +22,9 @@ class BatchOrg(TypedDict):
     """One listed organization in an extraction batch; ``org_seq`` is its place in the listing.
 
     ``partner_id``/``partner_problem``: its id in the partner billing API, or why it has none usable
-    (``rafay_billing.source.extract.OrgRef``; set by the partner source).
+    (``rafay_billing.source.extract.OrgRef``; set by the partner source). ``sighted`` False: not in
+    this run's listing but known to the registry, billed anyway because the source lists an org only
+    on days with usage (``partner_only``); such an org is extracted but not registered as listed.
     """
 
     org_id: str
@@ -30,6 +32,7 @@ class BatchOrg(TypedDict):
     org_seq: int
     partner_id: NotRequired[str | None]
     partner_problem: NotRequired[str | None]
+    sighted: NotRequired[bool]
 
 
 OrgBatch = list[BatchOrg]

@@ -190,9 +190,12 @@ def list_org_batches(window_data: WindowPayload, context: Context) -> list[OrgBa
 
     folder = run_dir("raw", _window(window_data), _run_id(context))
     folder.mkdir(parents=True, exist_ok=True)
-    listed = _rafay_source().list_orgs(_rafay_client(), _window(window_data), on_page=_page_writer(folder))
+    source = _rafay_source()
+    listed = source.list_orgs(_rafay_client(), _window(window_data), on_page=_page_writer(folder))
     orgs: list[BatchOrg] = [{"org_id": o.org_id, "name": o.name, "org_seq": seq, "partner_id": o.partner_id,
                              "partner_problem": o.partner_problem} for seq, o in enumerate(listed)]
+    if not source.lists_every_org:
+        orgs += _idle_known_orgs(orgs)
     wanted = window_data.get("orgs")
     if wanted:
         known = {o["org_id"] for o in orgs}
@@ -210,6 +213,48 @@ def list_org_batches(window_data: WindowPayload, context: Context) -> list[OrgBa
         len(orgs), len(batches), per_batch, max_tasks,
     )
     return batches
+
+
+def _idle_known_orgs(listed: list[BatchOrg]) -> list[BatchOrg]:
+    """The registry's orgs missing from a listing that shows an org only on days with usage
+    (``partner_only``): billed too, so their idle days are ``billed`` with zero items, not missing."""
+    from rafay_billing.ledger.coverage import known_orgs
+
+    seen = {o["org_id"] for o in listed}
+    with billing_connection() as conn:
+        known = [(org_id, name) for org_id, name in known_orgs(conn) if org_id not in seen]
+    if known:
+        log.info("%d known organization(s) have no usage in this window and are billed with zero items: %s",
+                 len(known), ", ".join(org_id for org_id, _ in known))
+    return [{"org_id": org_id, "name": name, "org_seq": len(listed) + i, "partner_id": org_id,
+             "partner_problem": None, "sighted": False} for i, (org_id, name) in enumerate(known)]
+
+
+def is_scheduled_window(context: Context) -> bool:
+    """True when the run bills its own data interval as a regular run: not a backfill (run type
+    ``backfill``) and no conf window (``window_start``/``window_end``/``days``).
+
+    Why: only such a run's listing dates an org (issue 21, rule 15); a backfill or a conf window of
+    an old window says nothing about when today's orgs began.
+    """
+    dag_run = context.get("dag_run")
+    run_type = getattr(dag_run, "run_type", None)
+    if str(getattr(run_type, "value", run_type)) == "backfill":
+        return False
+    conf = dict(getattr(dag_run, "conf", None) or {})
+    params = dict(context.get("params") or {})
+    return all(conf.get(k, params.get(k)) is None for k in ("window_start", "window_end", "days"))
+
+
+def _usage_days(landed: list[LandedOrgDay]) -> dict[str, tuple[date, date]]:
+    """Each org's first and last day with usage records among the (org, day)s that landed."""
+    spans: dict[str, tuple[date, date]] = {}
+    for item in landed:
+        if item.get("rows"):
+            day = date.fromisoformat(item["day"])
+            first, last = spans.get(item["org_id"], (day, day))
+            spans[item["org_id"]] = (min(first, day), max(last, day))
+    return spans
 
 
 def batch_label(batch: OrgBatch) -> str:
@@ -309,9 +354,10 @@ def load_usage(window_data: WindowPayload | None, batches: list[OrgBatch] | None
     failed: list[dict[str, str]] = []
     rows = 0
     with billing_connection() as conn:
-        register_orgs(conn, [(o["org_id"], o["name"]) for o in listed], window.start.date(), run_id,
-                      start_floor=billing_start_date(), last_day=window.days()[-1].start.date(),
-                      full_listing=not window_data.get("orgs"))
+        register_orgs(conn, [(o["org_id"], o["name"]) for o in listed if o.get("sighted", True)],
+                      window.start.date(), run_id, start_floor=billing_start_date(),
+                      last_day=window.days()[-1].start.date(), full_listing=not window_data.get("orgs"),
+                      scheduled=is_scheduled_window(context), usage_days=_usage_days(landed))
         for item in landed:
             day = Window.for_day(date.fromisoformat(item["day"]))
             try:

@@ -7,8 +7,13 @@ Three DAG runs bill the same tenants for the same day:
 2. a console serving both APIs, read with ``api: partner``; its org listing carries each org's
    partner id (``metadata.id``), which differs from ``metadata.name``: the line items are IDENTICAL
    to run 1's (same org ids, prices, quantities, amounts, labels);
-3. a partner-only console (``/v2/...`` answers 404) with ``api: partner``: the orgs come from the
+3. a partner-only console (``/v2/...`` answers 404) with ``api: partner_only``: the orgs come from the
    partner listing and their partner id is the ``org_id``, so the org-specific price no longer applies.
+   (Issue 21, rule 14 b: ``api: partner`` there fails, naming ``partner_only``; it used to switch.)
+
+A fourth test runs a partner-only console over several days (issue 21, rules 14 c and 15): an org
+idle for a day is billed with zero items that day, not missing, and a conf window of an old window
+does not back-date the orgs.
 
 Every line item is checked against amounts computed here, independently of the pipeline, from the
 dataset's sizes and hours and the contract's price rules.
@@ -217,7 +222,7 @@ def test_both_sources_bill_identically(airflow_home, rafay_sim_factory, billing_
     # 3. a partner-only console: orgs from the partner listing, their partner ids as org_id
     only = rafay_sim_factory(dataset=tenants(uids=True), apis=("partner",))
     alone = BillingRunner(airflow_home, only, billing_dsn, tmp_path / "landing-only", book,
-                          rafay_extra={"api": "partner"})
+                          rafay_extra={"api": "partner_only"})
     third = alone.run(LOGICAL_DATE)
     assert not third.ok and "missing_dimension: 1" in third.output, third.output[-3000:]
     check(alone, tenants(uids=True), UIDS)
@@ -227,3 +232,48 @@ def test_both_sources_bill_identically(airflow_home, rafay_sim_factory, billing_
     by_id = {(r[6], r[8]): r for r in snapshot(alone, list(UIDS.values()))}
     assert by_id[("0190-i2", "")][15] == Decimal("60.00")  # coke's org price does not apply to org k3x9a7q
     assert json.dumps(by_id[("0190-i1", "")][17]) == '{"Contract ID": "C-1001"}'
+
+
+SIMPLE_BOOK = """price_id,org_id,profile_type,profile,unit,unit_price,currency,effective_from,effective_to
+all,,,,instance_hour,0.10,USD,2026-01-01,
+"""
+
+
+def _one_vm(org_id: str, name: str, uid: str, running: bool) -> Org:
+    instances = [Instance(f"id-{org_id}", "vm-1", datetime(2026, 11, 1, tzinfo=UTC))] if running else []
+    return Org(org_id, name, [Profile("vm", "compute", None, [], instances)], uid=uid)
+
+
+def _console(pepsi_running: bool) -> Dataset:
+    return Dataset([_one_vm("coke", "Coke", UIDS["coke"], True), _one_vm("pepsi", "Pepsi", UIDS["pepsi"], pepsi_running)])
+
+
+def test_a_partner_only_console_day_by_day(airflow_home, rafay_sim_factory, billing_dsn, tmp_path):
+    """Issue 21, rules 14 (b, c) and 15 through ``airflow dags test``."""
+    book = tmp_path / "price_book.csv"
+    book.write_text(SIMPLE_BOOK)
+    sim = rafay_sim_factory(dataset=_console(pepsi_running=True), apis=("partner",))
+    wrong = BillingRunner(airflow_home, sim, billing_dsn, tmp_path / "landing", book, rafay_extra={"api": "partner"})
+    refused = wrong.run("2026-11-11")
+    assert not refused.ok and "set the rafay connection's extra api to partner_only" in refused.output
+    assert wrong.query("SELECT count(*) FROM billing.org_registry") == [(0,)]  # nothing re-keyed
+
+    runner = BillingRunner(airflow_home, sim, billing_dsn, tmp_path / "landing", book,
+                           rafay_extra={"api": "partner_only"})
+    assert runner.run("2026-11-11").ok  # bills 11-10: both orgs have usage
+    sim.dataset = _console(pepsi_running=False)
+    assert runner.run("2026-11-12").ok  # bills 11-11: the partner API does not show pepsi at all
+    sim.dataset = _console(pepsi_running=True)
+    back = runner.run("2026-11-13")  # bills 11-12; its look-back checks 11-10 and 11-11
+    assert back.ok, back.output[-3000:]
+    coverage = {(r[0], r[1]): r[2:] for r in runner.query(
+        "SELECT org_id, usage_date, status, line_items FROM billing.coverage")}
+    assert coverage[(UIDS["pepsi"], date(2026, 11, 11))] == ("billed", 0)  # before: no row, the day was missing
+    assert coverage[(UIDS["pepsi"], date(2026, 11, 12))] == ("billed", 1)
+    assert coverage[(UIDS["coke"], date(2026, 11, 11))] == ("billed", 1)
+
+    # a conf window of an old window lists today's orgs: it must not make them expected from 10-01
+    old = runner.run("2026-11-13", conf={"window_start": "2026-10-01T00:00:00Z", "window_end": "2026-10-03T00:00:00Z"})
+    assert old.ok, old.output[-3000:]
+    assert dict(runner.query("SELECT org_id, first_listed_date FROM billing.org_registry")) == {
+        UIDS["coke"]: date(2026, 11, 10), UIDS["pepsi"]: date(2026, 11, 10)}

@@ -7,13 +7,15 @@ price books and history keep working when a provider switches source, and it tur
 records into the same ``UsageRow``s the v2 extraction produces: the landing layout, the usage CSV,
 the load and the rating are then the same for both sources.
 
-Org identity:
+Org identity (source ``partner``):
 - ``metadata.name`` of ``GET /v2/organizations`` stays ``org_id``. The partner id of an org is the
-  listing item's ``id`` (or ``metadata.id``) when it has one, else it is looked up by display name
-  among the orgs of an unfiltered partner listing of the window (a name two orgs share is refused
-  for those orgs: their days fail, naming the name).
-- A partner-only console (the org listing answers 404) takes its orgs from the distinct orgs of an
-  unfiltered partner listing of the window; there the partner id is the ``org_id``.
+  listing item's ``id`` (or ``metadata.id``) when it has one (matched by id), else it is looked up
+  by display name, case and spaces ignored, among the orgs of an unfiltered partner listing of the
+  window. Several candidates, or none while partner usage maps to no listed org, fail that org's
+  days naming them: never another org's usage, never a silent zero.
+- A 404 on the org listing is an error, not a mode: a console that serves only the partner API is
+  the source ``partner_only`` (connection extra ``api``), whose orgs are the distinct orgs of an
+  unfiltered partner listing of the window, keyed by their partner id.
 """
 
 from __future__ import annotations
@@ -52,19 +54,34 @@ _USAGE_TEXT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*h?\s*$", re.IGNORECASE)
 
 
 def partner_orgs(client: RafayClient, window: Window, *, on_page: PageHook | None = None) -> list[OrgRef]:
-    """The orgs to bill from the partner API, each with the partner id its usage is filtered by.
+    """The orgs of the v2 listing, each with the partner id its usage is filtered by (source ``partner``).
 
-    Reads ``GET /v2/organizations`` (same key); maps ids as the module docstring says. Raises what
-    the org listing raises, except a 404, which means a partner-only console.
+    Reads ``GET /v2/organizations`` (same key); maps ids as the module docstring says. A 404 on the
+    listing is an error that says to set ``api`` to ``partner_only``: switching to partner ids on
+    our own would re-key every org (its price rows, coverage and history) on one bad answer.
     """
     try:
         listed = list_orgs(client, on_page=on_page)
-    except RafayNotFound:
-        log.info("The org listing answers 404: a partner-only console; orgs come from the partner listing")
-        return _orgs_from_partner_listing(client, window, on_page)
+    except RafayNotFound as exc:
+        raise RafayNotFound(
+            f"{exc}. The partner source takes its orgs from that listing; if this console serves only "
+            "the partner billing API, set the rafay connection's extra api to partner_only (orgs are "
+            "then keyed by their partner id, so org-specific prices and history must use those ids)",
+            method=exc.method, path=exc.path, status=exc.status, excerpt=exc.excerpt,
+        ) from None
     if all(o.partner_id for o in listed):
         return listed
-    return _map_by_name(listed, _partner_org_names(client, window, on_page))
+    return map_by_name(listed, _partner_org_names(client, window, on_page))
+
+
+def partner_only_orgs(client: RafayClient, window: Window, *, on_page: PageHook | None = None) -> list[OrgRef]:
+    """The orgs with usage in ``window`` on a partner-only console (source ``partner_only``): the
+    distinct orgs of an unfiltered partner listing, keyed by their partner id.
+
+    Such a console lists an org only while it has usage: the DAG bills the orgs it already knows
+    (``billing.org_registry``) on idle days too, with zero items.
+    """
+    return [OrgRef(org_id=pid, name=name, partner_id=pid) for pid, name in _partner_org_names(client, window, on_page)]
 
 
 def _partner_org_names(client: RafayClient, window: Window, on_page: PageHook | None) -> list[tuple[str, str]]:
@@ -78,35 +95,70 @@ def _partner_org_names(client: RafayClient, window: Window, on_page: PageHook | 
     return list(seen.items())
 
 
-def _orgs_from_partner_listing(client: RafayClient, window: Window, on_page: PageHook | None) -> list[OrgRef]:
-    return [OrgRef(org_id=pid, name=name, partner_id=pid)
-            for pid, name in _partner_org_names(client, window, on_page)]
+def name_key(name: str) -> str:
+    """A display name as matched across the two APIs: case and runs of white space ignored."""
+    return " ".join(name.split()).casefold()
 
 
-def _map_by_name(listed: list[OrgRef], partner: list[tuple[str, str]]) -> list[OrgRef]:
-    """Give orgs without a listed id the partner id of the partner org with their display name."""
-    ids_by_name: dict[str, list[str]] = {}
+def _named(candidates: list[tuple[str, str]]) -> str:
+    return " and ".join(f"{name!r} (partner id {pid})" for pid, name in candidates)
+
+
+def _name_problem(
+    org: OrgRef, found: list[tuple[str, str]], twins: list[OrgRef], unmatched: list[tuple[str, str]],
+) -> str | None:
+    """Why ``org`` (listed without an id) cannot take a partner id by name, or None when it can."""
+    advice = "give the org listing ids (id or metadata.id) or make the display names of the two APIs agree"
+    if len(twins) > 1:
+        return (f"org {org.org_id} ({org.name}): its display name matches the listed orgs "
+                f"{', '.join(t.org_id for t in twins)} (case and spaces ignored) and the org listing has no "
+                f"id field, so its partner usage cannot be told apart; {advice}")
+    if len(found) > 1:
+        return (f"org {org.org_id} ({org.name}): its display name matches the partner orgs {_named(found)} "
+                f"(case and spaces ignored), so its partner usage cannot be told apart; {advice}")
+    if not found and unmatched:
+        return (f"org {org.org_id} ({org.name}): no partner org has its display name, and the partner usage "
+                f"of {_named(unmatched)} maps to no listed org (renamed?); refusing to bill it zero; {advice}")
+    return None
+
+
+def map_by_name(listed: list[OrgRef], partner: list[tuple[str, str]]) -> list[OrgRef]:
+    """Give orgs without a listed id the partner id of the one partner org whose display name matches.
+
+    ``partner`` is every (partner id, display name) with usage in the window. Ids the listing
+    already gives are matched by id and never by name. A name matches case- and space-insensitively
+    (``name_key``). An org is refused (its days fail, the problem naming the candidates) when its
+    name matches several partner orgs or another listed org, or none while some partner usage maps
+    to no listed org (a rename: a zero bill would hide it). No candidate and nothing unmatched: the
+    org had no usage in the window.
+    """
+    claimed = {o.partner_id for o in listed if o.partner_id}
+    candidates: dict[str, list[tuple[str, str]]] = {}
     for pid, name in partner:
-        ids_by_name.setdefault(name, []).append(pid)
-    listed_names: dict[str, int] = {}
+        if pid not in claimed:
+            candidates.setdefault(name_key(name), []).append((pid, name))
+    by_name: dict[str, list[OrgRef]] = {}
     for org in listed:
-        listed_names[org.name] = listed_names.get(org.name, 0) + 1
+        if not org.partner_id:
+            by_name.setdefault(name_key(org.name), []).append(org)
+    # partner orgs no listed org takes: no listed name matches, or the match is ambiguous (refused)
+    unmatched = [c for key, found in candidates.items()
+                 if len(found) > 1 or len(by_name.get(key, ())) != 1 for c in found]
     out = []
     for org in listed:
         if org.partner_id:
             out.append(org)
             continue
-        ids = ids_by_name.get(org.name, [])
-        if listed_names[org.name] > 1 or len(ids) > 1:
-            problem = (
-                f"org {org.org_id}: its display name {org.name!r} is shared by {max(listed_names[org.name], len(ids))} "
-                "orgs and the org listing has no id field, so its partner usage cannot be told apart; "
-                "give the orgs distinct names or use a console whose org listing carries ids"
-            )
+        key = name_key(org.name)
+        found = candidates.get(key, [])
+        problem = _name_problem(org, found, by_name[key], unmatched)
+        if problem:
             out.append(replace(org, partner_problem=problem))
         else:
-            # no partner record of that name in the window: the org had no usage (nothing to read)
-            out.append(replace(org, partner_id=ids[0] if ids else None))
+            out.append(replace(org, partner_id=found[0][0] if found else None))
+    if unmatched and all(o.partner_id or o.partner_problem for o in out):
+        log.warning("partner usage of %s maps to no listed org (every listed org matched another): it is "
+                    "not billed", _named(unmatched))
     return out
 
 

@@ -1,5 +1,10 @@
 """Where usage comes from: the blog's v2 endpoints (default) or the partner billing metrics API.
 
+Three names (the ``rafay`` connection extra ``api``): ``v2``, ``partner`` (partner usage, orgs and
+their ids from the v2 listing) and ``partner_only`` (a console without the v2 listing: orgs are the
+partner API's, keyed by their partner id). The last is only ever chosen explicitly: it changes every
+org's id, so a 404 must not select it.
+
 Why one small interface: the DAG and ``rafay-billing metrics`` choose a source by name (the ``rafay``
 connection extra ``api``, or ``--api``) and then run the same pipeline: org listing, per-org
 extraction into ``UsageRow``s, the usage CSV, the load and the rating. Nothing downstream knows
@@ -17,7 +22,8 @@ from rafay_billing.window import Window
 
 API_V2 = "v2"
 API_PARTNER = "partner"
-APIS: tuple[str, ...] = (API_V2, API_PARTNER)
+API_PARTNER_ONLY = "partner_only"
+APIS: tuple[str, ...] = (API_V2, API_PARTNER, API_PARTNER_ONLY)
 
 
 class UsageSource(Protocol):
@@ -25,6 +31,12 @@ class UsageSource(Protocol):
 
     @property
     def api(self) -> str: ...
+
+    @property
+    def lists_every_org(self) -> bool:
+        """True when ``list_orgs`` lists every org whatever its usage; False when an org shows only
+        on days with usage (then the orgs already known are billed on idle days too, with zero)."""
+        ...
 
     def list_orgs(self, client: RafayClient, window: Window, *, on_page: PageHook | None = None) -> list[OrgRef]:
         ...
@@ -41,6 +53,7 @@ class V2Source:
     """``/v2/organizations``, each org's ``ncp/profiles``, and each profile's ``usage``."""
 
     api: str = API_V2
+    lists_every_org: bool = True
 
     def list_orgs(self, client: RafayClient, window: Window, *, on_page: PageHook | None = None) -> list[OrgRef]:
         return list_orgs(client, on_page=on_page)
@@ -58,6 +71,7 @@ class PartnerSource:
     """``/apis/billing.envmgmt.io/v1/metrics/partner/instance/kind/{compute|service}/usage``."""
 
     api: str = API_PARTNER
+    lists_every_org: bool = True
 
     def list_orgs(self, client: RafayClient, window: Window, *, on_page: PageHook | None = None) -> list[OrgRef]:
         from rafay_billing.source.partner import partner_orgs  # only the partner source needs it
@@ -73,6 +87,19 @@ class PartnerSource:
         return extract_partner_org(client, org, window, org_seq=org_seq, on_page=on_page, keep_rows=keep_rows)
 
 
+@dataclass(frozen=True)
+class PartnerOnlySource(PartnerSource):
+    """The partner API on a console without ``/v2/organizations``: orgs keyed by their partner id."""
+
+    api: str = API_PARTNER_ONLY
+    lists_every_org: bool = False
+
+    def list_orgs(self, client: RafayClient, window: Window, *, on_page: PageHook | None = None) -> list[OrgRef]:
+        from rafay_billing.source.partner import partner_only_orgs  # noqa: PLC0415
+
+        return partner_only_orgs(client, window, on_page=on_page)
+
+
 def usage_source(api: str | None) -> UsageSource:
     """The source named ``api`` (``v2`` when unset); an unknown name says which ones exist."""
     name = (api or API_V2).strip().lower()
@@ -80,4 +107,6 @@ def usage_source(api: str | None) -> UsageSource:
         return V2Source()
     if name == API_PARTNER:
         return PartnerSource()
+    if name == API_PARTNER_ONLY:
+        return PartnerOnlySource()
     raise ValueError(f"unknown Rafay usage API {api!r}: use one of {', '.join(APIS)}")

@@ -2,7 +2,7 @@
 
 The hook only does the Airflow part: resolve connection ``rafay_default`` (host = console URL,
 password = API key, extras for TLS, timeouts, retries, paging, listing re-reads, concurrency,
-``allow_insecure_http`` and ``api``: ``v2`` or ``partner``, the usage source), fall back to the seed script's ``RAFAY_CONSOLE_URL`` /
+``allow_insecure_http`` and ``api``: ``v2``, ``partner`` or ``partner_only``, the usage source), fall back to the seed script's ``RAFAY_CONSOLE_URL`` /
 ``RAFAY_DEFAULT_API_KEY`` (and ``RAFAY_ALLOW_INSECURE_HTTP``) when the connection is not defined,
 mask the key, and build the client lazily. All HTTP behaviour lives in ``rafay_billing.source.client`` so the
 ``rafay-billing`` command and the DAG read the API the same way.
@@ -183,7 +183,8 @@ class RafayHook(BaseHook):
             return self._client
 
     def get_source(self) -> UsageSource:
-        """The usage source the connection's ``api`` extra names (``v2`` unless it says ``partner``)."""
+        """The usage source the connection's ``api`` extra names (``v2`` unless it says ``partner`` or
+        ``partner_only``; the latter only ever by name, never inferred from a 404)."""
         return usage_source(self.get_settings().api)
 
     def close(self) -> None:
@@ -209,8 +210,8 @@ class RafayHook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """Lists the organizations the key can see through the chosen source (the UI's Test button).
 
-        With ``api: partner`` that is the org listing, or on a partner-only console the orgs of
-        yesterday's partner usage (UTC).
+        With ``api: partner`` that is the org listing (a 404 says to set ``partner_only``); with
+        ``api: partner_only`` the orgs of yesterday's partner usage (UTC).
         """
         try:
             client = self.get_conn()
@@ -219,7 +220,7 @@ class RafayHook(BaseHook):
             count = len(source.list_orgs(client, Window(today - timedelta(days=1), today)))
         except Exception as exc:
             return False, str(exc)
-        via = " through the partner API" if source.api == "partner" else ""
+        via = " through the partner API" if source.api != "v2" else ""
         return True, f"Connected to {client.base_url}: {count} organization(s) visible{via}"
 
 
@@ -257,7 +258,7 @@ def _flag(value: Any, where: str) -> bool:
 
 
 def _api(value: Any, where: str) -> str:
-    """Which usage API to read: ``v2`` (unset) or ``partner``; anything else is refused, naming both."""
+    """Which usage API to read: ``v2`` (unset), ``partner`` or ``partner_only``; anything else is refused, naming them."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return "v2"
     name = str(value).strip().lower()

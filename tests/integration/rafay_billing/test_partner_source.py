@@ -19,7 +19,7 @@ import pytest
 from rafay_billing import cli
 from rafay_billing.errors import RafayResponseError
 from rafay_billing.source.client import RafayClient
-from rafay_billing.source.sources import PartnerSource, V2Source, usage_source
+from rafay_billing.source.sources import PartnerOnlySource, PartnerSource, V2Source, usage_source
 from rafay_billing.source.usage import UsageRow
 from rafay_billing.window import Window
 from rafay_simulator import Dataset, Fault, Instance, Org, Profile, RafaySimulator
@@ -90,7 +90,8 @@ def test_a_display_name_two_orgs_share_fails_only_those_orgs(rafay_sim_factory) 
     source = usage_source("partner")
     orgs = source.list_orgs(client, WINDOW)
     assert [(o.org_id, o.partner_id) for o in orgs] == [("coke", None), ("coke2", None), ("pepsi", "p000001")]
-    with pytest.raises(RafayResponseError, match="display name 'Coke' is shared by 2 orgs"):
+    # issue 21 rule 14: the message now names the listed orgs that share the name (case and spaces ignored)
+    with pytest.raises(RafayResponseError, match="display name matches the listed orgs coke, coke2"):
         source.extract_org(client, orgs[0], WINDOW, org_seq=0)
     pepsi = source.extract_org(client, orgs[2], WINDOW, org_seq=2).rows
     assert [(r.org_id, r.profile_type, r.profile, r.usage_hours) for r in pepsi] == [
@@ -100,12 +101,15 @@ def test_a_display_name_two_orgs_share_fails_only_those_orgs(rafay_sim_factory) 
 
 
 def test_a_partner_only_console_bills_its_orgs_by_partner_id(rafay_sim_factory) -> None:
+    """Issue 21 rule 14 (b): only the explicit source ``partner_only`` reads such a console."""
     dataset = Dataset([_two_profiles_org("coke", "Coke", "c000001"), _two_profiles_org("pepsi", "Pepsi", "p000001")])
     sim = rafay_sim_factory(dataset=dataset, apis=("partner",))
     client = client_for(sim)
     with pytest.raises(Exception, match="404"):
         V2Source().list_orgs(client, WINDOW)  # the default source cannot read this console
-    orgs, rows = extract_all(PartnerSource(), client)
+    with pytest.raises(Exception, match="404.*partner_only"):
+        PartnerSource().list_orgs(client, WINDOW)  # nor the partner source: it says what to set
+    orgs, rows = extract_all(PartnerOnlySource(), client)
     assert [(o.org_id, o.name, o.partner_id) for o in orgs] == [
         ("c000001", "Coke", "c000001"), ("p000001", "Pepsi", "p000001")]
     assert {r.org_id for r in rows} == {"c000001", "p000001"} and len(rows) == 4

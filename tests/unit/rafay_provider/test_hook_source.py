@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rafay_billing.errors import RafayConfigError
-from rafay_billing.source.sources import PartnerSource, V2Source
+from rafay_billing.source.sources import PartnerOnlySource, PartnerSource, V2Source
 from rafay_provider import RAFAY_CONN_FIELDS
 from rafay_provider.hooks.rafay import RafayHook
 
@@ -26,6 +26,7 @@ def _connection(monkeypatch: pytest.MonkeyPatch, extra: dict) -> None:
 @pytest.mark.parametrize(("extra", "source"), [
     ({}, V2Source), ({"api": "v2"}, V2Source), ({"api": "partner"}, PartnerSource),
     ({"api": " Partner "}, PartnerSource), ({"extra__rafay__api": "partner"}, PartnerSource), ({"api": ""}, V2Source),
+    ({"api": "partner_only"}, PartnerOnlySource),
 ])
 def test_the_api_extra_chooses_the_source(monkeypatch: pytest.MonkeyPatch, extra: dict, source: type) -> None:
     _connection(monkeypatch, extra)
@@ -34,7 +35,7 @@ def test_the_api_extra_chooses_the_source(monkeypatch: pytest.MonkeyPatch, extra
 
 def test_an_unknown_api_is_refused_naming_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
     _connection(monkeypatch, {"api": "v3"})
-    with pytest.raises(RafayConfigError, match=r"extra api must be one of v2, partner, got 'v3'"):
+    with pytest.raises(RafayConfigError, match=r"extra api must be one of v2, partner, partner_only, got 'v3'"):
         RafayHook().get_source()
 
 
@@ -48,8 +49,9 @@ def test_the_environment_fallback_reads_rafay_api(monkeypatch: pytest.MonkeyPatc
 
 def test_the_form_shows_the_source_and_plain_http_switch_with_help() -> None:
     api = RAFAY_CONN_FIELDS["api"]
-    assert api["schema"]["enum"] == ["v2", "partner"] and api["schema"]["default"] == "v2"
+    assert api["schema"]["enum"] == ["v2", "partner", "partner_only"] and api["schema"]["default"] == "v2"
     assert "partner" in api["description"] and "metadata.name" in api["description"]
+    assert "partner_only" in api["description"]
     assert "plain http" in RAFAY_CONN_FIELDS["allow_insecure_http"]["label"]
     assert RAFAY_CONN_FIELDS["allow_insecure_http"]["description"]
 
@@ -64,9 +66,14 @@ def test_the_test_button_of_a_partner_only_console(rafay_sim_factory, monkeypatc
                            uid=f"u00000{i}") for i in range(3)])
     sim = rafay_sim_factory(dataset=dataset, apis=("partner",), now=None)  # the real clock: yesterday has usage
     monkeypatch.setenv("AIRFLOW_CONN_RAFAY_DEFAULT", json.dumps(
-        {"conn_type": "rafay", "host": sim.url, "password": sim.api_key, "extra": {"api": "partner"}}))
+        {"conn_type": "rafay", "host": sim.url, "password": sim.api_key, "extra": {"api": "partner_only"}}))
     assert RafayHook().test_connection() == (
         True, f"Connected to {sim.url}: 3 organization(s) visible through the partner API")
+    # issue 21 rule 14 (b): api partner on this console is an error saying what to set, not a mode
+    monkeypatch.setenv("AIRFLOW_CONN_RAFAY_DEFAULT", json.dumps(
+        {"conn_type": "rafay", "host": sim.url, "password": sim.api_key, "extra": {"api": "partner"}}))
+    ok, message = RafayHook().test_connection()
+    assert not ok and "404" in message and "partner_only" in message
     monkeypatch.setenv("AIRFLOW_CONN_RAFAY_DEFAULT", json.dumps(
         {"conn_type": "rafay", "host": sim.url, "password": sim.api_key}))
     ok, message = RafayHook().test_connection()

@@ -915,3 +915,26 @@ def test_cli_runs_until_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_cli_flags_for_a_partner_only_console_and_listing_ids() -> None:
+    from rafay_simulator.__main__ import parse_args
+
+    args = parse_args(["--apis", "partner", "--org-listing-ids"])
+    assert (args.apis, args.org_listing_ids) == (("partner",), True)
+    assert parse_args([]).apis == ("v2", "partner") and not parse_args([]).org_listing_ids
+    with pytest.raises(SystemExit):
+        parse_args(["--apis", "v3"])
+
+
+def test_the_partner_api_reports_an_orgs_partner_name_when_it_differs(rafay_sim_factory: Any) -> None:
+    """``Org.partner_name``: the partner API's display name of an org (a rename, other case or spaces)."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    dataset = Dataset([Org("coke", "Coke", [Profile("vm", "compute", None, [], [Instance("i-1", "vm-1", start)])],
+                           uid="c1", partner_name=" coca-cola ")])
+    sim = rafay_sim_factory(dataset=dataset)
+    window = {"range_from": "2026-11-10T00:00:00Z", "range_to": "2026-11-11T00:00:00Z"}
+    [record] = get(sim, "/apis/billing.envmgmt.io/v1/metrics/partner/instance/kind/compute/usage",
+                   **window).json()["instance_usage_data"]
+    assert record["instance_organization_name"] == " coca-cola "
+    assert get(sim, "/v2/organizations").json()["items"][0]["name"] == "Coke"
