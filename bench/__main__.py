@@ -197,7 +197,7 @@ def machine() -> str:
         out = subprocess.run([str(find_bin_dir() / "postgres"), "--version"], capture_output=True, text=True,
                              timeout=30).stdout.strip()
         postgres = out.replace("postgres (PostgreSQL)", "PostgreSQL") or postgres
-    except Exception:  # noqa: BLE001 - informational only
+    except Exception:
         pass
     return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({model}){memory}, "
             f"Python {platform.python_version()}, {postgres}")

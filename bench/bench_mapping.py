@@ -56,7 +56,7 @@ from rafay_devkit.airflow_env import airflow_env
 from rafay_devkit.local_airflow import DAG_ID, LocalAirflow, LocalAirflowError, wait_for
 from rafay_devkit.postgres import EmbeddedPostgres
 from rafay_devkit.processes import stop_process_group
-from rafay_devkit.project import demo_price_book  # noqa: E402
+from rafay_devkit.project import demo_price_book
 from rafay_provider.settings import RAFAY_POOL
 
 REPO = Path(__file__).resolve().parents[1]

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_load import (  # noqa: E402
+from bench_load import (
     DAY,
     PROFILE_TYPES,
     WINDOW,
@@ -47,17 +47,17 @@ from bench_load import (  # noqa: E402
     write_usage_files,
 )
 
-from rafay_billing import db  # noqa: E402
-from rafay_billing.ledger.load import load_org_usage  # noqa: E402
-from rafay_billing.ledger.price_book import COLUMNS as PRICE_COLUMNS  # noqa: E402
-from rafay_billing.ledger.price_book import sync_price_book  # noqa: E402
-from rafay_billing.ledger.rating import (  # noqa: E402
+from rafay_billing import db
+from rafay_billing.ledger.load import load_org_usage
+from rafay_billing.ledger.price_book import COLUMNS as PRICE_COLUMNS
+from rafay_billing.ledger.price_book import sync_price_book
+from rafay_billing.ledger.rating import (
     HOURS_TOLERANCE,
     landed_slices,
     rate_window,
     rating_statements,
 )
-from rafay_devkit.postgres import EmbeddedPostgres  # noqa: E402
+from rafay_devkit.postgres import EmbeddedPostgres
 
 CURRENCIES = ("USD", "EUR", "AUD", "JPY")
 RUN_ID = "bench"  # the run whose landed usage is rated, every time (a re-rating re-rates that run's usage)

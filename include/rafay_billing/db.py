@@ -4,7 +4,9 @@ Every statement the billing code runs lives in ``rafay_billing/sql/`` (package d
 and is loaded with :func:`sql`. Functions here take a psycopg 3 connection, which is what Airflow's
 ``PostgresHook`` returns when psycopg 3 is installed, and also what the tests and benchmarks open.
 
-Run on its own: ``python -m rafay_billing.db migrate --dsn postgresql://…`` (or ``$BILLING_DATABASE_URL``).
+Run on its own: ``python -m rafay_billing.db migrate --dsn postgresql://…`` (or ``$BILLING_DATABASE_URL``),
+with ``--owner-role``/``--writer-role``/``--reader-role`` (or ``$BILLING_DB_OWNER_ROLE`` and so on) when the
+database roles are not the default ``rafay_billing_owner``/``_writer``/``_reader``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 from rafay_billing.errors import DatabaseError
-from rafay_billing.settings import ENV_DATABASE_URL
+from rafay_billing.settings import (
+    DEFAULT_OWNER_ROLE,
+    DEFAULT_READER_ROLE,
+    DEFAULT_WRITER_ROLE,
+    ENV_DATABASE_URL,
+    ROLE_ENV,
+)
 
 # Package data, read through importlib.resources: the same in a checkout, an editable install and a wheel.
 SQL_DIR: Traversable = files("rafay_billing").joinpath("sql")
@@ -80,18 +88,66 @@ def transaction(conn: Any) -> Iterator[Any]:
         yield conn
 
 
-def migrate(conn: Any) -> list[str]:
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_$]{0,62}$")
+
+
+@dataclass(frozen=True)
+class DatabaseRoles:
+    """The three group roles (NOLOGIN) of the billing schema; the connection users are their members.
+
+    ``owner`` owns the schema and runs the migrations; ``writer`` has the DML the ledger's triggers
+    allow (what every DAG task needs); ``reader`` has SELECT only (the Billing view, exports).
+    """
+
+    owner: str = DEFAULT_OWNER_ROLE
+    writer: str = DEFAULT_WRITER_ROLE
+    reader: str = DEFAULT_READER_ROLE
+
+    def __post_init__(self) -> None:
+        for kind, name in self.params().items():
+            if not _ROLE_NAME.match(name):
+                raise DatabaseError(
+                    f"database {kind} role name {name!r} must be a lower-case SQL name "
+                    "(letters, digits, _; at most 63 characters)"
+                )
+        if len({self.owner, self.writer, self.reader}) != 3:
+            raise DatabaseError(f"the owner, writer and reader roles must be three different roles, got {self}")
+
+    def params(self) -> dict[str, str]:
+        return {"owner": self.owner, "writer": self.writer, "reader": self.reader}
+
+
+def migrate(conn: Any, roles: DatabaseRoles | None = None) -> list[str]:
     """Apply pending migrations in version order, in one transaction; returns the names applied.
 
     An advisory lock serialises concurrent callers (two runs starting together): the second waits,
     then finds everything applied and does nothing. Migrations are recorded in
     ``billing.schema_migrations``; each file is idempotent on its own as well.
+
+    The database roles (``roles``, default :class:`DatabaseRoles`) are created when absent (that
+    needs CREATEROLE), the connecting user acts as the owner role (it is made a member when it may
+    be), the owner role owns everything in the schema, and the writer's and reader's grants are
+    renewed, every table refusing TRUNCATE. A user that may not act as the owner (a writer's login)
+    gets ``[]`` when nothing is pending and all that is in place, else an error saying what to grant.
     """
+    from psycopg import sql as pgsql
+
+    roles = roles or DatabaseRoles()
     pending = migrations()
     applied_now: list[str] = []
     with transaction(conn), conn.cursor() as cur:
         cur.execute(sql("db/migrate_lock.sql"))
+        cur.execute(sql("db/role_state.sql"), roles.params())
+        schema_ready, roles_in_place, can_own = cur.fetchone()
+        if schema_ready and roles_in_place and not can_own:
+            cur.execute(sql("db/applied_migrations.sql"))
+            if {row[0] for row in cur.fetchall()} >= {m.version for m in pending}:
+                return []
+        cur.execute(sql("db/role_names.sql"), roles.params())
+        cur.execute(sql("db/ensure_roles.sql"))
         cur.execute(sql("db/bootstrap.sql"))
+        cur.execute(sql("db/adopt_schema.sql"))
+        cur.execute(pgsql.SQL(sql("db/set_role.sql")).format(role=pgsql.Identifier(roles.owner)))
         cur.execute(sql("db/applied_migrations.sql"))
         applied = {row[0] for row in cur.fetchall()}
         for migration in pending:
@@ -101,6 +157,9 @@ def migrate(conn: Any) -> list[str]:
             cur.execute(sql("db/record_migration.sql"), {"version": migration.version, "name": migration.name})
             applied_now.append(migration.name)
         load_currencies(cur)
+        cur.execute(sql("db/guard_truncate.sql"))
+        cur.execute(sql("db/grant_roles.sql"))
+        cur.execute(sql("db/reset_role.sql"))
     return applied_now
 
 
@@ -117,7 +176,8 @@ def load_currencies(cur: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rafay_billing.db migrate [--dsn DSN]``: apply the billing schema migrations."""
+    """``python -m rafay_billing.db migrate [--dsn DSN] [--owner-role R] [--writer-role R] [--reader-role R]``:
+    apply the billing schema migrations and set up the database roles."""
     parser = argparse.ArgumentParser(prog="python -m rafay_billing.db", description="Billing database tools.")
     sub = parser.add_subparsers(dest="command", required=True)
     mig = sub.add_parser("migrate", help="apply pending schema migrations")
@@ -126,13 +186,24 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get(ENV_DATABASE_URL),
         help="libpq connection string or URL (default: $BILLING_DATABASE_URL)",
     )
+    defaults = {"owner": DEFAULT_OWNER_ROLE, "writer": DEFAULT_WRITER_ROLE, "reader": DEFAULT_READER_ROLE}
+    for kind, default in defaults.items():
+        mig.add_argument(
+            f"--{kind}-role",
+            default=os.environ.get(ROLE_ENV[kind]) or default,
+            help=f"the database {kind} role (default: ${ROLE_ENV[kind]}, else {default})",
+        )
     args = parser.parse_args(argv)
     if not args.dsn:
         parser.error(f"give --dsn or set {ENV_DATABASE_URL}")
+    try:
+        roles = DatabaseRoles(args.owner_role, args.writer_role, args.reader_role)
+    except DatabaseError as exc:
+        parser.error(str(exc))
     import psycopg
 
     with psycopg.connect(args.dsn) as conn:
-        applied = migrate(conn)
+        applied = migrate(conn, roles)
     print(f"applied {', '.join(applied)}" if applied else "billing schema is up to date")
     return 0
 

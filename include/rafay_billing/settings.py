@@ -36,3 +36,14 @@ CONCURRENCY = 8
 """Requests in flight at most per task or command."""
 LISTING_READS = 3
 """Reads of a listing that changes while it is paged, the first included; then the org fails whole."""
+
+
+# --- the database roles (created by the migrations when absent; cluster-wide names) ---------------------
+DEFAULT_OWNER_ROLE = "rafay_billing_owner"
+"""Owns the schema and runs the migrations (connection ``billing_postgres_owner``)."""
+DEFAULT_WRITER_ROLE = "rafay_billing_writer"
+"""Only the DML the ledger's triggers allow (connection ``billing_postgres``: every other task)."""
+DEFAULT_READER_ROLE = "rafay_billing_reader"
+"""``SELECT`` only (connection ``billing_postgres_reader``: the Billing view, exports)."""
+ROLE_ENV = {"owner": "BILLING_DB_OWNER_ROLE", "writer": "BILLING_DB_WRITER_ROLE", "reader": "BILLING_DB_READER_ROLE"}
+"""Environment overrides of the role names for ``python -m rafay_billing.db migrate``."""

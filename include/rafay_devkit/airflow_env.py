@@ -65,8 +65,14 @@ def airflow_env(
     base: dict[str, str] | None = None,
     billing_start_date: str | None = None,
     dags_folder: Path | None = None,
+    billing_owner_dsn: str | None = None,
+    billing_reader_dsn: str | None = None,
 ) -> dict[str, str]:
     """Everything ``airflow`` needs to run this project's DAG against the given services.
+
+    ``billing_dsn`` is the writer's connection ``billing_postgres``; ``billing_owner_dsn`` and
+    ``billing_reader_dsn``, when given, are ``billing_postgres_owner`` and ``billing_postgres_reader``
+    (else those parts fall back to ``billing_postgres``).
 
     ``billing_start_date`` (``[rafay_billing] billing_start_date``, the DAG's catch-up start) defaults
     to yesterday, UTC: a local scheduler then queues one catch-up run, not a month of them.
@@ -88,6 +94,12 @@ def airflow_env(
             "AIRFLOW__RAFAY_BILLING__BILLING_START_DATE": billing_start_date,
         }
     )
+    for var, dsn in (("AIRFLOW_CONN_BILLING_POSTGRES_OWNER", billing_owner_dsn),
+                     ("AIRFLOW_CONN_BILLING_POSTGRES_READER", billing_reader_dsn)):
+        if dsn:
+            env[var] = postgres_connection_json(dsn)
+        else:
+            env.pop(var, None)
     if price_book_uri:
         env["AIRFLOW_VAR_BILLING_PRICE_BOOK_URI"] = price_book_uri
     else:

@@ -496,9 +496,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pg = EmbeddedPostgres()
         pg.start()
-        billing_dsn = pg.create_database("billing")
+        logins = pg.create_billing_database("billing")
+        billing_dsn = logins.admin
         metadata_dsn = pg.create_database("airflow")
-        env = airflow_env(home / "airflow", rafay_url=sim.url, rafay_api_key=sim.api_key, billing_dsn=billing_dsn,
+        env = airflow_env(home / "airflow", rafay_url=sim.url, rafay_api_key=sim.api_key, billing_dsn=logins.writer,
+                          billing_owner_dsn=logins.owner, billing_reader_dsn=logins.reader,
                           data_uri=f"s3://{BUCKET}/billing", price_book_uri=demo_price_book().as_uri())
         topo = CeleryTopology(home, env, metadata_dsn, BUCKET, workers=args.workers, concurrency=args.concurrency,
                               username=args.username, password=args.password).start()

@@ -79,13 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     config = SimulatorConfig(seed=args.seed, orgs=args.orgs, now=window_end + timedelta(days=1))
     with RafaySimulator(config) as sim, EmbeddedPostgres(DEMO_DIR / "postgres") as pg:
         print(f"  Rafay simulator: {sim.url}")
-        dsn = pg.create_database("billing")
-        print(f"  Billing database: {dsn}")
+        logins = pg.create_billing_database("billing")
+        dsn = logins.admin
+        print(f"  Billing database: {dsn} (connections: owner {logins.owner}, writer {logins.writer}, "
+              f"reader {logins.reader})")
         env = airflow_env(
             DEMO_DIR / "airflow",
             rafay_url=sim.url,
             rafay_api_key=sim.api_key,
-            billing_dsn=dsn,
+            billing_dsn=logins.writer,
+            billing_owner_dsn=logins.owner,
+            billing_reader_dsn=logins.reader,
             data_uri=data_dir.as_uri(),
             price_book_uri=demo_price_book().as_uri(),
             # the ledger starts with the demo month, so no earlier day is reported missing

@@ -512,18 +512,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pg = EmbeddedPostgres()  # a temp root of its own (the server runs as an unprivileged user)
         pg.start()
-        billing_dsn = pg.create_database("billing")
+        logins = pg.create_billing_database("billing")
+        billing_dsn = logins.admin
         metadata_dsn = pg.create_database("airflow")
         env = airflow_env(
             home / "airflow",
             rafay_url=sim.url,
             rafay_api_key=sim.api_key,
-            billing_dsn=billing_dsn,
+            billing_dsn=logins.writer,
+            billing_owner_dsn=logins.owner,
+            billing_reader_dsn=logins.reader,
             data_uri=(home / "billing-data").as_uri(),
             price_book_uri=demo_price_book().as_uri(),
         )
         print(f"  Rafay simulator ({args.orgs} orgs): {sim.url}", flush=True)
-        print(f"  Billing database: {billing_dsn}", flush=True)
+        print(f"  Billing database: {billing_dsn}; connections billing_postgres_owner, billing_postgres and "
+              f"billing_postgres_reader log in as {logins.owner}, {logins.writer}, {logins.reader}", flush=True)
         print("  Airflow: migrating the metadata database, starting api-server, scheduler, dag-processor, "
               "triggerer ...", flush=True)
         airflow = LocalAirflow(

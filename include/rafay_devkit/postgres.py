@@ -14,7 +14,9 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SERVICE_USER = "postgres"
 FALLBACK_USER = "rafaypg"
@@ -136,6 +138,13 @@ class EmbeddedPostgres:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.dsn(name)
 
+    def create_billing_database(self, name: str, roles: Any = None) -> BillingLogins:
+        """A database for the billing schema and three login users, members of its owner, writer and
+        reader roles (created when absent): the DSNs of ``billing_postgres_owner``, ``billing_postgres``
+        and ``billing_postgres_reader``, as a deployment wires them (see :func:`create_billing_logins`)."""
+        dsn = self.create_database(name)
+        return create_billing_logins(dsn, name, roles)
+
     def stop(self) -> None:
         if self.running:
             subprocess.run(
@@ -152,3 +161,40 @@ class EmbeddedPostgres:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass(frozen=True)
+class BillingLogins:
+    """The DSNs of a billing database's three connections (``admin``: the server's superuser)."""
+
+    admin: str
+    owner: str
+    writer: str
+    reader: str
+
+
+def create_billing_logins(admin_dsn: str, prefix: str, roles: Any = None) -> BillingLogins:
+    """As the server's administrator (``admin_dsn``): the group roles when absent, and login users
+    ``<prefix>_owner``/``_writer``/``_reader`` that are their members; the owner role may create the
+    billing schema in the database (so the owner's login can migrate). Trust authentication: no
+    passwords (a real deployment gives each login one)."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from rafay_billing.db import DatabaseRoles
+
+    roles = roles or DatabaseRoles()
+    params = conninfo_to_dict(admin_dsn)
+    dsns: dict[str, str] = {}
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        for kind, group in roles.params().items():
+            login = f"{prefix}_{kind}"[:63]
+            for name, options in ((group, "NOLOGIN"), (login, "LOGIN")):
+                if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone():
+                    conn.execute(sql.SQL("CREATE ROLE {} " + options).format(sql.Identifier(name)))
+            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(login)))
+            dsns[kind] = make_conninfo(**{**params, "user": login})
+        conn.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(
+            sql.Identifier(params["dbname"]), sql.Identifier(roles.owner)))
+    return BillingLogins(admin=admin_dsn, **dsns)

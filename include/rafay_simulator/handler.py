@@ -100,7 +100,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         except OSError:
             pass  # reset / broken pipe / TLS error: the client is gone
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature from the base class
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:

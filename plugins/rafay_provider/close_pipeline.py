@@ -278,7 +278,7 @@ def write_documents(period_data: dict) -> dict:
     period = _period(period_data)
     out_dir = period_dir(period)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with billing_connection() as conn:
+    with billing_connection("reader") as conn:
         unbilled = [e.as_dict() for e in readiness(conn, period).open_exceptions]
         files = write_period_documents(conn, period, out_dir, unbilled=unbilled or None)
     log.info("Wrote %d document(s) for %s to %s", len(files), period.label, out_dir)
@@ -295,7 +295,7 @@ def export_focus(period_data: dict) -> dict:
     out_dir = period_dir(period)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"focus-{period.label}.csv"
-    with billing_connection() as conn:
+    with billing_connection("reader") as conn:
         rows = write_focus_export(conn, period, out, fmt="csv", invoice_issuer=invoice_issuer())
     log.info("FOCUS export of %s: %d row(s) in %s", period.label, rows, out)
     return {"rows": rows, "file": str(out)}

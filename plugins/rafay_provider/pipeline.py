@@ -35,12 +35,14 @@ from rafay_provider.payloads import (
 )
 from rafay_provider.settings import (
     BILLING_CONN_ID,
+    BILLING_CONN_IDS,
     DATA_URI_VARIABLE,
     EXTRACT_FAILURES_XCOM_KEY,
     EXTRACT_TASK,
     EXTRACTED_XCOM_KEY,
     PRICE_BOOK_VARIABLE,
     SETTLE_MINUTES,
+    DatabaseRole,
 )
 
 log = logging.getLogger(__name__)
@@ -73,18 +75,42 @@ def org_day_dir(day: Window, org_id: str, run_id: str) -> ObjectStoragePath:
     return run_dir("raw", day, run_id) / f"org={safe_component(org_id)}"
 
 
-def _new_billing_connection() -> Any:
-    """Another psycopg 3 connection to ``billing_postgres`` (the caller closes it)."""
+def billing_conn_id(role: DatabaseRole = "writer") -> str:
+    """The connection the ``role``'s part uses: ``billing_postgres_owner`` (migrations),
+    ``billing_postgres`` (the writer) or ``billing_postgres_reader`` (reports, exports). An owner or
+    reader connection that is not defined falls back to ``billing_postgres``, with a warning in the task
+    log, so a single-connection deployment keeps working (with the writer's login doing it all)."""
+    conn_id = BILLING_CONN_IDS[role]
+    if conn_id == BILLING_CONN_ID:
+        return conn_id
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        log.warning(
+            "Connection %s is not defined: the %s's part runs on %s instead. Define %s with a login that is "
+            "a member of the billing %s role to keep each part to its own privileges.",
+            conn_id, role, BILLING_CONN_ID, conn_id, role,
+        )
+        return BILLING_CONN_ID
+    return conn_id
+
+
+def _new_billing_connection(role: DatabaseRole = "writer") -> Any:
+    """Another psycopg 3 connection for ``role`` (see :func:`billing_conn_id`; the caller closes it)."""
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-    return PostgresHook(postgres_conn_id=BILLING_CONN_ID).get_conn()
+    return PostgresHook(postgres_conn_id=billing_conn_id(role)).get_conn()
 
 
 @contextmanager
-def billing_connection() -> Iterator[Any]:
-    """A psycopg 3 connection to ``billing_postgres`` (PostgresHook picks psycopg 3 with SQLAlchemy 2)."""
+def billing_connection(role: DatabaseRole = "writer") -> Iterator[Any]:
+    """A psycopg 3 connection for ``role`` (PostgresHook picks psycopg 3 with SQLAlchemy 2): the
+    writer's ``billing_postgres`` unless asked for the owner or the reader."""
 
-    conn = _new_billing_connection()
+    conn = _new_billing_connection(role)
     try:
         yield conn
     finally:
@@ -138,9 +164,10 @@ def resolve_run_window(context: Context) -> WindowPayload:
 
 def migrate_schema() -> list[str]:
     from rafay_billing import db
+    from rafay_provider.settings import database_roles
 
-    with billing_connection() as conn:
-        applied = db.migrate(conn)
+    with billing_connection("owner") as conn:
+        applied = db.migrate(conn, database_roles())
     log.info("Billing schema: %s", f"applied {', '.join(applied)}" if applied else "up to date")
     return applied
 
@@ -473,7 +500,7 @@ def publish_reports(window_data: WindowPayload, context: Context) -> dict[str, A
 
     line_items_path = out / "line-items.csv"
     with (
-        billing_connection() as conn,
+        billing_connection("reader") as conn,
         _report_snapshot(conn),
         _closing(iter_ncp_metrics_rows(conn, window)) as unsorted_rows,
         _closing(iter_ncp_metrics_rows(conn, window, sort=True)) as sorted_rows,

@@ -14,6 +14,13 @@ Settings live in Airflow's configuration, section ``[rafay_billing]`` (env
 - ``invoice_issuer``: who issues the invoices.
 - ``rating_connections``: how many database connections rate a run's orgs at once (default 2; 1
   rates the whole window in one transaction).
+- ``db_owner_role``, ``db_writer_role``, ``db_reader_role``: the billing database's group roles
+  (default ``rafay_billing_owner``/``_writer``/``_reader``), which the migrations create when absent;
+  the logins of the three connections below are their members.
+
+Connections: ``billing_postgres_owner`` (``migrate_schema``), ``billing_postgres`` (the writer: every
+other task), ``billing_postgres_reader`` (the Billing view, exports); the first and the last fall back
+to ``billing_postgres`` with a warning when not defined.
 
 The tunables also take the older env names ``RAFAY_BILLING_EXTRACT_RETRIES`` and so on as a fallback.
 """
@@ -22,12 +29,28 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Literal
 
-from rafay_billing.settings import DEFAULT_ISSUER
+from rafay_billing.settings import (
+    DEFAULT_ISSUER,
+    DEFAULT_OWNER_ROLE,
+    DEFAULT_READER_ROLE,
+    DEFAULT_WRITER_ROLE,
+)
+
+if TYPE_CHECKING:
+    from rafay_billing.db import DatabaseRoles
 
 # --- names -------------------------------------------------------------------------------------------
 RAFAY_CONN_ID = "rafay_default"
 BILLING_CONN_ID = "billing_postgres"
+"""The writer's connection: every DAG task but ``migrate_schema`` and the exports."""
+BILLING_OWNER_CONN_ID = "billing_postgres_owner"
+"""The owner's connection (``migrate_schema``); ``billing_postgres`` when not defined."""
+BILLING_READER_CONN_ID = "billing_postgres_reader"
+"""The reader's connection (the Billing view, reports and exports); ``billing_postgres`` when not defined."""
+DatabaseRole = Literal["owner", "writer", "reader"]
+BILLING_CONN_IDS: dict[DatabaseRole, str] = {"owner": BILLING_OWNER_CONN_ID, "writer": BILLING_CONN_ID, "reader": BILLING_READER_CONN_ID}
 DATA_URI_VARIABLE = "billing_data_uri"
 PRICE_BOOK_VARIABLE = "billing_price_book_uri"
 CONTRACTS_VARIABLE = "billing_contracts_uri"
@@ -88,6 +111,16 @@ CONFIG_OPTIONS: dict[str, dict[str, str | None]] = {
         "description": "Who issues the invoices: invoice numbers are <issuer>-NNNNNN, gap-free per issuer; "
         "also the FOCUS InvoiceIssuerName.",
         "type": "string", "default": DEFAULT_ISSUER, "example": "ACME",
+    },
+    **{
+        key: {
+            "description": f"The database {kind} role: created by the migrations when absent (roles are "
+            "cluster-wide; a managed PostgreSQL needs CREATEROLE, else create it by hand, see the README).",
+            "type": "string", "default": default, "example": f"acme_billing_{kind}",
+        }
+        for kind, key, default in (("owner", "db_owner_role", DEFAULT_OWNER_ROLE),
+                                   ("writer", "db_writer_role", DEFAULT_WRITER_ROLE),
+                                   ("reader", "db_reader_role", DEFAULT_READER_ROLE))
     },
 }
 """``[rafay_billing]``, declared to Airflow by ``get_provider_info()["config"]`` (``airflow config list``
@@ -202,3 +235,26 @@ def invoice_issuer() -> str:
         return check_issuer(value)
     except PeriodError as exc:
         raise SettingsError(f"[{SECTION}] {ISSUER_KEY} (env AIRFLOW__{SECTION.upper()}__{ISSUER_KEY.upper()}): {exc}") from None
+
+
+
+
+ROLE_KEYS = {"owner": "db_owner_role", "writer": "db_writer_role", "reader": "db_reader_role"}
+
+
+def database_roles() -> DatabaseRoles:
+    """``[rafay_billing] db_owner_role``/``db_writer_role``/``db_reader_role`` as the core's
+    ``DatabaseRoles`` (defaults ``rafay_billing_owner``/``_writer``/``_reader``)."""
+    from airflow.sdk.configuration import conf
+
+    from rafay_billing.db import DatabaseRoles
+    from rafay_billing.errors import DatabaseError
+
+    default = DatabaseRoles()
+    names = {kind: (conf.get(SECTION, key, fallback="") or "").strip() or getattr(default, kind)
+             for kind, key in ROLE_KEYS.items()}
+    try:
+        return DatabaseRoles(**names)
+    except DatabaseError as exc:
+        keys = ", ".join(f"{SECTION}.{key}" for key in ROLE_KEYS.values())
+        raise SettingsError(f"[{SECTION}] database roles ({keys}): {exc}") from None

@@ -156,13 +156,13 @@ def _rate_groups_in_parallel(
                 return
             try:
                 results.append(_rate_group(on, group, run_id))
-            except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others stop
+            except BaseException as exc:
                 errors.append(exc)
 
     def work_on_new_connection() -> None:
         try:
             other = connect()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
             return
         try:

@@ -95,7 +95,7 @@ class PartnerOnlySource(PartnerSource):
     lists_every_org: bool = False
 
     def list_orgs(self, client: RafayClient, window: Window, *, on_page: PageHook | None = None) -> list[OrgRef]:
-        from rafay_billing.source.partner import partner_only_orgs  # noqa: PLC0415
+        from rafay_billing.source.partner import partner_only_orgs
 
         return partner_only_orgs(client, window, on_page=on_page)
 

@@ -11,6 +11,7 @@ Routes, all behind :func:`rafay_provider.ui.auth.require_user`:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +28,13 @@ from rafay_provider.settings import BILLING_DAG_ID
 from rafay_provider.ui import charts, queries, reports
 from rafay_provider.ui.auth import require_user
 
+log = logging.getLogger(__name__)
+
 DAG_ID = BILLING_DAG_ID
+UNREACHABLE = (
+    "The billing database is unreachable (connection billing_postgres_reader, else billing_postgres). "
+    "The api-server log says why; check the connection and that the database is up."
+)
 MAX_WINDOW_DAYS = 92
 CHART_DAYS = 30
 
@@ -74,11 +81,18 @@ def _connect(src: Sources) -> Iterator[Any]:
             yield conn
     except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
         raise HTTPException(
-            503, "The billing schema is not in billing_postgres yet: the rafay_usage_billing DAG's "
+            503, "The billing schema is not in the billing database yet: the rafay_usage_billing DAG's "
             "migrate_schema task creates it; run the DAG once.",
         ) from None
+    except psycopg.errors.InsufficientPrivilege:
+        raise HTTPException(
+            503, "The Billing view's database login may not read the billing schema: make it a member of the "
+            "billing reader role ([rafay_billing] db_reader_role), then migrate once.",
+        ) from None
     except psycopg.OperationalError as exc:
-        raise HTTPException(503, f"billing_postgres is unreachable: {str(exc).strip()[:300]}") from None
+        # The driver's message names the server, port and user: for the api-server log, not the browser.
+        log.warning("Billing view: the billing database is unreachable: %s", str(exc).strip())
+        raise HTTPException(503, UNREACHABLE) from None
 
 
 def _window_of(conn: Any, day: str | None, days: int) -> tuple[date, date]:

@@ -1,23 +1,34 @@
-"""Where the Billing view reads from, inside the api-server: the ``billing_postgres`` connection and
-the ``billing_data_uri`` landing root, the same ones the DAG's tasks use."""
+"""Where the Billing view reads from, inside the api-server: the ``billing_postgres_reader`` connection
+(else ``billing_postgres``, with a warning) and the ``billing_data_uri`` landing root, as the DAG's tasks."""
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
-from rafay_provider.settings import BILLING_CONN_ID, DATA_URI_VARIABLE
+from rafay_provider.settings import BILLING_CONN_ID, BILLING_READER_CONN_ID, DATA_URI_VARIABLE
 
+log = logging.getLogger(__name__)
 # libpq options a postgres connection's extra may carry (PostgresHook passes them on the same way).
 _LIBPQ_EXTRAS = ("sslmode", "sslcert", "sslkey", "sslrootcert", "sslcrl", "application_name", "connect_timeout")
 
 
 def billing_conninfo() -> dict[str, Any]:
-    """psycopg connect() keywords of ``billing_postgres`` (the api-server reads the secrets backends
-    and the metadata database directly: it is not a task)."""
+    """psycopg connect() keywords of ``billing_postgres_reader`` (a member of the reader role: SELECT
+    only), else of ``billing_postgres`` with a warning in the api-server log (a single-connection
+    deployment). The api-server reads the secrets backends and the metadata database directly: it is
+    not a task."""
+    from airflow.exceptions import AirflowNotFoundException
     from airflow.models.connection import Connection
 
-    conn = Connection.get_connection_from_secrets(BILLING_CONN_ID)
+    try:
+        conn = Connection.get_connection_from_secrets(BILLING_READER_CONN_ID)
+    except AirflowNotFoundException:
+        log.warning("Connection %s is not defined: the Billing view reads through %s instead. Define %s "
+                    "with a login that is a member of the billing reader role.",
+                    BILLING_READER_CONN_ID, BILLING_CONN_ID, BILLING_READER_CONN_ID)
+        conn = Connection.get_connection_from_secrets(BILLING_CONN_ID)
     params: dict[str, Any] = {
         "host": conn.host or None, "port": conn.port or None, "user": conn.login or None,
         "password": conn.password or None, "dbname": conn.schema or None,

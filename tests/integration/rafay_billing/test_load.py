@@ -224,7 +224,7 @@ def test_concurrent_loads_of_one_org_take_turns(billing_dsn: str) -> None:
             with psycopg.connect(billing_dsn) as c:
                 barrier.wait()
                 load_org_usage(c, W1, "acme", text, "r")
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(t,)) for t in texts]

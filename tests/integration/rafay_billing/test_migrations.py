@@ -131,7 +131,7 @@ def test_concurrent_migrate_is_safe(billing_dsn: str) -> None:
             with psycopg.connect(billing_dsn) as conn:
                 barrier.wait()
                 results.append(db.migrate(conn))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(workers)]

@@ -475,7 +475,7 @@ def test_concurrent_ratings_of_one_day_take_turns(conn: psycopg.Connection, bill
             with psycopg.connect(billing_dsn) as c:
                 barrier.wait()
                 results.append(rate_window(c, W1, "r"))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(3)]

@@ -617,13 +617,39 @@ def test_env_example_connections_are_consistent_with_the_services(services, env_
         assert form["conn_type"] == "rafay" and "://" not in form["host"], "production host = console domain"
         assert form["password"].startswith("<"), "production API key must be a placeholder"
 
-    billing = json.loads(active[conn_env_name("billing_postgres")])
+    # The billing database's three connections: the owner logs in as the service's POSTGRES_USER, the
+    # writer and the reader as the logins its init script creates (issue 21, rule 10).
     db_env = service_env(services["billing-postgres"])
-    assert billing["conn_type"] == CONTRACT_CONNECTIONS["billing_postgres"]
-    assert billing["host"] == "billing-postgres" and billing["port"] == 5432
-    assert billing["login"] == interpolate(db_env["POSTGRES_USER"], active)
-    assert billing["password"] == interpolate(db_env["POSTGRES_PASSWORD"], active)
-    assert billing["schema"] == interpolate(db_env["POSTGRES_DB"], active)
+    logins = {
+        "billing_postgres_owner": (db_env["POSTGRES_USER"], db_env["POSTGRES_PASSWORD"]),
+        "billing_postgres": ("billing_writer", db_env["BILLING_DB_WRITER_PASSWORD"]),
+        "billing_postgres_reader": ("billing_reader", db_env["BILLING_DB_READER_PASSWORD"]),
+    }
+    init = (REPO / "include/rafay_devkit/data/billing-postgres-init/10-billing-logins.sh").read_text()
+    for conn_id, (login, password) in logins.items():
+        billing = json.loads(active[conn_env_name(conn_id)])
+        assert billing["conn_type"] == CONTRACT_CONNECTIONS["billing_postgres"], conn_id
+        assert billing["host"] == "billing-postgres" and billing["port"] == 5432, conn_id
+        assert billing["login"] == interpolate(login, active), conn_id
+        assert billing["password"] == interpolate(password, active), conn_id
+        assert billing["schema"] == interpolate(db_env["POSTGRES_DB"], active), conn_id
+        if conn_id != "billing_postgres_owner":
+            assert f"CREATE ROLE {login} LOGIN" in init, login
+    mounted = mounts(services["billing-postgres"])
+    assert mounted["/docker-entrypoint-initdb.d"] == "./include/rafay_devkit/data/billing-postgres-init"
+
+
+def test_the_billing_view_gets_the_reader_connection_only(services):
+    """The api-server serves the Billing view: it reads through billing_postgres_reader, and holds neither
+    the writer's nor the owner's login, nor the Rafay key."""
+    env = service_env(services["airflow-apiserver"])
+    assert env["AIRFLOW_CONN_BILLING_POSTGRES_READER"].startswith("${AIRFLOW_CONN_BILLING_POSTGRES_READER")
+    for conn_id in ("billing_postgres", "billing_postgres_owner", "rafay_default"):
+        assert conn_env_name(conn_id) not in env, conn_id
+    for name in TASK_RUNNERS:
+        task_env = service_env(services[name])
+        for conn_id in ("billing_postgres_owner", "billing_postgres_reader"):
+            assert task_env[conn_env_name(conn_id)] == "${" + conn_env_name(conn_id) + ":-}", (name, conn_id)
 
 
 # --- .env.example ----------------------------------------------------------------------------------

@@ -163,7 +163,7 @@ def test_an_error_after_writing_rolls_everything_back(conn: psycopg.Connection, 
     _close(conn, "2026-11-01")
     before = _snapshot(conn)
 
-    def boom(cur, contracts):  # noqa: ANN001, ANN202 - fails after the versions and audit rows were written
+    def boom(cur, contracts):
         raise RuntimeError("lost the database")
 
     monkeypatch.setattr(contracts_sync, "_warnings", boom)

@@ -1,0 +1,45 @@
+-- What the writer and the reader may do, granted afresh by the owner on every migrate (tables of later
+-- migrations included; ALTER DEFAULT PRIVILEGES covers tables created between two migrates).
+--   writer: SELECT everything; INSERT, UPDATE, DELETE where the ledger's triggers decide what may
+--           change (closed periods refuse it); INSERT only on the append-only history; nothing on the
+--           migration record and the currencies (migrate keeps them); the sequences it draws from.
+--           Never TRUNCATE, TRIGGER, REFERENCES, ALTER or DROP: those stay with the owner.
+--   reader: SELECT only.
+DO $$
+DECLARE
+    owner_role text := current_setting('rafay_billing.owner_role');
+    writer text := current_setting('rafay_billing.writer_role');
+    reader text := current_setting('rafay_billing.reader_role');
+    t record;
+    privileges text;
+BEGIN
+    EXECUTE format('REVOKE ALL ON SCHEMA billing FROM PUBLIC, %I, %I', writer, reader);
+    EXECUTE format('GRANT USAGE ON SCHEMA billing TO %I, %I', writer, reader);
+    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA billing FROM PUBLIC, %I, %I', writer, reader);
+    EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA billing FROM PUBLIC, %I, %I', writer, reader);
+    EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA billing TO %I, %I', writer, reader);
+    EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA billing TO %I', writer);
+    FOR t IN
+        SELECT c.relname FROM pg_class AS c
+        WHERE c.relnamespace = 'billing'::regnamespace AND c.relkind IN ('r', 'p')
+        ORDER BY c.relname
+    LOOP
+        privileges := CASE
+            WHEN t.relname IN ('schema_migrations', 'currencies') THEN NULL
+            WHEN t.relname IN ('audit_log', 'invoices', 'invoice_lines', 'billing_periods', 'price_book_history',
+                               'exception_waivers') THEN 'INSERT'
+            WHEN t.relname = 'invoice_counters' THEN 'INSERT, UPDATE'
+            ELSE 'INSERT, UPDATE, DELETE'
+        END;
+        IF privileges IS NOT NULL THEN
+            EXECUTE format('GRANT %s ON billing.%I TO %I', privileges, t.relname, writer);
+        END IF;
+    END LOOP;
+    EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA billing '
+                   'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I', owner_role, writer);
+    EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA billing GRANT SELECT ON TABLES TO %I',
+                   owner_role, reader);
+    EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA billing '
+                   'GRANT USAGE, SELECT ON SEQUENCES TO %I', owner_role, writer);
+END
+$$;
