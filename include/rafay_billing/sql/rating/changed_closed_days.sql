@@ -1,6 +1,8 @@
 -- Which closed days' fresh rating (pg_temp.rated_days) differs from what the ledger holds for them now
 -- (issued items plus pending corrections, summed per instance and price): only those are corrected
--- again, so a repeated correction changes nothing and logs nothing.
+-- again, so a repeated correction changes nothing and logs nothing. An item of quantity and amount 0
+-- bills nothing: it is left out on both sides (the held side's net of a reversed item is 0 too), so a
+-- day with zero items that is rated again unchanged is no change (issue 21, rule 5).
 WITH slices AS MATERIALIZED (
     SELECT org_id, usage_date FROM unnest(%(org_ids)s::text[], %(usage_dates)s::date[]) AS s (org_id, usage_date)
 ),
@@ -17,6 +19,7 @@ fresh AS (
     SELECT r.org_id, r.usage_date, r.profile, r.instance_key, r.dimension, r.price_id, r.unit_price, r.currency,
            r.pricing_quantity AS quantity, r.amount
     FROM slices AS s JOIN pg_temp.rated_days AS r ON r.org_id = s.org_id AND r.usage_date = s.usage_date
+    WHERE r.pricing_quantity <> 0 OR r.amount <> 0
 )
 SELECT DISTINCT org_id, usage_date FROM (
     (SELECT * FROM held EXCEPT SELECT * FROM fresh)

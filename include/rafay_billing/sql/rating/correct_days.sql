@@ -34,6 +34,7 @@ fresh_set AS (
     SELECT org_id, usage_date, profile, instance_key, dimension, price_id, unit_price, currency,
            pricing_quantity AS quantity, amount
     FROM fresh
+    WHERE pricing_quantity <> 0 OR amount <> 0  -- as issued: zero items bill nothing (rule 5)
 ),
 changed AS MATERIALIZED (
     SELECT DISTINCT org_id, usage_date FROM (

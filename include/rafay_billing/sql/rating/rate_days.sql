@@ -69,7 +69,7 @@ priced AS NOT MATERIALIZED (
     -- one row per (usable record, priced dimension); one row with no price for an unusable record or
     -- a record no dimension of which has a price
     SELECT r.*, pr.dim, pr.winners, pr.specificity, pr.price_id, pr.unit, pr.unit_price, pr.currency, pr.tied,
-           pr.minor_unit,
+           pr.minor_unit, pr.item_labels, pr.gpu_conflict,
            coalesce(pr.price_dimension, '') AS dimension,
            CASE WHEN pr.dim <> '' THEN r.dimensions -> pr.dim END AS dim_value
     FROM records AS r
@@ -77,15 +77,18 @@ priced AS NOT MATERIALIZED (
       ON r.record_reason IS NULL
      AND pr.org_id = r.org_id AND pr.usage_date = r.usage_date
      AND pr.profile_type = r.profile_type AND pr.profile = r.profile AND pr.labels = r.labels
+     -- GPU-hours priced twice (rule 7): only the instance row, an exception; none of its dimensions
+     AND (pr.dim = '' OR pr.gpu_conflict IS NULL)
 ),
 rated AS MATERIALIZED (
     -- only what the two inserts read: this is written once and read twice
     SELECT p.org_id, p.usage_date, p.window_start, p.window_end, p.organization, p.record_seq, p.profile_type,
-           p.profile, p.instance, p.instance_id, p.instance_key, p.usage_hours, p.gpu_count, p.labels,
+           p.profile, p.instance, p.instance_id, p.instance_key, p.usage_hours, p.gpu_count, p.item_labels AS labels,
            p.instance_records, p.winners, p.price_id, p.unit, p.unit_price, p.currency, p.minor_unit, p.dimension,
-           p.dim_value,
+           p.dim_value, p.gpu_conflict,
            CASE
                WHEN p.record_reason IS NOT NULL THEN p.record_reason
+               WHEN p.gpu_conflict IS NOT NULL THEN 'ambiguous_price'
                WHEN p.price_id IS NULL THEN 'unpriced'
                WHEN p.winners > 1 THEN 'ambiguous_price'
                WHEN p.unit = 'gpu_hour' AND (p.gpu_count IS NULL OR p.gpu_count <= 0) THEN 'missing_gpu_count'
@@ -94,11 +97,15 @@ rated AS MATERIALIZED (
            END AS reason,
            CASE
                WHEN p.record_reason IS NOT NULL THEN p.record_detail
+               WHEN p.gpu_conflict IS NOT NULL THEN p.gpu_conflict
                WHEN p.price_id IS NULL THEN
-                   'no price book row applies to org_id ' || quote_literal(p.org_id)
+                   CASE WHEN p.winners = 0 THEN 'no instance price (instance_hour or gpu_hour; unit_price 0 = free) '
+                        ELSE 'no price book row ' END
+                   || 'applies to org_id ' || quote_literal(p.org_id)
                    || ', profile_type ' || quote_literal(p.profile_type) || ', profile ' || quote_literal(p.profile)
                    || CASE WHEN p.labels <> jsonb_build_object() THEN ', labels ' || p.labels::text ELSE '' END
                    || ' on ' || p.usage_date
+                   || CASE WHEN p.winners = 0 THEN ': its dimension prices do not price the instance''s hours' ELSE '' END
                WHEN p.winners > 1 THEN
                    p.winners || ' price rows tie at specificity ' || p.specificity
                    || CASE WHEN p.dim <> '' THEN ' for dimension ' || quote_literal(p.dimension) ELSE '' END
@@ -163,7 +170,9 @@ exceptions AS (
     )
     SELECT org_id, usage_date, record_seq, dimension, window_start, window_end, organization, profile_type,
            profile, instance, instance_id, instance_key, usage_hours, gpu_count,
-           CASE WHEN winners = 1 THEN price_id END, reason, detail, %(run_id)s
+           CASE WHEN winners = 1 AND gpu_conflict IS NULL THEN price_id END, reason,
+           -- bounded (rule 17): the full values stay in the landed usage and its raw page
+           CASE WHEN length(detail) > 1024 THEN left(detail, 1023) || '…' ELSE detail END, %(run_id)s
     FROM rated
     WHERE reason IS NOT NULL
     RETURNING 1

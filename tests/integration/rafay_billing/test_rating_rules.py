@@ -1,0 +1,123 @@
+"""Issue 21's rating and price-book rules, each against a real PostgreSQL: what the ledger must not bill
+twice, or leave unbilled, because of how the usage or the price book looks.
+
+Usage is landed as the extraction writes it (the CSV is built here), then rated; amounts are written out.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+
+from rafay_billing import db
+from rafay_billing.ledger.load import load_org_usage
+from rafay_billing.ledger.price_book import PriceBookError, parse_price_book, sync_price_book
+from rafay_billing.ledger.rating import DaySlice, fetch_line_items, rate_slices
+from rafay_billing.window import Window
+from tests.support.landed_usage import COLUMNS as LEGACY_COLUMNS
+from tests.support.landed_usage import usage_csv
+
+DAY = date(2026, 11, 10)
+W = Window.for_day(DAY)
+OCT = date(2026, 10, 31)
+COLUMNS = [*LEGACY_COLUMNS, "dimensions", "labels"]
+HEADER = ("price_id,org_id,profile_type,profile,unit,unit_price,currency,effective_from,effective_to,"
+          "dimension,label_key,label_value\n")
+
+
+def record(seq: int, instance: str, hours: str, *, day: date = DAY, org: str = "acme", profile: str = "vm",
+           ptype: str = "compute", dims: dict[str, str | None] | None = None, labels: dict[str, str] | None = None,
+           gpu: int | None = None, start: str | None = None, end: str | None = None,
+           instance_id: str | None = None) -> dict[str, Any]:
+    window = Window.for_day(day)
+    key = instance_id or f"id-{instance}"
+    return {
+        "window_start": window.start_iso, "window_end": window.end_iso, "org_id": org, "organization": org.title(),
+        "org_seq": 0, "record_seq": seq, "profile_type": ptype, "profile": profile, "instance": instance,
+        "instance_id": key, "instance_key": key, "status": "running", "seed_usage": hours,
+        "usage_hours": Decimal(hours), "gpu_count": gpu, "invalid_reason": None,
+        "record_start": start, "record_end": end,
+        "dimensions": json.dumps(dims or {}), "labels": json.dumps(labels or {}),
+    }
+
+
+@pytest.fixture
+def conn(pg_conn: psycopg.Connection) -> psycopg.Connection:
+    pg_conn.autocommit = True
+    db.migrate(pg_conn)
+    return pg_conn
+
+
+def rate(conn: psycopg.Connection, rows: list[dict], run_id: str = "r1", org: str = "acme", day: date = DAY):
+    load_org_usage(conn, Window.for_day(day), org, usage_csv(rows, COLUMNS), run_id)
+    return rate_slices(conn, [DaySlice(org, day, org.title())], run_id)
+
+
+def items(conn: psycopg.Connection, day: date = DAY) -> dict[tuple[str, str], dict]:
+    return {(i["instance"], i["dimension"]): i for i in fetch_line_items(conn, Window.for_day(day))}
+
+
+def exceptions(conn: psycopg.Connection, day: date = DAY) -> set[tuple]:
+    return set(conn.execute(
+        "SELECT instance, dimension, reason FROM billing.rating_exceptions WHERE usage_date = %s", (day,)
+    ).fetchall())
+
+
+def details(conn: psycopg.Connection, reason: str) -> list[str]:
+    return [d for (d,) in conn.execute(
+        "SELECT detail FROM billing.rating_exceptions WHERE reason = %s ORDER BY record_seq, dimension", (reason,))]
+
+
+def close(conn: psycopg.Connection, start: str, end: str) -> None:
+    conn.execute("INSERT INTO billing.billing_periods (period_start, period_end, closed_by) VALUES (%s, %s, 'test')",
+                 (start, end))
+
+
+# --- rule 5: an unchanged closed day writes nothing, zero items included ------------------------------
+
+
+def test_rule5_rerating_an_unchanged_closed_day_with_zero_items_writes_nothing(conn) -> None:
+    sync_price_book(conn, HEADER + "vm,,,vm,instance_hour,2.00,USD,2026-01-01,,,,\n"
+                                   "free,,,free-vm,instance_hour,0,USD,2026-01-01,,,,\n")
+    rows = [record(0, "idle", "0", day=OCT), record(1, "busy", "10", day=OCT),
+            record(2, "gratis", "5", day=OCT, profile="free-vm")]
+    rate(conn, rows, "oct", day=OCT)
+    close(conn, "2026-10-01", "2026-11-01")
+    before = conn.execute("SELECT count(*) FROM billing.charge_line_items").fetchone()[0]
+    for run in ("again-1", "again-2"):
+        summary = rate(conn, rows, run, day=OCT)
+        assert summary.corrections == ()
+    assert conn.execute("SELECT count(*) FROM billing.charge_line_items").fetchone()[0] == before
+    assert conn.execute("SELECT count(*) FROM billing.charge_line_items WHERE charge_class = 'correction'"
+                        ).fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM billing.audit_log WHERE action = 'correction'").fetchone()[0] == 0
+    # a real change is still corrected, and only once
+    rows[1] = record(1, "busy", "12", day=OCT)
+    assert len(rate(conn, rows, "fix", day=OCT).corrections) == 1
+    assert rate(conn, rows, "fix-again", day=OCT).corrections == ()
+
+
+# --- rule 8: a dimension price never hides an unpriced instance ---------------------------------------
+
+
+def test_rule8_instance_hours_need_an_instance_price_whatever_dimensions_are_priced(conn) -> None:
+    sync_price_book(conn, HEADER + "disk,,,,dimension_hour,0.0001,USD,2026-01-01,,Disk,,\n"
+                                   "vm,,,vm,instance_hour,1.00,USD,2026-01-01,,,,\n"
+                                   "free,,,free-vm,instance_hour,0,USD,2026-01-01,,,,\n")
+    summary = rate(conn, [
+        record(0, "priced", "10", dims={"disk": "1000"}),
+        record(1, "unpriced", "10", profile="other-vm", dims={"disk": "1000"}),
+        record(2, "free", "10", profile="free-vm", dims={"disk": "1000"}),
+    ])
+    got = items(conn)
+    assert got[("priced", "")]["amount"] == Decimal("10.00") and got[("priced", "Disk")]["amount"] == Decimal("0.10")
+    assert got[("free", "")]["amount"] == Decimal("0.00")  # unit_price 0: explicitly free, billed at 0
+    assert ("unpriced", "") not in got
+    assert exceptions(conn) == {("unpriced", "", "unpriced")}
+    assert summary.exceptions_by_reason["unpriced"] == 1
+    assert conn.execute("SELECT status FROM billing.coverage").fetchone()[0] == "exceptions"
