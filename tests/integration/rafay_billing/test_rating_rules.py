@@ -121,3 +121,100 @@ def test_rule8_instance_hours_need_an_instance_price_whatever_dimensions_are_pri
     assert exceptions(conn) == {("unpriced", "", "unpriced")}
     assert summary.exceptions_by_reason["unpriced"] == 1
     assert conn.execute("SELECT status FROM billing.coverage").fetchone()[0] == "exceptions"
+
+
+# --- rule 6: a label a price row names is an identity, whatever its value looks like ------------------
+
+
+def test_rule6_a_numeric_label_named_by_a_price_row_is_an_identity_label(conn) -> None:
+    sync_price_book(conn, HEADER + "vm,,,vm,instance_hour,1.50,USD,2026-01-01,,,,\n"
+                                   "contract,,,vm,instance_hour,1.10,USD,2026-01-01,,,Contract ID,1001\n"
+                                   "cpu,,,vm,dimension_hour,0.01,USD,2026-01-01,,CPU,,\n")
+    # as the extraction lands them: every label's text in labels, numeric ones also as a quantity
+    rate(conn, [
+        record(0, "contracted", "10", labels={"Contract ID": "1001", "CPU": "4", "Team": "ml"},
+               dims={"contract id": "10010", "cpu": "40"}),
+        record(1, "other", "10", labels={"Contract ID": "1002", "CPU": "4"}, dims={"contract id": "10020", "cpu": "40"}),
+    ])
+    got = items(conn)
+    assert got[("contracted", "")]["price_id"] == "contract" and got[("contracted", "")]["amount"] == Decimal("11.00")
+    assert got[("other", "")]["price_id"] == "vm"
+    assert set(got) == {("contracted", ""), ("contracted", "CPU"), ("other", ""), ("other", "CPU")}  # never 1001 x h
+    # the identity label stays on every item (and so in FOCUS Tags); CPU, a quantity no row names, does not
+    assert json.loads(got[("contracted", "CPU")]["labels"]) == {"Contract ID": "1001", "Team": "ml"}
+    assert json.loads(got[("other", "")]["labels"]) == {"Contract ID": "1002"}
+    assert exceptions(conn) == set()
+
+
+def test_rule6_the_sync_refuses_a_name_used_as_label_key_and_dimension(conn) -> None:
+    book = HEADER + ("vm,,,vm,instance_hour,1.50,USD,2026-01-01,,,,\n"
+                     "c1,,,vm,instance_hour,1.10,USD,2026-01-01,,,Contract ID,1001\n"
+                     "c2,,,vm,dimension_hour,0.10,USD,2026-01-01,,contract id,,\n")
+    with pytest.raises(PriceBookError) as err:
+        sync_price_book(conn, book)
+    problems = dict(err.value.problems)
+    assert "dimension 'contract id'" in problems[4] and "label_key on line(s) 3" in problems[4]
+    assert conn.execute("SELECT count(*) FROM billing.price_book").fetchone()[0] == 0
+
+
+# --- rule 7: an instance's GPU-hours are priced once ---------------------------------------------------
+
+
+def test_rule7_a_gpu_hour_price_and_a_gpu_dimension_price_make_the_instance_ambiguous(conn) -> None:
+    sync_price_book(conn, HEADER + "acme-gpu,acme,,gpu-box,gpu_hour,2.00,USD,2026-01-01,,,,\n"
+                                   "gpu-dim,,,,dimension_hour,0.50,USD,2026-01-01,,GPU,,\n"
+                                   "cpu-dim,,,,dimension_hour,0.01,USD,2026-01-01,,CPU,,\n"
+                                   "vm,,,vm,instance_hour,1.00,USD,2026-01-01,,,,\n")
+    summary = rate(conn, [
+        record(0, "box", "10", profile="gpu-box", gpu=8, dims={"gpu": "80", "cpu": "320"}),
+        record(1, "vm", "10", dims={"gpu": "10", "cpu": "40"}),  # instance_hour: its GPU dimension bills once
+    ])
+    got = items(conn)
+    assert not [k for k in got if k[0] == "box"]  # nothing of it billed
+    assert set(got) == {("vm", ""), ("vm", "GPU"), ("vm", "CPU")}
+    assert exceptions(conn) == {("box", "", "ambiguous_price")}
+    [detail] = details(conn, "ambiguous_price")
+    assert "acme-gpu" in detail and "gpu-dim" in detail
+    assert summary.exceptions_by_reason["ambiguous_price"] == 1
+
+
+def test_rule7_the_sync_refuses_the_plain_case_naming_both_lines() -> None:
+    with pytest.raises(PriceBookError) as err:
+        parse_price_book(HEADER + "g1,acme,compute,gpu-box,gpu_hour,2.00,USD,2026-01-01,,,,\n"
+                                  "ok,acme,compute,gpu-box,dimension_hour,0.5,USD,2026-01-01,,CPU,,\n"
+                                  "g2,acme,compute,gpu-box,dimension_hour,0.5,USD,2026-06-01,,gpu,,\n")
+    problems = dict(err.value.problems)
+    assert set(problems) == {4} and "'g2'" in problems[4] and "'g1' (line 2)" in problems[4]
+    # other matches, or no common day, are not the plain case
+    assert parse_price_book(HEADER + "g1,acme,compute,gpu-box,gpu_hour,2.00,USD,2026-01-01,2026-06-01,,,\n"
+                                     "g2,acme,compute,gpu-box,dimension_hour,0.5,USD,2026-06-01,,GPU,,\n"
+                                     "g3,,,gpu-box,dimension_hour,0.5,USD,2026-01-01,,GPU,,\n")
+
+
+# --- rule 17: price-book input hardening ---------------------------------------------------------------
+
+
+def test_rule17_a_nul_byte_in_a_price_book_cell_is_a_line_numbered_error(conn) -> None:
+    book = HEADER + "vm,,,vm,instance_hour,1.50,USD,2026-01-01,,,,\n" + "x,,,v\x00m,instance_hour,1,USD,2026-01-01,,,,\n"
+    with pytest.raises(PriceBookError) as err:
+        sync_price_book(conn, book)
+    problems = dict(err.value.problems)
+    assert "NUL" in problems[3] and "profile" in problems[3]
+    with pytest.raises(PriceBookError):
+        sync_price_book(conn, book.encode())
+
+
+@pytest.mark.parametrize("price", ["١٫٥", "١٥", "１.５０", "1.５"])
+def test_rule17_price_book_numbers_take_ascii_digits_only(price: str) -> None:
+    with pytest.raises(PriceBookError) as err:
+        parse_price_book(HEADER + f"vm,,,vm,instance_hour,{price},USD,2026-01-01,,,,\n")
+    assert "not a plain decimal" in dict(err.value.problems)[2]
+    with pytest.raises(PriceBookError):
+        parse_price_book(HEADER + "vm,,,vm,instance_hour,1,USD,２０２６-01-01,,,,\n")
+
+
+def test_rule17_long_exception_details_are_bounded(conn) -> None:
+    sync_price_book(conn, HEADER + "vm,,,vm,instance_hour,1.50,USD,2026-01-01,,,,\n")
+    rate(conn, [record(0, "a", "10", profile="unknown", labels={"Team": "t" * 3000})])
+    [detail] = details(conn, "unpriced")
+    assert len(detail) == 1024 and detail.endswith("…")
