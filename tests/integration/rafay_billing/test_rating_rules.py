@@ -218,3 +218,47 @@ def test_rule17_long_exception_details_are_bounded(conn) -> None:
     rate(conn, [record(0, "a", "10", profile="unknown", labels={"Team": "t" * 3000})])
     [detail] = details(conn, "unpriced")
     assert len(detail) == 1024 and detail.endswith("…")
+
+
+# --- rule 13: profile type in the line item key; one org's failure never stops the others ------------
+
+
+def test_rule13_compute_and_service_profiles_of_one_name_and_instance_key_are_two_items(conn) -> None:
+    sync_price_book(conn, HEADER + "c,,compute,,instance_hour,1.00,USD,2026-01-01,,,,\n"
+                                   "s,,service,,instance_hour,2.00,USD,2026-01-01,,,,\n")
+    rate(conn, [record(0, "x", "10", profile="shared", ptype="compute", instance_id="k-1"),
+                record(1, "x", "3", profile="shared", ptype="service", instance_id="k-1")])
+    got = {(i["profile_type"], i["price_id"], i["usage_hours"], i["amount"]) for i in fetch_line_items(conn, W)}
+    assert got == {("compute", "c", Decimal(10), Decimal("10.00")), ("service", "s", Decimal(3), Decimal("6.00"))}
+    assert exceptions(conn) == set()
+    # the hours bound is per instance of one profile type: 10 + 20 h of two kinds are not 30 h of one
+    rate(conn, [record(0, "x", "10", profile="shared", ptype="compute", instance_id="k-1"),
+                record(1, "x", "20", profile="shared", ptype="service", instance_id="k-1")], "r2")
+    assert exceptions(conn) == set() and len(fetch_line_items(conn, W)) == 2
+
+
+def test_rule13_a_failure_rating_one_org_never_stops_the_other_orgs_of_its_group(conn) -> None:
+    sync_price_book(conn, HEADER + "vm,,,,instance_hour,1.00,USD,2026-01-01,,,,\n")
+    # any database error while rating one org's items (here a trigger refusing that org's items)
+    conn.execute("""
+        CREATE FUNCTION pg_temp.refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'cannot bill org %', NEW.org_id; END $$;
+        CREATE TRIGGER refuse_bad BEFORE INSERT ON billing.charge_line_items
+            FOR EACH ROW WHEN (NEW.org_id = 'bad') EXECUTE FUNCTION pg_temp.refuse_bad();
+    """)
+    slices = []
+    for org in ("acme", "bad", "zeta"):
+        load_org_usage(conn, W, org, usage_csv([record(0, "vm", "5", org=org)], COLUMNS), "r1")
+        slices.append(DaySlice(org, DAY, org.title()))
+    summary = rate_slices(conn, slices, "r1")
+    assert [(f.org_id, f.days) for f in summary.failed] == [("bad", (DAY,))]
+    assert "cannot bill org bad" in summary.failed[0].error
+    assert {i["org_id"] for i in fetch_line_items(conn, W)} == {"acme", "zeta"}
+    coverage = dict(conn.execute("SELECT org_id, status FROM billing.coverage").fetchall())
+    assert coverage == {"acme": "billed", "bad": "failed", "zeta": "billed"}
+    detail = conn.execute("SELECT detail FROM billing.coverage WHERE org_id = 'bad'").fetchone()[0]
+    assert "cannot bill org bad" in detail
+    # a retry without the cause bills it
+    conn.execute("DROP TRIGGER refuse_bad ON billing.charge_line_items")
+    assert rate_slices(conn, slices, "r1").failed == ()
+    assert conn.execute("SELECT status FROM billing.coverage WHERE org_id = 'bad'").fetchone()[0] == "billed"

@@ -1,6 +1,6 @@
 -- Rate (org, day) slices in one statement: every usage record the run landed for the slices, priced
 -- with pg_temp.rating_prices (rating/stage_prices.sql), makes one row in {items} per (org, day,
--- profile, instance_key, dimension) for the billable records, and one billing.rating_exceptions row
+-- profile_type, profile, instance_key, dimension) for the billable records, and one billing.rating_exceptions row
 -- per record (or per record and dimension) that cannot be billed. {items} is billing.charge_line_items
 -- for days of open periods that hold no items yet (the nightly case), else this transaction's stage
 -- pg_temp.rated_days, which is then applied to the ledger (rating/delete_changed_items.sql,
@@ -60,7 +60,7 @@ records AS NOT MATERIALIZED (
                count(*) OVER instance AS instance_records
         FROM billing.usage_records AS r
         WHERE r.org_id = s.org_id AND r.usage_date = s.usage_date AND r.run_id = %(run_id)s
-        WINDOW instance AS (PARTITION BY r.profile, r.instance_key)
+        WINDOW instance AS (PARTITION BY r.profile_type, r.profile, r.instance_key)
         OFFSET 0
     ) AS u
     OFFSET 0  -- and the price join happens once, above the slices' loop, not once per slice
