@@ -13,6 +13,7 @@ never a mix (a window's orgs may be rated in a few parallel transactions, see :f
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -21,6 +22,8 @@ from typing import Any
 
 from rafay_billing.db import sql, transaction
 from rafay_billing.window import Window
+
+log = logging.getLogger(__name__)
 
 REASONS: tuple[str, ...] = (
     "unpriced", "ambiguous_price", "missing_gpu_count", "invalid_usage", "usage_exceeds_window", "missing_dimension",
@@ -215,7 +218,7 @@ def _rate_group(conn: Any, slices: Sequence[DaySlice], run_id: str) -> RatingSum
     Why savepoints: an error rating one org (a key its usage breaks, a number beyond a column) must not
     stop the other orgs of the group, on this try or any retry (issue 21, rule 13). The group is rated
     set-based under one savepoint (the fast, usual case); if that fails, each org is rated again under
-    a savepoint of its own, and the days of an org that still fails are marked ``failed`` in coverage
+    a savepoint of its own (record times read by a function that never fails, rule 9), and the days of an org that still fails are marked ``failed`` in coverage
     with the database's error (their earlier items stand) and listed in the summary's ``failed``.
     A lost connection is no org's fault: it is raised.
     """
@@ -259,15 +262,14 @@ def _rate_each_org(
     orgs: dict[str, list[DaySlice]] = {}
     for s in slices:
         orgs.setdefault(s.org_id, []).append(s)
-    if len(orgs) == 1:  # that org is what failed: no need to rate it again to know
-        [(org_id, days)] = orgs.items()
-        return [], [RatingFailure(org_id, tuple(s.usage_date for s in days), _why(error))]
+    log.warning("rating %d org(s) failed (%s): rating each org on its own, record times read safely",
+                len(orgs), _why(error))
     corrected: list[Correction] = []
     failed: list[RatingFailure] = []
     for org_id, days in orgs.items():
         try:
             with conn.transaction():
-                corrected.extend(_rate_set(cur, days, run_id))
+                corrected.extend(_rate_set(cur, days, run_id, safe_times=True))
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
@@ -291,10 +293,12 @@ def _record_failed(cur: Any, slices: Sequence[DaySlice], failed: Sequence[Rating
     })
 
 
-def _rate_set(cur: Any, slices: Sequence[DaySlice], run_id: str) -> list[Correction]:
+def _rate_set(cur: Any, slices: Sequence[DaySlice], run_id: str, *, safe_times: bool = False) -> list[Correction]:
     """Rate ``slices`` set-based on ``cur`` (inside the caller's transaction): stage, apply or correct,
-    coverage. Returns the corrections written."""
-    params = {**_slice_params(slices), "run_id": run_id, "hours_tolerance": HOURS_TOLERANCE}
+    coverage. Returns the corrections written. ``safe_times``: read record times through a validating
+    function (slower) rather than a cast that fails the statement on a time it cannot read."""
+    params = {**_slice_params(slices), "run_id": run_id, "hours_tolerance": HOURS_TOLERANCE,
+              "safe_times": safe_times}
     closed = _pairs(cur, "rating/closed_slices.sql", params)
     held = _pairs(cur, "rating/slices_with_items.sql", params)
     # open days with no items yet (the nightly case) are rated straight into the ledger; days

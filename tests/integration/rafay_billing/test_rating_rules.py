@@ -262,3 +262,54 @@ def test_rule13_a_failure_rating_one_org_never_stops_the_other_orgs_of_its_group
     conn.execute("DROP TRIGGER refuse_bad ON billing.charge_line_items")
     assert rate_slices(conn, slices, "r1").failed == ()
     assert conn.execute("SELECT status FROM billing.coverage WHERE org_id = 'bad'").fetchone()[0] == "billed"
+
+
+# --- rule 9: record times --------------------------------------------------------------------------------
+
+
+def test_rule9_a_record_is_billed_on_a_day_for_the_share_of_its_interval_inside_it(conn) -> None:
+    sync_price_book(conn, HEADER + "vm,,,vm,instance_hour,1.00,USD,2026-01-01,,,,\n"
+                                   "cpu,,,vm,dimension_hour,0.01,USD,2026-01-01,,CPU,,\n")
+    summary = rate(conn, [
+        # 23:00 -> 01:00, returned for both days: one hour on each
+        record(0, "late", "2", start="2026-11-10T23:00:00Z", end="2026-11-11T01:00:00Z", dims={"cpu": "48"}),
+        # 1 h over 3 h, 2 of them inside the day: 0.6666666... -> 0.666667 (half-up, 6 places)
+        record(1, "early", "1", start="2026-11-09T23:00:00Z", end="2026-11-10T02:00:00Z"),
+        record(2, "inside", "4", start="2026-11-10T08:00:00Z", end="2026-11-10T12:00:00Z"),
+        record(3, "untimed", "5"),
+        record(4, "too-many", "2", start="2026-11-10T10:00:00Z", end="2026-11-10T11:00:00Z"),
+        record(5, "other-day", "1", start="2026-11-11T05:00:00Z", end="2026-11-11T06:00:00Z"),
+        record(6, "rounding", "1.005", start="2026-11-10T10:00:00Z", end="2026-11-10T11:00:00Z"),  # within 0.01 h
+    ])
+    got = items(conn)
+    assert got[("late", "")]["usage_hours"] == Decimal("1.000000") and got[("late", "")]["amount"] == Decimal("1.00")
+    assert got[("late", "CPU")]["pricing_quantity"] == Decimal("24.000000")
+    assert got[("early", "")]["usage_hours"] == Decimal("0.666667") and got[("early", "")]["amount"] == Decimal("0.67")
+    assert got[("inside", "")]["usage_hours"] == Decimal(4) and got[("untimed", "")]["usage_hours"] == Decimal(5)
+    assert got[("rounding", "")]["usage_hours"] == Decimal("1.005")
+    assert {e for e in exceptions(conn) if e[2] != "missing_dimension"} == {
+        ("too-many", "", "usage_outside_day"), ("other-day", "", "usage_outside_day")}
+    too_many, other_day = details(conn, "usage_outside_day")
+    assert "2 h" in too_many and "is 1.000000 h long" in too_many
+    assert "does not meet 2026-11-10" in other_day
+    assert summary.exceptions_by_reason["usage_outside_day"] == 2
+    # the waiver accepts the new reason
+    from rafay_billing.periods.waivers import REASONS
+    assert "usage_outside_day" in REASONS
+
+
+def test_rule9_a_time_the_database_cannot_read_bills_the_record_as_untimed_and_fails_nothing(conn) -> None:
+    sync_price_book(conn, HEADER + "vm,,,,instance_hour,1.00,USD,2026-01-01,,,,\n")
+    load_org_usage(conn, W, "acme", usage_csv([record(0, "ok", "2", start="2026-11-10T23:00:00Z",
+                                                      end="2026-11-11T01:00:00Z")], COLUMNS), "r1")
+    load_org_usage(conn, W, "zeta", usage_csv([record(0, "odd", "3", org="zeta", start="2026-02-30T00:00:00Z",
+                                                      end="yesterday-ish"),
+                                               record(1, "zoned", "2", org="zeta", start="2026-11-10T23:00:00+01:00",
+                                                      end="2026-11-11 01:00:00")], COLUMNS), "r1")
+    summary = rate_slices(conn, [DaySlice("acme", DAY, "Acme"), DaySlice("zeta", DAY, "Zeta")], "r1")
+    assert summary.failed == ()
+    got = items(conn)
+    assert got[("ok", "")]["usage_hours"] == Decimal("1.000000")
+    assert got[("odd", "")]["usage_hours"] == Decimal(3)
+    # 22:00Z -> 01:00Z (a time without a zone is UTC): 2 of its 3 h inside the day, 2 h x 2/3
+    assert got[("zoned", "")]["usage_hours"] == Decimal("1.333333")

@@ -30,3 +30,18 @@ BEGIN
         'missing_dimension', 'usage_outside_day'));
 END
 $$;
+
+-- A usage record's start_time/end_time text as a time, NULL when it is not an ISO 8601 date and time
+-- (zone optional: rating reads times in a UTC session) or not a real one; never an error, so one odd
+-- record cannot fail a rating. Rating casts directly (fast) and uses this only to rate again after a
+-- cast failed (rating/rate_days.sql, safe_times).
+CREATE OR REPLACE FUNCTION billing.record_time(t text) RETURNS timestamptz
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN CASE
+        WHEN t ~ '^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?([Zz]|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?)?$' THEN
+            CASE  -- nested: the day is checked only once the text is known to be digits where they belong
+                WHEN substr(t, 9, 2)::int <= extract(day FROM make_date(substr(t, 1, 4)::int, substr(t, 6, 2)::int, 1)
+                                                          + interval '1 month - 1 day')
+                THEN t::timestamptz
+            END
+    END;
