@@ -147,7 +147,7 @@ def settle(conn) -> None:
 def slice_params(conn) -> dict:
     slices = landed_slices(conn, WINDOW, RUN_ID)
     return {"org_ids": [s.org_id for s in slices], "usage_dates": [s.usage_date for s in slices], "run_id": RUN_ID,
-            "hours_tolerance": HOURS_TOLERANCE, "kept_org_ids": [], "kept_usage_dates": []}
+            "hours_tolerance": HOURS_TOLERANCE, "safe_times": False, "kept_org_ids": [], "kept_usage_dates": []}
 
 
 def forget_items(conn) -> None:

@@ -44,10 +44,13 @@ OPTIONAL_COLUMNS: tuple[str, ...] = ("dimension", "label_key", "label_value")
 """Columns a price book may have (issue 11); blank or absent = the instance itself / no label match."""
 UNITS: tuple[str, ...] = ("instance_hour", "gpu_hour", "dimension_hour")
 
-_DECIMAL = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)$")
+# re.ASCII: \d is 0-9 only. Python's Decimal and datetime read Arabic-Indic or full-width digits too,
+# which a person reviewing the CSV would not read as the same number (issue 21, rule 17).
+_DECIMAL = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)$", re.ASCII)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(Z|[+-]\d{2}:?\d{2})?$", re.I)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(Z|[+-]\d{2}:?\d{2})?$",
+                       re.IGNORECASE | re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -311,6 +314,55 @@ def _check_overlaps(rows: list[PriceRow], problems: list[tuple[int, str]]) -> No
                 latest = row
 
 
+def _overlap(a: PriceRow, b: PriceRow) -> bool:
+    """The two rows are in effect on a common day."""
+    return ((a.effective_to is None or b.effective_from < a.effective_to)
+            and (b.effective_to is None or a.effective_from < b.effective_to))
+
+
+def _check_label_or_dimension(rows: list[PriceRow], problems: list[tuple[int, str]]) -> None:
+    """A usage parameter is a quantity (a row's ``dimension``) or an identity (a row's ``label_key``),
+    never both (issue 21, rule 6): rating treats a name any row matches as a label as text, so a
+    dimension price for it could never bill, and a label price for a quantity could never match."""
+    label_lines: dict[str, list[int]] = defaultdict(list)
+    for row in rows:
+        if row.label_key is not None:
+            label_lines[row.label_key.lower()].append(row.line)
+    for row in rows:
+        if row.dimension is not None and row.dimension.lower() in label_lines:
+            lines = ", ".join(str(n) for n in label_lines[row.dimension.lower()])
+            problems.append((row.line, (
+                f"dimension {row.dimension!r} of price {row.price_id!r} is also a label_key on line(s) {lines}: "
+                "a parameter is either a quantity (dimension) or an identity label (label_key), not both; "
+                "remove the dimension row or the label rows")))
+
+
+def _check_gpu_priced_once(rows: list[PriceRow], problems: list[tuple[int, str]]) -> None:
+    """A GPU-based instance row (``gpu_hour``) and a ``GPU`` dimension row with the same match (org,
+    profile type, profile, label) in effect at once would bill the same GPU-hours twice (issue 21,
+    rule 7). Rating refuses the cases this cannot see (rows of different specificity) per instance."""
+    def match(row: PriceRow) -> tuple[str | None, ...]:
+        return (row.org_id, row.profile_type, row.profile, (row.label_key or "").lower(), row.label_value)
+
+    gpu_dims: dict[tuple[str | None, ...], list[PriceRow]] = defaultdict(list)
+    for row in rows:
+        if row.unit == "dimension_hour" and (row.dimension or "").lower() == "gpu":
+            gpu_dims[match(row)].append(row)
+    for row in rows:
+        if row.unit != "gpu_hour":
+            continue
+        for other in gpu_dims.get(match(row), ()):
+            if _overlap(row, other):
+                later, earlier = (row, other) if row.line > other.line else (other, row)
+                problems.append((later.line, (
+                    f"price {later.price_id!r} and price {earlier.price_id!r} (line {earlier.line}) both price "
+                    f"the GPU-hours of org_id={_describe(row.org_id)}, profile_type={_describe(row.profile_type)}, "
+                    f"profile={_describe(row.profile)}"
+                    + (f", label {row.label_key!r}={row.label_value!r}" if row.label_key else "")
+                    + f" (gpu_hour and dimension_hour of {other.dimension!r}): they would be billed twice; "
+                    "keep one of them")))
+
+
 def _decode(text: str | bytes) -> str:
     """The CSV as text: bytes must be UTF-8; a byte-order mark (Excel) is dropped."""
     if isinstance(text, bytes):
@@ -393,6 +445,10 @@ def parse_price_book(text: str | bytes) -> list[PriceRow]:
                 (this_line, f"{len(record)} cells but the header has {len(names)}: check for a stray or missing comma")
             )
             continue
+        if any("\x00" in cell for cell in record):
+            columns = ", ".join(names[i] for i, cell in enumerate(record) if "\x00" in cell)
+            problems.append((this_line, f"a NUL byte in column(s) {columns}: remove it (the database cannot store it)"))
+            continue
         cells = {name: record[i].strip() for name, i in index.items()}
         _check_unique_id(this_line, cells["price_id"], first_line, problems)
         row = _parse_row(this_line, cells, problems)
@@ -400,7 +456,10 @@ def parse_price_book(text: str | bytes) -> list[PriceRow]:
             rows.append(row)
     if not rows and not problems:
         problems.append((1, "the price book has no rows: refusing to empty billing.price_book"))
-    _check_overlaps([r for r in rows if first_line.get(r.price_id) == r.line], problems)
+    unique = [r for r in rows if first_line.get(r.price_id) == r.line]
+    _check_overlaps(unique, problems)
+    _check_label_or_dimension(unique, problems)
+    _check_gpu_priced_once(unique, problems)
     if problems:
         raise PriceBookError(problems)
     return rows

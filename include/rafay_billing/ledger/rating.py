@@ -13,6 +13,7 @@ never a mix (a window's orgs may be rated in a few parallel transactions, see :f
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -22,8 +23,11 @@ from typing import Any
 from rafay_billing.db import sql, transaction
 from rafay_billing.window import Window
 
+log = logging.getLogger(__name__)
+
 REASONS: tuple[str, ...] = (
     "unpriced", "ambiguous_price", "missing_gpu_count", "invalid_usage", "usage_exceeds_window", "missing_dimension",
+    "usage_outside_day",
 )
 HOURS_TOLERANCE = Decimal("0.01")
 """Hours an instance may exceed its 24 h day by before it is ``usage_exceeds_window`` (36 s: meter rounding)."""
@@ -54,6 +58,7 @@ class RatingSummary:
     line_items_by_currency: dict[str, int] = field(default_factory=dict)
     slices: int = 0
     corrections: tuple[Correction, ...] = ()
+    failed: tuple[RatingFailure, ...] = ()
 
     @property
     def exceptions(self) -> int:
@@ -203,39 +208,119 @@ def _combine(parts: Sequence[RatingSummary], slices: int) -> RatingSummary:
         line_items_by_currency=per_currency,
         slices=slices,
         corrections=tuple(corrections),
+        failed=tuple(f for p in parts for f in p.failed),
     )
 
 
 def _rate_group(conn: Any, slices: Sequence[DaySlice], run_id: str) -> RatingSummary:
-    """Rate ``slices`` in one transaction on ``conn``: stage, apply or correct, coverage, summary."""
-    params = {**_slice_params(slices), "run_id": run_id, "hours_tolerance": HOURS_TOLERANCE}
+    """Rate ``slices`` in one transaction on ``conn``: stage, apply or correct, coverage, summary.
+
+    Why savepoints: an error rating one org (a key its usage breaks, a number beyond a column) must not
+    stop the other orgs of the group, on this try or any retry (issue 21, rule 13). The group is rated
+    set-based under one savepoint (the fast, usual case); if that fails, each org is rated again under
+    a savepoint of its own (record times read by a function that never fails, rule 9), and the days of an org that still fails are marked ``failed`` in coverage
+    with the database's error (their earlier items stand) and listed in the summary's ``failed``.
+    A lost connection is no org's fault: it is raised.
+    """
+    import psycopg  # noqa: PLC0415 - keep module import light
+
+    params = {**_slice_params(slices), "run_id": run_id}
     with transaction(conn), conn.cursor() as cur:
         keys = [f"rating|{s.org_id}|{s.usage_date.isoformat()}" for s in slices]
         cur.execute(sql("rating/lock.sql"), {"lock_keys": keys})
         cur.execute(sql("rating/settings.sql"))
-        closed = _pairs(cur, "rating/closed_slices.sql", params)
-        held = _pairs(cur, "rating/slices_with_items.sql", params)
-        # open days with no items yet (the nightly case) are rated straight into the ledger; days
-        # rated before, and days of closed periods, into the stage, to be applied or corrected
-        unrated = [s for s in slices if (s.org_id, s.usage_date) not in closed | held]
-        rerated = [s for s in slices if (s.org_id, s.usage_date) in held - closed]
-        closed_slices = [s for s in slices if (s.org_id, s.usage_date) in closed]
-        cur.execute(sql("rating/delete_exceptions.sql"), params)
-        cur.execute(sql("rating/create_stage.sql"))
-        cur.execute(sql("rating/stage_prices.sql"), params)
-        cur.execute(sql("rating/analyze_stage.sql"))
-        if unrated:
-            cur.execute(_rate_into("billing", "charge_line_items"), {**params, **_slice_params(unrated)})
-        if rerated or closed_slices:
-            cur.execute(_rate_into("pg_temp", "rated_days"), {**params, **_slice_params(rerated + closed_slices)})
-        if rerated:
-            _apply(cur, {**params, **_slice_params(rerated)})
         corrected: list[Correction] = []
-        if closed_slices:
-            corrected = _correct(cur, {**params, **_slice_params(closed_slices)}, run_id)
-        cur.execute(sql("rating/record_coverage.sql"), params)
+        failed: list[RatingFailure] = []
+        try:
+            with conn.transaction():
+                corrected = _rate_set(cur, slices, run_id)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            corrected, failed = _rate_each_org(conn, cur, slices, run_id, exc)
+        if failed:
+            _record_failed(cur, [s for s in slices if s.org_id in {f.org_id for f in failed}], failed, run_id)
         summary = _summary(cur, params, len(slices))
-    return replace(summary, corrections=tuple(corrected))
+    return replace(summary, corrections=tuple(corrected), failed=tuple(failed))
+
+
+@dataclass(frozen=True)
+class RatingFailure:
+    """An org whose days could not be rated: they are ``failed`` in coverage with ``error``."""
+
+    org_id: str
+    days: tuple[date, ...]
+    error: str
+
+
+def _rate_each_org(
+    conn: Any, cur: Any, slices: Sequence[DaySlice], run_id: str, error: Exception
+) -> tuple[list[Correction], list[RatingFailure]]:
+    """After the group failed with ``error``: each org under its own savepoint; the ones that fail."""
+    import psycopg  # noqa: PLC0415
+
+    orgs: dict[str, list[DaySlice]] = {}
+    for s in slices:
+        orgs.setdefault(s.org_id, []).append(s)
+    log.warning("rating %d org(s) failed (%s): rating each org on its own, record times read safely",
+                len(orgs), _why(error))
+    corrected: list[Correction] = []
+    failed: list[RatingFailure] = []
+    for org_id, days in orgs.items():
+        try:
+            with conn.transaction():
+                corrected.extend(_rate_set(cur, days, run_id, safe_times=True))
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            failed.append(RatingFailure(org_id, tuple(s.usage_date for s in days), _why(exc)))
+    return corrected, failed
+
+
+def _why(exc: Any) -> str:
+    """The database's error, in at most 1,024 characters (it may quote a huge key)."""
+    diag = getattr(exc, "diag", None)
+    text = " ".join(p for p in (getattr(diag, "message_primary", None) or str(exc),
+                                getattr(diag, "message_detail", None)) if p)
+    text = f"rating failed: {text}"
+    return text if len(text) <= 1024 else text[:1023] + "\u2026"
+
+
+def _record_failed(cur: Any, slices: Sequence[DaySlice], failed: Sequence[RatingFailure], run_id: str) -> None:
+    why = {f.org_id: f.error for f in failed}
+    cur.execute(sql("coverage/record_failed.sql"), {
+        **_slice_params(slices), "details": [why[s.org_id] for s in slices], "run_id": run_id,
+    })
+
+
+def _rate_set(cur: Any, slices: Sequence[DaySlice], run_id: str, *, safe_times: bool = False) -> list[Correction]:
+    """Rate ``slices`` set-based on ``cur`` (inside the caller's transaction): stage, apply or correct,
+    coverage. Returns the corrections written. ``safe_times``: read record times through a validating
+    function (slower) rather than a cast that fails the statement on a time it cannot read."""
+    params = {**_slice_params(slices), "run_id": run_id, "hours_tolerance": HOURS_TOLERANCE,
+              "safe_times": safe_times}
+    closed = _pairs(cur, "rating/closed_slices.sql", params)
+    held = _pairs(cur, "rating/slices_with_items.sql", params)
+    # open days with no items yet (the nightly case) are rated straight into the ledger; days
+    # rated before, and days of closed periods, into the stage, to be applied or corrected
+    unrated = [s for s in slices if (s.org_id, s.usage_date) not in closed | held]
+    rerated = [s for s in slices if (s.org_id, s.usage_date) in held - closed]
+    closed_slices = [s for s in slices if (s.org_id, s.usage_date) in closed]
+    cur.execute(sql("rating/delete_exceptions.sql"), params)
+    cur.execute(sql("rating/create_stage.sql"))
+    cur.execute(sql("rating/stage_prices.sql"), params)
+    cur.execute(sql("rating/analyze_stage.sql"))
+    if unrated:
+        cur.execute(_rate_into("billing", "charge_line_items"), {**params, **_slice_params(unrated)})
+    if rerated or closed_slices:
+        cur.execute(_rate_into("pg_temp", "rated_days"), {**params, **_slice_params(rerated + closed_slices)})
+    if rerated:
+        _apply(cur, {**params, **_slice_params(rerated)})
+    corrected: list[Correction] = []
+    if closed_slices:
+        corrected = _correct(cur, {**params, **_slice_params(closed_slices)}, run_id)
+    cur.execute(sql("rating/record_coverage.sql"), params)
+    return corrected
 
 
 def _pairs(cur: Any, name: str, params: dict[str, Any]) -> set[tuple[str, date]]:

@@ -12,6 +12,7 @@ from rafay_billing.periods.period import Period, period_params
 
 REASONS: tuple[str, ...] = (
     "unpriced", "ambiguous_price", "missing_gpu_count", "invalid_usage", "usage_exceeds_window", "missing_dimension",
+    "usage_outside_day",
 )
 """Exception reasons a waiver may name (``billing.rating_exceptions.reason``)."""
 LISTED_AT_MOST = 20

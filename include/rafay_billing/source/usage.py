@@ -337,6 +337,11 @@ def record_parameters(record: Mapping[str, Any]) -> tuple[dict[str, Decimal | No
     lower-cased (prices match them case-insensitively); a usage that cannot be a quantity
     (negative, not a number) is kept as ``None`` so a price for it becomes an exception, not a
     silent zero. A name repeated (any case) keeps its first entry.
+
+    Every label's value is also kept as text in ``labels``, numeric ones too (issue 21, rule 6): a
+    label that a price row names as its ``label_key`` is an identity, whatever its value looks like,
+    and rating, which knows the price book, drops the numeric labels no price row names from the line
+    items' labels (their quantity stays in ``dimensions``). Values are bounded (:func:`bounded`).
     """
     params = record.get("parameters")
     dimensions: dict[str, Decimal | None] = {}
@@ -353,15 +358,33 @@ def record_parameters(record: Mapping[str, Any]) -> tuple[dict[str, Decimal | No
         usage = _parameter_usage(param)
         if _truthy(param.get("is_label")):
             raw_value = param.get("label_value")
-            value = _hours_number(raw_value, allow_unit=False) if raw_value is not None else None
+            value = _label_number(raw_value)
+            if raw_value is not None and raw_value != "":
+                labels[name] = bounded(pg_text(seed_text(raw_value)))
             if value is None:
-                if raw_value is not None and raw_value != "":
-                    labels[name] = pg_text(seed_text(raw_value))
                 continue
             dimensions[key] = _product(value, usage) if value >= 0 else None
         else:
             dimensions[key] = usage
     return dimensions, labels
+
+
+LABEL_VALUE_MAX = 1024
+"""Characters a label value keeps in landed usage and line items (the raw page keeps all of it)."""
+
+
+def bounded(text: str, limit: int = LABEL_VALUE_MAX) -> str:
+    """``text`` cut to ``limit`` characters, the last one an ellipsis when cut (issue 21, rule 17):
+    one huge label must not bloat every line item, report and page that shows it."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _label_number(raw_value: Any) -> Decimal | None:
+    """A label value as a quantity, or None. Text needs ASCII digits (what rating's SQL also takes as
+    numeric, rating/stage_prices.sql): ``"١٠٠١"`` is an identity label, never a quantity."""
+    if raw_value is None or (isinstance(raw_value, str) and not raw_value.isascii()):
+        return None
+    return _hours_number(raw_value, allow_unit=False)
 
 
 def _truthy(value: Any) -> bool:
@@ -531,9 +554,9 @@ def _parameter_info(name: str, is_label: Any, raw_value: Any) -> tuple:
     label = _truthy(is_label)
     number = text = None
     if label:
-        number = _hours_number(raw_value, allow_unit=False) if raw_value is not None else None
-        if number is None and raw_value is not None and raw_value != "":
-            text = pg_text(seed_text(raw_value))
+        number = _label_number(raw_value)
+        if raw_value is not None and raw_value != "":
+            text = bounded(pg_text(seed_text(raw_value)))
     gpu = None
     if name.strip().lower() == "gpu":
         count = _gpu_number(raw_value)
@@ -576,10 +599,10 @@ def _parameters(params: list) -> tuple[dict[str, Decimal | None], dict[str, str]
         if display is None or dim_key in dimensions or dim_key in label_keys:
             continue
         if label:
+            if text is not None:  # numeric too: rating decides whether it is an identity (rule 6)
+                labels[display] = text
+                label_keys.add(dim_key)
             if number is None:
-                if text is not None:
-                    labels[display] = text
-                    label_keys.add(dim_key)
                 continue
             dimensions[dim_key] = None if negative else _dimension_product(number, _usage_of(param))
         else:

@@ -140,14 +140,16 @@ def test_a_missing_parameter_is_an_exception_naming_it_and_the_others_still_bill
     assert status == ("exceptions", 10, 2)
 
 
-def test_unpriced_only_when_no_dimension_has_a_price(conn) -> None:
+def test_an_instance_without_an_instance_price_is_unpriced_though_a_dimension_is_priced(conn) -> None:
+    # issue 21 rule 8 (was: unpriced only when no dimension has a price): the CPU dimension still bills,
+    # the instance's hours are an unpriced exception
     rate(conn, [
         record(0, "svc", "3", profile="pods", ptype="service", dims={"cpu": "12"}),  # only svc-cpu applies
         record(1, "nothing", "3", profile="pods", ptype="other", dims={"cpu": "12"}),
     ])
     got = items(conn)
     assert set(got) == {("svc", "CPU")} and got[("svc", "CPU")]["amount"] == Decimal("0.24")  # 12 x 0.02
-    assert exceptions(conn) == {("nothing", "", "unpriced")}
+    assert exceptions(conn) == {("nothing", "", "unpriced"), ("svc", "", "unpriced")}
 
 
 def test_gpu_hour_is_unchanged_and_combines_with_a_dimension(conn) -> None:

@@ -235,7 +235,7 @@ def check_against_expectation(conn: psycopg.Connection, window: Window, rows: li
     assert summary.totals_by_currency == totals(want_items)
     assert summary.line_items == len(want_items)
     want_counts = {r: 0 for r in ("unpriced", "ambiguous_price", "missing_gpu_count", "invalid_usage",
-                                  "usage_exceeds_window", "missing_dimension")}
+                                  "usage_exceeds_window", "missing_dimension", "usage_outside_day")}
     for reason in want_reasons.values():
         want_counts[reason] += 1
     assert summary.exceptions_by_reason == want_counts
@@ -301,7 +301,7 @@ def test_each_exception_reason_recorded_never_billed(conn: psycopg.Connection) -
     summary = rate_window(conn, W1, "run-x")
     assert summary.exceptions_by_reason == {
         "unpriced": 1, "ambiguous_price": 1, "missing_gpu_count": 1, "invalid_usage": 2, "usage_exceeds_window": 0,
-        "missing_dimension": 0,
+        "missing_dimension": 0, "usage_outside_day": 0,
     }
     by_instance = {e["instance"]: e for e in fetch_exceptions(conn, W1)}
     assert by_instance["misc-a"]["reason"] == "unpriced"

@@ -28,7 +28,25 @@ def test_the_documented_sample_becomes_quantities_and_labels() -> None:
         "gpu": Decimal("20.594723"), "cpu": Decimal("494.273352"), "memory": Decimal("5272.249088"),
         "disk": Decimal("3089.20845"), "scratch": Decimal(1200), "logs": Decimal(384),
     }
-    assert labels == {"ServiceID": "6c9d0e4f-aa", "Contract ID": "C-1001"}
+    # every label's value is kept as text, numeric ones too (issue 21 rule 6: rating, which knows the price
+    # book, decides whether a numeric label is an identity or only a quantity)
+    assert labels == {"GPU": "1", "CPU": "24", "Memory": "256", "Disk": "150", "ServiceID": "6c9d0e4f-aa",
+                      "Contract ID": "C-1001"}
+
+
+def test_rule6_a_numeric_label_is_kept_as_text_and_as_a_quantity_and_long_values_are_bounded() -> None:
+    dims, labels = record_parameters({"parameters": [
+        label("Contract ID", "1001", Decimal(2)), label("Team", "x" * 5000), label("Arabic", "١٠٠١", Decimal(2)),
+    ]})
+    assert dims == {"contract id": Decimal(2002)}  # "١٠٠١" is no quantity: ASCII digits only
+    assert labels["Contract ID"] == "1001" and labels["Arabic"] == "١٠٠١"
+    assert len(labels["Team"]) == 1024 and labels["Team"].endswith("\u2026")
+    row = normalize_record({"instance_name": "a", "instance_id": "i-1", "raw_usage": 2,
+                            "parameters": [label("Contract ID", 1001, 2), label("Team", "y" * 2000)]},
+                           window=W, org_id="o", organization="O", org_seq=0, record_seq=0,
+                           profile=ProfileRef("vm", "compute"))
+    assert row.labels == {"Contract ID": "1001", "Team": "y" * 1023 + "\u2026"}
+    assert row.dimensions == {"contract id": Decimal(2002)}
 
 
 def test_long_products_stay_exact_and_unusable_usage_is_none() -> None:

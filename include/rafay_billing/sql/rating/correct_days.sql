@@ -8,16 +8,17 @@ WITH slices AS MATERIALIZED (
     SELECT org_id, usage_date FROM unnest(%(org_ids)s::text[], %(usage_dates)s::date[]) AS s (org_id, usage_date)
 ),
 issued AS MATERIALIZED (
-    SELECT li.org_id, li.usage_date, li.profile, li.instance_key, li.dimension, li.price_id, li.pricing_unit,
+    SELECT li.org_id, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension, li.price_id,
+           li.pricing_unit,
            li.unit_price, li.currency, li.minor_unit,
-           min(li.organization) AS organization, min(li.profile_type) AS profile_type, min(li.instance) AS instance,
+           min(li.organization) AS organization, min(li.instance) AS instance,
            min(li.instance_id) AS instance_id, min(li.window_start) AS window_start, min(li.window_end) AS window_end,
            sum(li.usage_hours) AS usage_hours, sum(li.pricing_quantity) AS quantity, sum(li.amount) AS amount,
            min(li.run_id) FILTER (WHERE li.entry = 'charge') AS run_id,
            (array_agg(li.labels ORDER BY li.correction_seq DESC))[1] AS labels
     FROM slices AS s
     JOIN billing.charge_line_items AS li ON li.org_id = s.org_id AND li.usage_date = s.usage_date
-    GROUP BY li.org_id, li.usage_date, li.profile, li.instance_key, li.dimension, li.price_id, li.pricing_unit,
+    GROUP BY li.org_id, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension, li.price_id, li.pricing_unit,
              li.unit_price, li.currency, li.minor_unit
     HAVING sum(li.pricing_quantity) <> 0 OR sum(li.amount) <> 0
 ),
@@ -27,13 +28,15 @@ fresh AS MATERIALIZED (
 ),
 -- what a day bills, as comparable rows: the same set on both sides means nothing to correct
 issued_set AS (
-    SELECT org_id, usage_date, profile, instance_key, dimension, price_id, unit_price, currency, quantity, amount
+    SELECT org_id, usage_date, profile_type, profile, instance_key, dimension, price_id, unit_price, currency, quantity,
+           amount
     FROM issued
 ),
 fresh_set AS (
-    SELECT org_id, usage_date, profile, instance_key, dimension, price_id, unit_price, currency,
+    SELECT org_id, usage_date, profile_type, profile, instance_key, dimension, price_id, unit_price, currency,
            pricing_quantity AS quantity, amount
     FROM fresh
+    WHERE pricing_quantity <> 0 OR amount <> 0  -- as issued: zero items bill nothing (rule 5)
 ),
 changed AS MATERIALIZED (
     SELECT DISTINCT org_id, usage_date FROM (

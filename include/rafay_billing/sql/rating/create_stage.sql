@@ -10,13 +10,15 @@ CREATE TEMPORARY TABLE IF NOT EXISTS rating_prices (
     dim             text     NOT NULL,
     winners         bigint   NOT NULL,
     specificity     integer  NOT NULL,
-    price_id        text     NOT NULL,
-    unit            text     NOT NULL,
-    unit_price      numeric  NOT NULL,
-    currency        char(3)  NOT NULL,
+    price_id        text     NULL,      -- NULL: the instance row of a key only dimensions price (rule 8)
+    unit            text     NULL,
+    unit_price      numeric  NULL,
+    currency        char(3)  NULL,
     price_dimension text     NULL,
     tied            text     NOT NULL,
-    minor_unit      smallint NULL
+    minor_unit      smallint NULL,
+    item_labels     jsonb    NOT NULL,  -- the labels its line items carry (rule 6)
+    gpu_conflict    text     NULL       -- why its GPU-hours are priced twice (rule 7)
 ) ON COMMIT DROP;
 CREATE TEMPORARY TABLE IF NOT EXISTS rated_days (LIKE billing.charge_line_items INCLUDING DEFAULTS) ON COMMIT DROP;
 TRUNCATE rating_prices, rated_days;

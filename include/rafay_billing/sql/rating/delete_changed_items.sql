@@ -9,7 +9,8 @@ USING unnest(%(org_ids)s::text[], %(usage_dates)s::date[]) AS s (org_id, usage_d
 WHERE li.org_id = s.org_id AND li.usage_date = s.usage_date
   AND NOT EXISTS (
       SELECT 1 FROM pg_temp.rated_days AS r
-      WHERE r.org_id = li.org_id AND r.usage_date = li.usage_date AND r.profile = li.profile
+      WHERE r.org_id = li.org_id AND r.usage_date = li.usage_date AND r.profile_type = li.profile_type
+        AND r.profile = li.profile
         AND r.instance_key = li.instance_key AND r.dimension = li.dimension
         AND r.charge_class = li.charge_class AND r.correction_seq = li.correction_seq AND r.entry = li.entry
         AND (r.window_start, r.window_end, r.organization, r.profile_type, r.instance, r.instance_id,

@@ -21,10 +21,11 @@ WHERE (r.org_id, r.usage_date) NOT IN (
       )
    OR NOT EXISTS (
           SELECT 1 FROM billing.charge_line_items AS li
-          WHERE li.org_id = r.org_id AND li.usage_date = r.usage_date AND li.profile = r.profile
+          WHERE li.org_id = r.org_id AND li.usage_date = r.usage_date AND li.profile_type = r.profile_type
+            AND li.profile = r.profile
             AND li.instance_key = r.instance_key AND li.dimension = r.dimension
             AND li.charge_class = 'regular' AND li.correction_seq = 0 AND li.entry = 'charge'
             -- bounds the lookup to the kept slices' orgs and days, however it is planned
             AND li.org_id = ANY (%(kept_org_ids)s::text[]) AND li.usage_date = ANY (%(kept_usage_dates)s::date[])
       )
-ORDER BY r.org_id, r.usage_date, r.profile, r.instance_key, r.dimension;
+ORDER BY r.org_id, r.usage_date, r.profile_type, r.profile, r.instance_key, r.dimension;

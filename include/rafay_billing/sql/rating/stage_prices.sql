@@ -15,9 +15,19 @@
 -- Prices change only at 00:00 UTC (price_book_midnight_utc), so one price holds for a whole day.
 -- Each key is expanded into the 8 ways a price row can match it (each part set or "any") and every
 -- pattern is an exact probe of price_book_match_idx.
+--
+-- Issue 21: every key also gets
+--   * item_labels: the labels its line items carry. A label parameter with a numeric value (landed in
+--     both `labels` and `dimensions`) is a quantity, not an identity, unless some price row names it
+--     as a label_key: then it is an identity label whatever its value looks like (rule 6). Prices
+--     match the landed labels: a label a price row names is never dropped, so that is the same match.
+--   * a row for the instance itself (dim '') with no price (price_id NULL) when only dimensions are
+--     priced: instance hours need an instance price, else `unpriced` (rule 8);
+--   * gpu_conflict on each of its rows: the winning instance price is per GPU (gpu_hour) and a `GPU`
+--     dimension price applies as well, which would price the same GPU-hours twice (rule 7).
 INSERT INTO pg_temp.rating_prices (
     org_id, usage_date, profile_type, profile, labels, dim, winners, specificity, price_id, unit, unit_price,
-    currency, price_dimension, tied, minor_unit
+    currency, price_dimension, tied, minor_unit, item_labels, gpu_conflict
 )
 WITH slices AS MATERIALIZED (
     SELECT org_id, usage_date, billing.utc_midnight(usage_date) AS day_start
@@ -72,14 +82,55 @@ best AS (
     SELECT c.*, rank() OVER (PARTITION BY c.org_id, c.usage_date, c.profile_type, c.profile, c.labels, c.dim
                              ORDER BY c.specificity DESC) AS place
     FROM candidates AS c
-)
+),
+won AS (
     SELECT org_id, usage_date, profile_type, profile, labels, dim, count(*) AS winners,
            max(specificity) AS specificity, min(price_id) AS price_id, min(unit) AS unit,
            min(unit_price) AS unit_price, min(currency) AS currency, min(price_dimension) AS price_dimension,
            string_agg(price_id, ', ' ORDER BY price_id) AS tied,
            -- a currency without a known minor unit fails the rating loudly (minor_unit is NOT NULL in
-           -- the stage) rather than dropping its items; price_book_currency_fkey keeps such prices out
+           -- the stage for a priced row) rather than dropping its items; price_book_currency_fkey keeps
+           -- such prices out
            (SELECT c.minor_unit FROM billing.currencies AS c WHERE c.currency = min(best.currency)) AS minor_unit
     FROM best
     WHERE place = 1
-    GROUP BY org_id, usage_date, profile_type, profile, labels, dim;
+    GROUP BY org_id, usage_date, profile_type, profile, labels, dim
+),
+keyed AS (
+    SELECT w.*,
+           bool_or(w.dim = '') OVER k AS instance_priced,
+           max(CASE WHEN w.dim = '' AND w.winners = 1 AND w.unit IN ('gpu_hour', 'gpu_month') THEN w.price_id END)
+               OVER k AS gpu_instance_price,
+           max(CASE WHEN w.dim = 'gpu' THEN w.tied END) OVER k AS gpu_dimension_prices,
+           row_number() OVER k AS nth
+    FROM won AS w
+    WINDOW k AS (PARTITION BY w.org_id, w.usage_date, w.profile_type, w.profile, w.labels)
+),
+label_keys AS MATERIALIZED (
+    -- rule 6: the parameter names some price row matches as a label (any row, any time)
+    SELECT coalesce(array_agg(DISTINCT lower(p.label_key)), '{}') AS names
+    FROM billing.price_book AS p WHERE p.label_key IS NOT NULL
+),
+resolved AS (
+    SELECT k.*,
+           CASE WHEN k.labels = '{}'::jsonb THEN k.labels ELSE (
+               SELECT coalesce(jsonb_object_agg(l.key, l.value), '{}'::jsonb)
+               FROM jsonb_each_text(k.labels) AS l (key, value)
+               WHERE lower(l.key) = ANY (lk.names)
+                  OR l.value !~ '^\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$'
+           ) END AS item_labels
+    FROM keyed AS k CROSS JOIN label_keys AS lk
+)
+SELECT org_id, usage_date, profile_type, profile, labels, dim, winners, specificity, price_id, unit, unit_price,
+       currency, price_dimension, tied, minor_unit, item_labels,
+       -- on every row of the key: none of its dimensions is billed either (rate_days.sql)
+       CASE WHEN gpu_instance_price IS NOT NULL AND gpu_dimension_prices IS NOT NULL THEN
+           'price ' || gpu_instance_price || ' (gpu_hour) and GPU dimension price ' || gpu_dimension_prices
+           || ' both apply: the same GPU-hours would be billed twice; keep one of them for this match'
+       END
+FROM resolved
+UNION ALL
+SELECT org_id, usage_date, profile_type, profile, labels, '', 0, 0, NULL, NULL, NULL, NULL, NULL, '', NULL,
+       item_labels, NULL
+FROM resolved
+WHERE NOT instance_priced AND nth = 1;
