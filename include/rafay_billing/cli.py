@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     metrics.add_argument("-v", "--verbose", action="store_true", help="log every API call (never the key)")
     _add_focus_export(sub)
     _waive_parser(sub)
+    from rafay_billing.delivery import cli as deliveries  # stdlib only at import
+
+    deliveries.add_parser(sub)
     return parser
 
 
@@ -384,6 +387,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except UsageError as exc:
             print(f"rafay-billing waive: error: {exc}", file=sys.stderr)
             return 2
+    if args.command == "deliveries":
+        from rafay_billing.delivery import cli as deliveries
+
+        return deliveries.main(args, dict(os.environ))
     if args.command != "metrics":
         parser.print_help(sys.stderr)
         return 2
