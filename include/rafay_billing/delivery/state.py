@@ -4,7 +4,7 @@ functions only queue, claim, record and list."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -106,12 +106,13 @@ def record(conn: Any, endpoint: str, invoice_id: str, outcome: Outcome) -> None:
         cur.execute(sql("delivery/record_outcome.sql"), params)
 
 
-def statuses(conn: Any, endpoint: str, invoice_ids: Iterable[str]) -> list[dict[str, Any]]:
-    """Where the given documents stand at ``endpoint``, in issue order."""
+def period_statuses(conn: Any, endpoint: str, periods: Sequence[Period]) -> list[dict[str, Any]]:
+    """Where the documents of ``periods`` stand at ``endpoint``, in issue order."""
     from psycopg.rows import dict_row
 
     with transaction(conn), conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(sql("delivery/statuses.sql"), {"endpoint": endpoint, "invoice_ids": list(invoice_ids)})
+        cur.execute(sql("delivery/period_statuses.sql"),
+                    {"endpoint": endpoint, "period_starts": [p.start for p in periods]})
         return list(cur.fetchall())
 
 
