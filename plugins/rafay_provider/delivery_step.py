@@ -170,7 +170,6 @@ def deliver_documents(queued: dict, context: Context) -> dict:
         for row in period_statuses(conn, target.endpoint, [parse_period(p) for p in queued["periods"]]):
             if row["status"] != "delivered" and row["invoice_number"] not in undelivered:
                 undelivered[row["invoice_number"]] = f"{row['status']} since an earlier run (HTTP {row['last_status_code']})"
-    log.info("%s", report.summary())
     if undelivered:
         message = (f"{len(undelivered)} document(s) not delivered to {target.endpoint}: "
                    + "; ".join(f"{number}: {why[:300]}" for number, why in undelivered.items())
