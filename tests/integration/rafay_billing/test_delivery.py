@@ -293,3 +293,14 @@ def test_deliveries_list_shows_each_documents_status(
     assert cli.main(["deliveries", "retry", "--dsn", dsn, "NO-SUCH-1"]) == 1
     assert "no failed delivery" in capsys.readouterr().err
     assert cli.main(["deliveries", "list", "--dsn", dsn, "--period", "2026-13"]) == 2
+
+
+def test_a_captured_request_replayed_is_refused_by_the_receiver(conn: psycopg.Connection, receiver: Receiver) -> None:
+    """What the README tells a receiver to do, done by the test receiver: the same signed request twice is a replay."""
+    run(conn, receiver)
+    doc, body = next(iter(receiver.stored.items()))
+    [headers] = [h for h in receiver.headers_seen if h["Idempotency-Key"] == doc]
+    replay = requests.post(receiver.url, data=body, timeout=5,
+                           headers={k: v for k, v in headers.items() if k.lower() not in ("host", "content-length")})
+    assert replay.status_code == 409 and receiver.replays == 1
+    assert dict(receiver.acknowledgements)[doc] == 1
