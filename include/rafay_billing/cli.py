@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_focus_export(sub)
     _waive_parser(sub)
     _contracts_parser(sub)
+    from rafay_billing.delivery import cli as deliveries  # stdlib only at import
+
+    deliveries.add_parser(sub)
     return parser
 
 
@@ -397,6 +400,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from rafay_billing.contracts import cli as contracts_cli
 
         return contracts_cli.run(args, dict(os.environ))
+    if args.command == "deliveries":
+        from rafay_billing.delivery import cli as deliveries
+
+        return deliveries.main(args, dict(os.environ))
     if args.command != "metrics":
         parser.print_help(sys.stderr)
         return 2

@@ -258,3 +258,16 @@ def database_roles() -> DatabaseRoles:
     except DatabaseError as exc:
         keys = ", ".join(f"{SECTION}.{key}" for key in ROLE_KEYS.values())
         raise SettingsError(f"[{SECTION}] database roles ({keys}): {exc}") from None
+
+
+# --- delivery of issued documents to the provider's billing system (issue 24) -----------------------
+DELIVERY_CONN_ID = "billing_delivery"
+"""HTTP connection (type ``http``) of the billing system: host = the receiver's URL, password = the signing
+secret, login empty, extra ``{"Authorization": "..."}`` for the receiver's own credential, ``timeout``."""
+DELIVERY_DAG_ID = "rafay_billing_delivery"
+DELIVERY_MAX_ATTEMPTS = 5
+"""Requests per document and run before it is left pending for the task's retry or the next run."""
+DELIVERY_BACKOFF_SECONDS = 2
+"""First wait after a transient failure; doubles per attempt (up to a minute)."""
+DELIVERY_MAX_RETRY_AFTER_SECONDS = 300
+"""A ``Retry-After`` longer than this leaves the document pending for a later run instead of waiting."""

@@ -222,7 +222,7 @@ def _rate_group(conn: Any, slices: Sequence[DaySlice], run_id: str) -> RatingSum
     with the database's error (their earlier items stand) and listed in the summary's ``failed``.
     A lost connection is no org's fault: it is raised.
     """
-    import psycopg  # noqa: PLC0415 - keep module import light
+    import psycopg
 
     params = {**_slice_params(slices), "run_id": run_id}
     with transaction(conn), conn.cursor() as cur:
@@ -257,7 +257,7 @@ def _rate_each_org(
     conn: Any, cur: Any, slices: Sequence[DaySlice], run_id: str, error: Exception
 ) -> tuple[list[Correction], list[RatingFailure]]:
     """After the group failed with ``error``: each org under its own savepoint; the ones that fail."""
-    import psycopg  # noqa: PLC0415
+    import psycopg
 
     orgs: dict[str, list[DaySlice]] = {}
     for s in slices:

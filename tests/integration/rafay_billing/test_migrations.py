@@ -16,6 +16,7 @@ TABLES = {
     "schema_migrations", "price_book", "usage_records", "charge_line_items", "rating_exceptions", "coverage",
     "currencies", "org_registry", "billing_periods", "invoice_counters", "invoices", "invoice_lines",
     "exception_waivers", "audit_log", "price_book_history", "contract_versions",
+    "deliveries",  # 014: delivery of issued documents to the billing system (issue 24)
 }
 ALL = [m.name for m in db.migrations()]
 
@@ -71,6 +72,7 @@ def test_tables_keys_and_types(pg_conn: psycopg.Connection) -> None:
     assert _primary_key(pg_conn, "rating_exceptions") == ["org_id", "usage_date", "record_seq", "dimension"]
     assert _primary_key(pg_conn, "coverage") == ["org_id", "usage_date"]
     assert _primary_key(pg_conn, "price_book") == ["price_id"]
+    assert _primary_key(pg_conn, "deliveries") == ["invoice_id", "endpoint"]
 
     usage = _columns(pg_conn, "usage_records")
     assert set(USAGE_COLUMNS) <= set(usage)

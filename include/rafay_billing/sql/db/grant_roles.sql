@@ -28,7 +28,8 @@ BEGIN
             WHEN t.relname IN ('schema_migrations', 'currencies') THEN NULL
             WHEN t.relname IN ('audit_log', 'invoices', 'invoice_lines', 'billing_periods', 'price_book_history',
                                'exception_waivers') THEN 'INSERT'
-            WHEN t.relname = 'invoice_counters' THEN 'INSERT, UPDATE'
+            -- versions and delivery states move forward only (their triggers); no DELETE
+            WHEN t.relname IN ('invoice_counters', 'contract_versions', 'deliveries') THEN 'INSERT, UPDATE'
             ELSE 'INSERT, UPDATE, DELETE'
         END;
         IF privileges IS NOT NULL THEN
