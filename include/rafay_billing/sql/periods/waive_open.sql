@@ -1,8 +1,9 @@
--- Waive every open exception of the period's days with one reason, each with its audit entry.
+-- Waive every open exception that blocks the period's close (its own days' and those of closed days whose
+-- correction lands in it) with one reason, each with its audit entry.
 WITH open_keys AS (
     SELECT org_id, usage_date, profile, instance_key, reason, count(*) AS records
     FROM billing.open_exceptions
-    WHERE usage_date >= %(period_start)s AND usage_date < %(period_end)s
+    WHERE billing_period_start = %(period_start)s
     GROUP BY org_id, usage_date, profile, instance_key, reason
 ),
 waiver AS (
