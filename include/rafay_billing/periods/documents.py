@@ -237,11 +237,10 @@ def _read_period(conn: Any, period: Period) -> tuple[dict[str, Any], list[Invoic
 
 
 def invoice_document(invoice: Invoice, period: Period) -> dict[str, Any]:
-    """The invoice as JSON-ready data: money and quantities as exact decimal strings."""
-    return {
+    """The invoice (``document`` ``invoice``) or credit note (``credit_note``, naming the invoices it
+    corrects) as JSON-ready data: money and quantities as exact decimal strings."""
+    document = {
         "document": invoice.document_type,
-        "title": invoice.title,
-        "corrects_invoices": list(invoice.corrects),
         "invoice_id": invoice.invoice_id,
         "invoice_number": invoice.invoice_number,
         "invoice_seq": invoice.invoice_seq,
@@ -276,6 +275,9 @@ def invoice_document(invoice: Invoice, period: Period) -> dict[str, Any]:
             for line in invoice.lines
         ],
     }
+    if invoice.is_credit_note:  # the invoices it corrects; an invoice's document is as it always was
+        document["corrects_invoices"] = list(invoice.corrects)
+    return document
 
 
 def invoice_csv(invoice: Invoice, period: Period) -> str:

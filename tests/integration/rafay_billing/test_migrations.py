@@ -15,7 +15,7 @@ from rafay_billing.source.usage import USAGE_COLUMNS
 TABLES = {
     "schema_migrations", "price_book", "usage_records", "charge_line_items", "rating_exceptions", "coverage",
     "currencies", "org_registry", "billing_periods", "invoice_counters", "invoices", "invoice_lines",
-    "exception_waivers", "audit_log", "price_book_history",
+    "exception_waivers", "audit_log", "price_book_history", "document_references",
 }
 ALL = [m.name for m in db.migrations()]
 
