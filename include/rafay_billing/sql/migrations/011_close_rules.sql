@@ -32,7 +32,11 @@ WHERE e.billing_period_start IS NULL;
 CREATE OR REPLACE FUNCTION billing.exception_lands_in() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.billing_period_start := billing.earliest_open_period(NEW.usage_date);
+    -- the common case first (the day's own period is open): one probe of billing_periods' key
+    NEW.billing_period_start := billing.period_of(NEW.usage_date);
+    IF EXISTS (SELECT 1 FROM billing.billing_periods AS p WHERE p.period_start = NEW.billing_period_start) THEN
+        NEW.billing_period_start := billing.earliest_open_period(NEW.usage_date);
+    END IF;
     RETURN NEW;
 END
 $$;
