@@ -87,7 +87,14 @@ def rafay_billing_close() -> None:
 
         return close_pipeline.late_usage_orgs(period, get_current_context())
 
-    @task(task_id="reread_late_usage", pool=settings.RAFAY_POOL, retries=2, map_index_template="{{ org_label }}")
+    @task(
+        task_id="reread_late_usage",
+        pool=settings.RAFAY_POOL,
+        retries=settings.extract_retries(),  # like the daily DAG's extraction: one org's retry is its own
+        retry_delay=settings.extract_retry_delay(),
+        retry_exponential_backoff=2.0,
+        map_index_template="{{ org_label }}",
+    )
     def reread_late_usage(orgs: list, period: dict) -> dict:
         """One org's last days (a batch only past ``max_map_length``): its failure is its own."""
         from rafay_provider import close_pipeline
