@@ -555,3 +555,14 @@ def test_rule17_long_details_and_labels_are_clipped_in_close_messages_and_the_au
     [allowed] = detail["open_exceptions"]
     assert allowed["instance_key"] == "x" * 1024 + "... [3976 more characters]"
     assert max(len(v) for v in allowed.values() if isinstance(v, str)) <= 1024 + 30
+
+
+def test_rule17_a_long_waiver_is_clipped_in_the_audit_log_and_kept_whole_on_the_waiver(
+    october: psycopg.Connection,
+) -> None:
+    bill(october, [date(2026, 10, 31)], {"acme": UNPRICED}, run_id="r2")
+    why = "because " + "z" * 3000
+    waive(october, "acme", date(2026, 10, 31), "misc", "m1", "unpriced", why, "ops")
+    detail = one(october, "SELECT detail FROM billing.audit_log WHERE action = 'waiver'")
+    assert detail["why"] == why[:1024] + f"... [{len(why) - 1024} more characters]"
+    assert one(october, "SELECT why FROM billing.exception_waivers") == why

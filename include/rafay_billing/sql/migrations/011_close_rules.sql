@@ -155,3 +155,12 @@ $$;
 DROP TRIGGER IF EXISTS invoice_counters_forward_only ON billing.invoice_counters;
 CREATE TRIGGER invoice_counters_forward_only BEFORE UPDATE OR DELETE ON billing.invoice_counters
     FOR EACH ROW EXECUTE FUNCTION billing.guard_invoice_counter();
+
+-- --- rule 17: bounded text in the audit log ------------------------------------------------------------
+-- A value a message or an audit entry carries: its first 1,024 characters and how many more there were
+-- (the full value stays where it came from: the raw page, the waiver row).
+CREATE OR REPLACE FUNCTION billing.clip_text(t text, max_len integer DEFAULT 1024) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN length(t) > max_len
+                THEN left(t, max_len) || '... [' || (length(t) - max_len) || ' more characters]'
+                ELSE t END;
