@@ -2,16 +2,18 @@
 
 Finance invoices a month once and never changes an issued invoice: a later change to a closed month
 becomes a correction on a later invoice (the rating does that). This DAG waits until the month's days
-are billed and settled, re-reads its last days for late usage, refuses to close while something is
-missing or unbilled, then closes the month and issues one invoice per (org, currency) in one
-transaction, writes the documents and the FOCUS export, and emits the closed-periods Asset. Only
+are billed and settled, syncs the price book, re-reads its last days for late usage (one mapped task
+per org), re-rates the month against the price book as it stands, refuses to close while something is
+missing or unbilled or an earlier month is open, then closes the month and issues one document per
+(org, currency) in one transaction, writes the documents and the FOCUS export, and emits the
+closed-periods Asset. Only
 ``airflow.sdk`` and the light settings and sensor modules are imported at parse time: the work happens
 in ``rafay_provider.close_pipeline``, imported inside the tasks.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
 
 from rafay_provider import settings
 from rafay_provider.sensors.period_ready import PeriodReadySensor
@@ -22,12 +24,16 @@ DOC = """
 ### Rafay billing: monthly close
 The run of `2026-11-01` closes **2026-10** (the month before its data interval's end); conf
 `{"period": "2026-10"}` closes another month. Steps: wait (deferred) until every org of the registry
-has every day of the month billed and the last day has settled; re-read the last two days and re-bill
-any (org, day) whose usage changed; fail, naming them, on missing or failed days or open rating
-exceptions; close the month and issue one invoice per (org, currency), numbered
-`<issuer>-NNNNNN` gap-free per issuer; write the documents and the FOCUS export to
-`<landing root>/reports/period=YYYY-MM/`; emit the Asset `x-rafay-billing://closed-periods`.
-Closing a closed month again issues nothing and changes nothing.
+has every day of the month billed and the last day has settled; sync the price book; re-read the last
+two days, one task per org (pool `rafay_api`), and re-bill any (org, day) whose usage changed (an org
+whose re-read fails is named, the others go on); re-rate the month's days against the price book as it
+stands; fail, naming them, on an earlier open month with billed days, missing or failed days or open
+rating exceptions (the month's own, and those of closed days whose correction lands in it); close the
+month and issue one document per (org, currency): an invoice `<issuer>-NNNNNN`, or for a negative net
+a credit note `<issuer>-CN-NNNNNN`, each gap-free per issuer; write the documents and the FOCUS export
+to `<landing root>/reports/period=YYYY-MM/`; emit the Asset `x-rafay-billing://closed-periods`.
+Closing a closed month again is a no-op: it logs "already closed", re-reads, re-rates and checks
+nothing, and issues nothing.
 
 **Trigger conf** (all optional): `period` (YYYY-MM), `allow_exceptions` (close with open exceptions,
 listing them), `settle_minutes` (60), `wait_minutes` (2880: how long to wait for the month's days after
@@ -69,11 +75,46 @@ def rafay_billing_close() -> None:
 
         return close_pipeline.resolve_close_period(get_current_context())
 
-    @task(pool=settings.RAFAY_POOL, retries=2)
-    def rebill_late_usage(period: dict) -> dict:
+    @task(retries=0)
+    def sync_price_book(period: dict) -> dict:
         from rafay_provider import close_pipeline
 
-        return close_pipeline.rebill_late_usage(period, get_current_context())
+        return close_pipeline.sync_price_book(period)
+
+    @task(pool=settings.RAFAY_POOL, retries=2)
+    def late_usage_orgs(period: dict) -> list:
+        from rafay_provider import close_pipeline
+
+        return close_pipeline.late_usage_orgs(period, get_current_context())
+
+    @task(
+        task_id="reread_late_usage",
+        pool=settings.RAFAY_POOL,
+        retries=settings.extract_retries(),  # like the daily DAG's extraction: one org's retry is its own
+        retry_delay=settings.extract_retry_delay(),
+        retry_exponential_backoff=2.0,
+        map_index_template="{{ org_label }}",
+    )
+    def reread_late_usage(orgs: list, period: dict) -> dict:
+        """One org's last days (a batch only past ``max_map_length``): its failure is its own."""
+        from rafay_provider import close_pipeline
+
+        context = get_current_context()
+        context["org_label"] = close_pipeline.reread_label(orgs)  # type: ignore[typeddict-unknown-key]
+        return close_pipeline.rebill_late_usage(orgs, period, context)
+
+    @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
+    def collect_late_usage(period: dict, batches: list | None) -> dict:
+        """Names every org whose re-read failed, once all have finished."""
+        from rafay_provider import close_pipeline
+
+        return close_pipeline.collect_late_usage(period, batches, get_current_context())
+
+    @task
+    def rerate_period(period: dict) -> dict:
+        from rafay_provider import close_pipeline
+
+        return close_pipeline.rerate_period(period)
 
     @task(retries=0)
     def check_ready(period: dict) -> dict:
@@ -82,11 +123,11 @@ def rafay_billing_close() -> None:
         return close_pipeline.check_ready(period)
 
     @task
-    def issue_invoices(period: dict) -> dict:
+    def issue_invoices(period: dict, rerated: dict) -> dict:
         """Idempotent: a retry after a commit finds the period closed and issues nothing."""
         from rafay_provider import close_pipeline
 
-        return close_pipeline.issue_invoices(period, get_current_context())
+        return close_pipeline.issue_invoices(period, get_current_context(), rerated)
 
     @task
     def write_documents(period: dict) -> dict:
@@ -109,13 +150,20 @@ def rafay_billing_close() -> None:
 
     period = resolve_period()
     wait_for_period = PeriodReadySensor(task_id="wait_for_period", period_data=period, retries=2)
-    rebilled = rebill_late_usage(period)
+    synced = sync_price_book(period)
+    orgs = late_usage_orgs(period)
+    reread = reread_late_usage.partial(period=period).expand(orgs=orgs)
+    collected = collect_late_usage(period, orgs)
+    rerated = rerate_period(period)
     checked = check_ready(period)
-    issued = issue_invoices(period)
+    issued = issue_invoices(period, rerated)
     documents = write_documents(period)
     focus = export_focus(period)
     announced = announce_closed_period(period, issued)
-    wait_for_period >> rebilled >> checked >> issued >> documents >> focus >> announced
+    # the order of the close: price book, late usage, re-rating, readiness, issue
+    wait_for_period >> synced >> orgs >> reread >> collected >> rerated >> checked >> issued
+    synced >> rerated
+    issued >> documents >> focus >> announced
 
 
 rafay_billing_close()

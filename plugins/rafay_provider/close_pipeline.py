@@ -8,6 +8,7 @@ totals, file names) travel through XCom; invoices are read back from the billing
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from rafay_billing.errors import PeriodError
 from rafay_billing.jsonable import to_jsonable
+from rafay_billing.periods.clip import clip
 from rafay_billing.periods.period import Period, parse_period
 from rafay_billing.window import Window, format_utc
 from rafay_provider import settings
@@ -124,63 +126,164 @@ def period_wait_status(label: str) -> tuple[str, str]:
     return "ready", f"Every expected (org, day) of period {label} is billed."
 
 
-# --- late usage ------------------------------------------------------------------------------------
+# --- price book, late usage, re-rating ------------------------------------------------------------
+
+REREAD_TASK = "reread_late_usage"
+"""The mapped late-usage re-read: one task instance per org (pool ``rafay_api``)."""
+REREAD_DONE_XCOM_KEY = "late_usage_done"
+REREAD_FAILURES_XCOM_KEY = "late_usage_failures"
 
 
-def rebill_late_usage(period_data: dict, context: Context) -> dict:
-    """Re-read the period's last days from Rafay and re-bill every (org, day) whose usage changed since
-    it was billed, before anything is issued. Every (org, day) of an org the registry expects is re-read;
-    a re-read that fails fails the task (after re-billing the others), so it retries."""
+def _already_closed(period: Period) -> bool:
     from rafay_billing.periods.close import closed_period
+
+    with billing_connection() as conn:
+        closed = closed_period(conn, period)
+    if closed is not None:
+        log.info("Period %s is already closed (%s by %s): nothing is re-read, re-rated or checked.",
+                 period.label, format_utc(closed.closed_at), closed.closed_by)
+    return closed is not None
+
+
+def sync_price_book(period_data: dict) -> dict:
+    """The price book as it stands, before the period is re-rated against it (not for a closed period)."""
+    from rafay_provider.pipeline import sync_price_book as sync
+
+    if _already_closed(_period(period_data)):
+        return {"closed": True}
+    return sync()
+
+
+def late_usage_orgs(period_data: dict, context: Context) -> list[list[BatchOrg]]:
+    """The orgs whose last days the close re-reads: the registry's orgs that the listing still has, one
+    per mapped task (several per task only when they outnumber ``[core] max_map_length``). Empty for a
+    closed period: nothing is re-read."""
+    from airflow.sdk.configuration import conf
+
+    from rafay_billing.periods.late_usage import registry_orgs
+    from rafay_provider.pipeline import _page_writer, _rafay_client, _rafay_source, run_dir
+
+    period = _period(period_data)
+    if _already_closed(period):
+        return []
+    days = period.days()[-LATE_USAGE_DAYS:]
+    with billing_connection() as conn:
+        expected = registry_orgs(conn, days[-1])
+    span = Window(Window.for_day(days[0]).start, Window.for_day(days[-1]).end)
+    folder = run_dir("raw", span, close_run_id(context))
+    folder.mkdir(parents=True, exist_ok=True)
+    listed = _rafay_source().list_orgs(_rafay_client(), span, on_page=_page_writer(folder))
+    gone = sorted(set(expected) - {o.org_id for o in listed})
+    if gone:
+        log.warning("Not in the org listing any more, so not re-read: %s", ", ".join(gone))
+    orgs: list[BatchOrg] = [
+        {"org_id": o.org_id, "name": o.name, "org_seq": seq, "partner_id": o.partner_id,
+         "partner_problem": o.partner_problem}
+        for seq, o in enumerate(listed) if o.org_id in expected
+    ]
+    per_task = max(1, math.ceil(len(orgs) / max(1, conf.getint("core", "max_map_length", fallback=1024))))
+    log.info("Re-reading the last %d day(s) of %s for %d org(s), %d per task.", len(days), period.label,
+             len(orgs), per_task)
+    return [orgs[i : i + per_task] for i in range(0, len(orgs), per_task)]
+
+
+def reread_label(orgs: list[BatchOrg]) -> str:
+    """The mapped task's name in the UI: the org id (or the first and last of a batch)."""
+    ids = [o["org_id"] for o in orgs]
+    return ids[0] if len(ids) == 1 else f"{ids[0]} … {ids[-1]} ({len(ids)} orgs)"
+
+
+def rebill_late_usage(orgs: list[BatchOrg], period_data: dict, context: Context) -> dict:
+    """Re-read one org's (or one batch's) last days of the period from Rafay and re-bill every (org, day)
+    whose usage changed since it was billed, before anything is issued. A re-read that fails fails this
+    org's task only (after re-billing what did read), so it retries alone; the failures are pushed for
+    :func:`collect_late_usage`, which names them in the close's refusal."""
     from rafay_billing.periods.late_usage import registry_orgs
 
     period = _period(period_data)
     days = period.days()[-LATE_USAGE_DAYS:]
     with billing_connection() as conn:
-        if closed_period(conn, period) is not None:
-            log.info("Period %s is already closed: its days are not re-read (nothing may change).", period.label)
-            return {"closed": True, "re_read": 0, "rebilled": 0, "first_rebilled": []}
         expected = registry_orgs(conn, days[-1])
     run_id = close_run_id(context)
-    landed, failures = _reread(expected, days, run_id)
-    rebilled = _rebill_changed(landed, run_id)
+    landed, failures = _reread(expected, days, run_id, orgs)
+    rebilled = _rebill_changed(landed, run_id) if landed else []
+    ti = context["ti"]
+    ti.xcom_push(key=REREAD_DONE_XCOM_KEY, value=[] if failures else [o["org_id"] for o in orgs])
+    ti.xcom_push(key=REREAD_FAILURES_XCOM_KEY, value=[
+        {"org_id": o, "day": d, "error": clip(why)} for o, d, why in failures
+    ])
     if failures:
         raise RuntimeError(
             f"{len(failures)} (org, day) re-read(s) failed; nothing is issued until they succeed: "
-            + "; ".join(f"{o} {d}: {why}" for o, d, why in failures)
+            + "; ".join(f"{o} {d}: {clip(why)}" for o, d, why in failures)
         )
     # XCom stays small: the count, and the first (org, day)s re-billed (the log has them all)
-    return {"closed": False, "re_read": len(landed), "rebilled": len(rebilled), "first_rebilled": rebilled[:20]}
+    return {"re_read": len(landed), "rebilled": len(rebilled), "first_rebilled": rebilled[:20]}
 
 
 def _reread(
-    expected: dict[str, tuple[str, date]], days: list[date], run_id: str
+    expected: dict[str, tuple[str, date]], days: list[date], run_id: str, orgs: list[BatchOrg]
 ) -> tuple[list[LandedOrgDay], list[tuple[str, str, str]]]:
-    """Extract (org, day)s of the expected orgs that the listing still has; lands them like the daily DAG."""
-    from rafay_provider.pipeline import _extract_org_day, _page_writer, _rafay_client, _rafay_source, run_dir
+    """Extract the (org, day)s of ``orgs`` from each org's first expected day on; lands them like the daily DAG."""
+    from rafay_provider.pipeline import _extract_org_day, _rafay_client, _rafay_source
 
     client, source = _rafay_client(), _rafay_source()
-    span = Window(Window.for_day(days[0]).start, Window.for_day(days[-1]).end)
-    folder = run_dir("raw", span, run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    listed = source.list_orgs(client, span, on_page=_page_writer(folder))
-    gone = sorted(set(expected) - {o.org_id for o in listed})
-    if gone:
-        log.warning("Not in the org listing any more, so not re-read: %s", ", ".join(gone))
     landed: list[LandedOrgDay] = []
     failures: list[tuple[str, str, str]] = []
-    for seq, org in enumerate(listed):
-        if org.org_id not in expected:
+    for ref in orgs:
+        if ref["org_id"] not in expected:
             continue
-        ref = BatchOrg(org_id=org.org_id, name=org.name, org_seq=seq, partner_id=org.partner_id,
-                       partner_problem=org.partner_problem)
-        for day in (d for d in days if d >= expected[org.org_id][1]):
+        for day in (d for d in days if d >= expected[ref["org_id"]][1]):
             try:
                 landed.append(_extract_org_day(client, ref, Window.for_day(day), run_id, source))
             except Exception as exc:  # one (org, day)'s failure must not stop the others' re-read
-                log.error("org %s, day %s: re-read failed: %s", org.org_id, day, exc)
-                failures.append((org.org_id, day.isoformat(), str(exc)[:500]))
+                log.error("org %s, day %s: re-read failed: %s", ref["org_id"], day, exc)
+                failures.append((ref["org_id"], day.isoformat(), str(exc)[:500]))
     return landed, failures
+
+
+def _pulled(context: Context, key: str) -> list[Any]:
+    pulled = context["ti"].xcom_pull(task_ids=[REREAD_TASK], key=key) or []
+    return [item for chunk in pulled if chunk for item in chunk]
+
+
+def collect_late_usage(period_data: dict, batches: list[list[BatchOrg]] | None, context: Context) -> dict:
+    """Refuse to go on, naming each org whose re-read failed (or never ran), once every org's re-read
+    has finished; the others' re-billed days stay re-billed. Runs whatever the mapped tasks ended as."""
+    period = _period(period_data)
+    if batches is None:
+        raise AirflowFailException(f"The org listing for {period.label}'s late-usage re-read failed: see "
+                                   "late_usage_orgs' log; nothing is issued until it succeeds.")
+    wanted = [o["org_id"] for batch in batches for o in batch]
+    done = set(_pulled(context, REREAD_DONE_XCOM_KEY))
+    failures = _pulled(context, REREAD_FAILURES_XCOM_KEY)
+    failed = [o for o in wanted if o not in done]
+    if failed:
+        why: dict[str, list[str]] = {}
+        for f in failures:
+            why.setdefault(f["org_id"], []).append(f"{f['day']}: {f['error']}")
+        raise AirflowFailException(
+            f"period {period.label} cannot be closed yet: the late-usage re-read failed for {len(failed)} org(s): "
+            + "; ".join(f"{o} ({'; '.join(why[o]) if o in why else f'see {REREAD_TASK} [{o}]'})" for o in failed)
+            + f" - clear the failed {REREAD_TASK} task(s) once the cause is fixed (the other orgs are re-read)"
+        )
+    log.info("Late usage of %s re-read for %d org(s).", period.label, len(wanted))
+    return {"orgs": len(wanted)}
+
+
+def rerate_period(period_data: dict) -> dict:
+    """Re-rate the period's days against the price book as it stands (only differences are written);
+    the count goes to the close's audit entry. A closed period is left as it is."""
+    from rafay_billing.periods.close import rerate_period as rerate
+
+    period = _period(period_data)
+    if _already_closed(period):
+        return {"closed": True, "rerated_items": 0}
+    with billing_connection() as conn:
+        changed = rerate(conn, period)
+    (log.warning if changed else log.info)(
+        "Re-rated %s against the price book as it stands: %d line item(s) changed.", period.label, changed)
+    return {"closed": False, "rerated_items": changed}
 
 
 def _rebill_changed(landed: list[LandedOrgDay], run_id: str) -> list[str]:
@@ -213,14 +316,21 @@ def _rebill_changed(landed: list[LandedOrgDay], run_id: str) -> list[str]:
 # --- check and issue -------------------------------------------------------------------------------
 
 
+def _billing_start() -> date:
+    from rafay_provider.settings import billing_start_date
+
+    return billing_start_date()
+
+
 def check_ready(period_data: dict) -> dict:
-    """Fail, naming every missing or failed (org, day) and open exception, unless the period may close."""
+    """Fail, naming every earlier open period, missing or failed (org, day) and open exception (its
+    days', and closed days' whose correction lands in it), unless the period may close."""
     from rafay_billing.periods.close import readiness
 
     period = _period(period_data)
     allow = bool(period_data["allow_exceptions"])
     with billing_connection() as conn:
-        state = readiness(conn, period)
+        state = readiness(conn, period, billing_start=_billing_start())
     if state.closed is not None:
         log.info("Period %s is already closed (%s by %s): nothing to check.", period.label,
                  format_utc(state.closed.closed_at), state.closed.closed_by)
@@ -238,8 +348,9 @@ def check_ready(period_data: dict) -> dict:
     return {"closed": False, "open_exceptions": len(state.open_exceptions)}
 
 
-def issue_invoices(period_data: dict, context: Context) -> dict:
-    """Close the period and issue its invoices (one transaction; a period closed before issues nothing)."""
+def issue_invoices(period_data: dict, context: Context, rerated: dict | None = None) -> dict:
+    """Close the period and issue its documents (one transaction: re-rate, check, issue; a period closed
+    before issues nothing). ``rerated``: :func:`rerate_period`'s result, counted in the audit entry."""
     from rafay_billing.errors import PeriodNotReady
     from rafay_billing.periods.close import close_period
     from rafay_provider.settings import SettingsError, invoice_issuer
@@ -252,17 +363,22 @@ def issue_invoices(period_data: dict, context: Context) -> dict:
     with billing_connection() as conn:
         try:
             result = close_period(conn, period, actor=actor(context), issuer=issuer,
-                                  allow_exceptions=bool(period_data["allow_exceptions"]))
+                                  allow_exceptions=bool(period_data["allow_exceptions"]),
+                                  billing_start=_billing_start(),
+                                  rerated_before=int((rerated or {}).get("rerated_items") or 0))
         except PeriodNotReady as exc:
             raise AirflowFailException(f"{exc}\n(the ledger changed after check_ready; nothing was issued)") from None
+    if result.already_closed:
+        log.info("Period %s was already closed: nothing issued.", period.label)
     for inv in result.invoices:
-        log.info("Invoice %s: %s (%s), %s %s, %d line(s)", inv.invoice_number, inv.org_id, inv.organization,
-                 inv.subtotal, inv.currency, inv.line_count)
+        log.info("%s %s: %s (%s), %s %s, %d line(s)", "Credit note" if inv.is_credit_note else "Invoice",
+                 inv.invoice_number, inv.org_id, inv.organization, inv.subtotal, inv.currency, inv.line_count)
     log.info("%s", result)
     return {
         "period": period.label, "already_closed": result.already_closed, "invoices": len(result.invoices),
         "totals": to_jsonable(dict(result.totals_by_currency)),
         "open_exceptions": len(result.open_exceptions), "issuer": issuer,
+        "credit_notes": sum(1 for inv in result.invoices if inv.is_credit_note), "rerated_items": result.rerated_items,
     }
 
 

@@ -206,3 +206,69 @@ def test_an_open_exception_blocks_the_close_until_waived_or_allowed(
         ("2026-10-31", "c-m1")
     ]
     assert len(runner.asset_events()) == events + 1
+
+
+def test_rule4_a_price_change_before_the_close_is_invoiced_and_audited(
+    airflow_home, rafay_sim_factory, billing_dsn, tmp_path
+):
+    """Issue 21, rule 4: October (10-30 and 10-31) is billed at vm 0.35 USD; the price book then says
+    0.40 before the close. The close syncs the book and re-rates the month before it issues: coke's USD
+    invoice charges 48 h x 0.40, and the audit log counts the 2 items that changed. Closing it again
+    re-reads, re-rates and checks nothing."""
+    sim = rafay_sim_factory(dataset=october_dataset())
+    book = tmp_path / "price_book.csv"
+    book.write_text(PRICES)
+    runner = CloseRunner(airflow_home, sim, billing_dsn, tmp_path / "landing", book)
+    runner.start = "2026-10-30"
+    billed = runner.run("2026-11-01", conf={**OCTOBER, "window_start": "2026-10-30T00:00:00Z"})
+    assert billed.ok, billed.output[-3000:]
+    book.write_text(PRICES.replace("vm,,,vm,instance_hour,0.35,", "vm,,,vm,instance_hour,0.40,"))
+
+    closed = runner.close("2026-11-01")
+    assert closed.ok, closed.output[-5000:]
+    assert "Re-rated 2026-10 against the price book as it stands: 2 line item(s) changed." in closed.output
+    assert runner.query("SELECT subtotal FROM billing.invoices WHERE org_id = 'coke' AND currency = 'USD'") == [
+        (Decimal("19.20"),)  # coke-vm1, 2 days x 24 h x 0.40 (16.80 at the old price)
+    ]
+    [(detail,)] = runner.query("SELECT detail FROM billing.audit_log WHERE action = 'close'")
+    assert detail["rerated_items"] == 2
+
+    items = runner.query("SELECT * FROM billing.charge_line_items ORDER BY 1, 2, 3, 4")
+    book.write_text(PRICES.replace("vm,,,vm,instance_hour,0.35,", "vm,,,vm,instance_hour,0.50,"))
+    again = runner.close("2026-11-01", conf={"period": "2026-10"})
+    assert again.ok, again.output[-3000:]
+    assert "Period 2026-10 is already closed" in again.output
+    assert "Re-rated" not in again.output and "Late usage check" not in again.output
+    assert runner.query("SELECT * FROM billing.charge_line_items ORDER BY 1, 2, 3, 4") == items
+
+
+def test_rule16_one_orgs_failed_late_usage_reread_is_isolated_and_named(
+    airflow_home, rafay_sim_factory, billing_dsn, tmp_path
+):
+    """Issue 21, rule 16: the re-read is one mapped task per org; pepsi's usage endpoint refuses, so
+    pepsi's task fails (after its retry) while coke's is re-read, and the close refuses naming pepsi.
+    Once the source answers again, the close goes through."""
+    from rafay_simulator.faults import Fault
+
+    sim = rafay_sim_factory(dataset=october_dataset())
+    book = tmp_path / "price_book.csv"
+    book.write_text(PRICES)
+    runner = CloseRunner(airflow_home, sim, billing_dsn, tmp_path / "landing", book)
+    runner.start = "2026-10-30"
+    billed = runner.run("2026-11-01", conf={**OCTOBER, "window_start": "2026-10-30T00:00:00Z"})
+    assert billed.ok, billed.output[-3000:]
+
+    sim.add_fault(Fault("status", path_regex="/usage", status=403, org="pepsi"))
+    blocked = runner.close("2026-11-01")
+    assert not blocked.ok
+    assert "the late-usage re-read failed for 1 org(s): pepsi (2026-10-30: " in blocked.output
+    assert "Late usage check: coke 2026-10-31: usage unchanged" in blocked.output  # coke's re-read went on
+    assert runner.invoices() == []
+
+    sim.clear_faults()
+    closed = runner.close("2026-11-01")
+    assert closed.ok, closed.output[-3000:]
+    assert [(o, c) for _, o, c in runner.query(
+        "SELECT invoice_number, org_id, currency FROM billing.invoices ORDER BY invoice_seq")] == [
+        ("coke", "EUR"), ("coke", "USD"), ("pepsi", "EUR"),
+    ]

@@ -1,4 +1,4 @@
-"""The monthly close: readiness, then issuing, in one transaction (SQL in ``rafay_billing/sql/periods``).
+"""The monthly close: re-rating, readiness, then issuing, in one transaction (SQL in ``rafay_billing/sql/periods``).
 
 Finance invoices a calendar month (UTC) once and never changes what it issued. Why the close is one
 transaction: the period row, its invoices, their numbers and lines and the audit entries appear
@@ -8,7 +8,14 @@ while a day is missing, failed or holds unbilled records would be wrong, and it 
 afterwards (migration 004's triggers); later changes become corrections on a later invoice.
 
 An exception is open until a later rating bills the record or an operator waives it (:func:`waive`);
-``allow_exceptions`` closes anyway and lists the open ones in the result and the audit log.
+``allow_exceptions`` closes anyway and lists the open ones in the result and the audit log. An exception
+blocks the period its correction lands in (``billing_period_start``): the period's own days, and days of
+closed periods re-billed since, whose issued charges were reversed (issue 21, rule 1).
+
+Why re-rate first (rule 4): a price changed after a day was rated and before its month closes must be
+what the invoice charges; the rating's replace writes only differences, so an unchanged day costs a
+read. Why months close in order (rule 12): invoice numbers follow the months, and a correction of a
+day lands in the earliest open period, which must be the next one to issue.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import PeriodError, PeriodNotReady
 from rafay_billing.jsonable import to_jsonable
+from rafay_billing.periods.clip import clip, clip_all
 from rafay_billing.periods.invoices import Invoice, check_issuer, fetch_invoices_in, issue, totals_by_currency
 from rafay_billing.periods.period import Period, period_params
 from rafay_billing.periods.waivers import LISTED_AT_MOST
@@ -43,7 +51,8 @@ class UncoveredDay:
 
 @dataclass(frozen=True)
 class OpenException:
-    """A usage record of the period that is not billed and not waived."""
+    """A usage record that is not billed and not waived, blocking the close of ``billing_period_start``
+    (its own day's period, or the one a correction of its closed day lands in)."""
 
     org_id: str
     organization: str
@@ -58,6 +67,12 @@ class OpenException:
     detail: str
     usage_hours: Decimal | None
     run_id: str
+    billing_period_start: date | None = None
+
+    @property
+    def corrects_a_closed_day(self) -> bool:
+        """Its day's period is closed: it blocks the period its correction lands in."""
+        return self.billing_period_start is not None and self.billing_period_start > self.usage_date.replace(day=1)
 
     @property
     def waiver_key(self) -> tuple[str, date, str, str, str]:
@@ -65,7 +80,8 @@ class OpenException:
         return (self.org_id, self.usage_date, self.profile, self.instance_key, self.reason)
 
     def as_dict(self) -> dict[str, Any]:
-        return to_jsonable(asdict(self))
+        """JSON-able, every text clipped to :data:`~rafay_billing.periods.clip.TEXT_LIMIT` (audit, summaries)."""
+        return clip_all(to_jsonable(asdict(self)))
 
 
 @dataclass(frozen=True)
@@ -87,6 +103,7 @@ class Readiness:
     open_exceptions: tuple[OpenException, ...]
     ended: bool = True
     closed: ClosedPeriod | None = None
+    earlier_open: tuple[Period, ...] = ()
 
     @property
     def coverage_complete(self) -> bool:
@@ -94,9 +111,10 @@ class Readiness:
         return not self.uncovered
 
     def ready(self, *, allow_exceptions: bool = False) -> bool:
-        """The period may be closed: it has ended, nothing is missing or failed, and no exception is open
-        (unless ``allow_exceptions``)."""
-        return self.ended and not self.uncovered and (allow_exceptions or not self.open_exceptions)
+        """The period may be closed: it has ended, no earlier period with billed days is open, nothing is
+        missing or failed, and no exception is open (unless ``allow_exceptions``)."""
+        return (self.ended and not self.earlier_open and not self.uncovered
+                and (allow_exceptions or not self.open_exceptions))
 
     def problems(self, *, allow_exceptions: bool = False) -> list[str]:
         """One sentence per kind of problem, each naming what is wrong and what to do."""
@@ -105,6 +123,8 @@ class Readiness:
             found.append(
                 f"period {self.period.label} has not ended yet: it ends {self.period.end.isoformat()}T00:00:00Z"
             )
+        if self.earlier_open:
+            found.append(_describe_earlier_open(self.earlier_open, self.period))
         if self.uncovered:
             found.append(_describe_uncovered(self.uncovered, self.period))
         if self.open_exceptions and not allow_exceptions:
@@ -135,6 +155,17 @@ def _day_runs(days: Sequence[UncoveredDay]) -> list[tuple[date, date, str, str |
     return runs
 
 
+def _describe_earlier_open(earlier: Sequence[Period], period: Period) -> str:
+    labels = ", ".join(p.label for p in earlier[:LISTED_AT_MOST])
+    more = f" and {len(earlier) - LISTED_AT_MOST} more" if len(earlier) > LISTED_AT_MOST else ""
+    return (
+        f"earlier period(s) {labels}{more} hold billed days and are still open: months close in order "
+        f"(invoice numbers follow the months, and corrections land in the earliest open period) - close "
+        f"{earlier[0].label} first (rafay_billing_close with conf {{\"period\": \"{earlier[0].label}\"}}), "
+        f"then {period.label}"
+    )
+
+
 def _describe_uncovered(uncovered: Sequence[UncoveredDay], period: Period) -> str:
     by_org: dict[tuple[str, str], list[UncoveredDay]] = {}
     for d in uncovered:
@@ -142,10 +173,10 @@ def _describe_uncovered(uncovered: Sequence[UncoveredDay], period: Period) -> st
     parts = []
     for (org_id, name), days in list(by_org.items())[:LISTED_AT_MOST]:
         runs = ", ".join(
-            (f"{a}" if a == b else f"{a}..{b}") + f" ({status}{': ' + detail if detail else ''})"
+            (f"{a}" if a == b else f"{a}..{b}") + f" ({status}{': ' + clip(detail) if detail else ''})"
             for a, b, status, detail in _day_runs(days)
         )
-        parts.append(f"{org_id} ({name}): {runs}")
+        parts.append(f"{clip(org_id)} ({clip(name)}): {runs}")
     more = len(by_org) - LISTED_AT_MOST
     tail = f"; and {more} more org(s) (see billing.coverage)" if more > 0 else ""
     return (
@@ -167,9 +198,11 @@ def _describe_exceptions(exceptions: Sequence[OpenException]) -> str:
     parts = []
     for (org_id, day, profile, instance_key, reason), records in list(keys.items())[:LISTED_AT_MOST]:
         first = records[0]
+        lands = (f" (a correction of its closed day, landing in {first.billing_period_start:%Y-%m})"
+                 if first.corrects_a_closed_day else "")
         parts.append(
-            f"{org_id} {day} profile {profile} instance {first.instance} (key {instance_key}): {reason}"
-            + (f" ({len(records)} records)" if len(records) > 1 else "") + f" - {first.detail}"
+            f"{clip(org_id)} {day} profile {clip(profile)} instance {clip(first.instance)} (key {clip(instance_key)}): "
+            f"{reason}{lands}" + (f" ({len(records)} records)" if len(records) > 1 else "") + f" - {clip(first.detail)}"
         )
     more = len(keys) - LISTED_AT_MOST
     tail = f"; and {more} more (see billing.open_exceptions)" if more > 0 else ""
@@ -181,21 +214,27 @@ def _describe_exceptions(exceptions: Sequence[OpenException]) -> str:
     )
 
 
-def readiness(conn: Any, period: Period, *, now: datetime | None = None) -> Readiness:
-    """What blocks closing ``period``: missing or failed (org, day)s of the orgs in ``billing.org_registry``
-    (each from its first listing on), open exceptions of the period's days, and whether it has ended."""
+def readiness(
+    conn: Any, period: Period, *, now: datetime | None = None, billing_start: date | None = None
+) -> Readiness:
+    """What blocks closing ``period``: an earlier open period holding billed days (from the month of
+    ``billing_start`` on; None: any), missing or failed (org, day)s of the orgs in
+    ``billing.org_registry`` (each from its first listing on), open exceptions whose correction lands in
+    the period (its days', and closed days' re-billed since), and whether it has ended."""
     with transaction(conn), conn.cursor() as cur:
-        return _readiness(cur, period, now)
+        return _readiness(cur, period, now, billing_start)
 
 
-def _readiness(cur: Any, period: Period, now: datetime | None) -> Readiness:
+def _readiness(cur: Any, period: Period, now: datetime | None, billing_start: date | None = None) -> Readiness:
     params = period_params(period)
     cur.execute(sql("periods/uncovered.sql"), params)
     uncovered = tuple(UncoveredDay(*row) for row in cur.fetchall())
     cur.execute(sql("periods/open_exceptions.sql"), params)
     exceptions = tuple(OpenException(*row) for row in cur.fetchall())
+    cur.execute(sql("periods/earlier_open.sql"), {**params, "billing_start": billing_start})
+    earlier = tuple(Period(month) for (month,) in cur.fetchall())
     ended = (now or datetime.now(UTC)) >= period.end_datetime
-    return Readiness(period, uncovered, exceptions, ended, _closed(cur, period))
+    return Readiness(period, uncovered, exceptions, ended, _closed(cur, period), earlier)
 
 
 def _closed(cur: Any, period: Period) -> ClosedPeriod | None:
@@ -218,7 +257,7 @@ class CloseResult:
     """What :func:`close_period` did: the period's invoices, and the open exceptions it closed with.
 
     ``already_closed``: the period was closed before; nothing was issued or changed, and ``invoices``
-    are the ones issued then.
+    are the ones issued then. ``rerated_items``: line items the re-rating before issuing changed.
     """
 
     period: Period
@@ -228,6 +267,7 @@ class CloseResult:
     closed_by: str
     open_exceptions: tuple[OpenException, ...] = ()
     allow_exceptions: bool = False
+    rerated_items: int = 0
 
     @property
     def totals_by_currency(self) -> dict[str, Decimal]:
@@ -237,36 +277,77 @@ class CloseResult:
         what = "was already closed" if self.already_closed else "closed"
         totals = ", ".join(f"{v} {k}" for k, v in sorted(self.totals_by_currency.items())) or "nothing"
         extra = f", {len(_waiver_keys(self.open_exceptions))} open exception(s) allowed" if self.open_exceptions else ""
-        return f"period {self.period.label} {what}: {len(self.invoices)} invoice(s), totals {totals}{extra}"
+        credit = sum(1 for i in self.invoices if i.is_credit_note)
+        docs = f"{len(self.invoices) - credit} invoice(s)" + (f" and {credit} credit note(s)" if credit else "")
+        rerated = f", {self.rerated_items} line item(s) re-rated" if self.rerated_items else ""
+        return f"period {self.period.label} {what}: {docs}, totals {totals}{extra}{rerated}"
+
+
+def rerate_period(conn: Any, period: Period) -> int:
+    """Re-rate the period's billed days against the price book as it stands (each from the usage that
+    billed it, :func:`~rafay_billing.ledger.rating.rate_slices`); returns how many line items changed
+    (rewritten, added or removed). The rating's replace writes only differences: an unchanged day writes
+    nothing. Days of a closed period are left alone (0). In one transaction (a savepoint inside a
+    caller's transaction: the close re-rates inside its own)."""
+    from rafay_billing.ledger.rating import DaySlice, rate_slices
+
+    params = period_params(period)
+    with transaction(conn):
+        with conn.cursor() as cur:
+            if _closed(cur, period) is not None:
+                return 0
+            cur.execute(sql("periods/rerate_slices.sql"), params)
+            by_run: dict[str, list[DaySlice]] = {}
+            for run_id, org_id, day, name in cur.fetchall():
+                by_run.setdefault(run_id, []).append(DaySlice(org_id, day, name))
+            before = _item_versions(cur, params)
+        for run_id, slices in by_run.items():
+            rate_slices(conn, slices, run_id)
+        with conn.cursor() as cur:
+            after = _item_versions(cur, params)
+    return sum(1 for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+
+
+def _item_versions(cur: Any, params: dict[str, Any]) -> dict[tuple, str]:
+    cur.execute(sql("periods/item_versions.sql"), params)
+    return {tuple(row[:-1]): row[-1] for row in cur.fetchall()}
 
 
 def close_period(
     conn: Any, period: Period, *, actor: str, issuer: str, allow_exceptions: bool = False,
-    now: datetime | None = None,
+    now: datetime | None = None, billing_start: date | None = None, rerate: bool = True, rerated_before: int = 0,
 ) -> CloseResult:
-    """Close ``period`` and issue its invoices, in one transaction; raises :class:`PeriodNotReady` naming
-    what is missing unless the period is ready (with ``allow_exceptions``, open exceptions do not block
-    and are returned). A period closed before is returned as it is: nothing is issued or changed.
+    """Close ``period`` and issue its documents, in one transaction: re-rate its days against the price
+    book as it stands (``rerate``), check readiness, issue. Raises :class:`PeriodNotReady` naming what
+    blocks it unless the period is ready (with ``allow_exceptions``, open exceptions do not block and are
+    returned; an earlier open period with billed days, from the month of ``billing_start`` on, always
+    blocks). A period closed before is returned as it is: nothing is re-rated, issued or changed.
 
-    One invoice per (org, currency) with items carried by the period (its own days' regular items and
-    the corrections that landed in it), numbered ``<issuer>-NNNNNN`` gap-free per issuer;
-    ``actor`` (a run or a user) is recorded on the period, the invoices and the audit log.
+    One document per (org, currency) with items carried by the period (its own days' regular items and
+    the corrections that landed in it): an invoice ``<issuer>-NNNNNN`` for a net of zero or more, a
+    credit note ``<issuer>-CN-NNNNNN`` for a negative one, each gap-free per (issuer, document type).
+    ``actor`` (a run or a user) is recorded on the period, the documents and the audit log, with the
+    number of line items re-rated (``rerated_before``: those a re-rating of the same close changed
+    earlier, e.g. the close DAG's ``rerate_period`` task).
     """
     check_issuer(issuer)
     if not str(actor or "").strip():
         raise PeriodError("closing a period needs an actor (the run or the person closing it)")
     with transaction(conn), conn.cursor() as cur:
         cur.execute(sql("periods/close_lock.sql"))
+        closed = _closed(cur, period)
+        if closed is not None:
+            return _existing(cur, closed)
+        rerated = rerated_before + (rerate_period(conn, period) if rerate else 0)
         cur.execute(sql("periods/lock_ledger.sql"))
-        state = _readiness(cur, period, now)
-        if state.closed is not None:
-            return _existing(cur, state.closed)
+        state = _readiness(cur, period, now, billing_start)
         if not state.ready(allow_exceptions=allow_exceptions):
             raise PeriodNotReady(state, allow_exceptions)
         closed_at = _insert_period(cur, period, actor, allow_exceptions)
         invoices = issue(cur, period, actor, issuer)
-        _audit_close(cur, period, actor, issuer, invoices, state.open_exceptions, allow_exceptions)
-    return CloseResult(period, False, tuple(invoices), closed_at, actor, state.open_exceptions, allow_exceptions)
+        _audit_close(cur, period, actor, issuer, invoices, state.open_exceptions, allow_exceptions, rerated)
+    return CloseResult(period, False, tuple(invoices), closed_at, actor, state.open_exceptions, allow_exceptions,
+                       rerated)
 
 
 def _existing(cur: Any, closed: ClosedPeriod) -> CloseResult:
@@ -282,13 +363,17 @@ def _insert_period(cur: Any, period: Period, actor: str, allow_exceptions: bool)
 
 
 def _audit_close(cur: Any, period: Period, actor: str, issuer: str, invoices: Sequence[Invoice],
-                 exceptions: Sequence[OpenException], allow_exceptions: bool) -> None:
+                 exceptions: Sequence[OpenException], allow_exceptions: bool, rerated: int) -> None:
     detail = {
         "period": period.label, "issuer": issuer, "invoices": len(invoices),
         "invoice_numbers": [inv.invoice_number for inv in invoices],
+        "credit_notes": [inv.invoice_number for inv in invoices if inv.is_credit_note],
         "totals": to_jsonable(totals_by_currency(invoices)),
         "allow_exceptions": allow_exceptions,
         "open_exceptions": [e.as_dict() for e in exceptions],
+        # open exceptions of closed days whose correction (a refund) this close issues, allowed or waived
+        "allowed_corrections_of_closed_days": sum(1 for e in exceptions if e.corrects_a_closed_day),
+        "rerated_items": rerated,
     }
     cur.execute(sql("audit/record.sql"), {"action": "close", "actor": actor, "period_start": period.start,
                                           "org_id": None, "usage_date": None, "detail": json.dumps(detail)})

@@ -129,7 +129,19 @@ class Invoice:
     line_count: int
     issued_at: datetime
     issued_by: str
+    document_type: str = "invoice"
+    corrects: list[str] = field(default_factory=list)
     lines: list[InvoiceLine] = field(default_factory=list)
+
+    @property
+    def is_credit_note(self) -> bool:
+        """A negative net: issued money given back, a document of its own kind (issue 21, rule 11)."""
+        return self.document_type == "credit_note"
+
+    @property
+    def title(self) -> str:
+        """What the document says it is: "Invoice" or "Credit note"."""
+        return "Credit note" if self.is_credit_note else "Invoice"
 
     @property
     def file_stem(self) -> str:
@@ -225,9 +237,10 @@ def _read_period(conn: Any, period: Period) -> tuple[dict[str, Any], list[Invoic
 
 
 def invoice_document(invoice: Invoice, period: Period) -> dict[str, Any]:
-    """The invoice as JSON-ready data: money and quantities as exact decimal strings."""
-    return {
-        "document": "invoice",
+    """The invoice (``document`` ``invoice``) or credit note (``credit_note``, naming the invoices it
+    corrects) as JSON-ready data: money and quantities as exact decimal strings."""
+    document = {
+        "document": invoice.document_type,
         "invoice_id": invoice.invoice_id,
         "invoice_number": invoice.invoice_number,
         "invoice_seq": invoice.invoice_seq,
@@ -262,6 +275,9 @@ def invoice_document(invoice: Invoice, period: Period) -> dict[str, Any]:
             for line in invoice.lines
         ],
     }
+    if invoice.is_credit_note:  # the invoices it corrects; an invoice's document is as it always was
+        document["corrects_invoices"] = list(invoice.corrects)
+    return document
 
 
 def invoice_csv(invoice: Invoice, period: Period) -> str:
@@ -314,6 +330,7 @@ def summary_document(
         "invoices": [
             {
                 "invoice_number": invoice.invoice_number,
+                "document_type": invoice.document_type,
                 "org_id": invoice.org_id,
                 "organization": invoice.organization,
                 "currency": invoice.currency,

@@ -1,7 +1,10 @@
-"""Invoices: the one model of an issued invoice and its lines, reading them, and issuing a period's.
+"""Invoices: the one model of an issued document (invoice or credit note) and its lines, reading them,
+and issuing a period's.
 
-Numbers are ``<issuer>-NNNNNN``, gap-free per issuer: :func:`issue` runs inside the close's
-transaction, so a failed close consumes no number.
+Numbers are ``<issuer>-NNNNNN`` for invoices and ``<issuer>-CN-NNNNNN`` for credit notes (a negative
+net: issued money given back is a document of its own kind, never a negative invoice), each gap-free
+per (issuer, document type): :func:`issue` runs inside the close's transaction, so a failed close
+consumes no number, and the insert of a document takes its number (migration 011's trigger).
 """
 
 from __future__ import annotations
@@ -21,20 +24,24 @@ _ISSUER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 
 
 def check_issuer(issuer: str) -> str:
-    """The issuer name is part of every invoice number: letters, digits, ``._-``, at most 32 characters."""
-    if not isinstance(issuer, str) or not _ISSUER_RE.match(issuer):
+    """The issuer name is part of every invoice number: letters, digits, ``._-``, at most 32 characters,
+    not ending in ``-CN`` (``<issuer>-CN-NNNNNN`` is a credit note's number)."""
+    if not isinstance(issuer, str) or not _ISSUER_RE.match(issuer) or issuer.upper().endswith("-CN"):
         raise PeriodError(
             f"invoice issuer {issuer!r} is not usable in invoice numbers: use 1 to 32 letters, digits, '.', '_' "
-            "or '-', starting with a letter or digit (e.g. ACME)"
+            "or '-', starting with a letter or digit and not ending in -CN (e.g. ACME)"
         )
     return issuer
 
 
+DOCUMENT_TYPES: tuple[str, ...] = ("invoice", "credit_note")
+"""``billing.invoices.document_type``: a net of zero or more is an invoice, a negative one a credit note."""
 
 
 @dataclass(frozen=True)
 class Invoice:
-    """An issued invoice (``billing.invoices``): one (org, currency) of one period."""
+    """An issued document (``billing.invoices``): one (org, currency) of one period; a ``credit_note``
+    when its subtotal is negative, naming in ``corrects`` the invoices whose days it corrects."""
 
     invoice_id: str
     invoice_number: str
@@ -50,6 +57,15 @@ class Invoice:
     line_count: int
     issued_at: datetime
     issued_by: str
+    document_type: str = "invoice"
+    corrects: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "corrects", tuple(self.corrects or ()))
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.document_type == "credit_note"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,14 +117,11 @@ def fetch_invoice_lines(conn: Any, invoice_id: str) -> list[InvoiceLine]:
 
 
 def issue(cur: Any, period: Period, actor: str, issuer: str) -> list[Invoice]:
-    """Number and write the period's invoices and their lines; advance the issuer's counter by as many."""
-    cur.execute(sql("periods/ensure_counter.sql"), {"issuer": issuer})
-    cur.execute(sql("periods/lock_counter.sql"), {"issuer": issuer})
-    last_number = cur.fetchone()[0]
-    params = {**period_params(period), "issuer": issuer, "actor": actor, "last_number": last_number}
+    """Number and write the period's documents (invoices and credit notes), their lines and what each
+    credit note corrects; each insert advances its (issuer, document type) counter by one."""
+    params = {**period_params(period), "issuer": issuer, "actor": actor}
     cur.execute(sql("periods/issue_invoices.sql"), params)
-    issued = len(cur.fetchall())
     cur.execute(sql("periods/insert_invoice_lines.sql"), params)
-    cur.execute(sql("periods/advance_counter.sql"), {"issuer": issuer, "issued": issued})
+    cur.execute(sql("periods/credit_note_references.sql"), params)
     cur.execute(sql("periods/audit_issued.sql"), params)
     return fetch_invoices_in(cur, period)

@@ -93,7 +93,8 @@ def _no_match_message(cur: Any, key: dict[str, Any]) -> str:
 
 
 def waive_open(conn: Any, period: Period, why: str, actor: str) -> list[Waiver]:
-    """Waive every open exception of ``period``'s days with one reason (one waiver and audit entry each)."""
+    """Waive every open exception that blocks closing ``period`` with one reason (one waiver and audit
+    entry each): its days', and those of closed days whose correction lands in it."""
     _check_why_and_actor(why, actor)
     with transaction(conn), conn.cursor() as cur:
         cur.execute(sql("periods/waive_open.sql"), {**period_params(period), "why": why.strip(), "actor": actor})

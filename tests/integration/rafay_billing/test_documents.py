@@ -256,6 +256,7 @@ def _summary(unbilled: list[dict[str, Any]]) -> dict[str, Any]:
         "invoices": [
             {
                 "invoice_number": number,
+                "document_type": "invoice",  # issue 21, rule 11: invoice or credit_note
                 "org_id": doc["customer"]["org_id"],
                 "organization": doc["customer"]["organization"],
                 "currency": doc["currency"],
@@ -375,9 +376,11 @@ def test_unsafe_invoice_numbers_and_corrections_without_items(issued: psycopg.Co
             "INSERT INTO billing.billing_periods (period_start, period_end, closed_by) VALUES ('2026-11-01', '2026-12-01', 't')"
         )
         issued.execute(
-            "INSERT INTO billing.invoices (invoice_id, issuer, invoice_seq, invoice_number, org_id, organization,"
-            " currency, period_start, period_end, subtotal, line_count, issued_by) VALUES ('inv-0004', %s, 4,"
-            " '../RB/000004', 'tokyo-lab', 'Tokyo Lab', 'JPY', '2026-11-01', '2026-12-01', -99, 1, 't')",
+            # a negative net is a credit note, numbered from its own counter (issue 21, rule 11)
+            "INSERT INTO billing.invoices (invoice_id, issuer, document_type, invoice_seq, invoice_number, org_id,"
+            " organization, currency, period_start, period_end, subtotal, line_count, issued_by) VALUES ('inv-0004',"
+            " %s, 'credit_note', 1, '../RB/000004', 'tokyo-lab', 'Tokyo Lab', 'JPY', '2026-11-01', '2026-12-01', -99,"
+            " 1, 't')",
             (ISSUER,),
         )
         issued.execute(
@@ -401,6 +404,38 @@ def test_unsafe_invoice_numbers_and_corrections_without_items(issued: psycopg.Co
     assert summary["invoices"][0]["files"]["html"] == f"{stem}.html"
     html = _read_bytes(out / f"{stem}.html")
     assert "<td>not recorded</td>" in html and "No charges of this period" in html
+
+
+def test_rule11_a_credit_note_says_so_and_names_the_invoices_it_corrects(
+    issued: psycopg.Connection, tmp_path: Path
+) -> None:
+    with db.transaction(issued):
+        issued.execute(
+            "INSERT INTO billing.billing_periods (period_start, period_end, closed_by) VALUES ('2026-11-01', '2026-12-01', 't')"
+        )
+        corrected = issued.execute("SELECT invoice_id, invoice_number FROM billing.invoices ORDER BY invoice_seq"
+                                   " LIMIT 1").fetchone()
+        issued.execute(
+            "INSERT INTO billing.invoices (invoice_id, issuer, document_type, invoice_seq, invoice_number, org_id,"
+            " organization, currency, period_start, period_end, subtotal, line_count, issued_by) VALUES ('cn-1',"
+            " 'RB', 'credit_note', 1, 'RB-CN-000001', 'tokyo-lab', 'Tokyo Lab', 'JPY', '2026-11-01', '2026-12-01',"
+            " -99, 1, 't')"
+        )
+        issued.execute("INSERT INTO billing.document_references VALUES ('cn-1', %s)", (corrected[0],))
+        issued.execute(
+            "INSERT INTO billing.invoice_lines (invoice_id, line_no, profile_type, profile, price_id, pricing_unit,"
+            " unit_price, charge_class, quantity, amount, item_count)"
+            " VALUES ('cn-1', 1, 'compute', 'l4', 'p', 'instance_hour', 33, 'correction', -3, -99, 1)"
+        )
+    out = tmp_path / "out"
+    write_period_documents(issued, parse_period("2026-11"), out)
+    document = json.loads(_read_bytes(out / "RB-CN-000001.json"))
+    assert document["document"] == "credit_note" and document["corrects_invoices"] == [corrected[1]]
+    html = _read_bytes(out / "RB-CN-000001.html")
+    assert "<title>Credit note RB-CN-000001</title>" in html and ">Credit note <span" in html
+    assert f'<dd id="corrects">{corrected[1]}</dd>' in html and "Invoice number" not in html
+    summary = json.loads(_read_bytes(out / "summary.json"))
+    assert summary["invoices"][0]["document_type"] == "credit_note"
 
 
 class _StorePath:

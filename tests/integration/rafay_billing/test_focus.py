@@ -556,3 +556,32 @@ def test_the_command_needs_a_database(tmp_path: Path, capsys: pytest.CaptureFixt
     assert cli.main(["focus-export", "--dsn", "x", "--period", "2026-10", "--out", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rule11_billed_cost_per_org_currency_and_period_equals_its_documents_subtotal(pg_conn) -> None:
+    """A negative net issues a credit note; FOCUS BilledCost sums to each document's subtotal (issue 21)."""
+    from rafay_billing.periods.close import close_period as close
+
+    pg_conn.autocommit = True
+    db.migrate(pg_conn)
+    book = ("price_id,org_id,profile_type,profile,unit,unit_price,currency,effective_from,effective_to\n"
+            "vm,,,,instance_hour,{price},{currency},2026-01-01,\n")
+    day = date(2026, 10, 31)
+    org, rows = next(iter(usage_rows(day).items()))
+    sync_price_book(pg_conn, book.format(price="2.00", currency="EUR"))
+    load_org_usage(pg_conn, Window.for_day(day), org, usage_csv(rows), "oct")
+    rate_slices(pg_conn, [DaySlice(org, day, ORGS[org])], "oct")
+    after = datetime(2026, 12, 2, tzinfo=UTC)
+    close(pg_conn, parse_period("2026-10"), actor="t", issuer="RB", now=after)
+    sync_price_book(pg_conn, book.format(price="2.00", currency="USD"))  # a currency change: EUR refunded
+    load_org_usage(pg_conn, Window.for_day(day), org, usage_csv(rows), "fix")
+    rate_slices(pg_conn, [DaySlice(org, day, ORGS[org])], "fix")
+    november = close(pg_conn, parse_period("2026-11"), actor="t", issuer="RB", now=after)
+    assert {(i.currency, i.document_type, i.invoice_number) for i in november.invoices} == {
+        ("EUR", "credit_note", "RB-CN-000001"), ("USD", "invoice", "RB-000002"),
+    }
+    billed: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for row in frame(pg_conn, "2026-11"):
+        billed[(row["BillingAccountId"], row["BillingCurrency"])] += Decimal(str(row["BilledCost"]))
+    assert billed == {(i.org_id, i.currency): i.subtotal for i in november.invoices}
+    assert billed[(org, "EUR")] < 0

@@ -15,7 +15,7 @@ from rafay_billing.source.usage import USAGE_COLUMNS
 TABLES = {
     "schema_migrations", "price_book", "usage_records", "charge_line_items", "rating_exceptions", "coverage",
     "currencies", "org_registry", "billing_periods", "invoice_counters", "invoices", "invoice_lines",
-    "exception_waivers", "audit_log", "price_book_history", "contract_versions",
+    "exception_waivers", "audit_log", "price_book_history", "contract_versions", "document_references",
     "deliveries",  # 014: delivery of issued documents to the billing system (issue 24)
 }
 ALL = [m.name for m in db.migrations()]

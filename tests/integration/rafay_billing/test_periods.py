@@ -193,7 +193,9 @@ def test_each_issuer_has_its_own_sequence(october: psycopg.Connection) -> None:
     assert [i.invoice_number for i in close(october, issuer="OTHER").invoices] == [
         "OTHER-000042", "OTHER-000043", "OTHER-000044"
     ]
-    assert october.execute("SELECT * FROM billing.invoice_counters ORDER BY 1").fetchall() == [("ACME", 0), ("OTHER", 44)]
+    assert october.execute("SELECT issuer, last_number FROM billing.invoice_counters ORDER BY 1").fetchall() == [
+        ("ACME", 0), ("OTHER", 44)
+    ]
 
 
 def test_concurrent_closes_of_one_period_issue_once(october: psycopg.Connection, billing_dsn: str) -> None:
@@ -389,3 +391,178 @@ def test_days_after_an_orgs_last_listing_are_not_asked_for(october: psycopg.Conn
     with pytest.raises(PeriodNotReady, match=r"gone \(Gone Inc\): 2026-10-30 ") as info:
         close(october)
     assert "2026-10-31" not in str(info.value).split("gone (Gone Inc)")[1].split("\n")[0]
+
+
+# --- issue 21: the close's rules ---------------------------------------------------------------------
+
+NO_GPU_PRICE = "\n".join(line for line in PRICES.splitlines() if not line.startswith("gpu,")) + "\n"
+
+
+def refund_of_a_closed_day(conn: psycopg.Connection) -> None:
+    """October closed; then the GPU price is deleted and 10-31 re-billed: g1 no longer rates, so its
+    issued 6.25 EUR is reversed into November with nothing charged (a refund), and g1 is an exception
+    dated in closed October. November's own days are billed (USD and CHF only)."""
+    close(conn)
+    sync_price_book(conn, NO_GPU_PRICE)
+    bill(conn, [date(2026, 10, 31)], {"acme": ACME}, run_id="fix")
+    bill(conn, NOV.days(), {"acme": ACME[:1], "zurich": ZURICH}, run_id="nov")
+
+
+def test_rule1_an_exception_of_a_corrected_closed_day_blocks_the_period_its_correction_lands_in(
+    october: psycopg.Connection,
+) -> None:
+    refund_of_a_closed_day(october)
+    with pytest.raises(PeriodNotReady) as caught:
+        close(october, NOV)
+    message = str(caught.value)
+    assert ("1 open rating exception(s): acme 2026-10-31 profile gpu-vm instance vm-g1 (key g1): unpriced "
+            "(a correction of its closed day, landing in 2026-11)") in message
+    assert one(october, "SELECT count(*) FROM billing.invoices WHERE period_start = '2026-11-01'") == 0
+    assert october.execute(
+        "SELECT org_id, usage_date, instance_key, reason, billing_period_start FROM billing.open_exceptions"
+    ).fetchall() == [("acme", date(2026, 10, 31), "g1", "unpriced", date(2026, 11, 1))]
+    [blocking] = readiness(october, NOV, now=AFTER_NOV).open_exceptions
+    assert blocking.corrects_a_closed_day and readiness(october, OCT, now=AFTER_NOV).open_exceptions == ()
+    waive_open(october, NOV, "GPU product retired, refund agreed", "ops")  # waiving it lets it through
+    november = close(october, NOV)
+    assert not november.already_closed
+    detail = one(october, "SELECT detail FROM billing.audit_log WHERE action = 'waiver'")
+    assert detail["instance_key"] == "g1" and detail["why"] == "GPU product retired, refund agreed"
+
+
+def test_rule1_allow_exceptions_lets_a_closed_days_exception_through_and_the_audit_says_so(
+    october: psycopg.Connection,
+) -> None:
+    refund_of_a_closed_day(october)
+    result = close(october, NOV, allow_exceptions=True)
+    assert [(e.usage_date, e.instance_key, e.corrects_a_closed_day) for e in result.open_exceptions] == [
+        (date(2026, 10, 31), "g1", True)
+    ]
+    detail = one(october, "SELECT detail FROM billing.audit_log WHERE action = 'close' AND period_start = '2026-11-01'")
+    assert detail["allow_exceptions"] is True and detail["allowed_corrections_of_closed_days"] == 1
+    assert [e["instance_key"] for e in detail["open_exceptions"]] == ["g1"]
+    # allowed once: the exception does not block December
+    assert readiness(october, Period(date(2026, 12, 1))).open_exceptions == ()
+
+
+def test_rule4_the_close_rerates_the_period_at_the_price_book_as_it_stands(october: psycopg.Connection) -> None:
+    sync_price_book(october, PRICES.replace("vm,,,vm,instance_hour,0.015,", "vm,,,vm,instance_hour,0.03,"))
+    result = close(october)
+    acme_usd = next(i for i in result.invoices if (i.org_id, i.currency) == ("acme", "USD"))
+    assert acme_usd.subtotal == Decimal("0.18")  # 6 vm-hours x 0.03, not the 0.015 they were rated at
+    assert result.rerated_items == 6
+    detail = one(october, "SELECT detail FROM billing.audit_log WHERE action = 'close'")
+    assert detail["rerated_items"] == 6
+    assert one(october, "SELECT count(*) FROM billing.charge_line_items WHERE unit_price = 0.015") == 0
+
+
+def test_rule4_an_unchanged_price_book_rerates_nothing(october: psycopg.Connection) -> None:
+    before = october.execute("SELECT ctid::text, xmin::text FROM billing.charge_line_items ORDER BY 1").fetchall()
+    assert close(october).rerated_items == 0
+    assert october.execute("SELECT ctid::text, xmin::text FROM billing.charge_line_items ORDER BY 1").fetchall() == before
+
+
+def test_rule4_closing_a_closed_period_again_rerates_nothing(october: psycopg.Connection) -> None:
+    close(october)
+    items = october.execute("SELECT * FROM billing.charge_line_items ORDER BY 1, 2, 3, 4").fetchall()
+    sync_price_book(october, PRICES.replace("vm,,,vm,instance_hour,0.015,", "vm,,,vm,instance_hour,0.03,"))
+    again = close(october)
+    assert again.already_closed and again.rerated_items == 0
+    assert october.execute("SELECT * FROM billing.charge_line_items ORDER BY 1, 2, 3, 4").fetchall() == items
+
+
+def test_rule11_a_negative_net_is_a_credit_note_with_its_own_numbers_naming_what_it_corrects(
+    october: psycopg.Connection,
+) -> None:
+    refund_of_a_closed_day(october)
+    october_eur = one(october, "SELECT invoice_id FROM billing.invoices WHERE org_id = 'acme' AND currency = 'EUR'")
+    november = close(october, NOV, allow_exceptions=True)
+    docs = [(i.invoice_number, i.document_type, i.org_id, i.currency, i.subtotal) for i in november.invoices]
+    assert docs == [
+        ("ACME-000004", "invoice", "acme", "USD", Decimal("0.60")),
+        ("ACME-000005", "invoice", "zurich", "CHF", Decimal("2232.00")),
+        ("ACME-CN-000001", "credit_note", "acme", "EUR", Decimal("-6.25")),
+    ]
+    assert november.invoices[-1].corrects == (october_eur,)
+    assert "2 invoice(s) and 1 credit note(s)" in str(november)
+    assert october.execute("SELECT issuer, document_type, last_number FROM billing.invoice_counters ORDER BY 2").fetchall() == [
+        ("ACME", "credit_note", 1), ("ACME", "invoice", 5)
+    ]
+    issued = october.execute("SELECT detail FROM billing.audit_log WHERE action = 'issue' AND org_id = 'acme' "
+                             "AND period_start = '2026-11-01' ORDER BY audit_id").fetchall()
+    assert [d["document_type"] for (d,) in issued] == ["invoice", "credit_note"]
+
+
+def test_rule11_counters_move_only_forward_and_only_by_issuing(october: psycopg.Connection) -> None:
+    close(october)
+    with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="moves only when a document is issued"):
+        october.execute("UPDATE billing.invoice_counters SET last_number = last_number + 1")
+    with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="cannot be deleted"):
+        october.execute("DELETE FROM billing.invoice_counters")
+    with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="counter's next number is 4"):
+        october.execute(
+            "INSERT INTO billing.invoices (invoice_id, issuer, invoice_seq, invoice_number, org_id, organization,"
+            " currency, period_start, period_end, subtotal, line_count, issued_by) VALUES ('x', 'ACME', 9,"
+            " 'ACME-000009', 'acme', 'Acme', 'USD', '2026-10-01', '2026-11-01', 1, 1, 'hand')"
+        )
+    with pytest.raises(psycopg.errors.CheckViolation):  # a negative net is never an invoice
+        october.execute(
+            "INSERT INTO billing.invoices (invoice_id, issuer, invoice_seq, invoice_number, org_id, organization,"
+            " currency, period_start, period_end, subtotal, line_count, issued_by) VALUES ('x', 'ACME', 4,"
+            " 'ACME-000004', 'acme', 'Acme', 'USD', '2026-10-01', '2026-11-01', -1, 1, 'hand')"
+        )
+    assert one(october, "SELECT last_number FROM billing.invoice_counters") == 3
+    with pytest.raises(PeriodError, match="not ending in -CN"):
+        close(october, NOV, issuer="ACME-CN")
+
+
+def test_rule12_an_earlier_open_period_with_billed_days_blocks_the_close_naming_it(conn: psycopg.Connection) -> None:
+    bill(conn, [date(2026, 10, 30), date(2026, 10, 31)], {"acme": ACME, "zurich": ZURICH})
+    bill(conn, NOV.days(), {"acme": ACME[:1], "zurich": ZURICH}, run_id="nov")
+    with pytest.raises(PeriodNotReady) as caught:
+        close(conn, NOV, allow_exceptions=True)
+    assert "earlier period(s) 2026-10 hold billed days and are still open" in str(caught.value)
+    assert "close 2026-10 first" in str(caught.value)
+    assert nothing_written(conn)
+    # months before billing_start_date are not invoiced by the close and never block it
+    assert not close(conn, NOV, billing_start=date(2026, 11, 1)).already_closed
+
+
+def test_rule12_months_close_in_order(conn: psycopg.Connection) -> None:
+    bill(conn, [date(2026, 10, 30), date(2026, 10, 31)], {"acme": ACME, "zurich": ZURICH})
+    bill(conn, NOV.days(), {"acme": ACME[:1], "zurich": ZURICH}, run_id="nov")
+    close(conn, OCT, billing_start=date(2026, 10, 15))
+    november = close(conn, NOV, billing_start=date(2026, 10, 15))
+    assert [i.invoice_number for i in november.invoices] == ["ACME-000004", "ACME-000005"]
+
+
+def test_rule17_long_details_and_labels_are_clipped_in_close_messages_and_the_audit_log(
+    october: psycopg.Connection,
+) -> None:
+    long_id = "x" * 5000
+    record_failed(october, [("acme", date(2026, 10, 31), "Acme", "HTTP 503: " + "y" * 5000)], "r3")
+    with pytest.raises(PeriodNotReady) as caught:
+        close(october)
+    message = str(caught.value)
+    assert "y" * 1014 + "... [" in message and "y" * 1100 not in message
+    bill(october, [date(2026, 10, 31)], {"acme": [*ACME, ("misc", long_id, "3", None)]}, run_id="r4")
+    with pytest.raises(PeriodNotReady) as caught:
+        close(october)
+    message = str(caught.value)
+    assert "x" * 1024 + "... [3976 more characters]" in message and "x" * 1100 not in message
+    close(october, allow_exceptions=True)
+    detail = one(october, "SELECT detail FROM billing.audit_log WHERE action = 'close'")
+    [allowed] = detail["open_exceptions"]
+    assert allowed["instance_key"] == "x" * 1024 + "... [3976 more characters]"
+    assert max(len(v) for v in allowed.values() if isinstance(v, str)) <= 1024 + 30
+
+
+def test_rule17_a_long_waiver_is_clipped_in_the_audit_log_and_kept_whole_on_the_waiver(
+    october: psycopg.Connection,
+) -> None:
+    bill(october, [date(2026, 10, 31)], {"acme": UNPRICED}, run_id="r2")
+    why = "because " + "z" * 3000
+    waive(october, "acme", date(2026, 10, 31), "misc", "m1", "unpriced", why, "ops")
+    detail = one(october, "SELECT detail FROM billing.audit_log WHERE action = 'waiver'")
+    assert detail["why"] == why[:1024] + f"... [{len(why) - 1024} more characters]"
+    assert one(october, "SELECT why FROM billing.exception_waivers") == why

@@ -125,3 +125,59 @@ def test_airflow_dags_test_resumes_without_kwargs_and_uses_the_resolved_deadline
     task.period_data["wait_until"] = iso(datetime.now(UTC) - timedelta(seconds=1))
     with pytest.raises(AirflowFailException, match="Gave up waiting"):
         task.resume({}, event=datetime.now(UTC))
+
+
+# --- issue 21: the close's order and the per-org late-usage re-read --------------------------------
+
+
+def close_dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.support.paths import REPO
+
+    bag = DagBag(dag_folder=str(REPO / "dags" / "rafay_billing_close.py"))
+    assert bag.import_errors == {}
+    return bag.dags["rafay_billing_close"]
+
+
+def test_rule4_the_close_syncs_prices_rereads_rerates_then_checks_then_issues() -> None:
+    dag = close_dag()
+    order = [t.task_id for t in dag.topological_sort()]
+    steps = ["sync_price_book", "late_usage_orgs", "reread_late_usage", "collect_late_usage", "rerate_period",
+             "check_ready", "issue_invoices"]
+    assert [order.index(s) for s in steps] == sorted(order.index(s) for s in steps)
+    assert dag.get_task("rerate_period").upstream_task_ids == {"collect_late_usage", "sync_price_book", "resolve_period"}
+    assert dag.get_task("check_ready").upstream_task_ids == {"rerate_period", "resolve_period"}
+
+
+def test_rule16_the_late_usage_reread_is_mapped_per_org_in_the_rafay_pool() -> None:
+    dag = close_dag()
+    reread = dag.get_task("reread_late_usage")
+    assert type(reread).__name__.endswith("MappedOperator") and reread.pool == "rafay_api"
+    assert reread.map_index_template == "{{ org_label }}"
+    collect = dag.get_task("collect_late_usage")
+    assert getattr(collect.trigger_rule, "value", collect.trigger_rule) == "all_done"
+    assert close_pipeline.reread_label([{"org_id": "coke", "name": "Coke", "org_seq": 0}]) == "coke"
+
+
+class FakeTI:
+    def __init__(self, pushed: dict[str, list]) -> None:
+        self.pushed = pushed
+
+    def xcom_pull(self, task_ids: list[str], key: str) -> list:
+        assert task_ids == ["reread_late_usage"]
+        return self.pushed.get(key, [])
+
+
+def test_rule16_one_orgs_failed_reread_is_named_and_the_others_are_not() -> None:
+    batches = [[{"org_id": "coke", "name": "Coke", "org_seq": 0}], [{"org_id": "pepsi", "name": "Pepsi", "org_seq": 1}],
+               [{"org_id": "fanta", "name": "Fanta", "org_seq": 2}]]
+    ti = FakeTI({"late_usage_done": [["coke"], [], None],
+                 "late_usage_failures": [[], [{"org_id": "pepsi", "day": "2026-10-31", "error": "HTTP 503"}]]})
+    with pytest.raises(AirflowFailException) as caught:
+        close_pipeline.collect_late_usage({"period": "2026-10"}, batches, {"ti": ti})
+    message = str(caught.value)
+    assert "the late-usage re-read failed for 2 org(s): pepsi (2026-10-31: HTTP 503); fanta (see reread_late_usage [fanta])" in message
+    assert "coke" not in message
+    ok = FakeTI({"late_usage_done": [["coke"], ["pepsi"]]})
+    assert close_pipeline.collect_late_usage({"period": "2026-10"}, batches[:2], {"ti": ok}) == {"orgs": 2}

@@ -106,12 +106,13 @@ def test_close_dag_shape() -> None:
     """Monthly, from the month of the first billing day, one run at a time, the Asset on the last task."""
     close = _parse({"AIRFLOW__RAFAY_BILLING__BILLING_START_DATE": "2026-10-15"})["close"]
     assert close["tasks"] == [
-        "resolve_period", "wait_for_period", "rebill_late_usage", "check_ready", "issue_invoices",
-        "write_documents", "export_focus", "announce_closed_period",
-    ]
+        "resolve_period", "wait_for_period", "sync_price_book", "late_usage_orgs", "reread_late_usage",
+        "collect_late_usage", "rerate_period", "check_ready", "issue_invoices", "write_documents", "export_focus",
+        "announce_closed_period",
+    ]  # issue 21: price book, late usage (per org), re-rating, readiness, issue
     assert close["outlets"] == {"announce_closed_period": ["x-rafay-billing://closed-periods"]}
     assert close["timetable"] == "CronDataIntervalTimetable" and close["summary"] == "0 0 1 * *"
     assert close["start_date"] == "2026-10-01T00:00:00+00:00" and close["catchup"] is True
     assert close["max_active_runs"] == 1
     assert close["params"] == ["allow_exceptions", "period", "poke_seconds", "settle_minutes", "wait_minutes"]
-    assert close["pools"]["rebill_late_usage"] == "rafay_api"
+    assert close["pools"]["reread_late_usage"] == close["pools"]["late_usage_orgs"] == "rafay_api"

@@ -27,7 +27,7 @@ BEGIN
         privileges := CASE
             WHEN t.relname IN ('schema_migrations', 'currencies') THEN NULL
             WHEN t.relname IN ('audit_log', 'invoices', 'invoice_lines', 'billing_periods', 'price_book_history',
-                               'exception_waivers') THEN 'INSERT'
+                               'exception_waivers', 'document_references') THEN 'INSERT'
             -- versions and delivery states move forward only (their triggers); no DELETE
             WHEN t.relname IN ('invoice_counters', 'contract_versions', 'deliveries') THEN 'INSERT, UPDATE'
             ELSE 'INSERT, UPDATE, DELETE'

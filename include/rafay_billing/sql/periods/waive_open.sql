@@ -1,8 +1,9 @@
--- Waive every open exception of the period's days with one reason, each with its audit entry.
+-- Waive every open exception that blocks the period's close (its own days' and those of closed days whose
+-- correction lands in it) with one reason, each with its audit entry.
 WITH open_keys AS (
     SELECT org_id, usage_date, profile, instance_key, reason, count(*) AS records
     FROM billing.open_exceptions
-    WHERE usage_date >= %(period_start)s AND usage_date < %(period_end)s
+    WHERE billing_period_start = %(period_start)s
     GROUP BY org_id, usage_date, profile, instance_key, reason
 ),
 waiver AS (
@@ -14,8 +15,8 @@ waiver AS (
 audit AS (
     INSERT INTO billing.audit_log (action, actor, period_start, org_id, usage_date, detail)
     SELECT 'waiver', w.waived_by, billing.period_of(w.usage_date), w.org_id, w.usage_date,
-           jsonb_build_object('profile', w.profile, 'instance_key', w.instance_key, 'reason', w.reason,
-                              'why', w.why, 'records', k.records)
+           jsonb_build_object('profile', billing.clip_text(w.profile), 'instance_key', billing.clip_text(w.instance_key),
+                              'reason', w.reason, 'why', billing.clip_text(w.why), 'records', k.records)
     FROM waiver AS w
     JOIN open_keys AS k USING (org_id, usage_date, profile, instance_key, reason)
 )

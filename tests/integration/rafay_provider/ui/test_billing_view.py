@@ -96,6 +96,7 @@ def test_open_exceptions(billed) -> None:
     assert page.total == 1
     row = page.rows[0]
     assert (row["org_id"], row["reason"], row["profile"], row["usage_date"]) == ("o002xyz", "unpriced", "nope-vm", D1)
+    assert row["billing_period_start"] == D1.replace(day=1)  # the close it blocks (issue 21, rule 1)
     assert row["detail"]
     assert queries.open_exceptions(billed, search="unpriced").total == 1
     assert queries.open_exceptions(billed, search="nothing-like-this").total == 0
@@ -154,6 +155,7 @@ def test_page_shows_the_databases_figures_charts_reports_and_run_links(client: T
     assert "run=old" not in html  # another window's reports are not listed
     assert "file://" not in html and str(Path("/tmp")) not in html
     assert 'class="exception-row" data-org="o002xyz" data-reason="unpriced"' in html
+    assert f'<td class="blocks">{D1:%Y-%m}</td>' in html
     assert "No billing period is closed yet" in html
     assert "<script" not in html and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
