@@ -1,5 +1,7 @@
 """Environment for running the billing DAG locally: an isolated Airflow home, the two connections
-and the Variables of the contract, all as ``AIRFLOW_*`` environment variables (nothing stored)."""
+and the Variables of the contract, as ``AIRFLOW_*`` environment variables (nothing stored), or the
+connections in a JSON file read through Airflow's secrets backend ``LocalFilesystemBackend`` (as
+docker-compose.yaml mounts them: a secret store rather than variables)."""
 
 from __future__ import annotations
 
@@ -39,18 +41,48 @@ def airflow_bin() -> str:
     return str(Path(sys.executable).parent / "airflow")
 
 
-def postgres_connection_json(dsn: str) -> str:
+SECRETS_BACKEND = "airflow.secrets.local_filesystem.LocalFilesystemBackend"
+# The connections the billing tasks read; with a connections file, none of them is an AIRFLOW_CONN_* variable.
+BILLING_CONN_IDS = ("rafay_default", "billing_postgres", "billing_postgres_owner", "billing_postgres_reader")
+
+
+def postgres_connection(dsn: str) -> dict:
     params = conninfo_to_dict(dsn)
-    return json.dumps(
-        {
-            "conn_type": "postgres",
-            "host": params.get("host", "127.0.0.1"),
-            "port": int(params.get("port", 5432)),
-            "login": params.get("user", "postgres"),
-            "password": params.get("password", ""),
-            "schema": params.get("dbname", "postgres"),
-        }
-    )
+    return {
+        "conn_type": "postgres",
+        "host": params.get("host", "127.0.0.1"),
+        "port": int(params.get("port", 5432)),
+        "login": params.get("user", "postgres"),
+        "password": params.get("password", ""),
+        "schema": params.get("dbname", "postgres"),
+    }
+
+
+def postgres_connection_json(dsn: str) -> str:
+    return json.dumps(postgres_connection(dsn))
+
+
+def conn_env_name(conn_id: str) -> str:
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+def secrets_backend_env(connections_file: Path) -> dict[str, str]:
+    """``[secrets] backend`` = :data:`SECRETS_BACKEND` reading connections from ``connections_file``."""
+    return {
+        "AIRFLOW__SECRETS__BACKEND": SECRETS_BACKEND,
+        "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps({"connections_file_path": str(connections_file)}),
+    }
+
+
+def write_connections_file(path: Path, connections: dict[str, dict]) -> Path:
+    """``{conn_id: {conn_type, host, ..., extra}}`` as LocalFilesystemBackend reads it; owner-only (0600),
+    like a mounted secret (the backend itself does not check permissions)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(connections, handle, indent=2)
+    os.chmod(path, 0o600)
+    return path
 
 
 def airflow_env(
@@ -67,8 +99,13 @@ def airflow_env(
     dags_folder: Path | None = None,
     billing_owner_dsn: str | None = None,
     billing_reader_dsn: str | None = None,
+    connections_file: Path | None = None,
 ) -> dict[str, str]:
     """Everything ``airflow`` needs to run this project's DAG against the given services.
+
+    ``connections_file``: write the connections there (JSON, 0600) and point Airflow's secrets backend
+    (``LocalFilesystemBackend``) at it instead of setting ``AIRFLOW_CONN_*`` variables, as
+    docker-compose.yaml does with its mounted secret.
 
     ``billing_dsn`` is the writer's connection ``billing_postgres``; ``billing_owner_dsn`` and
     ``billing_reader_dsn``, when given, are ``billing_postgres_owner`` and ``billing_postgres_reader``
@@ -82,24 +119,29 @@ def airflow_env(
     env = dict(os.environ if base is None else base)
     for var in (ENV_CONSOLE_URL, ENV_API_KEY, "DAYS"):
         env.pop(var, None)
-    rafay = {"conn_type": "rafay", "host": rafay_url, "password": rafay_api_key}
+    rafay: dict = {"conn_type": "rafay", "host": rafay_url, "password": rafay_api_key}
     if rafay_extra:
         rafay["extra"] = json.dumps(rafay_extra)
+    connections = {"rafay_default": rafay, "billing_postgres": postgres_connection(billing_dsn)}
+    for conn_id, dsn in (("billing_postgres_owner", billing_owner_dsn), ("billing_postgres_reader", billing_reader_dsn)):
+        if dsn:
+            connections[conn_id] = postgres_connection(dsn)
     env.update(
         {
             **isolated_airflow_env(airflow_home, dags_folder),
-            "AIRFLOW_CONN_RAFAY_DEFAULT": json.dumps(rafay),
-            "AIRFLOW_CONN_BILLING_POSTGRES": postgres_connection_json(billing_dsn),
             "AIRFLOW_VAR_BILLING_DATA_URI": data_uri,
             "AIRFLOW__RAFAY_BILLING__BILLING_START_DATE": billing_start_date,
         }
     )
-    for var, dsn in (("AIRFLOW_CONN_BILLING_POSTGRES_OWNER", billing_owner_dsn),
-                     ("AIRFLOW_CONN_BILLING_POSTGRES_READER", billing_reader_dsn)):
-        if dsn:
-            env[var] = postgres_connection_json(dsn)
-        else:
-            env.pop(var, None)
+    for conn_id in BILLING_CONN_IDS:
+        env.pop(conn_env_name(conn_id), None)
+    if connections_file is not None:
+        write_connections_file(connections_file, connections)
+        env.update(secrets_backend_env(connections_file))
+    else:
+        for key in ("AIRFLOW__SECRETS__BACKEND", "AIRFLOW__SECRETS__BACKEND_KWARGS"):
+            env.pop(key, None)
+        env.update({conn_env_name(conn_id): json.dumps(conn) for conn_id, conn in connections.items()})
     if price_book_uri:
         env["AIRFLOW_VAR_BILLING_PRICE_BOOK_URI"] = price_book_uri
     else:

@@ -8,6 +8,12 @@ Celery workers that behave like two hosts, the landing root and the task logs on
 - the api-server, scheduler, dag-processor and triggerer (:class:`~rafay_devkit.local_airflow.LocalAirflow`
   with the compose file's executor, broker and result backend URLs, shared secrets and execution API
   URL, :func:`~rafay_devkit.compose_settings.native_settings`);
+- the connections as compose mounts them: files (0600) per Compose secret, read through the secrets
+  backend the compose services name (:func:`~rafay_devkit.compose_settings.secrets_backend_settings`),
+  no ``AIRFLOW_CONN_*`` variable: the workers read ``billing_connections`` (the Rafay key, the billing
+  logins), the other components ``billing_reader_connection`` (the reader's login only; the native
+  components share one environment, so the scheduler, dag-processor and triggerer get what the
+  api-server gets, never the Rafay key);
 - N workers (``airflow celery worker``, the compose worker's command), each with its own
   ``AIRFLOW_HOME``, an empty scratch directory as ``TMPDIR``, its own ``[core] hostname_callable``
   result (:func:`worker_hostname`) and Celery node name, and its own log-server port. No component
@@ -39,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from rafay_devkit import compose_settings as compose
-from rafay_devkit.airflow_env import airflow_bin, airflow_env
+from rafay_devkit.airflow_env import airflow_bin, airflow_env, conn_env_name, write_connections_file
 from rafay_devkit.local_airflow import (
     DAG_ID,
     DIE_WITH_PARENT,
@@ -136,6 +142,39 @@ class MotoS3:
             self.endpoint = None
 
 
+# --- connections ---------------------------------------------------------------------------------
+
+
+def connection_secrets(env: dict[str, str], directory: Path) -> tuple[dict[str, str], dict[str, Path]]:
+    """``env`` without its billing connections, and one file per Compose secret holding them (what
+    :data:`~rafay_devkit.compose_settings.SECRET_CONNECTIONS` says it holds). Connections come from
+    ``AIRFLOW_CONN_*`` variables or a LocalFilesystemBackend file the env already names. Without a
+    reader login, the reader's secret gets the writer's connection under the reader's id (what the
+    fallback would read)."""
+    rest = dict(env)
+    connections: dict[str, dict] = {}
+    raw = rest.pop("AIRFLOW__SECRETS__BACKEND_KWARGS", None)
+    rest.pop("AIRFLOW__SECRETS__BACKEND", None)
+    source = json.loads(raw).get("connections_file_path") if raw else None
+    if source:
+        connections.update(json.loads(Path(source).read_text(encoding="utf-8")))
+    for conn_id in sorted({i for ids in compose.SECRET_CONNECTIONS.values() for i in ids}):
+        value = rest.pop(conn_env_name(conn_id), None)
+        if value:
+            connections[conn_id] = json.loads(value)
+    if "billing_postgres_reader" not in connections and "billing_postgres" in connections:
+        fallback = {"billing_postgres_reader": connections["billing_postgres"]}
+    else:
+        fallback = {}
+    files = {}
+    for name, ids in compose.SECRET_CONNECTIONS.items():
+        held = {i: connections[i] for i in ids if i in connections}
+        if name != "billing_connections":
+            held = held or {i: fallback[i] for i in ids if i in fallback}
+        files[name] = write_connections_file(directory / f"{name}.json", held)
+    return rest, files
+
+
 # --- workers -------------------------------------------------------------------------------------
 
 
@@ -200,6 +239,7 @@ class CeleryTopology:
             for i in range(self.workers)
         ]
         self.settings: dict[str, str] = {}
+        self.worker_secrets: dict[str, str] = {}
 
     # lifecycle
 
@@ -251,8 +291,11 @@ class CeleryTopology:
             "airflow-apiserver": compose.Endpoint(f"127.0.0.1:{self.api_port}"),
         }
         self.settings = compose.native_settings(self.compose, secrets=generated, endpoints=endpoints)
+        components_env, files = connection_secrets(self.env, self.home / "secrets")
+        self.worker_secrets = compose.secrets_backend_settings(self.compose, "airflow-worker", files)
         shared = {
             **self.settings,
+            **compose.secrets_backend_settings(self.compose, "airflow-apiserver", files),
             **self.s3.env(),
             # Task logs to S3 (the api-server reads them there), nothing served over HTTP.
             "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
@@ -262,7 +305,7 @@ class CeleryTopology:
             **self.extra_env,
         }
         self.airflow = LocalAirflow(
-            self.home / "airflow", self.env, parallelism=max(8, self.workers * self.concurrency * 2),
+            self.home / "airflow", components_env, parallelism=max(8, self.workers * self.concurrency * 2),
             metadata_dsn=self.metadata_dsn, api_port=self.api_port, username=self.username,
             password=self.password, pool_slots=compose.pool_slots(self.compose, RAFAY_POOL), extra_env=shared,
             start_timeout=self.start_timeout,
@@ -289,6 +332,8 @@ class CeleryTopology:
             "TMPDIR": str(worker.scratch),
             "HOSTNAME": worker.name,  # the compose health check names the node celery@$HOSTNAME
         })
+        env.update(self.worker_secrets)  # the compose worker's secret: the Rafay key and the billing logins
+        env.update(self.extra_env)
         return env
 
     def worker_argv(self, worker: CeleryWorker) -> list[str]:

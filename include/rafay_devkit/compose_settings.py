@@ -1,13 +1,15 @@
 """docker-compose.yaml's Airflow settings, made native: the values of ``x-airflow-common``'s
 environment that a one-machine run can use as they are, with the compose service names in URLs
 (``redis``, ``postgres``, ``airflow-apiserver``) replaced by the loopback addresses of the native
-services. The Celery topology (:mod:`rafay_devkit.celery_topology`) runs with these, so that it checks
+services, and each service's secrets backend (connections from a Compose secret mounted at
+``/run/secrets/<name>``) pointed at a native file holding the same connections. The Celery topology (:mod:`rafay_devkit.celery_topology`) runs with these, so that it checks
 the compose file rather than a parallel invention; tests/unit/deploy/test_compose_native.py fails
 when the two drift apart.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +39,13 @@ TAKEN = (
 )
 # The secrets compose reads from .env; the native run generates them.
 SECRETS = ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY")
+
+# What each Compose secret holds (docker-compose.yaml's comment on ``secrets:``; secrets/*.example.json).
+SECRET_CONNECTIONS: dict[str, tuple[str, ...]] = {
+    "billing_connections": ("rafay_default", "billing_postgres", "billing_postgres_owner", "billing_postgres_reader"),
+    "billing_reader_connection": ("billing_postgres_reader",),
+}
+SECRETS_MOUNT = "/run/secrets/"
 
 _INTERPOLATION = re.compile(
     r"\$(?:(?P<escaped>\$)|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})"
@@ -170,3 +179,26 @@ def pool_slots(compose: Mapping[str, Any], pool: str) -> int:
     if not m:
         raise ComposeDriftError(f"airflow-init in {COMPOSE_FILE} no longer creates the pool {pool!r}")
     return int(m.group(1))
+
+
+def secrets_backend_settings(compose: Mapping[str, Any], service: str, files: Mapping[str, Path]) -> dict[str, str]:
+    """A service's ``AIRFLOW__SECRETS__BACKEND`` and ``_KWARGS`` with its ``/run/secrets/<name>`` path
+    replaced by ``files[name]`` (the native file holding that secret's connections); raises
+    :class:`ComposeDriftError` when the service no longer reads its connections from a secret it mounts."""
+    spec = (compose.get("services") or {}).get(service) or {}
+    env = spec.get("environment") or {}
+    mounted = [m if isinstance(m, str) else m.get("source") for m in spec.get("secrets") or []]
+    backend, raw = env.get("AIRFLOW__SECRETS__BACKEND"), env.get("AIRFLOW__SECRETS__BACKEND_KWARGS")
+    if not backend or not raw or not mounted:
+        raise ComposeDriftError(f"service {service!r} in {COMPOSE_FILE} no longer reads its connections through a "
+                                "secrets backend from a mounted secret; the native topology mirrors that")
+    kwargs = json.loads(raw)
+    path = str(kwargs.get("connections_file_path", ""))
+    name = path.removeprefix(SECRETS_MOUNT)
+    if not path.startswith(SECRETS_MOUNT) or name not in mounted:
+        raise ComposeDriftError(f"service {service!r} reads connections from {path!r}, not from a secret it mounts "
+                                f"({', '.join(map(str, mounted))})")
+    if name not in files:
+        raise ComposeDriftError(f"secret {name!r} of {COMPOSE_FILE} has no native file")
+    return {"AIRFLOW__SECRETS__BACKEND": str(backend),
+            "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps({**kwargs, "connections_file_path": str(files[name])})}

@@ -78,15 +78,21 @@ def _run_as_user() -> str | None:
 
 
 class EmbeddedPostgres:
-    """Start with :meth:`start`, get DSNs with :meth:`dsn` / :meth:`create_database`, end with :meth:`stop`."""
+    """Start with :meth:`start`, get DSNs with :meth:`dsn` / :meth:`create_database`, end with :meth:`stop`.
 
-    def __init__(self, root: Path | None = None, port: int | None = None) -> None:
+    ``password``: the superuser ``postgres`` gets it and every TCP login needs one (scram-sha-256),
+    as on a real server, so a test can prove a password really came from where it says; without it,
+    trust authentication (no passwords).
+    """
+
+    def __init__(self, root: Path | None = None, port: int | None = None, password: str | None = None) -> None:
         self._owns_root = root is None
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="rafay-pg-"))
         self.datadir = self.root / "data"
         self.port = port or free_port()
         self.bin_dir = find_bin_dir()
         self.user = _run_as_user()
+        self.password = password
         self.running = False
 
     def _cmd(self, *args: str) -> list[str]:
@@ -99,11 +105,22 @@ class EmbeddedPostgres:
             os.chmod(self.root, 0o755)
             shutil.chown(self.root, self.user)
         if not (self.datadir / "PG_VERSION").exists():
-            subprocess.run(
-                self._cmd("initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                          "--locale=C", "--no-sync"),
-                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            )
+            auth = ["-A", "trust"]
+            if self.password is not None:
+                pwfile = self.root / "pwfile"
+                pwfile.write_text(self.password + "\n")
+                if self.user:
+                    shutil.chown(pwfile, self.user)
+                pwfile.chmod(0o600)
+                auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+            try:
+                subprocess.run(
+                    self._cmd("initdb", "-D", str(self.datadir), "-U", "postgres", *auth, "-E", "UTF8",
+                              "--locale=C", "--no-sync"),
+                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                )
+            finally:
+                (self.root / "pwfile").unlink(missing_ok=True)
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='' "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
@@ -129,7 +146,10 @@ class EmbeddedPostgres:
         raise RuntimeError(f"PostgreSQL did not accept connections on port {self.port}; see {self.root}/server.log")
 
     def dsn(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        from urllib.parse import quote
+
+        login = f"postgres:{quote(self.password, safe='')}" if self.password is not None else "postgres"
+        return f"postgresql://{login}@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
         import psycopg  # keep module import light

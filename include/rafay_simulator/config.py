@@ -19,7 +19,8 @@ class SimulatorConfig:
     whole listing every time, whatever ``offset``/``limit`` say, with no paging fields at all.
     ``apis`` says which APIs the console serves (``("v2",)``: a v2-only console; ``("partner",)``: a
     partner-only one, whose ``/v2/...`` answers 404); ``org_listing_ids`` adds each org's partner id
-    to the org listing as ``metadata.id``.
+    to the org listing as ``metadata.id``. ``client_cert`` (with ``tls``) asks every client for a
+    certificate signed by the simulator's CA (mutual TLS); ``sim.client_cert`` / ``sim.client_key`` hold one.
     """
 
     seed: int = 7
@@ -34,6 +35,7 @@ class SimulatorConfig:
     seed_fields_only: bool = False
     now: datetime | None = None
     tls: bool = False
+    client_cert: bool = False  # with tls: require a client certificate from the simulator's CA (mutual TLS)
     dataset: Dataset | None = None
     anomalies: bool = False
     omit_count: bool = False

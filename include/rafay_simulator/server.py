@@ -44,6 +44,8 @@ class RafaySimulator(ApiRoutes):
         )
         self.host, self.port = host, port
         self.ca_bundle: str | None = None
+        self.client_cert: str | None = None
+        self.client_key: str | None = None
         self._tls_dir: str | None = None
         self._lock = threading.Lock()
         self._faults: list[ActiveFault] = []
@@ -70,7 +72,8 @@ class RafaySimulator(ApiRoutes):
 
             certs = make_certificates(url_host(self.host))
             self._tls_dir, self.ca_bundle = certs.directory, certs.ca_cert
-            self._httpd.ssl_context = server_context(certs)
+            self.client_cert, self.client_key = certs.client_cert, certs.client_key
+            self._httpd.ssl_context = server_context(certs, require_client_cert=self.config.client_cert)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"rafay-simulator-{self.port}", daemon=True)

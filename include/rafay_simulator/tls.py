@@ -28,6 +28,8 @@ class TlsFiles:
     ca_cert: str
     cert_chain: str
     key: str
+    client_cert: str = ""
+    client_key: str = ""
 
 
 def _name(common_name: str) -> x509.Name:
@@ -97,21 +99,45 @@ def make_certificates(host: str = "127.0.0.1", directory: str | None = None) -> 
         .sign(ca_key, hashes.SHA256())
     )
 
+    # A client certificate from the same CA, for consoles that ask for mutual TLS (``client_cert=True``).
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client = (
+        x509.CertificateBuilder()
+        .subject_name(_name("rafay-billing test client"))
+        .issuer_name(ca_name)
+        .public_key(client_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
     pem = serialization.Encoding.PEM
     ca_path, chain_path, key_path = out / "ca.pem", out / "server-chain.pem", out / "server-key.pem"
+    client_path, client_key_path = out / "client.pem", out / "client-key.pem"
     ca_path.write_bytes(ca_cert.public_bytes(pem))
     chain_path.write_bytes(cert.public_bytes(pem) + ca_cert.public_bytes(pem))
-    key_path.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    key_path.chmod(0o600)
-    return TlsFiles(directory=str(out), ca_cert=str(ca_path), cert_chain=str(chain_path), key=str(key_path))
+    client_path.write_bytes(client.public_bytes(pem))
+    for path, private in ((key_path, key), (client_key_path, client_key)):
+        path.write_bytes(private.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        path.chmod(0o600)
+    return TlsFiles(directory=str(out), ca_cert=str(ca_path), cert_chain=str(chain_path), key=str(key_path),
+                    client_cert=str(client_path), client_key=str(client_key_path))
 
 
-def server_context(files: TlsFiles) -> ssl.SSLContext:
-    """A TLS 1.2+ server context serving the generated chain."""
+def server_context(files: TlsFiles, require_client_cert: bool = False) -> ssl.SSLContext:
+    """A TLS 1.2+ server context serving the generated chain; with ``require_client_cert``, the
+    handshake fails unless the client presents a certificate signed by the generated CA."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     # No TLS 1.3 session tickets: they arrive after the response and make pooled clients think the
     # idle connection has data (urllib3 then drops it), which would defeat keep-alive.
     context.num_tickets = 0
     context.load_cert_chain(files.cert_chain, files.key)
+    if require_client_cert:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(files.ca_cert)
     return context

@@ -40,6 +40,32 @@ RAFAY_CONN_FIELDS: dict = {
         "description": "Leave on. Off only for a throwaway test console.",
         "schema": {"type": ["boolean", "null"], "default": True},
     },
+    "cert": {
+        "label": "Client certificate path",
+        "description": "For a console that asks for a client certificate (mutual TLS): a PEM file with the "
+        "certificate (and its key, unless Client key path is set). Only presented over https; the key must "
+        "not be encrypted.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "cert_key": {
+        "label": "Client key path",
+        "description": "PEM file of the client certificate's private key, when it is not in the certificate file.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "proxies": {
+        "label": "Proxies (JSON)",
+        "description": 'Forward proxies as requests reads them, e.g. {"https": "http://proxy.acme.com:3128"} '
+        "(keys http, https, all or scheme://host). They win over the environment's. An https console is "
+        "reached through a CONNECT tunnel (the proxy never sees the key); a plain-http console through a "
+        "proxy is refused unless the key may go over plain http (Allow the API key over plain http).",
+        "schema": {"type": ["string", "null"]},
+    },
+    "trust_env": {
+        "label": "Proxies from the environment",
+        "description": "On (default): without Proxies, use HTTP_PROXY / HTTPS_PROXY / ALL_PROXY and NO_PROXY of "
+        "the worker (and REQUESTS_CA_BUNDLE). Off: connect directly unless Proxies says otherwise.",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
     "connect_timeout": {
         "label": "Connect timeout (s)",
         "schema": {"type": ["number", "null"], "default": defaults.CONNECT_TIMEOUT},

@@ -50,7 +50,8 @@ class BillingRunner:
     """Runs ``airflow dags test rafay_usage_billing`` with this test's services wired in."""
 
     def __init__(self, airflow_home: Path, sim, billing_dsn: str, landing: Path, price_book: Path | None,
-                 billing_start_date: str = BILLING_START_DATE, rafay_extra: dict | None = None):
+                 billing_start_date: str = BILLING_START_DATE, rafay_extra: dict | None = None,
+                 connections_file: Path | None = None):
         self.billing_start_date = billing_start_date
         self.rafay_extra = dict(rafay_extra or {})
         self.airflow_home = airflow_home
@@ -58,6 +59,7 @@ class BillingRunner:
         self.billing_dsn = billing_dsn
         self.landing = landing
         self.price_book = price_book
+        self.connections_file = connections_file  # connections through LocalFilesystemBackend, not env
 
     def env(self) -> dict[str, str]:
         env = airflow_env(
@@ -69,6 +71,7 @@ class BillingRunner:
             price_book_uri=self.price_book.as_uri() if self.price_book else None,
             rafay_extra={"read_timeout": 15, "max_retries": 5, **self.rafay_extra},
             billing_start_date=self.billing_start_date,
+            connections_file=self.connections_file,
         )
         # One quick task retry, so the retry path runs without minutes of waiting.
         env["RAFAY_BILLING_EXTRACT_RETRIES"] = "1"

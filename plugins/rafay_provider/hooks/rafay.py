@@ -1,7 +1,8 @@
 """``RafayHook``: the ``rafay`` connection -> a ready ``RafayClient``.
 
 The hook only does the Airflow part: resolve connection ``rafay_default`` (host = console URL,
-password = API key, extras for TLS, timeouts, retries, paging, listing re-reads, concurrency,
+password = API key, extras for TLS (``ca_bundle``, ``verify``, a client certificate ``cert`` /
+``cert_key``), proxies (``proxies``, ``trust_env``), timeouts, retries, paging, listing re-reads, concurrency,
 ``allow_insecure_http`` and ``api``: ``v2``, ``partner`` or ``partner_only``, the usage source), fall back to the seed script's ``RAFAY_CONSOLE_URL`` /
 ``RAFAY_DEFAULT_API_KEY`` (and ``RAFAY_ALLOW_INSECURE_HTTP``) when the connection is not defined,
 mask the key, and build the client lazily. All HTTP behaviour lives in ``rafay_billing.source.client`` so the
@@ -10,12 +11,14 @@ mask the key, and build the client lazily. All HTTP behaviour lives in ``rafay_b
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
@@ -23,7 +26,15 @@ from airflow.sdk.log import mask_secret
 
 from rafay_billing import settings as defaults
 from rafay_billing.errors import RafayConfigError
-from rafay_billing.source.client import PageHook, RafayClient, RetryPolicy, normalize_base_url
+from rafay_billing.source.client import (
+    ClientCert,
+    PageHook,
+    RafayClient,
+    RetryPolicy,
+    check_client_cert,
+    check_proxies,
+    normalize_base_url,
+)
 from rafay_billing.source.sources import APIS, UsageSource, usage_source
 from rafay_billing.window import Window
 from rafay_provider import RAFAY_UI_FIELD_BEHAVIOUR
@@ -53,6 +64,9 @@ class RafaySettings:
     listing_reads: int = defaults.LISTING_READS
     allow_insecure_http: bool = False
     api: str = "v2"
+    proxies: dict[str, str] = field(default_factory=dict, repr=False)
+    trust_env: bool = True
+    cert: ClientCert | None = None
 
 
 class RafayHook(BaseHook):
@@ -117,8 +131,9 @@ class RafayHook(BaseHook):
         if not key:
             raise RafayConfigError(f"{where} has no password: set it to the Rafay API key")
         extras = conn.extra_dejson or {}
+        base_url = normalize_base_url(host)
         return RafaySettings(
-            base_url=normalize_base_url(host),
+            base_url=base_url,
             api_key=key,
             source=where,
             verify=_verify(extras, where),
@@ -130,6 +145,9 @@ class RafayHook(BaseHook):
             listing_reads=int(_number(extras, "listing_reads", defaults.LISTING_READS, where, whole=True)),
             allow_insecure_http=_flag(_extra(extras, "allow_insecure_http"), f"{where}: extra allow_insecure_http"),
             api=_api(_extra(extras, "api"), f"{where}: extra api"),
+            proxies=_proxies(_extra(extras, "proxies"), f"{where}: extra proxies"),
+            trust_env=_flag(_extra(extras, "trust_env"), f"{where}: extra trust_env", default=True),
+            cert=_cert(_extra(extras, "cert"), _extra(extras, "cert_key"), base_url, where),
         )
 
     def _settings_from_env(self) -> RafaySettings:
@@ -176,6 +194,9 @@ class RafayHook(BaseHook):
                         on_page=self.on_page,
                         auth_hint=hint,
                         allow_insecure_http=s.allow_insecure_http,
+                        proxies=s.proxies,
+                        trust_env=s.trust_env,
+                        cert=s.cert,
                     )
                 except RafayConfigError as exc:
                     raise RafayConfigError(f"{s.source}: {exc}") from None
@@ -246,10 +267,12 @@ def _number(extras: dict, name: str, default: float, where: str, *, whole: bool 
     return number
 
 
-def _flag(value: Any, where: str) -> bool:
-    """A yes/no setting: JSON true/false or text like ``true``/``0``; unset = no. Anything else is refused."""
-    if value is None or isinstance(value, bool):
-        return bool(value)
+def _flag(value: Any, where: str, *, default: bool = False) -> bool:
+    """A yes/no setting: JSON true/false or text like ``true``/``0``; unset = ``default``. Anything else is refused."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
     if str(value).strip().lower() in _TRUE:
         return True
     if str(value).strip().lower() in _FALSE:
@@ -265,6 +288,45 @@ def _api(value: Any, where: str) -> str:
     if name not in APIS:
         raise RafayConfigError(f"{where} must be one of {', '.join(APIS)}, got {value!r}")
     return name
+
+
+def _proxies(value: Any, where: str) -> dict[str, str]:
+    """Extra ``proxies``: a JSON object (or its text, as the form stores it) in requests' form,
+    ``{"https": "http://proxy.acme.com:3128"}``; proxy passwords are masked like the key."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise RafayConfigError(
+                f'{where} must be a JSON object like {{"https": "http://proxy.acme.com:3128"}}, got text that '
+                "is not JSON"
+            ) from None
+    proxies = check_proxies(value, where)
+    for url in proxies.values():
+        password = urlsplit(url).password
+        if password:
+            mask_secret(password)
+    return proxies
+
+
+def _cert(cert: Any, key: Any, base_url: str, where: str) -> ClientCert | None:
+    """Extras ``cert`` (a PEM file with certificate and key, or a ``[certificate, key]`` pair written by
+    hand) and ``cert_key`` (the key's PEM file, when ``cert`` holds only the certificate)."""
+    if cert is None:
+        if key is not None:
+            raise RafayConfigError(f"{where}: extra cert_key is set without extra cert (the certificate's PEM path)")
+        return None
+    value: ClientCert
+    if isinstance(cert, str):
+        value = (cert.strip(), str(key).strip()) if key is not None else cert.strip()
+    elif isinstance(cert, list) and len(cert) == 2 and all(isinstance(p, str) for p in cert) and key is None:
+        value = (cert[0], cert[1])
+    else:
+        raise RafayConfigError(
+            f"{where}: extra cert must be a PEM file path (with extra cert_key for a separate key file), "
+            "or a [certificate, key] pair of paths"
+        )
+    return check_client_cert(value, base_url, f"{where}: extra cert")
 
 
 def _verify(extras: dict, where: str) -> bool | str:

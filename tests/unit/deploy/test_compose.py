@@ -35,6 +35,11 @@ DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 ENV_EXAMPLE = REPO / ".env.example"
 SCHEMA_FILE = REPO / "tests" / "data" / "compose-spec.json"
+SECRETS_DIR = REPO / "secrets"
+# Connections come from Compose secrets read by Airflow's LocalFilesystemBackend (issue 23, part 4).
+SECRETS_BACKEND = "airflow.secrets.local_filesystem.LocalFilesystemBackend"
+TASK_SECRET, READER_SECRET = "billing_connections", "billing_reader_connection"
+BILLING_CONN_IDS = ("rafay_default", "billing_postgres", "billing_postgres_owner", "billing_postgres_reader")
 
 # The billing contract's names (shared docs: billing-contract.md).
 CONTRACT_CONNECTIONS = {"rafay_default": "rafay", "billing_postgres": "postgres"}
@@ -397,7 +402,7 @@ def test_celery_executor_with_redis_broker_and_postgres_result_backend(services)
 def test_billing_database_is_separate_from_the_metadata_database(services, env_example):
     active, _, _ = env_example
     assert services["billing-postgres"]["volumes"] != services["postgres"]["volumes"]
-    billing = json.loads(active[conn_env_name("billing_postgres")])
+    billing = json.loads((SECRETS_DIR / "billing-connections.example.json").read_text())["billing_postgres"]
     assert billing["host"] == "billing-postgres" and billing["host"] in services
 
 
@@ -569,24 +574,73 @@ def test_price_book_uri_of_the_demo_points_into_a_mounted_folder(services, env_e
 # --- connections and variables of the contract -----------------------------------------------------
 
 
+def secret_file(compose: dict, name: str) -> Path:
+    """The host file of a top-level Compose secret (its default path, as .env.example sets it)."""
+    return REPO / interpolate(compose["secrets"][name]["file"], {})
+
+
+def example_of(path: Path) -> Path:
+    return path.with_name(path.name.removesuffix(".json") + ".example.json")
+
+
+def connections_path(service: dict) -> str:
+    """Where the service's secrets backend reads connections (LocalFilesystemBackend's kwargs)."""
+    env = service_env(service)
+    assert env["AIRFLOW__SECRETS__BACKEND"] == SECRETS_BACKEND
+    return json.loads(env["AIRFLOW__SECRETS__BACKEND_KWARGS"])["connections_file_path"]
+
+
 def test_connection_and_variable_env_names_match_the_contract(services):
-    expected = {conn_env_name(c) for c in CONTRACT_CONNECTIONS} | {
-        var_env_name(v) for v in CONTRACT_VARIABLES
-    }
-    assert expected == {
-        "AIRFLOW_CONN_RAFAY_DEFAULT",
-        "AIRFLOW_CONN_BILLING_POSTGRES",
-        "AIRFLOW_VAR_BILLING_DATA_URI",
-        "AIRFLOW_VAR_BILLING_PRICE_BOOK_URI",
-    }
+    variables = {var_env_name(v) for v in CONTRACT_VARIABLES}
+    assert variables == {"AIRFLOW_VAR_BILLING_DATA_URI", "AIRFLOW_VAR_BILLING_PRICE_BOOK_URI"}
     for name in TASK_RUNNERS:
         env = service_env(services[name])
-        assert expected <= set(env), f"{name} misses {expected - set(env)}"
-        for key in expected:
+        assert variables <= set(env), f"{name} misses {variables - set(env)}"
+        for key in variables:
             assert env[key].startswith("${" + key), f"{name}: {key} must come from .env, got {env[key]}"
+        # The contract's connections come from the secrets backend, which reads the mounted secret.
+        assert services[name]["secrets"] == [TASK_SECRET], name
+        assert connections_path(services[name]) == f"/run/secrets/{TASK_SECRET}", name
     # Least privilege: components that never run tasks do not get the Rafay API key.
     for name in AIRFLOW_SERVICES - TASK_RUNNERS:
         assert conn_env_name("rafay_default") not in service_env(services[name]), name
+        assert TASK_SECRET not in services[name].get("secrets", []), name
+
+
+def test_connections_come_from_compose_secrets_not_env_variables(compose, services, env_example):
+    """Issue 23, part 4: the Rafay key and the database logins are in files mounted as Compose secrets
+    (/run/secrets/...) and read by LocalFilesystemBackend, never in AIRFLOW_CONN_* variables."""
+    from airflow.secrets.local_filesystem import LocalFilesystemBackend, load_connections_dict
+
+    active, commented, _ = env_example
+    assert set(compose["secrets"]) == {TASK_SECRET, READER_SECRET}
+    for name, spec in compose["secrets"].items():
+        assert set(spec) == {"file"} and spec["file"].startswith("${"), name
+        variable = references(spec["file"])[0][0]
+        path = secret_file(compose, name)
+        assert REPO / active[variable] == path, f"{variable} in .env.example must be the default path"
+        assert path.parent == SECRETS_DIR and example_of(path).is_file(), f"no example for {path.name}"
+    users = {name: s.get("secrets", []) for name, s in services.items() if s.get("secrets")}
+    assert users == {"airflow-worker": [TASK_SECRET], "airflow-cli": [TASK_SECRET],
+                     "airflow-apiserver": [READER_SECRET]}
+    for name, mounted in users.items():
+        assert connections_path(services[name]) == f"/run/secrets/{mounted[0]}", name
+    # No connection of the billing in a variable: not in the file, not in .env.example (active or not).
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    for conn_id in BILLING_CONN_IDS:
+        assert conn_env_name(conn_id) not in text and conn_env_name(conn_id) not in active, conn_id
+        assert conn_env_name(conn_id) not in commented, conn_id
+    # The real files stay out of git and of the image; the examples are what Airflow's backend reads.
+    gitignore = (REPO / ".gitignore").read_text().splitlines()
+    assert "secrets/*" in gitignore and "!secrets/*.example.json" in gitignore
+    assert "secrets" in DOCKERIGNORE.read_text().splitlines()
+    assert LocalFilesystemBackend.__module__ + ".LocalFilesystemBackend" == SECRETS_BACKEND
+    task = load_connections_dict(str(example_of(secret_file(compose, TASK_SECRET))))
+    assert set(task) == set(BILLING_CONN_IDS)
+    assert {c.conn_type for c in task.values()} == {"rafay", "postgres"}
+    reader = load_connections_dict(str(example_of(secret_file(compose, READER_SECRET))))
+    assert set(reader) == {"billing_postgres_reader"}
+    assert reader["billing_postgres_reader"].get_uri() == task["billing_postgres_reader"].get_uri()
 
 
 def test_contract_names_are_the_ones_the_code_uses():
@@ -601,7 +655,8 @@ def test_env_example_connections_are_consistent_with_the_services(services, env_
     active, commented, _ = env_example
     connection_types = {c["connection-type"] for c in get_provider_info()["connection-types"]}
 
-    rafay = json.loads(active[conn_env_name("rafay_default")])
+    examples = json.loads((SECRETS_DIR / "billing-connections.example.json").read_text())
+    rafay = examples["rafay_default"]
     assert (
         rafay["conn_type"] == CONTRACT_CONNECTIONS["rafay_default"] and rafay["conn_type"] in connection_types
     )
@@ -611,8 +666,9 @@ def test_env_example_connections_are_consistent_with_the_services(services, env_
     assert f"--port {host.port}" in simulator["command"]
     assert rafay["password"] == active["RAFAY_SIMULATOR_API_KEY"], "demo key must be the simulator's key"
 
-    production = [json.loads(v) for v in commented.get(conn_env_name("rafay_default"), [])]
-    assert production, ".env.example must show the production form of rafay_default"
+    production_file = json.loads((SECRETS_DIR / "billing-connections.production.example.json").read_text())
+    production = [production_file["rafay_default"]]
+    assert set(production_file) == set(examples), "the production example names the same connections"
     for form in production:
         assert form["conn_type"] == "rafay" and "://" not in form["host"], "production host = console domain"
         assert form["password"].startswith("<"), "production API key must be a placeholder"
@@ -627,7 +683,8 @@ def test_env_example_connections_are_consistent_with_the_services(services, env_
     }
     init = (REPO / "include/rafay_devkit/data/billing-postgres-init/10-billing-logins.sh").read_text()
     for conn_id, (login, password) in logins.items():
-        billing = json.loads(active[conn_env_name(conn_id)])
+        billing = examples[conn_id]
+        assert production_file[conn_id]["password"].startswith("<"), conn_id
         assert billing["conn_type"] == CONTRACT_CONNECTIONS["billing_postgres"], conn_id
         assert billing["host"] == "billing-postgres" and billing["port"] == 5432, conn_id
         assert billing["login"] == interpolate(login, active), conn_id
@@ -639,17 +696,16 @@ def test_env_example_connections_are_consistent_with_the_services(services, env_
     assert mounted["/docker-entrypoint-initdb.d"] == "./include/rafay_devkit/data/billing-postgres-init"
 
 
-def test_the_billing_view_gets_the_reader_connection_only(services):
+def test_the_billing_view_gets_the_reader_connection_only(compose, services):
     """The api-server serves the Billing view: it reads through billing_postgres_reader, and holds neither
-    the writer's nor the owner's login, nor the Rafay key."""
+    the writer's nor the owner's login, nor the Rafay key (its secret holds the reader's connection only)."""
     env = service_env(services["airflow-apiserver"])
-    assert env["AIRFLOW_CONN_BILLING_POSTGRES_READER"].startswith("${AIRFLOW_CONN_BILLING_POSTGRES_READER")
+    assert services["airflow-apiserver"]["secrets"] == [READER_SECRET]
+    assert connections_path(services["airflow-apiserver"]) == f"/run/secrets/{READER_SECRET}"
     for conn_id in ("billing_postgres", "billing_postgres_owner", "rafay_default"):
         assert conn_env_name(conn_id) not in env, conn_id
-    for name in TASK_RUNNERS:
-        task_env = service_env(services[name])
-        for conn_id in ("billing_postgres_owner", "billing_postgres_reader"):
-            assert task_env[conn_env_name(conn_id)] == "${" + conn_env_name(conn_id) + ":-}", (name, conn_id)
+    reader = json.loads(example_of(secret_file(compose, READER_SECRET)).read_text())
+    assert set(reader) == {"billing_postgres_reader"}
 
 
 # --- .env.example ----------------------------------------------------------------------------------
@@ -784,7 +840,9 @@ def test_no_secret_literals_in_the_compose_file(compose):
     environments += [(name, service_env(s)) for name, s in compose["services"].items()]
     for owner, env in environments:
         for key, value in env.items():
-            if _SECRET_KEY_NAME.search(key) and not key.endswith(("_FILE", "_PATH")):
+            # [secrets] settings name the backend, they hold no secret (issue 23, part 4).
+            if (_SECRET_KEY_NAME.search(key) and not key.endswith(("_FILE", "_PATH"))
+                    and not key.startswith("AIRFLOW__SECRETS__")):
                 m = _WHOLE_INTERPOLATION.match(str(value))
                 assert m, f"{owner}: {key} must be a ${{VAR}} from .env, not a literal"
                 if m["op"] in ("-", ":-"):

@@ -5,6 +5,7 @@ the worker's command and health check, the extraction pool. These fail when the 
 from __future__ import annotations
 
 import copy
+import json
 from urllib.parse import urlsplit
 
 import pytest
@@ -122,3 +123,64 @@ def test_compose_interpolation():
     assert cs.interpolate("${X}", {"X": "v"}) == "v"
     with pytest.raises(cs.ComposeDriftError, match="X is required"):
         cs.interpolate("${X:?set X}", {"X": ""})
+
+
+# --- connections from Compose secrets (issue 23, part 4) ------------------------------------------
+
+
+def test_native_services_read_connections_from_files_of_the_compose_secrets(compose, tmp_path):
+    from rafay_devkit.airflow_env import SECRETS_BACKEND
+
+    files = {name: tmp_path / f"{name}.json" for name in compose["secrets"]}
+    assert set(files) == set(cs.SECRET_CONNECTIONS)
+    for service, secret in (("airflow-worker", "billing_connections"), ("airflow-cli", "billing_connections"),
+                            ("airflow-apiserver", "billing_reader_connection")):
+        settings = cs.secrets_backend_settings(compose, service, files)
+        assert settings["AIRFLOW__SECRETS__BACKEND"] == SECRETS_BACKEND == (
+            compose["services"][service]["environment"]["AIRFLOW__SECRETS__BACKEND"])
+        assert json.loads(settings["AIRFLOW__SECRETS__BACKEND_KWARGS"]) == {"connections_file_path": str(files[secret])}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s.pop("secrets"), "no longer reads its connections"),
+        (lambda s: s["environment"].pop("AIRFLOW__SECRETS__BACKEND"), "no longer reads its connections"),
+        (lambda s: s["environment"].update(AIRFLOW__SECRETS__BACKEND_KWARGS='{"connections_file_path": "/opt/x.json"}'),
+         "not from a secret it mounts"),
+        (lambda s: s.update(secrets=["billing_reader_connection"]), "not from a secret it mounts"),
+    ],
+)
+def test_secret_drift_the_native_run_cannot_follow_fails(compose, tmp_path, change, message):
+    drifted = copy.deepcopy(compose)
+    change(drifted["services"]["airflow-worker"])
+    files = {name: tmp_path / f"{name}.json" for name in compose["secrets"]}
+    with pytest.raises(cs.ComposeDriftError, match=message):
+        cs.secrets_backend_settings(drifted, "airflow-worker", files)
+    with pytest.raises(cs.ComposeDriftError, match="has no native file"):
+        cs.secrets_backend_settings(compose, "airflow-worker", {})
+
+
+def test_the_topology_moves_the_connections_from_env_into_the_secret_files(tmp_path):
+    from rafay_devkit.airflow_env import airflow_env
+    from rafay_devkit.celery_topology import connection_secrets
+
+    env = airflow_env(tmp_path / "airflow", rafay_url="http://127.0.0.1:9", rafay_api_key="native-key-1",
+                      billing_dsn="postgresql://writer:wpw@127.0.0.1:1/b",
+                      billing_owner_dsn="postgresql://owner:opw@127.0.0.1:1/b", data_uri="file:///tmp/x", base={})
+    rest, files = connection_secrets(env, tmp_path / "secrets")
+    assert not [k for k in rest if k.startswith("AIRFLOW_CONN_")] and "native-key-1" not in json.dumps(rest)
+    task = json.loads(files["billing_connections"].read_text())
+    assert set(task) == {"rafay_default", "billing_postgres", "billing_postgres_owner"}
+    assert task["rafay_default"]["password"] == "native-key-1"
+    # No reader login given: the api-server's secret holds the writer's connection under the reader's id.
+    reader = json.loads(files["billing_reader_connection"].read_text())
+    assert set(reader) == {"billing_postgres_reader"} and reader["billing_postgres_reader"]["login"] == "writer"
+    assert all(oct(f.stat().st_mode & 0o777) == "0o600" for f in files.values())
+    # The same from an env that already reads a connections file (airflow_env(connections_file=...)).
+    env2 = airflow_env(tmp_path / "airflow", rafay_url="http://127.0.0.1:9", rafay_api_key="native-key-2",
+                       billing_dsn="postgresql://writer:wpw@127.0.0.1:1/b", data_uri="file:///tmp/x", base={},
+                       connections_file=tmp_path / "given.json")
+    rest2, files2 = connection_secrets(env2, tmp_path / "secrets2")
+    assert "AIRFLOW__SECRETS__BACKEND" not in rest2
+    assert json.loads(files2["billing_connections"].read_text())["rafay_default"]["password"] == "native-key-2"

@@ -2,6 +2,7 @@
 
 - :mod:`.core`: :class:`RafayClient` (session, one attempt, status errors, the listings it reads)
 - :mod:`.urls`: base URL normalisation, the https/loopback rule for the key, path encoding
+- :mod:`.transport`: proxies (never a plain-http console through one unless allowed), the client certificate
 - :mod:`.retry`: the typed :class:`RetryPolicy` and the tenacity loop that applies it
 - :mod:`.paging`: the pager that does not trust the server (consistency re-reads)
 - :mod:`.stats`: request counters and latency percentiles
@@ -20,6 +21,13 @@ from rafay_billing.source.client.paging import (
 )
 from rafay_billing.source.client.retry import RetryPolicy, parse_retry_after
 from rafay_billing.source.client.stats import ClientStats, StatsSnapshot, percentile
+from rafay_billing.source.client.transport import (
+    ClientCert,
+    check_client_cert,
+    check_proxies,
+    check_proxy_transport,
+    check_proxy_url,
+)
 from rafay_billing.source.client.urls import (
     INSECURE_HTTP_HINT,
     check_api_key,
@@ -31,6 +39,7 @@ from rafay_billing.source.client.urls import (
 
 __all__ = [
     "INSECURE_HTTP_HINT",
+    "ClientCert",
     "PARTNER_KINDS",
     "PARTNER_USAGE_PATH",
     "ClientStats",
@@ -44,7 +53,11 @@ __all__ = [
     "RetryPolicy",
     "StatsSnapshot",
     "check_api_key",
+    "check_client_cert",
     "check_key_transport",
+    "check_proxies",
+    "check_proxy_transport",
+    "check_proxy_url",
     "encode_segment",
     "is_loopback_host",
     "normalize_base_url",

@@ -26,10 +26,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, TypedDict
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies, select_proxy
 
 from rafay_billing import settings as defaults
 from rafay_billing.errors import (
@@ -54,6 +55,14 @@ from rafay_billing.source.client.retry import (
     short,
 )
 from rafay_billing.source.client.stats import ClientStats
+from rafay_billing.source.client.transport import (
+    ClientCert,
+    check_client_cert,
+    check_proxies,
+    check_proxy_transport,
+    check_proxy_url,
+    redact,
+)
 from rafay_billing.source.client.urls import (
     check_api_key,
     check_key_transport,
@@ -118,10 +127,14 @@ class RafayClient:
         auth_hint: str = AUTH_HINT,
         sleep: Callable[[float], None] = time.sleep,
         allow_insecure_http: bool = False,
+        proxies: Mapping[str, str] | None = None,
+        trust_env: bool = True,
+        cert: ClientCert | None = None,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         self._api_key = check_api_key(api_key)
         check_key_transport(self.base_url, allow_insecure_http)
+        self.cert = check_client_cert(cert, self.base_url)
         if verify is False:
             log.warning("TLS certificate verification is OFF for %s", self.base_url)
         if page_size < 1 or max_pages < 1 or concurrency < 1:
@@ -148,12 +161,33 @@ class RafayClient:
         self._session.headers.update(
             {"x-api-key": self._api_key, "accept": "application/json", "user-agent": "rafay-billing/0.1"}
         )
-        # Proxies and CA settings from the environment, resolved once for the one host we talk to.
-        self._send_kwargs = self._session.merge_environment_settings(self.base_url, {}, False, verify, None)
+        # Proxies (given ones win, as in requests; the environment's HTTP(S)_PROXY/NO_PROXY only with
+        # trust_env) and CA settings, resolved once for the one host we talk to.
+        self.proxy = self._resolve_proxy(check_proxies(proxies), trust_env)
+        check_proxy_transport(self.base_url, self.proxy, allow_insecure_http)
+        self._session.trust_env = trust_env  # the environment's CA bundle (REQUESTS_CA_BUNDLE) likewise
+        self._send_kwargs = self._session.merge_environment_settings(self.base_url, {}, False, verify, self.cert)
+        self._send_kwargs["proxies"] = {urlsplit(self.base_url).scheme: self.proxy} if self.proxy else {}
         # Resolved: no per-request environment look-ups from here on (requests would otherwise search
         # for ~/.netrc and re-read proxy variables on every request, and a .netrc entry would add its
         # credentials to requests meant to carry only x-api-key).
         self._session.trust_env = False
+        if self.proxy:
+            log.info("Rafay requests to %s go through proxy %s", self.base_url, redact(self.proxy))
+
+    def _resolve_proxy(self, proxies: dict[str, str], trust_env: bool) -> str | None:
+        """The one proxy for :attr:`base_url`: from ``proxies`` if it names one for it, else (with
+        ``trust_env``) from the environment, where NO_PROXY applies; None = direct."""
+        chosen = select_proxy(self.base_url, proxies)
+        if chosen or not trust_env:
+            return chosen
+        from_env = select_proxy(self.base_url, get_environ_proxies(self.base_url))
+        if not from_env:
+            return None
+        return check_proxy_url(from_env, "the environment's proxy (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY)")
+
+    def _via(self) -> str:
+        return f" through proxy {redact(self.proxy)}" if self.proxy else ""
 
     def __repr__(self) -> str:  # never shows the key
         return f"RafayClient({self.base_url!r}, concurrency={self.concurrency})"
@@ -334,8 +368,9 @@ class RafayClient:
         except requests.exceptions.SSLError as exc:
             self._record(stats, started)
             raise RafayTransportError(
-                f"GET {target}: TLS failure talking to {self.base_url}: {short(exc)}; if the console uses a "
-                "private CA, set ca_bundle in the connection extra",
+                f"GET {target}: TLS failure talking to {self.base_url}{self._via()}: {short(exc)}; if the console "
+                "uses a private CA, set ca_bundle in the connection extra (and cert if it asks for a client "
+                "certificate)",
                 method="GET", path=target,
             ) from None
         except requests.exceptions.Timeout as exc:
@@ -354,7 +389,8 @@ class RafayClient:
             log.debug("GET %s -> connection error (%.0f ms)", target, ms)
             raise mark(
                 RafayTransportError(
-                    f"GET {target}: connection to {self.base_url} failed: {short(exc)}", method="GET", path=target
+                    f"GET {target}: connection to {self.base_url}{self._via()} failed: {short(exc)}",
+                    method="GET", path=target,
                 ),
                 "transport",
             ) from None
