@@ -165,17 +165,19 @@ class EmbeddedPostgres:
 
 @dataclass(frozen=True)
 class BillingLogins:
-    """The DSNs of a billing database's three connections (``admin``: the server's superuser)."""
+    """The DSNs of a billing database's connections (``admin``: the server's superuser; ``tenant_api``:
+    the login of ``rafay-billing serve-tenant-api``)."""
 
     admin: str
     owner: str
     writer: str
     reader: str
+    tenant_api: str = ""
 
 
 def create_billing_logins(admin_dsn: str, prefix: str, roles: Any = None) -> BillingLogins:
     """As the server's administrator (``admin_dsn``): the group roles when absent, and login users
-    ``<prefix>_owner``/``_writer``/``_reader`` that are their members; the owner role may create the
+    ``<prefix>_owner``/``_writer``/``_reader``/``_tenant_api`` that are their members; the owner role may create the
     billing schema in the database (so the owner's login can migrate). Trust authentication: no
     passwords (a real deployment gives each login one)."""
     import psycopg
