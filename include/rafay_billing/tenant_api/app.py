@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -220,6 +221,13 @@ async def _security_headers(request: Request, call_next: Any) -> Response:
     return response
 
 
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming the parameter and the rule, never echoing the value sent (no reflected input)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                                    for e in errors]}, status_code=422)
+
+
 async def _busy(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "the service is busy, try again"}, status_code=503, headers={"Retry-After": "1"})
 
@@ -238,5 +246,6 @@ def create_app(pool: ConnectionPool, settings: TenantApiSettings | None = None) 
                                    TokenChecker())
     app.middleware("http")(_security_headers)
     app.add_exception_handler(PoolTimeout, _busy)
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.include_router(router)
     return app
