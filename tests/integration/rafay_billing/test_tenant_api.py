@@ -474,3 +474,20 @@ def test_role_names_come_from_the_command_line(postgres_server: str) -> None:
                 conn.execute(f'DROP ROLE IF EXISTS "{name}"')
     with pytest.raises(db.DatabaseError, match="tenant API role"):
         db.DatabaseRoles(tenant_api=db.DatabaseRoles().reader)
+
+
+def test_make_demo_shows_a_tenants_documents_through_the_served_api(ledger: dict[str, Any]) -> None:
+    """The demo's last step: the real commands (token create, serve-tenant-api as the tenant role's login)."""
+    import io
+
+    from rafay_devkit.postgres import BillingLogins
+    from rafay_devkit.tenant_api_demo import show_first_tenant
+
+    logins = BillingLogins(admin=ledger["dsn"], owner=ledger["dsn"], writer=ledger["dsn"], reader=ledger["dsn"],
+                           tenant_api=ledger["tenant_dsn"])
+    out = io.StringIO()
+    assert show_first_tenant(logins, "2026-10", out), out.getvalue()
+    shown = out.getvalue()
+    assert "as org acme (2 documents)" in shown
+    assert all(number in shown for _, number in ledger["invoices"]["acme"])
+    assert not any(number in shown for org in ("globex", "zurich") for _, number in ledger["invoices"][org])
