@@ -139,9 +139,10 @@ class EmbeddedPostgres:
         return self.dsn(name)
 
     def create_billing_database(self, name: str, roles: Any = None) -> BillingLogins:
-        """A database for the billing schema and three login users, members of its owner, writer and
-        reader roles (created when absent): the DSNs of ``billing_postgres_owner``, ``billing_postgres``
-        and ``billing_postgres_reader``, as a deployment wires them (see :func:`create_billing_logins`)."""
+        """A database for the billing schema and login users, members of its owner, writer, reader and
+        tenant API roles (created when absent): the DSNs of ``billing_postgres_owner``, ``billing_postgres``,
+        ``billing_postgres_reader`` and the tenant API's, as a deployment wires them (see
+        :func:`create_billing_logins`)."""
         dsn = self.create_database(name)
         return create_billing_logins(dsn, name, roles)
 
