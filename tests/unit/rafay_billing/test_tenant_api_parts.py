@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -63,3 +64,19 @@ def test_expiry_forms() -> None:
     for bad in ("soon", "2027-02-30", "2027-01-31T06:00:00", "-1d"):
         with pytest.raises(UsageError, match="--expires"):
             parse_expiry(bad, now)
+
+
+def test_every_statement_that_reads_tenant_data_is_scoped_by_the_tokens_org() -> None:
+    from rafay_billing.db import SQL_DIR, sql
+
+    not_tenant_data = {"health.sql", "role_check.sql", "session.sql", "demo_org.sql", "org_known.sql",
+                       "insert_token.sql", "revoke_token.sql", "token_info.sql", "list_tokens.sql",
+                       "find_token.sql", "touch_token.sql"}
+    files = sorted(p.name for p in SQL_DIR.joinpath("tenant_api").iterdir() if p.name.endswith(".sql"))
+    scoped = [name for name in files if name not in not_tenant_data]
+    assert set(scoped) == {"documents.sql", "document.sql", "document_lines.sql", "period_issued.sql",
+                           "line_items.sql", "daily.sql"}
+    for name in scoped:
+        text = sql(f"tenant_api/{name}")
+        assert "org_id = %(org_id)s" in text, name
+        assert not re.search(r"\{[A-Za-z_]+\}", text), f"{name} is a template: tenant values must be parameters"
