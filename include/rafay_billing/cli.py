@@ -11,6 +11,7 @@ imports psycopg when it runs).
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -77,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     from rafay_billing.delivery import cli as deliveries  # stdlib only at import
 
     deliveries.add_parser(sub)
+    from rafay_billing.tenant_api import cli as tenant_api  # stdlib only at import
+
+    tenant_api.add_parsers(sub)
     return parser
 
 
@@ -380,6 +384,15 @@ def run_waive(args: argparse.Namespace, env: dict[str, str]) -> int:
     return 0
 
 
+# Subcommands whose parser and handler live in their own module: command -> (module, handler(args, env)).
+_MODULE_COMMANDS = {
+    "contracts": ("rafay_billing.contracts.cli", "run"),
+    "deliveries": ("rafay_billing.delivery.cli", "main"),
+    "serve-tenant-api": ("rafay_billing.tenant_api.cli", "main"),
+    "tenant-token": ("rafay_billing.tenant_api.cli", "main"),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script entry point (``rafay-billing``)."""
     parser = _parser()
@@ -396,14 +409,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except UsageError as exc:
             print(f"rafay-billing waive: error: {exc}", file=sys.stderr)
             return 2
-    if args.command == "contracts":
-        from rafay_billing.contracts import cli as contracts_cli
-
-        return contracts_cli.run(args, dict(os.environ))
-    if args.command == "deliveries":
-        from rafay_billing.delivery import cli as deliveries
-
-        return deliveries.main(args, dict(os.environ))
+    if args.command in _MODULE_COMMANDS:
+        module, function = _MODULE_COMMANDS[args.command]
+        return int(getattr(importlib.import_module(module), function)(args, dict(os.environ)))
     if args.command != "metrics":
         parser.print_help(sys.stderr)
         return 2

@@ -5,8 +5,8 @@ and is loaded with :func:`sql`. Functions here take a psycopg 3 connection, whic
 ``PostgresHook`` returns when psycopg 3 is installed, and also what the tests and benchmarks open.
 
 Run on its own: ``python -m rafay_billing.db migrate --dsn postgresql://…`` (or ``$BILLING_DATABASE_URL``),
-with ``--owner-role``/``--writer-role``/``--reader-role`` (or ``$BILLING_DB_OWNER_ROLE`` and so on) when the
-database roles are not the default ``rafay_billing_owner``/``_writer``/``_reader``.
+with ``--owner-role``/``--writer-role``/``--reader-role``/``--tenant-api-role`` (or ``$BILLING_DB_OWNER_ROLE`` and
+so on) when the database roles are not the default ``rafay_billing_owner``/``_writer``/``_reader``/``_tenant_api``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from rafay_billing.errors import DatabaseError
 from rafay_billing.settings import (
     DEFAULT_OWNER_ROLE,
     DEFAULT_READER_ROLE,
+    DEFAULT_TENANT_API_ROLE,
     DEFAULT_WRITER_ROLE,
     ENV_DATABASE_URL,
     ROLE_ENV,
@@ -93,15 +94,18 @@ _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_$]{0,62}$")
 
 @dataclass(frozen=True)
 class DatabaseRoles:
-    """The three group roles (NOLOGIN) of the billing schema; the connection users are their members.
+    """The group roles (NOLOGIN) of the billing schema; the connection users are their members.
 
     ``owner`` owns the schema and runs the migrations; ``writer`` has the DML the ledger's triggers
-    allow (what every DAG task needs); ``reader`` has SELECT only (the Billing view, exports).
+    allow (what every DAG task needs); ``reader`` has SELECT only (the Billing view, exports);
+    ``tenant_api`` (``rafay-billing serve-tenant-api``) has SELECT on what that service serves and UPDATE
+    of the API tokens' last-used time, nothing else.
     """
 
     owner: str = DEFAULT_OWNER_ROLE
     writer: str = DEFAULT_WRITER_ROLE
     reader: str = DEFAULT_READER_ROLE
+    tenant_api: str = DEFAULT_TENANT_API_ROLE
 
     def __post_init__(self) -> None:
         for kind, name in self.params().items():
@@ -112,9 +116,14 @@ class DatabaseRoles:
                 )
         if len({self.owner, self.writer, self.reader}) != 3:
             raise DatabaseError(f"the owner, writer and reader roles must be three different roles, got {self}")
+        if self.tenant_api in (self.owner, self.writer, self.reader):
+            raise DatabaseError(
+                f"the tenant API role {self.tenant_api!r} must differ from the owner, writer and reader roles: "
+                "it may read only what the tenant API serves"
+            )
 
     def params(self) -> dict[str, str]:
-        return {"owner": self.owner, "writer": self.writer, "reader": self.reader}
+        return {"owner": self.owner, "writer": self.writer, "reader": self.reader, "tenant_api": self.tenant_api}
 
 
 def migrate(conn: Any, roles: DatabaseRoles | None = None) -> list[str]:
@@ -126,8 +135,8 @@ def migrate(conn: Any, roles: DatabaseRoles | None = None) -> list[str]:
 
     The database roles (``roles``, default :class:`DatabaseRoles`) are created when absent (that
     needs CREATEROLE), the connecting user acts as the owner role (it is made a member when it may
-    be), the owner role owns everything in the schema, and the writer's and reader's grants are
-    renewed, every table refusing TRUNCATE. A user that may not act as the owner (a writer's login)
+    be), the owner role owns everything in the schema, and the writer's, reader's and tenant API's
+    grants are renewed, every table refusing TRUNCATE. A user that may not act as the owner (a writer's login)
     gets ``[]`` when nothing is pending and all that is in place, else an error saying what to grant.
     """
     from psycopg import sql as pgsql
@@ -176,7 +185,8 @@ def load_currencies(cur: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rafay_billing.db migrate [--dsn DSN] [--owner-role R] [--writer-role R] [--reader-role R]``:
+    """``python -m rafay_billing.db migrate [--dsn DSN] [--owner-role R] [--writer-role R] [--reader-role R]
+    [--tenant-api-role R]``:
     apply the billing schema migrations and set up the database roles."""
     parser = argparse.ArgumentParser(prog="python -m rafay_billing.db", description="Billing database tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -186,10 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get(ENV_DATABASE_URL),
         help="libpq connection string or URL (default: $BILLING_DATABASE_URL)",
     )
-    defaults = {"owner": DEFAULT_OWNER_ROLE, "writer": DEFAULT_WRITER_ROLE, "reader": DEFAULT_READER_ROLE}
+    defaults = {"owner": DEFAULT_OWNER_ROLE, "writer": DEFAULT_WRITER_ROLE, "reader": DEFAULT_READER_ROLE,
+                "tenant_api": DEFAULT_TENANT_API_ROLE}
     for kind, default in defaults.items():
         mig.add_argument(
-            f"--{kind}-role",
+            f"--{kind.replace('_', '-')}-role",
             default=os.environ.get(ROLE_ENV[kind]) or default,
             help=f"the database {kind} role (default: ${ROLE_ENV[kind]}, else {default})",
         )
@@ -197,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dsn:
         parser.error(f"give --dsn or set {ENV_DATABASE_URL}")
     try:
-        roles = DatabaseRoles(args.owner_role, args.writer_role, args.reader_role)
+        roles = DatabaseRoles(args.owner_role, args.writer_role, args.reader_role, args.tenant_api_role)
     except DatabaseError as exc:
         parser.error(str(exc))
     import psycopg

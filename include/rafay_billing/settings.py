@@ -45,5 +45,11 @@ DEFAULT_WRITER_ROLE = "rafay_billing_writer"
 """Only the DML the ledger's triggers allow (connection ``billing_postgres``: every other task)."""
 DEFAULT_READER_ROLE = "rafay_billing_reader"
 """``SELECT`` only (connection ``billing_postgres_reader``: the Billing view, exports)."""
-ROLE_ENV = {"owner": "BILLING_DB_OWNER_ROLE", "writer": "BILLING_DB_WRITER_ROLE", "reader": "BILLING_DB_READER_ROLE"}
+DEFAULT_TENANT_API_ROLE = "rafay_billing_tenant_api"
+"""The tenant statements API (``rafay-billing serve-tenant-api``): ``SELECT`` on what it serves and
+``UPDATE`` of the API tokens' last-used time, nothing else."""
+ROLE_ENV = {"owner": "BILLING_DB_OWNER_ROLE", "writer": "BILLING_DB_WRITER_ROLE", "reader": "BILLING_DB_READER_ROLE",
+            "tenant_api": "BILLING_DB_TENANT_API_ROLE"}
 """Environment overrides of the role names for ``python -m rafay_billing.db migrate``."""
+ENV_TENANT_API_DATABASE_URL = "BILLING_TENANT_API_DATABASE_URL"
+"""The tenant API's database login (a member of the tenant API role) for ``rafay-billing serve-tenant-api``."""

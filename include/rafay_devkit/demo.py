@@ -3,7 +3,8 @@
 Starts the Rafay simulator and an embedded PostgreSQL, runs the real ``rafay_usage_billing`` DAG
 with ``airflow dags test`` for the whole month as one window (billed day by day), prints a per-org
 charge summary, then runs the real ``rafay_billing_close`` DAG for that month and prints the invoices
-(number, org, currency, total) and where the files went, then stops everything it started.
+(number, org, currency, total) and where the files went, fetches one tenant's invoice list through the
+tenant statements API with a fresh token, then stops everything it started.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rafay_billing.db import sql
 from rafay_devkit.airflow_env import airflow_env, dags_test, migrate_metadata_db
 from rafay_devkit.postgres import EmbeddedPostgres
 from rafay_devkit.project import demo_price_book, work_dir
+from rafay_devkit.tenant_api_demo import show_first_tenant
 from rafay_provider.settings import CLOSE_DAG_ID
 
 DEMO_DIR = work_dir(".demo")
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         closed = dags_test(env, logical, close_conf, dag_id=CLOSE_DAG_ID)
         (DEMO_DIR / "close.log").write_text(closed.stdout + closed.stderr)
         _print_invoices(dsn, args.month)
+        show_first_tenant(logins, args.month)  # issue 24: a tenant's list through the tenant API
     print(f"\nFiles under the landing root {data_dir}:")
     for folder in sorted({p.parent for p in (data_dir / "reports").rglob("*") if p.is_file()}):
         names = sorted(p.name for p in folder.iterdir() if p.is_file())

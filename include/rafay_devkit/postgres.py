@@ -159,9 +159,10 @@ class EmbeddedPostgres:
         return self.dsn(name)
 
     def create_billing_database(self, name: str, roles: Any = None) -> BillingLogins:
-        """A database for the billing schema and three login users, members of its owner, writer and
-        reader roles (created when absent): the DSNs of ``billing_postgres_owner``, ``billing_postgres``
-        and ``billing_postgres_reader``, as a deployment wires them (see :func:`create_billing_logins`)."""
+        """A database for the billing schema and login users, members of its owner, writer, reader and
+        tenant API roles (created when absent): the DSNs of ``billing_postgres_owner``, ``billing_postgres``,
+        ``billing_postgres_reader`` and the tenant API's, as a deployment wires them (see
+        :func:`create_billing_logins`)."""
         dsn = self.create_database(name)
         return create_billing_logins(dsn, name, roles)
 
@@ -185,17 +186,19 @@ class EmbeddedPostgres:
 
 @dataclass(frozen=True)
 class BillingLogins:
-    """The DSNs of a billing database's three connections (``admin``: the server's superuser)."""
+    """The DSNs of a billing database's connections (``admin``: the server's superuser; ``tenant_api``:
+    the login of ``rafay-billing serve-tenant-api``)."""
 
     admin: str
     owner: str
     writer: str
     reader: str
+    tenant_api: str = ""
 
 
 def create_billing_logins(admin_dsn: str, prefix: str, roles: Any = None) -> BillingLogins:
     """As the server's administrator (``admin_dsn``): the group roles when absent, and login users
-    ``<prefix>_owner``/``_writer``/``_reader`` that are their members; the owner role may create the
+    ``<prefix>_owner``/``_writer``/``_reader``/``_tenant_api`` that are their members; the owner role may create the
     billing schema in the database (so the owner's login can migrate). Trust authentication: no
     passwords (a real deployment gives each login one)."""
     import psycopg

@@ -14,9 +14,10 @@ Settings live in Airflow's configuration, section ``[rafay_billing]`` (env
 - ``invoice_issuer``: who issues the invoices.
 - ``rating_connections``: how many database connections rate a run's orgs at once (default 2; 1
   rates the whole window in one transaction).
-- ``db_owner_role``, ``db_writer_role``, ``db_reader_role``: the billing database's group roles
-  (default ``rafay_billing_owner``/``_writer``/``_reader``), which the migrations create when absent;
-  the logins of the three connections below are their members.
+- ``db_owner_role``, ``db_writer_role``, ``db_reader_role``, ``db_tenant_api_role``: the billing database's
+  group roles (default ``rafay_billing_owner``/``_writer``/``_reader``/``_tenant_api``), which the
+  migrations create when absent; the logins of the three connections below are their members (the tenant
+  API role's login is ``rafay-billing serve-tenant-api``'s, outside Airflow).
 
 Connections: ``billing_postgres_owner`` (``migrate_schema``), ``billing_postgres`` (the writer: every
 other task), ``billing_postgres_reader`` (the Billing view, exports); the first and the last fall back
@@ -35,6 +36,7 @@ from rafay_billing.settings import (
     DEFAULT_ISSUER,
     DEFAULT_OWNER_ROLE,
     DEFAULT_READER_ROLE,
+    DEFAULT_TENANT_API_ROLE,
     DEFAULT_WRITER_ROLE,
 )
 
@@ -116,11 +118,12 @@ CONFIG_OPTIONS: dict[str, dict[str, str | None]] = {
         key: {
             "description": f"The database {kind} role: created by the migrations when absent (roles are "
             "cluster-wide; a managed PostgreSQL needs CREATEROLE, else create it by hand, see the README).",
-            "type": "string", "default": default, "example": f"acme_billing_{kind}",
+            "type": "string", "default": default, "example": f"acme_billing_{key[3:-5]}",
         }
         for kind, key, default in (("owner", "db_owner_role", DEFAULT_OWNER_ROLE),
                                    ("writer", "db_writer_role", DEFAULT_WRITER_ROLE),
-                                   ("reader", "db_reader_role", DEFAULT_READER_ROLE))
+                                   ("reader", "db_reader_role", DEFAULT_READER_ROLE),
+                                   ("tenant API", "db_tenant_api_role", DEFAULT_TENANT_API_ROLE))
     },
 }
 """``[rafay_billing]``, declared to Airflow by ``get_provider_info()["config"]`` (``airflow config list``
@@ -239,12 +242,13 @@ def invoice_issuer() -> str:
 
 
 
-ROLE_KEYS = {"owner": "db_owner_role", "writer": "db_writer_role", "reader": "db_reader_role"}
+ROLE_KEYS = {"owner": "db_owner_role", "writer": "db_writer_role", "reader": "db_reader_role",
+             "tenant_api": "db_tenant_api_role"}
 
 
 def database_roles() -> DatabaseRoles:
-    """``[rafay_billing] db_owner_role``/``db_writer_role``/``db_reader_role`` as the core's
-    ``DatabaseRoles`` (defaults ``rafay_billing_owner``/``_writer``/``_reader``)."""
+    """``[rafay_billing] db_owner_role``/``db_writer_role``/``db_reader_role``/``db_tenant_api_role`` as the
+    core's ``DatabaseRoles`` (defaults ``rafay_billing_owner``/``_writer``/``_reader``/``_tenant_api``)."""
     from airflow.sdk.configuration import conf
 
     from rafay_billing.db import DatabaseRoles

@@ -17,6 +17,7 @@ TABLES = {
     "currencies", "org_registry", "billing_periods", "invoice_counters", "invoices", "invoice_lines",
     "exception_waivers", "audit_log", "price_book_history", "contract_versions", "document_references",
     "deliveries",  # 014: delivery of issued documents to the billing system (issue 24)
+    "api_tokens",  # 015: the tenant statements API's per-org tokens (issue 24)
 }
 ALL = [m.name for m in db.migrations()]
 
@@ -73,6 +74,7 @@ def test_tables_keys_and_types(pg_conn: psycopg.Connection) -> None:
     assert _primary_key(pg_conn, "coverage") == ["org_id", "usage_date"]
     assert _primary_key(pg_conn, "price_book") == ["price_id"]
     assert _primary_key(pg_conn, "deliveries") == ["invoice_id", "endpoint"]
+    assert _primary_key(pg_conn, "api_tokens") == ["token_id"]
 
     usage = _columns(pg_conn, "usage_records")
     assert set(USAGE_COLUMNS) <= set(usage)

@@ -45,9 +45,9 @@ def as_user(dsn: str, user: str) -> str:
 
 @pytest.fixture(scope="module")
 def logins(postgres_server: str) -> Iterator[dict[str, str]]:
-    """Three login users (no other privilege), members of the owner, writer and reader roles."""
+    """Login users (no other privilege), members of the owner, writer, reader and tenant API roles."""
     suffix = uuid.uuid4().hex[:8]
-    names = {kind: f"billing_{kind}_login_{suffix}" for kind in ("owner", "writer", "reader")}
+    names = {kind: f"billing_{kind}_login_{suffix}" for kind in ("owner", "writer", "reader", "tenant_api")}
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         for kind, login in names.items():
             group = getattr(ROLES, kind)

@@ -95,6 +95,8 @@ def test_role_names_come_from_the_config(monkeypatch: pytest.MonkeyPatch) -> Non
     roles = settings.database_roles()
     assert (roles.owner, roles.writer, roles.reader) == ("acme_billing_owner", "rafay_billing_writer",
                                                           "acme_billing_reader")
+    monkeypatch.setenv("AIRFLOW__RAFAY_BILLING__DB_TENANT_API_ROLE", "acme_billing_tenant_api")
+    assert settings.database_roles().tenant_api == "acme_billing_tenant_api"  # issue 24: the tenant API's role
     monkeypatch.setenv("AIRFLOW__RAFAY_BILLING__DB_WRITER_ROLE", "acme_billing_owner")
     with pytest.raises(settings.SettingsError, match="db_writer_role.*three different roles"):
         settings.database_roles()

@@ -55,7 +55,7 @@ AIRFLOW_SERVICES = {
     "airflow-init",
     "airflow-cli",
 }
-REQUIRED_SERVICES = AIRFLOW_SERVICES | {"postgres", "billing-postgres", "redis", "rafay-simulator"}
+REQUIRED_SERVICES = AIRFLOW_SERVICES | {"postgres", "billing-postgres", "redis", "rafay-simulator", "tenant-api"}
 ONE_OFF_SERVICES = {"airflow-init", "airflow-cli"}
 # Services that run tasks and so need the billing connections and Variables.
 TASK_RUNNERS = {"airflow-worker", "airflow-cli"}
@@ -335,7 +335,7 @@ def test_all_services_of_the_topology_exist(services):
 
 
 def test_one_image_built_from_the_dockerfile_for_airflow_and_the_simulator(services):
-    users = AIRFLOW_SERVICES | {"rafay-simulator"}
+    users = AIRFLOW_SERVICES | {"rafay-simulator", "tenant-api"}
     images = {
         name: (services[name].get("image"), json.dumps(services[name].get("build"), sort_keys=True))
         for name in users
@@ -763,6 +763,7 @@ def test_long_running_services_restart_and_have_healthchecks(services):
         ("postgres", ("pg_isready",)),
         ("billing-postgres", ("pg_isready",)),
         ("redis", ("redis-cli", "ping")),
+        ("tenant-api", ("http://127.0.0.1:8090/healthz",)),
     ],
 )
 def test_healthcheck_probes_the_component(services, service, fragments):
@@ -872,8 +873,46 @@ def test_simulator_command_is_accepted_by_the_simulator_cli(services, env_exampl
 
 def test_published_ports_name_the_host_interface(services, demo_env):
     published = {name: s["ports"] for name, s in services.items() if s.get("ports")}
-    assert set(published) == {"airflow-apiserver", "billing-postgres"}, "only the UI and the billing DB"
+    # the UI, the billing DB and (issue 24) the tenant statements API a customer portal calls
+    assert set(published) == {"airflow-apiserver", "billing-postgres", "tenant-api"}
     for name, ports in published.items():
         for spec in ports:
             host_ip, _host_port, _container_port = interpolate(str(spec), demo_env).split(":")
             assert host_ip == "127.0.0.1", f"{name} publishes {spec} beyond loopback by default"
+
+
+# --- the tenant statements API (issue 24) ------------------------------------------------------------
+
+
+def test_tenant_api_runs_the_cli_as_its_own_login_with_nothing_else(services, env_example):
+    """`rafay-billing serve-tenant-api` through `python -m` (the image's entrypoint runs anything else as an
+    airflow subcommand), as billing_tenant_api (a member of the tenant API role only, made by the init
+    script), with no Airflow connection, no Rafay key and no other database login."""
+    from rafay_billing import cli
+    from rafay_billing.settings import DEFAULT_TENANT_API_ROLE, ENV_TENANT_API_DATABASE_URL
+
+    active, _, _ = env_example
+    service = services["tenant-api"]
+    argv = shlex.split(interpolate(service["command"], active))
+    assert argv[:3] == ["python", "-m", "rafay_billing.cli"]
+    args = cli._parser().parse_args(argv[3:])
+    assert args.command == "serve-tenant-api" and args.host == "0.0.0.0" and args.dsn is None
+    env = service_env(service)
+    assert set(env) == {ENV_TENANT_API_DATABASE_URL, "CONNECTION_CHECK_MAX_COUNT"}
+    url = urlsplit(interpolate(env[ENV_TENANT_API_DATABASE_URL], active))
+    db_env = service_env(services["billing-postgres"])
+    assert url.hostname == "billing-postgres" and url.port == 5432
+    assert url.path.lstrip("/") == interpolate(db_env["POSTGRES_DB"], active)
+    assert url.username == "billing_tenant_api"
+    assert url.password == active["BILLING_DB_TENANT_API_PASSWORD"]
+    assert "BILLING_DB_TENANT_API_PASSWORD" in db_env["BILLING_DB_TENANT_API_PASSWORD"]
+    init = (REPO / "include/rafay_devkit/data/billing-postgres-init/10-billing-logins.sh").read_text()
+    assert f"CREATE ROLE {DEFAULT_TENANT_API_ROLE} NOLOGIN;" in init
+    assert (f"CREATE ROLE billing_tenant_api LOGIN PASSWORD :'tenant_api_password' IN ROLE "
+            f"{DEFAULT_TENANT_API_ROLE};") in init
+    assert service["depends_on"] == {"billing-postgres": {"condition": "service_healthy"}}
+    published = interpolate(service["ports"][0], active)
+    assert published == f"127.0.0.1:{active['TENANT_API_PORT']}:{args.port}"
+    assert f"127.0.0.1:{args.port}/healthz" in " ".join(service["healthcheck"]["test"])
+    for name, other in services.items():
+        assert "tenant-api" not in (other.get("depends_on") or {}), f"{name} depends on the tenant API"

@@ -1,4 +1,4 @@
--- The three group roles (NOLOGIN), created only when absent: roles are cluster-wide, and creating one
+-- The four group roles (NOLOGIN), created only when absent: roles are cluster-wide, and creating one
 -- needs CREATEROLE (or a superuser). Without it an administrator creates them once by hand (README).
 DO $$
 DECLARE
@@ -6,7 +6,8 @@ DECLARE
 BEGIN
     FOREACH name IN ARRAY ARRAY[current_setting('rafay_billing.owner_role'),
                                 current_setting('rafay_billing.writer_role'),
-                                current_setting('rafay_billing.reader_role')]
+                                current_setting('rafay_billing.reader_role'),
+                                current_setting('rafay_billing.tenant_api_role')]
     LOOP
         CONTINUE WHEN to_regrole(quote_ident(name)) IS NOT NULL;
         BEGIN

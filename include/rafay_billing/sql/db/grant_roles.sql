@@ -5,18 +5,33 @@
 --           migration record and the currencies (migrate keeps them); the sequences it draws from.
 --           Never TRUNCATE, TRIGGER, REFERENCES, ALTER or DROP: those stay with the owner.
 --   reader: SELECT only.
+--   tenant API (rafay-billing serve-tenant-api): SELECT on what it serves (issued documents and their
+--           lines, line items, currencies, the API tokens it checks) and UPDATE of api_tokens.last_used_at;
+--           nothing else: no other table (audit log, usage records, price book, ...), no sequence, and
+--           no default privileges, so a table a later migration adds stays closed to it until named here.
 DO $$
 DECLARE
     owner_role text := current_setting('rafay_billing.owner_role');
     writer text := current_setting('rafay_billing.writer_role');
     reader text := current_setting('rafay_billing.reader_role');
+    tenant text := current_setting('rafay_billing.tenant_api_role');
+    served text;
     t record;
     privileges text;
 BEGIN
-    EXECUTE format('REVOKE ALL ON SCHEMA billing FROM PUBLIC, %I, %I', writer, reader);
-    EXECUTE format('GRANT USAGE ON SCHEMA billing TO %I, %I', writer, reader);
-    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA billing FROM PUBLIC, %I, %I', writer, reader);
-    EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA billing FROM PUBLIC, %I, %I', writer, reader);
+    EXECUTE format('REVOKE ALL ON SCHEMA billing FROM PUBLIC, %I, %I, %I', writer, reader, tenant);
+    EXECUTE format('GRANT USAGE ON SCHEMA billing TO %I, %I, %I', writer, reader, tenant);
+    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA billing FROM PUBLIC, %I, %I, %I', writer, reader, tenant);
+    EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA billing FROM PUBLIC, %I, %I, %I', writer, reader, tenant);
+    FOREACH served IN ARRAY ARRAY['invoices', 'invoice_lines', 'charge_line_items', 'currencies', 'api_tokens']
+    LOOP
+        IF to_regclass('billing.' || served) IS NOT NULL THEN
+            EXECUTE format('GRANT SELECT ON billing.%I TO %I', served, tenant);
+        END IF;
+    END LOOP;
+    IF to_regclass('billing.api_tokens') IS NOT NULL THEN
+        EXECUTE format('GRANT UPDATE (last_used_at) ON billing.api_tokens TO %I', tenant);
+    END IF;
     EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA billing TO %I, %I', writer, reader);
     EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA billing TO %I', writer);
     FOR t IN
@@ -29,7 +44,7 @@ BEGIN
             WHEN t.relname IN ('audit_log', 'invoices', 'invoice_lines', 'billing_periods', 'price_book_history',
                                'exception_waivers', 'document_references') THEN 'INSERT'
             -- versions and delivery states move forward only (their triggers); no DELETE
-            WHEN t.relname IN ('invoice_counters', 'contract_versions', 'deliveries') THEN 'INSERT, UPDATE'
+            WHEN t.relname IN ('invoice_counters', 'contract_versions', 'deliveries', 'api_tokens') THEN 'INSERT, UPDATE'
             ELSE 'INSERT, UPDATE, DELETE'
         END;
         IF privileges IS NOT NULL THEN

@@ -1,0 +1,2 @@
+-- Liveness of the tenant API's database connection.
+SELECT 1;
