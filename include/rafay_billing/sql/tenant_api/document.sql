@@ -3,8 +3,7 @@
 SELECT i.invoice_id, i.issuer, i.invoice_seq, i.invoice_number, i.org_id, i.organization, i.currency,
        c.minor_unit, i.period_start, i.period_end, i.status, i.subtotal, i.line_count, i.issued_at,
        i.issued_by,
-       -- document_type: once migration 011 (credit notes) is merged, select i.document_type here
-       'invoice'::text AS document_type
+       i.document_type
 FROM billing.invoices AS i
 JOIN billing.currencies AS c ON c.currency = i.currency
 WHERE i.org_id = %(org_id)s AND (i.invoice_id = %(document)s OR i.invoice_number = %(document)s)

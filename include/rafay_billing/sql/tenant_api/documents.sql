@@ -3,8 +3,7 @@
 SELECT d.*
 FROM (
     SELECT i.invoice_id, i.invoice_number, i.issuer,
-           -- document_type: once migration 011 (credit notes) is merged, select i.document_type here
-           'invoice'::text AS document_type,
+           i.document_type,
            i.organization, i.currency, c.minor_unit, i.period_start, i.period_end, i.status, i.subtotal,
            i.line_count, i.issued_at
     FROM billing.invoices AS i
