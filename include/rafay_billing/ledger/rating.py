@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from rafay_billing.db import sql, transaction
+from rafay_billing.ledger.guards import DEFAULT_SHRINK_GUARD_RATIO, guard_slices
 from rafay_billing.window import Window
 
 REASONS: tuple[str, ...] = (
@@ -83,6 +84,7 @@ def rate_slices(
     *,
     connect: Callable[[], Any] | None = None,
     connections: int = 1,
+    shrink_guard_ratio: Decimal = DEFAULT_SHRINK_GUARD_RATIO,
 ) -> RatingSummary:
     """Replace the slices' line items and exceptions with a rating of the usage ``run_id`` landed.
 
@@ -102,16 +104,21 @@ def rate_slices(
     core-bound. Each (org, day) is still rated in exactly one transaction, so a reader sees its old
     rating or its new one, never a mix. After a failure no group starts; the groups done stay rated
     and the error is raised (a retry re-rates them, unchanged ones without writing).
+
+    Under the slices' locks, the guard (:func:`rafay_billing.ledger.guards.guard_slices`) first leaves
+    out each slice whose run's extraction is older than the one the day holds (``superseded``) or
+    shrank below ``shrink_guard_ratio`` of it (``held``): those days keep their items.
     """
     slices = sorted(set(slices), key=lambda s: (s.org_id, s.usage_date))
     if connect is None or connections <= 1:
-        return _rate_group(conn, slices, run_id)
+        return _rate_group(conn, slices, run_id, shrink_guard_ratio)
     # twice as many groups as connections, taken in turn: a connection that finishes early takes the
     # next group instead of idling while the other one rates the window's heavier orgs
     groups = _org_groups(slices, 2 * connections)
     if len(groups) <= 1:
-        return _rate_group(conn, slices, run_id)
-    return _combine(_rate_groups_in_parallel(conn, connect, groups, run_id, connections), len(slices))
+        return _rate_group(conn, slices, run_id, shrink_guard_ratio)
+    return _combine(_rate_groups_in_parallel(conn, connect, groups, run_id, connections, shrink_guard_ratio),
+                    len(slices))
 
 
 def _org_groups(slices: Sequence[DaySlice], count: int) -> list[list[DaySlice]]:
@@ -134,7 +141,8 @@ def _org_groups(slices: Sequence[DaySlice], count: int) -> list[list[DaySlice]]:
 
 
 def _rate_groups_in_parallel(
-    conn: Any, connect: Callable[[], Any], groups: list[list[DaySlice]], run_id: str, connections: int
+    conn: Any, connect: Callable[[], Any], groups: list[list[DaySlice]], run_id: str, connections: int,
+    shrink_guard_ratio: Decimal = DEFAULT_SHRINK_GUARD_RATIO,
 ) -> list[RatingSummary]:
     """Rate ``groups`` on ``conn`` and ``connections - 1`` new connections at once, each connection
     taking the next group when it is done with one (every group is its own transaction). After an
@@ -155,7 +163,7 @@ def _rate_groups_in_parallel(
             except queue.Empty:
                 return
             try:
-                results.append(_rate_group(on, group, run_id))
+                results.append(_rate_group(on, group, run_id, shrink_guard_ratio))
             except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others stop
                 errors.append(exc)
 
@@ -206,12 +214,15 @@ def _combine(parts: Sequence[RatingSummary], slices: int) -> RatingSummary:
     )
 
 
-def _rate_group(conn: Any, slices: Sequence[DaySlice], run_id: str) -> RatingSummary:
-    """Rate ``slices`` in one transaction on ``conn``: stage, apply or correct, coverage, summary."""
-    params = {**_slice_params(slices), "run_id": run_id, "hours_tolerance": HOURS_TOLERANCE}
+def _rate_group(
+    conn: Any, slices: Sequence[DaySlice], run_id: str, shrink_guard_ratio: Decimal = DEFAULT_SHRINK_GUARD_RATIO
+) -> RatingSummary:
+    """Rate ``slices`` in one transaction on ``conn``: guard, stage, apply or correct, coverage, summary."""
     with transaction(conn), conn.cursor() as cur:
         keys = [f"rating|{s.org_id}|{s.usage_date.isoformat()}" for s in slices]
         cur.execute(sql("rating/lock.sql"), {"lock_keys": keys})
+        slices = guard_slices(cur, slices, run_id, shrink_guard_ratio)  # issue 21 rules 2, 3 (ledger/guards.py)
+        params = {**_slice_params(slices), "run_id": run_id, "hours_tolerance": HOURS_TOLERANCE}
         cur.execute(sql("rating/settings.sql"))
         closed = _pairs(cur, "rating/closed_slices.sql", params)
         held = _pairs(cur, "rating/slices_with_items.sql", params)
