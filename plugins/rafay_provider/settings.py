@@ -14,6 +14,10 @@ Settings live in Airflow's configuration, section ``[rafay_billing]`` (env
 - ``invoice_issuer``: who issues the invoices.
 - ``rating_connections``: how many database connections rate a run's orgs at once (default 2; 1
   rates the whole window in one transaction).
+- ``shrink_guard_ratio``: a re-read of a billed (org, day) whose total instance hours fall below this
+  share of what the day holds (default 0.5), or that has no records, is held, not rated.
+- ``max_window_days``: the longest window a run bills (default 62) unless its conf says
+  ``{"allow_long_window": true}``.
 
 The tunables also take the older env names ``RAFAY_BILLING_EXTRACT_RETRIES`` and so on as a fallback.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from rafay_billing.settings import DEFAULT_ISSUER
 
@@ -149,3 +154,38 @@ def invoice_issuer() -> str:
         return check_issuer(value)
     except PeriodError as exc:
         raise SettingsError(f"[{SECTION}] {ISSUER_KEY} (env AIRFLOW__{SECTION.upper()}__{ISSUER_KEY.upper()}): {exc}") from None
+
+
+SHRINK_GUARD_RATIO_KEY = "shrink_guard_ratio"
+MAX_WINDOW_DAYS_KEY = "max_window_days"
+
+
+def shrink_guard_ratio() -> Decimal:
+    """``[rafay_billing] shrink_guard_ratio`` (default 0.5): a re-read of a billed (org, day) below this
+    share of the instance hours the day holds is held (coverage ``held``, reason ``usage_shrank``)."""
+    from airflow.sdk.configuration import conf  # noqa: PLC0415 - only when asked
+
+    from rafay_billing.ledger.guards import DEFAULT_SHRINK_GUARD_RATIO, GuardError, check_ratio  # noqa: PLC0415
+
+    value = conf.get(SECTION, SHRINK_GUARD_RATIO_KEY, fallback=None)
+    if value is None or not str(value).strip():
+        return DEFAULT_SHRINK_GUARD_RATIO
+    try:
+        return check_ratio(value)
+    except GuardError as exc:
+        raise SettingsError(
+            f"[{SECTION}] {SHRINK_GUARD_RATIO_KEY} (env AIRFLOW__{SECTION.upper()}__{SHRINK_GUARD_RATIO_KEY.upper()}): "
+            f"{exc}"
+        ) from None
+
+
+def max_window_days() -> int:
+    """``[rafay_billing] max_window_days`` (default 62): the longest window a run bills unless its conf
+    says ``{"allow_long_window": true}``."""
+    from rafay_billing.window import DEFAULT_MAX_WINDOW_DAYS  # noqa: PLC0415
+
+    value = int(_number(MAX_WINDOW_DAYS_KEY, "RAFAY_BILLING_MAX_WINDOW_DAYS", str(DEFAULT_MAX_WINDOW_DAYS),
+                        integer=True))
+    if value < 1:
+        raise SettingsError(f"[{SECTION}] {MAX_WINDOW_DAYS_KEY} must be a whole number >= 1, got {value}")
+    return value
