@@ -222,3 +222,19 @@ def test_the_extraction_history_is_append_only(conn) -> None:
         conn.execute("DELETE FROM billing.extractions")
     with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="cannot change"):
         conn.execute("UPDATE billing.extractions SET instance_hours = 0")
+
+
+def test_the_accept_shrink_command(conn, billing_dsn, capsys) -> None:
+    from rafay_billing.cli import main
+
+    bill(conn, "night")
+    bill(conn, "shrunk", hours="1")
+    base = ["accept-shrink", "--dsn", billing_dsn, "--org", "acme", "--day", "2026-10-31"]
+    assert main([*base, "--run", "shrunk", "--reason", " ", "--by", "ops"]) == 2
+    assert main([*base, "--run", "night", "--reason", "go back", "--by", "ops"]) == 1
+    assert "refused" in capsys.readouterr().err
+    assert main([*base, "--run", "shrunk", "--reason", "instances stopped", "--by", "ops"]) == 0
+    assert "rated from run shrunk" in capsys.readouterr().out
+    assert coverage(conn) == ("billed", None, "shrunk", "shrunk")
+    assert conn.execute("SELECT actor, detail->>'reason' FROM billing.audit_log").fetchall() == [
+        ("ops", "instances stopped")]
