@@ -16,6 +16,7 @@ TABLES = {
     "schema_migrations", "price_book", "usage_records", "charge_line_items", "rating_exceptions", "coverage",
     "currencies", "org_registry", "billing_periods", "invoice_counters", "invoices", "invoice_lines",
     "exception_waivers", "audit_log", "price_book_history",
+    "extractions",  # 009 (issue 21): every (org, day) extraction with its extraction_seq
 }
 ALL = [m.name for m in db.migrations()]
 

@@ -68,7 +68,7 @@ INSERT INTO billing.extractions (extraction_seq, org_id, usage_date, run_id, rec
 SELECT nextval('billing.extraction_seq'), c.org_id, c.usage_date, c.billed_run_id, u.records, u.hours, 'rated', now()
 FROM billing.coverage AS c
 CROSS JOIN LATERAL (
-    SELECT count(*)::integer AS records, coalesce(sum(r.usage_hours), 0) AS hours
+    SELECT count(*)::integer AS records, coalesce(sum(r.usage_hours) FILTER (WHERE r.usage_hours >= 0 AND r.invalid_reason IS NULL), 0) AS hours
     FROM billing.usage_records AS r
     WHERE r.org_id = c.org_id AND r.usage_date = c.usage_date AND r.run_id = c.billed_run_id
 ) AS u
