@@ -321,7 +321,8 @@ def _correct(cur: Any, params: dict[str, Any], run_id: str) -> list[Correction]:
 
 
 def landed_slices(conn: Any, window: Window, run_id: str) -> list[DaySlice]:
-    """The (org, day) slices of ``window`` that ``run_id`` landed usage for."""
+    """The (org, day) slices of ``window`` that ``run_id`` landed usage for, or an extraction with no
+    records (an empty re-read: rating it replaces the day, or holds it, ``ledger/guards.py``)."""
     days = window.days()
     with transaction(conn), conn.cursor() as cur:
         cur.execute(

@@ -238,3 +238,13 @@ def test_the_accept_shrink_command(conn, billing_dsn, capsys) -> None:
     assert coverage(conn) == ("billed", None, "shrunk", "shrunk")
     assert conn.execute("SELECT actor, detail->>'reason' FROM billing.audit_log").fetchall() == [
         ("ops", "instances stopped")]
+
+
+def test_rate_window_rates_an_empty_extraction_so_the_guard_sees_it(conn) -> None:
+    from rafay_billing.ledger.rating import landed_slices, rate_window
+
+    bill(conn, "night")
+    land(conn, "empty", instances=0)
+    assert landed_slices(conn, W, "empty") == [SLICE]
+    rate_window(conn, W, "empty")
+    assert coverage(conn) == ("held", "usage_shrank", "empty", "night")

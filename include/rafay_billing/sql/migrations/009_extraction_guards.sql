@@ -37,6 +37,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS extractions_one_rated_per_day
     ON billing.extractions (org_id, usage_date) WHERE status = 'rated';
 CREATE INDEX IF NOT EXISTS extractions_org_day_run_idx
     ON billing.extractions (org_id, usage_date, run_id, extraction_seq);
+CREATE INDEX IF NOT EXISTS extractions_run_day_idx ON billing.extractions (run_id, usage_date);
 
 -- What an extraction read never changes once it was decided on, and no extraction is forgotten.
 CREATE OR REPLACE FUNCTION billing.guard_extraction_history() RETURNS trigger
