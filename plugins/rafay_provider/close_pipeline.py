@@ -183,6 +183,7 @@ def _reread(
 
 def _rebill_changed(landed: list[LandedOrgDay], run_id: str) -> list[str]:
     """Load what was re-read (kept per run, like every run's usage) and re-rate the (org, day)s that changed."""
+    from rafay_billing.ledger.guards import confirm_unchanged
     from rafay_billing.ledger.load import load_org_usage
     from rafay_billing.ledger.rating import DaySlice, rate_slices
     from rafay_billing.periods.late_usage import usage_changes
@@ -199,6 +200,9 @@ def _rebill_changed(landed: list[LandedOrgDay], run_id: str) -> list[str]:
         for change in changes:
             (log.warning if change.changed else log.info)("Late usage check: %s", change)
         changed = [c for c in changes if c.changed]
+        # issue 21 rule 3: an unchanged re-read is not rated, but it is the day's newest read: a run that
+        # read before it must not rate over it (ledger/guards.py confirm_unchanged)
+        confirm_unchanged(conn, [(c.org_id, c.usage_date) for c in changes if not c.changed], run_id)
         if changed:
             slices = [DaySlice(c.org_id, c.usage_date, names[(c.org_id, c.usage_date.isoformat())]) for c in changed]
             # issue 21 rule 2: a re-read that shrank is held (it then blocks the close), not rated

@@ -142,6 +142,37 @@ def guard_slices(
     return [s for s in slices if (s.org_id, s.usage_date) in keep]
 
 
+def confirm_unchanged(conn: Any, slices: Sequence[tuple[str, date]], run_id: str) -> list[tuple[str, date]]:
+    """Record that ``run_id``'s reads of ``slices`` (``(org_id, day)``) read the same as what the days hold,
+    for a caller that does not rate unchanged days (the close's late-usage check).
+
+    Why: "any interleaving ends as a rating of the highest-seq read" must hold when that read is not
+    rated because nothing changed; otherwise a run that read in between, differently, but rates last,
+    would pass the seq check. The day's rated extraction stands as of the confirming read's seq
+    (``confirmed_seq``): older reads are ``superseded``, and a held shrink older than it is no longer
+    pending (the day is ``billed`` again). Decided under the days' rating locks, comparing the usage
+    again there. Returns the (org, day)s confirmed.
+    """
+    from rafay_billing.periods.late_usage import usage_changes  # noqa: PLC0415
+
+    if not slices:
+        return []
+    keys = sorted({f"rating|{o}|{d.isoformat()}" for o, d in slices})
+    with transaction(conn), conn.cursor() as cur:
+        cur.execute(sql("rating/lock.sql"), {"lock_keys": keys})
+        same = [(c.org_id, c.usage_date) for c in usage_changes(conn, slices, run_id)
+                if not c.changed and c.billed_run_id is not None]
+        if not same:
+            return []
+        params = {"org_ids": [o for o, _ in same], "usage_dates": [d for _, d in same], "run_id": run_id}
+        cur.execute(sql("guards/confirm.sql"), params)
+        confirmed = [(org_id, day) for org_id, day in cur.fetchall()]
+        if confirmed:
+            cur.execute(sql("coverage/release_hold.sql"), {
+                "org_ids": [o for o, _ in confirmed], "usage_dates": [d for _, d in confirmed]})
+    return confirmed
+
+
 @dataclass(frozen=True)
 class HeldDay:
     """A ``held`` (org, day): its newest extraction shrank; the items of ``billed_run_id`` stand."""
@@ -200,14 +231,14 @@ def accept_shrink(conn: Any, org_id: str, day: date, run_id: str, reason: str, a
         row = cur.fetchone()
         if row is None:
             raise GuardError(f"{where}: the run landed no extraction of that day (see billing.extractions)")
-        seq, status, records, hours, accepted_at, rated_seq, organization = row
-        if rated_seq is not None and seq < rated_seq:
-            raise GuardError(
-                f"{where}: extraction {seq} is older than extraction {rated_seq}, which the day holds now; "
-                "nothing to accept (read the day again if its usage is wrong)"
-            )
+        seq, status, records, hours, accepted_at, rated_seq, current_seq, organization = row
         if rated_seq == seq:
             raise GuardError(f"{where}: extraction {seq} is the one the day holds already; nothing to accept")
+        if current_seq is not None and seq < current_seq:
+            raise GuardError(
+                f"{where}: extraction {seq} is older than the day's current read (extraction {current_seq}); "
+                "nothing to accept (read the day again if its usage is wrong)"
+            )
         cur.execute(sql("guards/accept.sql"), {"extraction_seq": seq, "actor": actor, "reason": reason.strip()})
         cur.execute(sql("audit/record.sql"), {
             "action": "accept_shrink", "actor": actor, "period_start": day.replace(day=1), "org_id": org_id,

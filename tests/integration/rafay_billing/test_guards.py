@@ -248,3 +248,34 @@ def test_rate_window_rates_an_empty_extraction_so_the_guard_sees_it(conn) -> Non
     assert landed_slices(conn, W, "empty") == [SLICE]
     rate_window(conn, W, "empty")
     assert coverage(conn) == ("held", "usage_shrank", "empty", "night")
+
+
+def test_an_unchanged_re_read_that_is_not_rated_still_supersedes_older_reads(conn) -> None:
+    """The close's late-usage check rates only days that changed; its unchanged read is still the day's
+    newest, so a run that read in between (differently) and rates last must not replace the day."""
+    from rafay_billing.ledger.guards import confirm_unchanged, next_extraction_seq
+
+    bill(conn, "night")  # 20 h
+    between = next_extraction_seq(conn)  # a run starts reading (it will see 12 h an instance) ...
+    land(conn, "close", hours="10")  # ... the close re-reads later: the same as billed, so not rated
+    assert confirm_unchanged(conn, [("acme", DAY)], "close") == [("acme", DAY)]
+    land(conn, "between", hours="12", extraction_seq=between)
+    rate_slices(conn, [SLICE], "between")
+    assert {i[7] for i in items(conn)} == {"night"} and sum(i[6] for i in items(conn)) == Decimal("40.00")
+    assert coverage(conn) == ("billed", None, "night", "night")
+    # a changed re-read confirms nothing; a later run's read rates as usual
+    land(conn, "close-2", hours="11")
+    assert confirm_unchanged(conn, [("acme", DAY)], "close-2") == []
+    bill(conn, "later", hours="11")
+    assert coverage(conn) == ("billed", None, "later", "later")
+
+
+def test_an_unchanged_re_read_releases_an_older_hold(conn) -> None:
+    from rafay_billing.ledger.guards import confirm_unchanged
+
+    bill(conn, "night")
+    bill(conn, "empty", instances=0)
+    assert coverage(conn)[0] == "held"
+    land(conn, "close")  # the close reads the day again: all there, as billed
+    confirm_unchanged(conn, [("acme", DAY)], "close")
+    assert coverage(conn) == ("billed", None, "night", "night")

@@ -6,6 +6,8 @@
 --   became of it: `landed`, `rated` (the one extraction the day's items come from), `replaced` (rated
 --   once, then a later extraction was), `held` (a shrinking re-read, not rated) or `superseded` (older
 --   than the extraction the day holds, not rated).
+-- * A later read that reads the same as the rated extraction and is therefore not rated (the close's
+--   late-usage check) confirms it: `confirmed_seq`, so an older run cannot rate over it either.
 -- * Coverage status `held`, reason `usage_shrank`: the day's newest extraction shrank below
 --   [rafay_billing] shrink_guard_ratio of the hours the day holds (or to zero records); the earlier items
 --   stand until an operator accepts it (rafay-billing accept-shrink) or a later read passes the guard.
@@ -26,6 +28,9 @@ CREATE TABLE IF NOT EXISTS billing.extractions (
     accepted_by     text        NULL,
     accepted_at     timestamptz NULL,
     accept_reason   text        NULL,
+    -- a later read of the day that was not rated because it read the same (the close's late-usage
+    -- check): the day's rated extraction stands as of that read's seq
+    confirmed_seq   bigint      NULL,
     CONSTRAINT extractions_pkey PRIMARY KEY (extraction_seq),
     CONSTRAINT extractions_acceptance_complete
         CHECK ((accepted_at IS NULL) = (accepted_by IS NULL) AND (accepted_at IS NULL) = (accept_reason IS NULL)),
@@ -111,7 +116,7 @@ BEGIN
         FROM billing.extractions AS e
         WHERE e.org_id = NEW.org_id AND e.usage_date = NEW.usage_date AND e.status = 'held'
           AND e.extraction_seq > coalesce((
-              SELECT r.extraction_seq FROM billing.extractions AS r
+              SELECT greatest(r.extraction_seq, r.confirmed_seq) FROM billing.extractions AS r
               WHERE r.org_id = NEW.org_id AND r.usage_date = NEW.usage_date AND r.status = 'rated'
           ), 0)
         ORDER BY e.extraction_seq DESC
