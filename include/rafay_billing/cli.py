@@ -1,5 +1,6 @@
 """``rafay-billing metrics``: a drop-in for the blog's ``ncp_metrics.py``, with paging, retries, concurrency;
 ``rafay-billing waive``: an operator's waiver of an open rating exception before the monthly close.
+``rafay-billing accept-shrink``: an operator accepts a held (shrunken) re-read of an (org, day).
 
 Same inputs (``DAYS``, ``RAFAY_CONSOLE_URL``, ``RAFAY_DEFAULT_API_KEY``; flags win), same outputs
 (``ncp-metrics-<ts>.csv`` and ``ncp-metrics-sorted-<ts>.csv`` with the same rows in the same order),
@@ -81,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     from rafay_billing.tenant_api import cli as tenant_api  # stdlib only at import
 
     tenant_api.add_parsers(sub)
+    _accept_shrink_parser(sub)
     return parser
 
 
@@ -393,21 +395,76 @@ _MODULE_COMMANDS = {
 }
 
 
+# --- accept-shrink (issue 21 rule 2) ----------------------------------------------------------------
+
+
+def _accept_shrink_parser(sub: Any) -> None:
+    cmd = sub.add_parser(
+        "accept-shrink",
+        help="accept a held re-read of an (org, day) whose usage shrank, and rate the day from it",
+        description=(
+            "A re-read of a billed (org, day) whose total instance hours fall below [rafay_billing] "
+            "shrink_guard_ratio (default 0.5) of what the day holds, or that has no records, is held "
+            "(billing.coverage status held, reason usage_shrank): the earlier items stand and the day blocks "
+            "its period's close. This rates the day from run RUN's extraction, in one transaction with an "
+            "audit entry (billing.audit_log, action accept_shrink); a day of a closed period gets corrections. "
+            "Exit status: 0 rated, 1 refused or database error, 2 bad arguments."
+        ),
+    )
+    cmd.add_argument("--dsn", help="billing database, libpq string or URL (default: $BILLING_DATABASE_URL)")
+    cmd.add_argument("--org", required=True, help="org id (billing.coverage.org_id)")
+    cmd.add_argument("--day", required=True, help="usage day, UTC, YYYY-MM-DD")
+    cmd.add_argument("--run", required=True, help="the run whose extraction is held (billing.coverage.run_id)")
+    cmd.add_argument("--reason", required=True, help="why the smaller usage is right, in words finance can read")
+    cmd.add_argument("--by", help="who accepts it (default: $USER, else the login name)")
+
+
+def run_accept_shrink(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """The ``accept-shrink`` command; returns the exit status."""
+    from rafay_billing.ledger.guards import GuardError, accept_shrink
+
+    dsn = args.dsn or env.get("BILLING_DATABASE_URL", "")
+    if not dsn.strip():
+        raise UsageError("give --dsn or set BILLING_DATABASE_URL (the billing database)")
+    if not (args.reason or "").strip():
+        raise UsageError("--reason must say why the smaller usage is right (it is audited)")
+    actor = args.by or env.get("USER") or env.get("LOGNAME") or _login_name()
+    if not actor:
+        raise UsageError("give --by (who accepts it): no user name in the environment")
+    day = _waive_day(args.day)
+    import psycopg  # only this command needs a database driver
+
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            summary = accept_shrink(conn, args.org, day, args.run, args.reason, actor)
+    except GuardError as exc:
+        print(f"rafay-billing accept-shrink: refused: {exc}", file=sys.stderr)
+        return 1
+    except psycopg.Error as exc:
+        print(f"rafay-billing accept-shrink: error: the billing database refused or is unreachable: {exc}",
+              file=sys.stderr)
+        return 1
+    print(f"{args.org} {day}: rated from run {args.run} (accepted by {actor}): {summary}")
+    for c in summary.corrections:
+        delta = ", ".join(f"{v} {k}" for k, v in sorted(c.delta_by_currency.items()))
+        print(f"correction {c.correction_seq} written into period {c.period_start} (difference {delta})")
+    return 0
+
+
+_LOCAL_COMMANDS = {"focus-export": run_focus_export, "waive": run_waive, "accept-shrink": run_accept_shrink}
+"""Subcommands handled here: command -> handler(args, env); a UsageError is exit status 2."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script entry point (``rafay-billing``)."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "focus-export":
+    local = _LOCAL_COMMANDS.get(args.command)
+    if local is not None:
         try:
-            return run_focus_export(args, dict(os.environ))
+            return local(args, dict(os.environ))
         except UsageError as exc:
-            print(f"rafay-billing focus-export: error: {exc}", file=sys.stderr)
-            return 2
-    if args.command == "waive":
-        try:
-            return run_waive(args, dict(os.environ))
-        except UsageError as exc:
-            print(f"rafay-billing waive: error: {exc}", file=sys.stderr)
+            print(f"rafay-billing {args.command}: error: {exc}", file=sys.stderr)
             return 2
     if args.command in _MODULE_COMMANDS:
         module, function = _MODULE_COMMANDS[args.command]

@@ -152,16 +152,41 @@ def parse_orgs(orgs: Any) -> list[str] | None:
     return sorted({o.strip() for o in orgs})
 
 
+DEFAULT_MAX_WINDOW_DAYS = 62
+"""``[rafay_billing] max_window_days``'s default: two months, the longest window a run bills unless its
+conf says ``{"allow_long_window": true}``."""
+
+
 def resolve_window(
-    interval_start: datetime | None, interval_end: datetime | None, conf: dict[str, Any] | None
+    interval_start: datetime | None, interval_end: datetime | None, conf: dict[str, Any] | None,
+    *, max_days: int | None = DEFAULT_MAX_WINDOW_DAYS,
 ) -> tuple[Window, list[str] | None]:
     """Window and org filter of a run: conf override (explicit bounds or ``days``) else the data interval.
 
     Never derived from ``logical_date`` or the clock: manual runs may have no logical date. The window
-    must be whole UTC days (:func:`require_whole_days`).
+    must be whole UTC days (:func:`require_whole_days`) and, unless the conf says
+    ``{"allow_long_window": true}``, at most ``max_days`` long (None: no cap): a typo in ``days`` or a
+    bound must not re-bill years.
     """
     window, orgs = _resolve(interval_start, interval_end, conf)
-    return require_whole_days(window), orgs
+    require_whole_days(window)
+    check_window_length(window, max_days, (conf or {}).get("allow_long_window", False))
+    return window, orgs
+
+
+def check_window_length(window: Window, max_days: int | None, allow_long_window: Any = False) -> Window:
+    """``window`` if it is at most ``max_days`` days long or ``allow_long_window`` is true; else
+    :class:`WindowError` saying how long it is and what to send."""
+    if not isinstance(allow_long_window, bool):
+        raise WindowError(f'conf "allow_long_window" must be true or false, got {allow_long_window!r}')
+    days = (window.end - window.start) / timedelta(days=1)
+    if max_days is None or allow_long_window or days <= max_days:
+        return window
+    raise WindowError(
+        f"window [{window.start_iso}, {window.end_iso}) is {days:g} days long, more than "
+        f"[rafay_billing] max_window_days ({max_days}): check the conf for a typo; to bill it anyway, add "
+        '{"allow_long_window": true} to the conf'
+    )
 
 
 def _resolve(

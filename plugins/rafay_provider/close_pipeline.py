@@ -288,6 +288,7 @@ def rerate_period(period_data: dict) -> dict:
 
 def _rebill_changed(landed: list[LandedOrgDay], run_id: str) -> list[str]:
     """Load what was re-read (kept per run, like every run's usage) and re-rate the (org, day)s that changed."""
+    from rafay_billing.ledger.guards import confirm_unchanged
     from rafay_billing.ledger.load import load_org_usage
     from rafay_billing.ledger.rating import DaySlice, rate_slices
     from rafay_billing.periods.late_usage import usage_changes
@@ -297,20 +298,33 @@ def _rebill_changed(landed: list[LandedOrgDay], run_id: str) -> list[str]:
         for item in landed:
             with ObjectStoragePath(item["usage_uri"]).open("rb") as handle:
                 load_org_usage(conn, Window.for_day(date.fromisoformat(item["day"])), item["org_id"], handle,
-                               run_id, source_dir=item.get("source_dir"))
+                               run_id, source_dir=item.get("source_dir"),
+                               # issue 21 rule 3: the seq _extract_org_day took before its first request
+                               extraction_seq=item.get("extraction_seq"))
         changes = usage_changes(conn, [(i["org_id"], date.fromisoformat(i["day"])) for i in landed], run_id)
         for change in changes:
             (log.warning if change.changed else log.info)("Late usage check: %s", change)
         changed = [c for c in changes if c.changed]
+        # issue 21 rule 3: an unchanged re-read is not rated, but it is the day's newest read: a run that
+        # read before it must not rate over it (ledger/guards.py confirm_unchanged)
+        confirm_unchanged(conn, [(c.org_id, c.usage_date) for c in changes if not c.changed], run_id)
         if changed:
             slices = [DaySlice(c.org_id, c.usage_date, names[(c.org_id, c.usage_date.isoformat())]) for c in changed]
-            summary = rate_slices(conn, slices, run_id)
+            # issue 21 rule 2: a re-read that shrank is held (it then blocks the close), not rated
+            summary = rate_slices(conn, slices, run_id, shrink_guard_ratio=_shrink_guard_ratio())
             log.warning("Re-billed %d (org, day)(s) whose usage changed since they were billed: %s",
                         len(changed), summary)
     if not changed:
         log.info("The period's last %d day(s) read the same as when they were billed: nothing re-billed.",
                  LATE_USAGE_DAYS)
     return [f"{c.org_id} {c.usage_date}" for c in changed]
+
+
+def _shrink_guard_ratio() -> Any:
+    """``[rafay_billing] shrink_guard_ratio`` for the close's re-rating of re-read days (issue 21 rule 2)."""
+    from rafay_provider.settings import shrink_guard_ratio
+
+    return shrink_guard_ratio()
 
 
 # --- check and issue -------------------------------------------------------------------------------

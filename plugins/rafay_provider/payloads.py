@@ -49,6 +49,8 @@ class LandedOrgDay(TypedDict):
     usage_uri: str
     source_dir: str
     rows: int
+    extraction_seq: NotRequired[int]
+    """Taken from billing.extraction_seq before the extraction's first request (issue 21 rule 3)."""
 
 
 class ExtractFailure(TypedDict):
@@ -83,3 +85,7 @@ class RateResult(TypedDict):
     exceptions_by_reason: dict[str, int]
     totals_by_currency: dict[str, str]
     corrections: NotRequired[int]
+    held: NotRequired[list[str]]
+    """``"<org_id> <day>"`` of the slices whose read shrank: coverage ``held``, not rated."""
+    superseded: NotRequired[list[str]]
+    """``"<org_id> <day>"`` of the slices a newer extraction was rated for since this run read them."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
@@ -47,7 +47,7 @@ from rafay_provider.settings import (
 
 log = logging.getLogger(__name__)
 
-OVERRIDE_KEYS = ("window_start", "window_end", "days", "orgs")
+OVERRIDE_KEYS = ("window_start", "window_end", "days", "orgs", "allow_long_window")
 
 
 # --- where things go -------------------------------------------------------------------------
@@ -141,14 +141,17 @@ def resolve_run_window(context: Context) -> WindowPayload:
     conf = dict(getattr(dag_run, "conf", None) or {})
     overrides = {k: conf.get(k, params.get(k)) for k in OVERRIDE_KEYS}
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    from rafay_provider.settings import SettingsError, max_window_days
+
     try:
         window, orgs = resolve_window(
-            context.get("data_interval_start"), context.get("data_interval_end"), overrides
+            context.get("data_interval_start"), context.get("data_interval_end"), overrides,
+            max_days=max_window_days(),
         )
         settle_minutes = conf.get("settle_minutes", params.get("settle_minutes", SETTLE_MINUTES))
         if isinstance(settle_minutes, bool) or not isinstance(settle_minutes, int) or settle_minutes < 0:
             raise WindowError(f"settle_minutes must be a whole number >= 0, got {settle_minutes!r}")
-    except WindowError as exc:
+    except (WindowError, SettingsError) as exc:
         raise AirflowFailException(f"Bad billing window: {exc}") from None
     settle_until = window.end + timedelta(minutes=settle_minutes)
     scope = f"orgs {', '.join(orgs)}" if orgs else "all orgs"
@@ -300,15 +303,16 @@ def extract_batch(batch: OrgBatch, window_data: WindowPayload, context: Context)
     run_id = _run_id(context)
     landed: list[LandedOrgDay] = []
     failures: list[ExtractFailure] = []
-    for org in batch:
-        for day in window.days():
-            try:
-                landed.append(_extract_org_day(client, org, day, run_id, source))
-            except Exception as exc:  # one (org, day)'s failure must not lose the others' work
-                log.error("org %s (%s), day %s: extraction failed: %s", org["org_id"], org["name"],
-                          day.start.date(), exc)
-                failures.append({"org_id": org["org_id"], "name": org["name"], "day": day.start.date().isoformat(),
-                                 "error": str(exc)[:2000]})
+    with _extraction_seqs() as take_seq:
+        for org in batch:
+            for day in window.days():
+                try:
+                    landed.append(_extract_org_day(client, org, day, run_id, source, take_seq))
+                except Exception as exc:  # one (org, day)'s failure must not lose the others' work
+                    log.error("org %s (%s), day %s: extraction failed: %s", org["org_id"], org["name"],
+                              day.start.date(), exc)
+                    failures.append({"org_id": org["org_id"], "name": org["name"],
+                                     "day": day.start.date().isoformat(), "error": str(exc)[:2000]})
     ti = context["ti"]
     ti.xcom_push(key=EXTRACTED_XCOM_KEY, value=landed)
     ti.xcom_push(key=EXTRACT_FAILURES_XCOM_KEY, value=failures)
@@ -324,10 +328,40 @@ def _org_ref(org: BatchOrg | LandedOrgDay) -> dict[str, str]:
     return {"org_id": org["org_id"], "name": org["name"]}
 
 
-def _extract_org_day(client: Any, org: BatchOrg, day: Window, run_id: str, source: Any) -> LandedOrgDay:
+@contextmanager
+def _extraction_seqs() -> Iterator[Callable[[], int]]:
+    """``take_seq()``: a new ``extraction_seq`` from the billing database (issue 21 rule 3), on one
+    connection opened at the first call and closed at the end."""
+    from rafay_billing.ledger.guards import next_extraction_seq
+
+    opened: list[Any] = []
+
+    def take_seq() -> int:
+        if not opened:
+            opened.append(_new_billing_connection())
+        return next_extraction_seq(opened[0])
+
+    try:
+        yield take_seq
+    finally:
+        for conn in opened:
+            conn.close()
+
+
+def _extract_org_day(
+    client: Any, org: BatchOrg, day: Window, run_id: str, source: Any, take_seq: Callable[[], int] | None = None
+) -> LandedOrgDay:
+    """Extract one (org, day) and land its raw pages and usage CSV. Its ``extraction_seq`` is taken
+    before the first request to Rafay (``take_seq``, else on a connection of its own): rating never
+    replaces a day with an extraction that started before the one the day holds."""
     from rafay_billing.source.extract import OrgRef
     from rafay_billing.source.usage import write_usage_csv
 
+    if take_seq is None:
+        with _extraction_seqs() as own:
+            extraction_seq = own()
+    else:
+        extraction_seq = take_seq()
     org_dir = org_day_dir(day, org["org_id"], run_id)
     org_dir.mkdir(parents=True, exist_ok=True)
     # Rows spool to temporary files as pages arrive and stream into usage.csv below: an org with
@@ -338,7 +372,8 @@ def _extract_org_day(client: Any, org: BatchOrg, day: Window, run_id: str, sourc
     usage_path = org_dir / "usage.csv"
     with result, usage_path.open("w", encoding="utf-8", newline="") as handle:
         rows = write_usage_csv(result.iter_rows(), handle)
-    log.info("%s, day %s; landed %s", result.summary_line(), day.start.date(), usage_path)
+    log.info("%s, day %s, extraction %d; landed %s", result.summary_line(), day.start.date(), extraction_seq,
+             usage_path)
     return {
         "org_id": org["org_id"],
         "name": org["name"],
@@ -347,6 +382,7 @@ def _extract_org_day(client: Any, org: BatchOrg, day: Window, run_id: str, sourc
         "usage_uri": str(usage_path),
         "source_dir": str(org_dir),
         "rows": rows,
+        "extraction_seq": extraction_seq,
     }
 
 
@@ -390,7 +426,8 @@ def load_usage(window_data: WindowPayload | None, batches: list[OrgBatch] | None
             try:
                 with ObjectStoragePath(item["usage_uri"]).open("rb") as handle:
                     count = load_org_usage(
-                        conn, day, item["org_id"], handle, run_id, source_dir=item.get("source_dir")
+                        conn, day, item["org_id"], handle, run_id, source_dir=item.get("source_dir"),
+                        extraction_seq=item.get("extraction_seq"),
                     )
             except LoadError as exc:
                 log.error("org %s (%s), day %s: not loaded: %s", item["org_id"], item["name"], item["day"], exc)
@@ -424,8 +461,9 @@ def load_usage(window_data: WindowPayload | None, batches: list[OrgBatch] | None
 
 def rate(window_data: WindowPayload, loaded: LoadResult, context: Context) -> RateResult:
     """Rate exactly the (org, day)s this run loaded: other orgs and days keep their items and run id."""
+    from rafay_billing.ledger.guards import run_decisions
     from rafay_billing.ledger.rating import DaySlice, rate_slices
-    from rafay_provider.settings import rating_connections
+    from rafay_provider.settings import rating_connections, shrink_guard_ratio
 
     window = _window(window_data)
     slices = [DaySlice(org_id, date.fromisoformat(day), name) for org_id, day, name in loaded.get("loaded") or []]
@@ -434,8 +472,15 @@ def rate(window_data: WindowPayload, loaded: LoadResult, context: Context) -> Ra
         return {"slices": 0, "line_items": 0, "exceptions_by_reason": {}, "totals_by_currency": {}}
     with billing_connection() as conn:
         summary = rate_slices(conn, slices, _run_id(context), connect=_new_billing_connection,
-                              connections=rating_connections())
+                              connections=rating_connections(), shrink_guard_ratio=shrink_guard_ratio())
+        refused = run_decisions(conn, slices, _run_id(context))
         _log_money_table(conn, window, _run_id(context))
+    for org_id, day in refused["superseded"]:
+        log.warning("org %s, day %s: superseded: a newer extraction was rated since this run read it; the "
+                    "day is left as it is", org_id, day)
+    for org_id, day in refused["held"]:
+        log.warning("org %s, day %s: held (usage_shrank): this run's read shrank; the earlier items stand "
+                    "(see billing.coverage.detail)", org_id, day)
     totals = ", ".join(f"{amount} {cur}" for cur, amount in sorted(summary.totals_by_currency.items())) or "none"
     exceptions = sum(summary.exceptions_by_reason.values())
     log.info(
@@ -456,6 +501,8 @@ def rate(window_data: WindowPayload, loaded: LoadResult, context: Context) -> Ra
             "exceptions_by_reason": dict(summary.exceptions_by_reason),
             "totals_by_currency": dict(summary.totals_by_currency),
             "corrections": len(summary.corrections),
+            "held": [f"{o} {d}" for o, d in refused["held"]],
+            "superseded": [f"{o} {d}" for o, d in refused["superseded"]],
         }
     ))
 
@@ -561,6 +608,14 @@ def check_run(window_data: WindowPayload | None, context: Context) -> dict[str, 
             + ", ".join(f"{f['org_id']} ({f['name']}) {f['day']}" for f in failed)
             + " - clear their extract_org task instances (and downstream) once the cause is fixed"
         )
+    held = _held_days(window, loaded.get("orgs") or [])
+    if held:
+        problems.append(
+            f"{len(held)} (org, day)(s) are held (usage_shrank: a re-read fell below shrink_guard_ratio of the "
+            "billed hours, or to no records; the earlier items stand): " + ", ".join(str(h) for h in held)
+            + " - accept each with rafay-billing accept-shrink --org ORG --day DAY --run RUN --reason TEXT, "
+            "or read the day again"
+        )
     by_reason = {k: v for k, v in (rated.get("exceptions_by_reason") or {}).items() if v}
     if by_reason:
         counts = ", ".join(f"{reason}: {n}" for reason, n in sorted(by_reason.items()))
@@ -591,6 +646,16 @@ def check_run(window_data: WindowPayload | None, context: Context) -> dict[str, 
         rated.get("totals_by_currency"),
     )
     return {"ok": True}
+
+
+def _held_days(window: Window, orgs: list[str]) -> list[Any]:
+    """The window's ``held`` (org, day)s of the listed orgs (this run's shrunken reads, or earlier ones)."""
+    from rafay_billing.ledger.guards import held_days
+
+    if not orgs:
+        return []
+    with billing_connection() as conn:
+        return held_days(conn, window.start.date(), window.end.date(), orgs)
 
 
 def _by_org(gaps: list[tuple[str, date, str]]) -> list[tuple[str, list[tuple[date, str]]]]:

@@ -14,6 +14,10 @@ Settings live in Airflow's configuration, section ``[rafay_billing]`` (env
 - ``invoice_issuer``: who issues the invoices.
 - ``rating_connections``: how many database connections rate a run's orgs at once (default 2; 1
   rates the whole window in one transaction).
+- ``shrink_guard_ratio``: a re-read of a billed (org, day) whose total instance hours fall below this
+  share of what the day holds (default 0.5), or that has no records, is held, not rated.
+- ``max_window_days``: the longest window a run bills (default 62) unless its conf says
+  ``{"allow_long_window": true}``.
 - ``db_owner_role``, ``db_writer_role``, ``db_reader_role``, ``db_tenant_api_role``: the billing database's
   group roles (default ``rafay_billing_owner``/``_writer``/``_reader``/``_tenant_api``), which the
   migrations create when absent; the logins of the three connections below are their members (the tenant
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
 from rafay_billing.settings import (
@@ -113,6 +118,17 @@ CONFIG_OPTIONS: dict[str, dict[str, str | None]] = {
         "description": "Who issues the invoices: invoice numbers are <issuer>-NNNNNN, gap-free per issuer; "
         "also the FOCUS InvoiceIssuerName.",
         "type": "string", "default": DEFAULT_ISSUER, "example": "ACME",
+    },
+    "shrink_guard_ratio": {
+        "description": "A re-read of a billed (org, day) whose total instance hours fall below this share of "
+        "what the day holds, or that has no records, is held (coverage held, reason usage_shrank) until "
+        "`rafay-billing accept-shrink` or a later read; the earlier items stand.",
+        "type": "float", "default": "0.5", "example": "0.8",
+    },
+    "max_window_days": {
+        "description": "The longest window a run bills unless its conf says {\"allow_long_window\": true} "
+        "(a typo must not re-bill years; older env RAFAY_BILLING_MAX_WINDOW_DAYS).",
+        "type": "integer", "default": "62", "example": "31",
     },
     **{
         key: {
@@ -275,3 +291,36 @@ DELIVERY_BACKOFF_SECONDS = 2
 """First wait after a transient failure; doubles per attempt (up to a minute)."""
 DELIVERY_MAX_RETRY_AFTER_SECONDS = 300
 """A ``Retry-After`` longer than this leaves the document pending for a later run instead of waiting."""
+
+
+SHRINK_GUARD_RATIO_KEY = "shrink_guard_ratio"
+MAX_WINDOW_DAYS_KEY = "max_window_days"
+
+
+def shrink_guard_ratio() -> Decimal:
+    """``[rafay_billing] shrink_guard_ratio`` (default 0.5): a re-read of a billed (org, day) below this
+    share of the instance hours the day holds is held (coverage ``held``, reason ``usage_shrank``)."""
+    from airflow.sdk.configuration import conf
+
+    from rafay_billing.ledger.guards import DEFAULT_SHRINK_GUARD_RATIO, GuardError, check_ratio
+
+    value = conf.get(SECTION, SHRINK_GUARD_RATIO_KEY, fallback=None)
+    if value is None or not str(value).strip():
+        return DEFAULT_SHRINK_GUARD_RATIO
+    try:
+        return check_ratio(value)
+    except GuardError as exc:
+        raise SettingsError(
+            f"[{SECTION}] {SHRINK_GUARD_RATIO_KEY} (env AIRFLOW__{SECTION.upper()}__{SHRINK_GUARD_RATIO_KEY.upper()}): "
+            f"{exc}"
+        ) from None
+
+
+def max_window_days() -> int:
+    """``[rafay_billing] max_window_days`` (default 62): the longest window a run bills unless its conf
+    says ``{"allow_long_window": true}``."""
+
+    value = int(_number(MAX_WINDOW_DAYS_KEY, "RAFAY_BILLING_MAX_WINDOW_DAYS", integer=True))
+    if value < 1:
+        raise SettingsError(f"[{SECTION}] {MAX_WINDOW_DAYS_KEY} must be a whole number >= 1, got {value}")
+    return value

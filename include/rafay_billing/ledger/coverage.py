@@ -2,10 +2,11 @@
 
 Why a table of its own: "every day is billed" must be checkable in SQL, not inferred from line items
 (a day with no usage has none). ``billing.coverage`` has one row per (org, day) with its status,
-written in the same transaction as the day's rating (``billed``/``exceptions``) or by the load step
-(``failed``). ``billing.org_registry`` remembers each org's first expected day (its first day with
-usage, or the day of the first scheduled run that listed it, whichever is earlier), so an org that is
-new is not asked for days before it existed.
+written in the same transaction as the day's rating (``billed``/``exceptions``; ``held`` when the
+rating's guard kept a shrinking re-read out, see ``ledger/guards.py``) or by the load step (``failed``).
+``billing.org_registry`` remembers each org's first expected day (its first day with usage, or the day
+of the first scheduled run that listed it, whichever is earlier), so an org that is new is not asked
+for days before it existed.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def uncovered_days(
     conn: Any, org_ids: Sequence[str], first_day: date, end_day: date
 ) -> list[tuple[str, date, str]]:
     """``(org_id, day, status)`` for each day in ``[first_day, end_day)`` (from the org's first
-    listing on) that is not ``billed``: status ``missing``, ``failed`` or ``exceptions``."""
+    listing on) that is not ``billed``: status ``missing``, ``failed``, ``held`` or ``exceptions``."""
     if not org_ids or first_day >= end_day:
         return []
     with transaction(conn), conn.cursor() as cur:

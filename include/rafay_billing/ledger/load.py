@@ -58,6 +58,7 @@ def load_org_usage(
     run_id: str,
     *,
     source_dir: str | None = None,
+    extraction_seq: int | None = None,
 ) -> int:
     """Replace this run's landed usage of ``org_id`` for one UTC day with the rows of ``source``.
 
@@ -67,6 +68,11 @@ def load_org_usage(
     rows point at (``source_page``) were landed. Every row must belong to ``org_id`` and that day;
     otherwise nothing changes and :class:`LoadError` says why. Other runs' rows for the day are kept.
     Returns the rows loaded.
+
+    ``extraction_seq`` is the seq the extraction took before its first request
+    (:func:`rafay_billing.ledger.guards.next_extraction_seq`); the load records it in
+    ``billing.extractions`` with the rows' count and instance hours, which rating's guards compare.
+    Without one (a tool, a test), the load takes a seq itself: the usage counts as read now.
     """
     import psycopg  # keep module import light for the CLI
 
@@ -94,6 +100,15 @@ def load_org_usage(
                 raise LoadError(
                     f"usage CSV for {where}: {loaded - landed} of {loaded} rows belong to another "
                     "organization; nothing was loaded"
+                )
+            if extraction_seq is None:
+                cur.execute(sql("guards/next_seq.sql"))
+                extraction_seq = int(cur.fetchone()[0])
+            cur.execute(sql("load/record_extraction.sql"), {**params, "extraction_seq": extraction_seq})
+            if cur.fetchone() is None:
+                raise LoadError(
+                    f"usage for {where}: extraction seq {extraction_seq} belongs to another (org, day, run) "
+                    "(see billing.extractions); nothing was loaded - extract the day again"
                 )
     except psycopg.errors.UniqueViolation as exc:
         raise LoadError(

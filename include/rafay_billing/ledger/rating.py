@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from rafay_billing.db import sql, transaction
+from rafay_billing.ledger.guards import DEFAULT_SHRINK_GUARD_RATIO, guard_slices
 from rafay_billing.window import Window
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def rate_slices(
     *,
     connect: Callable[[], Any] | None = None,
     connections: int = 1,
+    shrink_guard_ratio: Decimal = DEFAULT_SHRINK_GUARD_RATIO,
 ) -> RatingSummary:
     """Replace the slices' line items and exceptions with a rating of the usage ``run_id`` landed.
 
@@ -107,16 +109,21 @@ def rate_slices(
     core-bound. Each (org, day) is still rated in exactly one transaction, so a reader sees its old
     rating or its new one, never a mix. After a failure no group starts; the groups done stay rated
     and the error is raised (a retry re-rates them, unchanged ones without writing).
+
+    Under the slices' locks, the guard (:func:`rafay_billing.ledger.guards.guard_slices`) first leaves
+    out each slice whose run's extraction is older than the one the day holds (``superseded``) or
+    shrank below ``shrink_guard_ratio`` of it (``held``): those days keep their items.
     """
     slices = sorted(set(slices), key=lambda s: (s.org_id, s.usage_date))
     if connect is None or connections <= 1:
-        return _rate_group(conn, slices, run_id)
+        return _rate_group(conn, slices, run_id, shrink_guard_ratio)
     # twice as many groups as connections, taken in turn: a connection that finishes early takes the
     # next group instead of idling while the other one rates the window's heavier orgs
     groups = _org_groups(slices, 2 * connections)
     if len(groups) <= 1:
-        return _rate_group(conn, slices, run_id)
-    return _combine(_rate_groups_in_parallel(conn, connect, groups, run_id, connections), len(slices))
+        return _rate_group(conn, slices, run_id, shrink_guard_ratio)
+    return _combine(_rate_groups_in_parallel(conn, connect, groups, run_id, connections, shrink_guard_ratio),
+                    len(slices))
 
 
 def _org_groups(slices: Sequence[DaySlice], count: int) -> list[list[DaySlice]]:
@@ -139,7 +146,8 @@ def _org_groups(slices: Sequence[DaySlice], count: int) -> list[list[DaySlice]]:
 
 
 def _rate_groups_in_parallel(
-    conn: Any, connect: Callable[[], Any], groups: list[list[DaySlice]], run_id: str, connections: int
+    conn: Any, connect: Callable[[], Any], groups: list[list[DaySlice]], run_id: str, connections: int,
+    shrink_guard_ratio: Decimal = DEFAULT_SHRINK_GUARD_RATIO,
 ) -> list[RatingSummary]:
     """Rate ``groups`` on ``conn`` and ``connections - 1`` new connections at once, each connection
     taking the next group when it is done with one (every group is its own transaction). After an
@@ -160,8 +168,8 @@ def _rate_groups_in_parallel(
             except queue.Empty:
                 return
             try:
-                results.append(_rate_group(on, group, run_id))
-            except BaseException as exc:
+                results.append(_rate_group(on, group, run_id, shrink_guard_ratio))
+            except BaseException as exc:  # re-raised below, after the others stop
                 errors.append(exc)
 
     def work_on_new_connection() -> None:
@@ -212,22 +220,27 @@ def _combine(parts: Sequence[RatingSummary], slices: int) -> RatingSummary:
     )
 
 
-def _rate_group(conn: Any, slices: Sequence[DaySlice], run_id: str) -> RatingSummary:
-    """Rate ``slices`` in one transaction on ``conn``: stage, apply or correct, coverage, summary.
+def _rate_group(
+    conn: Any, slices: Sequence[DaySlice], run_id: str, shrink_guard_ratio: Decimal = DEFAULT_SHRINK_GUARD_RATIO
+) -> RatingSummary:
+    """Rate ``slices`` in one transaction on ``conn``: guard, stage, apply or correct, coverage, summary.
 
-    Why savepoints: an error rating one org (a key its usage breaks, a number beyond a column) must not
-    stop the other orgs of the group, on this try or any retry (issue 21, rule 13). The group is rated
-    set-based under one savepoint (the fast, usual case); if that fails, each org is rated again under
-    a savepoint of its own (record times read by a function that never fails, rule 9), and the days of an org that still fails are marked ``failed`` in coverage
-    with the database's error (their earlier items stand) and listed in the summary's ``failed``.
-    A lost connection is no org's fault: it is raised.
+    The guard (``ledger/guards.py``, issue 21 rules 2 and 3) runs first, under the days' locks, so no
+    other run rates in between: it keeps out stale and shrinking re-reads. Why savepoints: an error
+    rating one org (a key its usage breaks, a number beyond a column) must not stop the other orgs of
+    the group, on this try or any retry (rule 13). The group is rated set-based under one savepoint
+    (the fast, usual case); if that fails, each org is rated again under a savepoint of its own (record
+    times read by a function that never fails, rule 9), and the days of an org that still fails are
+    marked ``failed`` in coverage with the database's error (their earlier items stand) and listed in
+    the summary's ``failed``. A lost connection is no org's fault: it is raised.
     """
     import psycopg
 
-    params = {**_slice_params(slices), "run_id": run_id}
     with transaction(conn), conn.cursor() as cur:
         keys = [f"rating|{s.org_id}|{s.usage_date.isoformat()}" for s in slices]
         cur.execute(sql("rating/lock.sql"), {"lock_keys": keys})
+        slices = guard_slices(cur, slices, run_id, shrink_guard_ratio)  # issue 21 rules 2, 3 (ledger/guards.py)
+        params = {**_slice_params(slices), "run_id": run_id, "hours_tolerance": HOURS_TOLERANCE}
         cur.execute(sql("rating/settings.sql"))
         corrected: list[Correction] = []
         failed: list[RatingFailure] = []
@@ -395,7 +408,8 @@ def _correct(cur: Any, params: dict[str, Any], run_id: str) -> list[Correction]:
 
 
 def landed_slices(conn: Any, window: Window, run_id: str) -> list[DaySlice]:
-    """The (org, day) slices of ``window`` that ``run_id`` landed usage for."""
+    """The (org, day) slices of ``window`` that ``run_id`` landed usage for, or an extraction with no
+    records (an empty re-read: rating it replaces the day, or holds it, ``ledger/guards.py``)."""
     days = window.days()
     with transaction(conn), conn.cursor() as cur:
         cur.execute(

@@ -179,10 +179,14 @@ def _describe_uncovered(uncovered: Sequence[UncoveredDay], period: Period) -> st
         parts.append(f"{clip(org_id)} ({clip(name)}): {runs}")
     more = len(by_org) - LISTED_AT_MOST
     tail = f"; and {more} more org(s) (see billing.coverage)" if more > 0 else ""
+    # held days (issue 21 rule 2) block even with allow_exceptions: an operator decides on each
+    held = ("; a held day's newest read shrank: accept it (rafay-billing accept-shrink --org ORG --day DAY "
+            "--run RUN --reason TEXT) or read the day again; allow_exceptions does not close over it"
+            if any(d.status == "held" for d in uncovered) else "")
     return (
         f"{len(uncovered)} (org, day)(s) are not billed: " + "; ".join(parts) + tail
         + " - bill them with rafay_usage_billing (conf {\"window_start\": \"<day>T00:00:00Z\", "
-        "\"window_end\": \"<day after>T00:00:00Z\"}) and close again"
+        "\"window_end\": \"<day after>T00:00:00Z\"}) and close again" + held
     )
 
 

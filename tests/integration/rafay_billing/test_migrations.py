@@ -18,6 +18,7 @@ TABLES = {
     "exception_waivers", "audit_log", "price_book_history", "contract_versions", "document_references",
     "deliveries",  # 014: delivery of issued documents to the billing system (issue 24)
     "api_tokens",  # 015: the tenant statements API's per-org tokens (issue 24)
+    "extractions",  # 009 (issue 21): every (org, day) extraction with its extraction_seq
 }
 ALL = [m.name for m in db.migrations()]
 

@@ -390,6 +390,12 @@ def test_rerating_a_day_replaces_not_appends(conn: psycopg.Connection) -> None:
     sync_price_book(conn, PRICE_BOOK.replace("0.45,USD", "0.50,USD"))
     third = rate_slices(conn, [DaySlice("acme", W1.start.date(), "Acme"), DaySlice("coke", W1.start.date(), "Coke")],
                         "run-3")
+    # issue 21 rule 2: coke's empty re-read is held, its items stand, until an operator accepts it
+    assert ("coke", "h100-vm", "coke-coke-a") in items_by_key(conn, W1)
+    assert conn.execute("SELECT status, reason FROM billing.coverage WHERE org_id = 'coke' AND usage_date = %s",
+                        (W1.start.date(),)).fetchone() == ("held", "usage_shrank")
+    from rafay_billing.ledger.guards import accept_shrink
+    accept_shrink(conn, "coke", W1.start.date(), "run-3", "coke stopped its instances", "test")
     assert ("coke", "h100-vm", "coke-coke-a") not in items_by_key(conn, W1)
     assert items_by_key(conn, W1)[("acme", "svc", "acme-svc-a")]["amount"] == Decimal("5.25")
     assert third.line_items < first.line_items

@@ -44,7 +44,8 @@ BEGIN
             WHEN t.relname IN ('audit_log', 'invoices', 'invoice_lines', 'billing_periods', 'price_book_history',
                                'exception_waivers', 'document_references') THEN 'INSERT'
             -- versions and delivery states move forward only (their triggers); no DELETE
-            WHEN t.relname IN ('invoice_counters', 'contract_versions', 'deliveries', 'api_tokens') THEN 'INSERT, UPDATE'
+            WHEN t.relname IN ('invoice_counters', 'contract_versions', 'deliveries', 'api_tokens', 'extractions')
+                THEN 'INSERT, UPDATE'
             ELSE 'INSERT, UPDATE, DELETE'
         END;
         IF privileges IS NOT NULL THEN

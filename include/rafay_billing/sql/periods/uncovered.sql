@@ -1,6 +1,7 @@
 -- (org, day)s of [period_start, period_end) that the ledger should hold and does not: for every org of
--- the registry, each day from its first listing until it left Rafay (if it did) whose coverage is missing or failed. `billed` and
--- `exceptions` (billed, some records not) are covered; open exceptions are read separately.
+-- the registry, each day from its first listing until it left Rafay (if it did) whose coverage is missing, failed
+-- or held (a shrinking re-read waits for accept-shrink or a new read; allow_exceptions never closes over it).
+-- `billed` and `exceptions` (billed, some records not) are covered; open exceptions are read separately.
 SELECT r.org_id, r.organization, d.day::date AS usage_date, coalesce(c.status, 'missing') AS status, c.detail
 FROM billing.org_registry AS r
 CROSS JOIN LATERAL generate_series(
