@@ -21,8 +21,9 @@ from rafay_billing.periods.clip import clip
 from rafay_billing.periods.period import Period, parse_period
 from rafay_billing.window import Window, format_utc
 from rafay_provider import settings
+from rafay_provider.extraction import extract_org_day
 from rafay_provider.payloads import BatchOrg, LandedOrgDay
-from rafay_provider.pipeline import billing_connection, landing_root
+from rafay_provider.resources import billing_connection, landing_root, page_writer, rafay_access, run_dir
 
 log = logging.getLogger(__name__)
 
@@ -111,21 +112,6 @@ def resolve_close_period(context: Context) -> dict:
 # --- wait ------------------------------------------------------------------------------------------
 
 
-def period_wait_status(label: str) -> tuple[str, str]:
-    """``("closed" | "ready" | "waiting", what to log)``: whether the period's coverage is complete."""
-    from rafay_billing.periods.close import readiness
-
-    period = parse_period(label)
-    with billing_connection() as conn:
-        state = readiness(conn, period)
-    if state.closed is not None:
-        return "closed", (f"Period {label} was closed at {format_utc(state.closed.closed_at)} by "
-                          f"{state.closed.closed_by}: nothing to wait for.")
-    if state.uncovered:
-        return "waiting", state.describe(allow_exceptions=True)
-    return "ready", f"Every expected (org, day) of period {label} is billed."
-
-
 # --- price book, late usage, re-rating ------------------------------------------------------------
 
 REREAD_TASK = "reread_late_usage"
@@ -161,8 +147,6 @@ def late_usage_orgs(period_data: dict, context: Context) -> list[list[BatchOrg]]
     from airflow.sdk.configuration import conf
 
     from rafay_billing.periods.late_usage import registry_orgs
-    from rafay_provider.pipeline import _page_writer, _rafay_client, _rafay_source, run_dir
-
     period = _period(period_data)
     if _already_closed(period):
         return []
@@ -172,7 +156,8 @@ def late_usage_orgs(period_data: dict, context: Context) -> list[list[BatchOrg]]
     span = Window(Window.for_day(days[0]).start, Window.for_day(days[-1]).end)
     folder = run_dir("raw", span, close_run_id(context))
     folder.mkdir(parents=True, exist_ok=True)
-    listed = _rafay_source().list_orgs(_rafay_client(), span, on_page=_page_writer(folder))
+    client, source = rafay_access()
+    listed = source.list_orgs(client, span, on_page=page_writer(folder))
     gone = sorted(set(expected) - {o.org_id for o in listed})
     if gone:
         log.warning("Not in the org listing any more, so not re-read: %s", ", ".join(gone))
@@ -225,9 +210,7 @@ def _reread(
     expected: dict[str, tuple[str, date]], days: list[date], run_id: str, orgs: list[BatchOrg]
 ) -> tuple[list[LandedOrgDay], list[tuple[str, str, str]]]:
     """Extract the (org, day)s of ``orgs`` from each org's first expected day on; lands them like the daily DAG."""
-    from rafay_provider.pipeline import _extract_org_day, _rafay_client, _rafay_source
-
-    client, source = _rafay_client(), _rafay_source()
+    client, source = rafay_access()
     landed: list[LandedOrgDay] = []
     failures: list[tuple[str, str, str]] = []
     for ref in orgs:
@@ -235,7 +218,7 @@ def _reread(
             continue
         for day in (d for d in days if d >= expected[ref["org_id"]][1]):
             try:
-                landed.append(_extract_org_day(client, ref, Window.for_day(day), run_id, source))
+                landed.append(extract_org_day(client, ref, Window.for_day(day), run_id, source))
             except Exception as exc:  # one (org, day)'s failure must not stop the others' re-read
                 log.error("org %s, day %s: re-read failed: %s", ref["org_id"], day, exc)
                 failures.append((ref["org_id"], day.isoformat(), str(exc)[:500]))

@@ -26,7 +26,7 @@ ALLOW_RETROACTIVE = "allow_retroactive"
 
 @contextmanager
 def _billing_connection() -> Iterator[Any]:
-    from rafay_provider.pipeline import billing_connection
+    from rafay_provider.resources import billing_connection
 
     with billing_connection() as conn:
         yield conn

@@ -21,7 +21,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from rafay_billing.delivery.policy import DeliveryConfigError, RetryPolicy
 from rafay_billing.periods.period import Period, PeriodError, parse_period
 from rafay_provider import settings
-from rafay_provider.pipeline import billing_connection
+from rafay_provider.resources import billing_connection
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = (10.0, 30.0)

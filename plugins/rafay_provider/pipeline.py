@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
@@ -21,8 +20,8 @@ from airflow.sdk import Context, ObjectStoragePath, Variable
 from airflow.sdk.exceptions import AirflowFailException
 
 from rafay_billing.jsonable import to_jsonable
-from rafay_billing.paths import page_file_name, safe_component
 from rafay_billing.window import Window, WindowError, format_utc, resolve_window
+from rafay_provider.extraction import extract_org_day, extraction_seqs
 from rafay_provider.payloads import (
     BatchOrg,
     ExtractFailure,
@@ -33,16 +32,19 @@ from rafay_provider.payloads import (
     RateResult,
     WindowPayload,
 )
+from rafay_provider.resources import (
+    billing_connection,
+    new_billing_connection,
+    page_writer,
+    rafay_access,
+    run_dir,
+)
 from rafay_provider.settings import (
-    BILLING_CONN_ID,
-    BILLING_CONN_IDS,
-    DATA_URI_VARIABLE,
     EXTRACT_FAILURES_XCOM_KEY,
     EXTRACT_TASK,
     EXTRACTED_XCOM_KEY,
     PRICE_BOOK_VARIABLE,
     SETTLE_MINUTES,
-    DatabaseRole,
 )
 
 log = logging.getLogger(__name__)
@@ -50,71 +52,7 @@ log = logging.getLogger(__name__)
 OVERRIDE_KEYS = ("window_start", "window_end", "days", "orgs", "allow_long_window")
 
 
-# --- where things go -------------------------------------------------------------------------
-
-
-def landing_root() -> ObjectStoragePath:
-    """Variable ``billing_data_uri``, else ``$AIRFLOW_HOME/billing-data`` on the local disk."""
-    uri = Variable.get(DATA_URI_VARIABLE, default=None)
-    if not uri:
-        home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-        uri = f"file://{os.path.abspath(home)}/billing-data"
-    return ObjectStoragePath(uri)
-
-
-def run_dir(area: str, window: Window, run_id: str) -> ObjectStoragePath:
-    """``<root>/<area>/window=<label>/run=<run id>``: every run keeps its own files for audit.
-
-    Raw pages and usage CSVs land per day (``window`` is then one UTC day); reports per run window.
-    """
-    return landing_root() / area / f"window={window.label}" / f"run={safe_component(run_id)}"
-
-
-def org_day_dir(day: Window, org_id: str, run_id: str) -> ObjectStoragePath:
-    """Where one (org, day)'s raw pages and usage CSV land for a run."""
-    return run_dir("raw", day, run_id) / f"org={safe_component(org_id)}"
-
-
-def billing_conn_id(role: DatabaseRole = "writer") -> str:
-    """The connection the ``role``'s part uses: ``billing_postgres_owner`` (migrations),
-    ``billing_postgres`` (the writer) or ``billing_postgres_reader`` (reports, exports). An owner or
-    reader connection that is not defined falls back to ``billing_postgres``, with a warning in the task
-    log, so a single-connection deployment keeps working (with the writer's login doing it all)."""
-    conn_id = BILLING_CONN_IDS[role]
-    if conn_id == BILLING_CONN_ID:
-        return conn_id
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        log.warning(
-            "Connection %s is not defined: the %s's part runs on %s instead. Define %s with a login that is "
-            "a member of the billing %s role to keep each part to its own privileges.",
-            conn_id, role, BILLING_CONN_ID, conn_id, role,
-        )
-        return BILLING_CONN_ID
-    return conn_id
-
-
-def _new_billing_connection(role: DatabaseRole = "writer") -> Any:
-    """Another psycopg 3 connection for ``role`` (see :func:`billing_conn_id`; the caller closes it)."""
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    return PostgresHook(postgres_conn_id=billing_conn_id(role)).get_conn()
-
-
-@contextmanager
-def billing_connection(role: DatabaseRole = "writer") -> Iterator[Any]:
-    """A psycopg 3 connection for ``role`` (PostgresHook picks psycopg 3 with SQLAlchemy 2): the
-    writer's ``billing_postgres`` unless asked for the owner or the reader."""
-
-    conn = _new_billing_connection(role)
-    try:
-        yield conn
-    finally:
-        conn.close()
+# --- helpers -----------------------------------------------------------------------------------
 
 
 def _window(data: WindowPayload | None) -> Window:
@@ -192,36 +130,14 @@ def sync_price_book() -> dict:
     return {"source": uri, "result": str(result)}
 
 
-def _rafay_client() -> Any:
-    from rafay_provider.hooks.rafay import RafayHook
-
-    return RafayHook().get_conn()
-
-
-def _rafay_source() -> Any:
-    """The usage source the ``rafay`` connection's ``api`` extra names (v2 or partner)."""
-    from rafay_provider.hooks.rafay import RafayHook
-
-    return RafayHook().get_source()
-
-
-def _page_writer(folder: ObjectStoragePath) -> Any:
-    """An ``on_page`` hook landing each raw API response page as a JSON file in ``folder``."""
-
-    def on_page(kind: str, key: str, page_no: int, body: bytes) -> None:
-        (folder / page_file_name(kind, key, page_no)).write_bytes(body)
-
-    return on_page
-
-
 def list_org_batches(window_data: WindowPayload, context: Context) -> list[OrgBatch]:
     """Orgs to bill, in listing order, split into at most ``[core] max_map_length`` batches."""
     from airflow.sdk.configuration import conf
 
     folder = run_dir("raw", _window(window_data), _run_id(context))
     folder.mkdir(parents=True, exist_ok=True)
-    source = _rafay_source()
-    listed = source.list_orgs(_rafay_client(), _window(window_data), on_page=_page_writer(folder))
+    client, source = rafay_access()
+    listed = source.list_orgs(client, _window(window_data), on_page=page_writer(folder))
     orgs: list[BatchOrg] = [{"org_id": o.org_id, "name": o.name, "org_seq": seq, "partner_id": o.partner_id,
                              "partner_problem": o.partner_problem} for seq, o in enumerate(listed)]
     if not source.lists_every_org:
@@ -299,15 +215,15 @@ def extract_batch(batch: OrgBatch, window_data: WindowPayload, context: Context)
     or day's failure never loses the others' work, and a failed (org, day) is never billed partially.
     """
     window = _window(window_data)
-    client, source = _rafay_client(), _rafay_source()
+    client, source = rafay_access()
     run_id = _run_id(context)
     landed: list[LandedOrgDay] = []
     failures: list[ExtractFailure] = []
-    with _extraction_seqs() as take_seq:
+    with extraction_seqs() as take_seq:
         for org in batch:
             for day in window.days():
                 try:
-                    landed.append(_extract_org_day(client, org, day, run_id, source, take_seq))
+                    landed.append(extract_org_day(client, org, day, run_id, source, take_seq))
                 except Exception as exc:  # one (org, day)'s failure must not lose the others' work
                     log.error("org %s (%s), day %s: extraction failed: %s", org["org_id"], org["name"],
                               day.start.date(), exc)
@@ -326,64 +242,6 @@ def extract_batch(batch: OrgBatch, window_data: WindowPayload, context: Context)
 
 def _org_ref(org: BatchOrg | LandedOrgDay) -> dict[str, str]:
     return {"org_id": org["org_id"], "name": org["name"]}
-
-
-@contextmanager
-def _extraction_seqs() -> Iterator[Callable[[], int]]:
-    """``take_seq()``: a new ``extraction_seq`` from the billing database (issue 21 rule 3), on one
-    connection opened at the first call and closed at the end."""
-    from rafay_billing.ledger.guards import next_extraction_seq
-
-    opened: list[Any] = []
-
-    def take_seq() -> int:
-        if not opened:
-            opened.append(_new_billing_connection())
-        return next_extraction_seq(opened[0])
-
-    try:
-        yield take_seq
-    finally:
-        for conn in opened:
-            conn.close()
-
-
-def _extract_org_day(
-    client: Any, org: BatchOrg, day: Window, run_id: str, source: Any, take_seq: Callable[[], int] | None = None
-) -> LandedOrgDay:
-    """Extract one (org, day) and land its raw pages and usage CSV. Its ``extraction_seq`` is taken
-    before the first request to Rafay (``take_seq``, else on a connection of its own): rating never
-    replaces a day with an extraction that started before the one the day holds."""
-    from rafay_billing.source.extract import OrgRef
-    from rafay_billing.source.usage import write_usage_csv
-
-    if take_seq is None:
-        with _extraction_seqs() as own:
-            extraction_seq = own()
-    else:
-        extraction_seq = take_seq()
-    org_dir = org_day_dir(day, org["org_id"], run_id)
-    org_dir.mkdir(parents=True, exist_ok=True)
-    # Rows spool to temporary files as pages arrive and stream into usage.csv below: an org with
-    # 100,000 instances never sits in the task's memory all at once.
-    ref = OrgRef(org["org_id"], org["name"], org.get("partner_id"), org.get("partner_problem"))
-    result = source.extract_org(client, ref, day, org_seq=org["org_seq"], on_page=_page_writer(org_dir),
-                                keep_rows=False)
-    usage_path = org_dir / "usage.csv"
-    with result, usage_path.open("w", encoding="utf-8", newline="") as handle:
-        rows = write_usage_csv(result.iter_rows(), handle)
-    log.info("%s, day %s, extraction %d; landed %s", result.summary_line(), day.start.date(), extraction_seq,
-             usage_path)
-    return {
-        "org_id": org["org_id"],
-        "name": org["name"],
-        "org_seq": org["org_seq"],
-        "day": day.start.date().isoformat(),
-        "usage_uri": str(usage_path),
-        "source_dir": str(org_dir),
-        "rows": rows,
-        "extraction_seq": extraction_seq,
-    }
 
 
 def _pulled(context: Context, key: str) -> list[Any]:
@@ -471,7 +329,7 @@ def rate(window_data: WindowPayload, loaded: LoadResult, context: Context) -> Ra
         log.info("Nothing was loaded in this run: no (org, day) to rate.")
         return {"slices": 0, "line_items": 0, "exceptions_by_reason": {}, "totals_by_currency": {}}
     with billing_connection() as conn:
-        summary = rate_slices(conn, slices, _run_id(context), connect=_new_billing_connection,
+        summary = rate_slices(conn, slices, _run_id(context), connect=new_billing_connection,
                               connections=rating_connections(), shrink_guard_ratio=shrink_guard_ratio())
         refused = run_decisions(conn, slices, _run_id(context))
         _log_money_table(conn, window, _run_id(context))

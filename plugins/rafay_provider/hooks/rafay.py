@@ -95,6 +95,7 @@ class RafayHook(BaseHook):
         self.concurrency = concurrency
         self.on_page = on_page
         self._client: RafayClient | None = None
+        self._settings: RafaySettings | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -109,7 +110,13 @@ class RafayHook(BaseHook):
     # -- configuration -------------------------------------------------------------------------
 
     def get_settings(self) -> RafaySettings:
-        """Resolve the connection (or the environment fallback) into validated settings."""
+        """The connection (or the environment fallback) as validated settings, resolved once per hook:
+        the client and the usage source of a task come from one reading of the connection."""
+        if self._settings is None:
+            self._settings = self._resolve_settings()
+        return self._settings
+
+    def _resolve_settings(self) -> RafaySettings:
         try:
             conn = self.get_connection(self.rafay_conn_id)
         except AirflowNotFoundException:

@@ -9,6 +9,24 @@ from airflow.sdk import BaseOperator, timezone
 from airflow.sdk.exceptions import AirflowFailException
 
 
+def period_wait_status(label: str) -> tuple[str, str]:
+    """``("closed" | "ready" | "waiting", what to log)``: whether the period's coverage is complete."""
+    from rafay_billing.periods.close import readiness
+    from rafay_billing.periods.period import parse_period
+    from rafay_billing.window import format_utc
+    from rafay_provider.resources import billing_connection
+
+    period = parse_period(label)
+    with billing_connection() as conn:
+        state = readiness(conn, period)
+    if state.closed is not None:
+        return "closed", (f"Period {label} was closed at {format_utc(state.closed.closed_at)} by "
+                          f"{state.closed.closed_by}: nothing to wait for.")
+    if state.uncovered:
+        return "waiting", state.describe(allow_exceptions=True)
+    return "ready", f"Every expected (org, day) of period {label} is billed."
+
+
 class PeriodReadySensor(BaseOperator):
     """Succeeds once every org of the registry has every day of the period billed (or the period is
     already closed) and the period's last day has settled; until then it defers itself to the triggerer
@@ -44,11 +62,9 @@ class PeriodReadySensor(BaseOperator):
     def _check(self, deadline: datetime) -> None:
         from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 
-        from rafay_provider import close_pipeline
-
         now = timezone.utcnow()
         settle_until = self._moment("settle_until")
-        status, message = close_pipeline.period_wait_status(self.period_data["period"])
+        status, message = period_wait_status(self.period_data["period"])
         if status == "closed" or (status == "ready" and now >= settle_until):
             self.log.info("%s", message)
             return None

@@ -11,6 +11,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from rafay_provider import close_pipeline
+from rafay_provider.sensors import period_ready
 from rafay_provider.sensors.period_ready import PeriodReadySensor
 
 
@@ -75,7 +76,7 @@ def sensor(settle_until: datetime, wait_minutes: int = 60, poke_seconds: int = 3
 @pytest.fixture
 def status(monkeypatch: pytest.MonkeyPatch):
     state = {"value": ("waiting", "1 (org, day)(s) are not billed: coke (Coke): 2026-10-31 (missing)")}
-    monkeypatch.setattr(close_pipeline, "period_wait_status", lambda label: state["value"])
+    monkeypatch.setattr(period_ready, "period_wait_status", lambda label: state["value"])
     return state
 
 
@@ -181,3 +182,14 @@ def test_rule16_one_orgs_failed_reread_is_named_and_the_others_are_not() -> None
     assert "coke" not in message
     ok = FakeTI({"late_usage_done": [["coke"], ["pepsi"]]})
     assert close_pipeline.collect_late_usage({"period": "2026-10"}, batches[:2], {"ti": ok}) == {"orgs": 2}
+
+
+def test_the_sensor_does_not_import_a_dag_step_module() -> None:
+    """The period sensor reads readiness itself: a DAG's steps (close_pipeline, pipeline) are not its parts."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, rafay_provider.sensors.period_ready as s; s.period_wait_status; "
+             "print(sorted(m for m in sys.modules if m in ('rafay_provider.close_pipeline', 'rafay_provider.pipeline')))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
