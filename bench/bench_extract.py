@@ -274,7 +274,7 @@ def extract_cpu(sim: Simulator, shape: Shape, concurrency: int) -> tuple[float, 
     landed usage CSV (``write_usage_csv``), timed here as the second figure."""
     from rafay_billing.source.client import RafayClient
     from rafay_billing.source.extract import extract_org, list_orgs
-    from rafay_billing.source.usage import write_usage_csv
+    from rafay_billing.source.usage_csv import write_usage_csv
     from rafay_billing.window import Window
 
     window = Window(WINDOW_END - timedelta(days=shape.days), WINDOW_END)

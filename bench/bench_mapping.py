@@ -192,7 +192,7 @@ def single_process(sim: Simulator, landing: Path, window_data: dict[str, str], o
     from rafay_billing.paths import safe_component
     from rafay_billing.source.client import RafayClient
     from rafay_billing.source.extract import extract_org, list_orgs
-    from rafay_billing.source.usage import write_usage_csv
+    from rafay_billing.source.usage_csv import write_usage_csv
     from rafay_billing.window import Window
 
     days = Window.from_dict(window_data).days()

@@ -193,7 +193,8 @@ def child(args: argparse.Namespace) -> int:
         from concurrent.futures import ThreadPoolExecutor
 
         from rafay_billing.source.client import RafayClient
-        from rafay_billing.source.usage import ProfileRef, normalize_record, write_usage_csv
+        from rafay_billing.source.usage import ProfileRef, normalize_record
+        from rafay_billing.source.usage_csv import write_usage_csv
         from rafay_billing.window import Window
 
         def run() -> dict:
@@ -226,7 +227,7 @@ def child(args: argparse.Namespace) -> int:
     else:
         from rafay_billing.source.client import RafayClient
         from rafay_billing.source.extract import extract_org
-        from rafay_billing.source.usage import write_usage_csv
+        from rafay_billing.source.usage_csv import write_usage_csv
         from rafay_billing.window import Window
 
         keep_rows = path == "core-kept"

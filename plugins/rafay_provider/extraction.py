@@ -42,7 +42,7 @@ def extract_org_day(
     before the first request to Rafay (``take_seq``, else on a connection of its own): rating never
     replaces a day with an extraction that started before the one the day holds."""
     from rafay_billing.source.extract import OrgRef
-    from rafay_billing.source.usage import write_usage_csv
+    from rafay_billing.source.usage_csv import write_usage_csv
 
     if take_seq is None:
         with extraction_seqs() as own:

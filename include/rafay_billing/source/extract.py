@@ -28,7 +28,8 @@ from typing import IO
 from rafay_billing.errors import RafayError, RafayResponseError
 from rafay_billing.paths import page_file_name
 from rafay_billing.source.client import ClientStats, ListingRestart, PageHook, RafayClient
-from rafay_billing.source.usage import ProfileRef, RowMaker, UsageRow, row_values, seed_text
+from rafay_billing.source.record_values import seed_text
+from rafay_billing.source.usage import ProfileRef, RowMaker, UsageRow, row_values
 from rafay_billing.window import Window
 
 log = logging.getLogger(__name__)

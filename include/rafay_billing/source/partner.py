@@ -39,7 +39,8 @@ from rafay_billing.source.extract import (
     _unkeyed_page_hook,
     list_orgs,
 )
-from rafay_billing.source.usage import ProfileRef, UsageRow, normalize_record, row_values, seed_text
+from rafay_billing.source.record_values import seed_text
+from rafay_billing.source.usage import ProfileRef, UsageRow, normalize_record, row_values
 from rafay_billing.window import Window
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,8 @@ from rafay_billing.errors import RafayListingInconsistent, RafayNotFound, RafayR
 from rafay_billing.paths import page_file_name
 from rafay_billing.source.client import RafayClient, RetryPolicy
 from rafay_billing.source.extract import OrgRef, extract_org, list_orgs
-from rafay_billing.source.usage import read_usage_csv, spec_gpu_count, write_usage_csv
+from rafay_billing.source.usage import spec_gpu_count
+from rafay_billing.source.usage_csv import read_usage_csv, write_usage_csv
 from rafay_billing.window import Window
 from rafay_simulator import (
     Dataset,

@@ -11,20 +11,17 @@ from decimal import Decimal
 
 import pytest
 
+from rafay_billing.source.record_values import GPU_COUNT_MAX, pg_text, seed_text
 from rafay_billing.source.usage import (
-    GPU_COUNT_MAX,
     USAGE_COLUMNS,
     ProfileRef,
     UsageRow,
     normalize_record,
-    pg_text,
-    read_usage_csv,
-    seed_text,
     seed_usage,
     spec_gpu_count,
     usage_hours,
-    write_usage_csv,
 )
+from rafay_billing.source.usage_csv import read_usage_csv, write_usage_csv
 from rafay_billing.window import Window
 
 WINDOW = Window(datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 11, tzinfo=UTC))

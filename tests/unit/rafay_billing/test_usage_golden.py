@@ -12,7 +12,8 @@ import io
 import json
 from decimal import Decimal
 
-from rafay_billing.source.usage import USAGE_COLUMNS, row_values, write_usage_csv
+from rafay_billing.source.usage import USAGE_COLUMNS, row_values
+from rafay_billing.source.usage_csv import write_usage_csv
 from tests.support.golden_usage import EDGE_GOLDEN, edge_rows, row_line
 
 
@@ -25,7 +26,7 @@ def test_edge_rows_are_identical_to_the_golden_rows() -> None:
 
 
 def _cell_before(value: object) -> str:
-    """``usage._cell`` as it was: decimals through the JSON encoder's ``default``."""
+    """``usage_csv._cell`` as it was: decimals through the JSON encoder's ``default``."""
     def default(v: object) -> str:
         if isinstance(v, Decimal):
             return format(v, "f")

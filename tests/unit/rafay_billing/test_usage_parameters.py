@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from rafay_billing.source.extract import _row, _RowSpool
-from rafay_billing.source.usage import ProfileRef, normalize_record, record_parameters
+from rafay_billing.source.parameters import record_parameters
+from rafay_billing.source.usage import ProfileRef, normalize_record
 from rafay_billing.window import Window
 
 W = Window(datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 11, tzinfo=UTC))
