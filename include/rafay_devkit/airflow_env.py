@@ -16,7 +16,13 @@ from psycopg.conninfo import conninfo_to_dict
 
 from rafay_billing.settings import ENV_API_KEY, ENV_CONSOLE_URL
 from rafay_devkit.project import dags_folder as default_dags_folder
-from rafay_provider.settings import BILLING_DAG_ID
+from rafay_provider.settings import (
+    BILLING_CONN_ID,
+    BILLING_DAG_ID,
+    BILLING_OWNER_CONN_ID,
+    BILLING_READER_CONN_ID,
+    RAFAY_CONN_ID,
+)
 
 
 def isolated_airflow_env(airflow_home: Path, dags_folder: Path | None = None) -> dict[str, str]:
@@ -43,7 +49,7 @@ def airflow_bin() -> str:
 
 SECRETS_BACKEND = "airflow.secrets.local_filesystem.LocalFilesystemBackend"
 # The connections the billing tasks read; with a connections file, none of them is an AIRFLOW_CONN_* variable.
-BILLING_CONN_IDS = ("rafay_default", "billing_postgres", "billing_postgres_owner", "billing_postgres_reader")
+BILLING_CONN_IDS = (RAFAY_CONN_ID, BILLING_CONN_ID, BILLING_OWNER_CONN_ID, BILLING_READER_CONN_ID)
 
 
 def postgres_connection(dsn: str) -> dict:
@@ -122,8 +128,8 @@ def airflow_env(
     rafay: dict = {"conn_type": "rafay", "host": rafay_url, "password": rafay_api_key}
     if rafay_extra:
         rafay["extra"] = json.dumps(rafay_extra)
-    connections = {"rafay_default": rafay, "billing_postgres": postgres_connection(billing_dsn)}
-    for conn_id, dsn in (("billing_postgres_owner", billing_owner_dsn), ("billing_postgres_reader", billing_reader_dsn)):
+    connections = {RAFAY_CONN_ID: rafay, BILLING_CONN_ID: postgres_connection(billing_dsn)}
+    for conn_id, dsn in ((BILLING_OWNER_CONN_ID, billing_owner_dsn), (BILLING_READER_CONN_ID, billing_reader_dsn)):
         if dsn:
             connections[conn_id] = postgres_connection(dsn)
     env.update(

@@ -59,6 +59,7 @@ from rafay_devkit.local_airflow import (
 from rafay_devkit.postgres import EmbeddedPostgres, free_port
 from rafay_devkit.project import demo_price_book, work_dir
 from rafay_devkit.redis_server import RedisServer
+from rafay_provider.settings import BILLING_CONN_ID, BILLING_READER_CONN_ID
 
 WORKER_HOSTNAME_VAR = "RAFAY_WORKER_HOSTNAME"
 WORKER_MARKER_VAR = "RAFAY_CELERY_WORKER_ID"
@@ -162,8 +163,8 @@ def connection_secrets(env: dict[str, str], directory: Path) -> tuple[dict[str, 
         value = rest.pop(conn_env_name(conn_id), None)
         if value:
             connections[conn_id] = json.loads(value)
-    if "billing_postgres_reader" not in connections and "billing_postgres" in connections:
-        fallback = {"billing_postgres_reader": connections["billing_postgres"]}
+    if BILLING_READER_CONN_ID not in connections and BILLING_CONN_ID in connections:
+        fallback = {BILLING_READER_CONN_ID: connections[BILLING_CONN_ID]}
     else:
         fallback = {}
     files = {}

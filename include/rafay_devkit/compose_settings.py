@@ -18,6 +18,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from rafay_devkit.project import dags_folder
+from rafay_provider.settings import (
+    BILLING_CONN_ID,
+    BILLING_OWNER_CONN_ID,
+    BILLING_READER_CONN_ID,
+    RAFAY_CONN_ID,
+)
 
 COMPOSE_FILE = "docker-compose.yaml"
 
@@ -42,8 +48,8 @@ SECRETS = ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLO
 
 # What each Compose secret holds (docker-compose.yaml's comment on ``secrets:``; secrets/*.example.json).
 SECRET_CONNECTIONS: dict[str, tuple[str, ...]] = {
-    "billing_connections": ("rafay_default", "billing_postgres", "billing_postgres_owner", "billing_postgres_reader"),
-    "billing_reader_connection": ("billing_postgres_reader",),
+    "billing_connections": (RAFAY_CONN_ID, BILLING_CONN_ID, BILLING_OWNER_CONN_ID, BILLING_READER_CONN_ID),
+    "billing_reader_connection": (BILLING_READER_CONN_ID,),
 }
 SECRETS_MOUNT = "/run/secrets/"
 
