@@ -198,7 +198,7 @@ def _waive_parser(sub: Any) -> None:
     waive.add_argument("--profile", help="profile name")
     waive.add_argument("--instance", help="instance key (the instance id, or name:<instance>)")
     waive.add_argument("--reason", help="exception reason: unpriced, ambiguous_price, missing_gpu_count, "
-                       "invalid_usage, usage_exceeds_window or missing_dimension")
+                       "invalid_usage, usage_exceeds_window, missing_dimension or usage_outside_day")
     waive.add_argument("--why", help="why this usage is not billed, in words finance can read (required)")
     waive.add_argument("--by", help="who waives it (default: $USER, else the login name)")
     waive.add_argument("--all-open", action="store_true", help="waive every open exception of --period")

@@ -313,3 +313,12 @@ def test_console_script_runs_end_to_end(rafay_sim_factory, tmp_path: Path) -> No
     assert [p.name.startswith("ncp-metrics-") for p in written] == [True, True]
     assert all(p.read_bytes().startswith(b"Organization,Profile Type,Profile,Instance,Usage(h),Status\r\n") for p in written)
     assert sim.api_key not in proc.stdout + proc.stderr
+
+
+def test_the_waive_help_names_every_reason_a_waiver_accepts(capsys: pytest.CaptureFixture[str]) -> None:
+    from rafay_billing.periods.waivers import REASONS
+
+    with pytest.raises(SystemExit):
+        cli.main(["waive", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert all(reason in shown for reason in REASONS), shown
