@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rafay_provider import settings
 
 if TYPE_CHECKING:
-    from airflow.sdk import DeadlineAlert
+    from airflow.sdk.definitions.deadline import DeadlineAlert
 
 NOTIFIER_PATH = "rafay_provider.notifications.BillingAlertNotifier"
 """The notifier, by import path: the triggerer imports it to run a missed deadline's callback."""
@@ -36,7 +36,8 @@ def deadline(dag_id: str) -> DeadlineAlert | None:
     triggerer (``AsyncCallback``), with ``what`` naming the limit that was missed."""
     if not settings.deadline_alerts():
         return None
-    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+    from airflow.sdk.definitions.callback import AsyncCallback  # airflow.sdk exports them lazily (mypy)
+    from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
     if dag_id == settings.CLOSE_DAG_ID:
         interval = settings.close_deadline()

@@ -104,8 +104,6 @@ class BillingAlertNotifier(HttpNotifier):
     is late or failed (default: the failed tasks, or "did not finish by its deadline").
     """
 
-    template_fields = ()  # the message is built from the context, not rendered from templates
-
     def __init__(self, *, event: str = FAILED, what: str | None = None, http_conn_id: str = ALERTS_CONN_ID,
                  endpoint: str | None = None, timeout: float = 10.0, context: Any = None) -> None:
         super().__init__(http_conn_id=http_conn_id, endpoint=endpoint, method="POST",
@@ -116,7 +114,7 @@ class BillingAlertNotifier(HttpNotifier):
         self.what = what
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
-        """Nothing to render (no template fields): skips building a Jinja environment from the DAG."""
+        """Nothing to render: the message is built from the context (no Jinja environment from the DAG)."""
 
     def _log_only(self, message: dict[str, Any]) -> None:
         log.warning("Connection %s is not defined: billing alert not sent: %s", self.http_conn_id, message["text"])

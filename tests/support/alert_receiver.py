@@ -47,7 +47,7 @@ def alert_receiver() -> Iterator[AlertReceiver]:
     receiver = AlertReceiver()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with receiver._lock:
                 receiver.received.append(json.loads(body))
