@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
 
-from rafay_provider import settings
+from rafay_provider import alerts, settings
 from rafay_provider.sensors.period_ready import PeriodReadySensor
 
 CLOSED_PERIODS = Asset(settings.CLOSED_PERIODS_URI)
@@ -52,6 +52,9 @@ Config: `[rafay_billing] invoice_issuer` (default `RAFAY`). Connections: `rafay_
     start_date=settings.billing_start_datetime().replace(day=1),
     catchup=True,
     max_active_runs=1,  # months close in order, so invoice numbers follow the months
+    # failure notices and (with [rafay_billing] deadline_alerts) a Deadline Alert, to connection billing_alerts
+    on_failure_callback=alerts.run_failed,
+    deadline=alerts.deadline(settings.CLOSE_DAG_ID),
     doc_md=DOC,
     tags=["billing", "rafay", "invoices"],
     default_args={"owner": "billing", "retries": 1, "retry_delay": settings.retry_delay()},

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
 
-from rafay_provider import settings
+from rafay_provider import alerts, settings
 from rafay_provider.payloads import LandedOrgDay, LoadResult, OrgBatch, RateResult, WindowPayload
 
 DOC = """
@@ -38,6 +38,9 @@ Connections: `rafay_default` (type `rafay`), `billing_postgres`. Variables: `bil
     start_date=settings.billing_start_datetime(),
     catchup=True,
     max_active_runs=3,
+    # failure notices and (with [rafay_billing] deadline_alerts) a Deadline Alert, to connection billing_alerts
+    on_failure_callback=alerts.run_failed,
+    deadline=alerts.deadline(settings.BILLING_DAG_ID),
     doc_md=DOC,
     tags=["billing", "rafay"],
     default_args={

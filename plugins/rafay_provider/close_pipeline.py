@@ -20,7 +20,7 @@ from rafay_billing.jsonable import to_jsonable
 from rafay_billing.periods.clip import clip
 from rafay_billing.periods.period import Period, parse_period
 from rafay_billing.window import Window, format_utc
-from rafay_provider import settings
+from rafay_provider import metrics, settings
 from rafay_provider.extraction import extract_org_day
 from rafay_provider.payloads import BatchOrg, LandedOrgDay
 from rafay_provider.resources import billing_connection, landing_root, page_writer, rafay_access, run_dir
@@ -167,6 +167,7 @@ def late_usage_orgs(period_data: dict, context: Context) -> list[list[BatchOrg]]
         for seq, o in enumerate(listed) if o.org_id in expected
     ]
     per_task = max(1, math.ceil(len(orgs) / max(1, conf.getint("core", "max_map_length", fallback=1024))))
+    metrics.client_requests(client)
     log.info("Re-reading the last %d day(s) of %s for %d org(s), %d per task.", len(days), period.label,
              len(orgs), per_task)
     return [orgs[i : i + per_task] for i in range(0, len(orgs), per_task)]
@@ -222,6 +223,7 @@ def _reread(
             except Exception as exc:  # one (org, day)'s failure must not stop the others' re-read
                 log.error("org %s, day %s: re-read failed: %s", ref["org_id"], day, exc)
                 failures.append((ref["org_id"], day.isoformat(), str(exc)[:500]))
+    metrics.client_requests(client)
     return landed, failures
 
 
@@ -365,6 +367,7 @@ def issue_invoices(period_data: dict, context: Context, rerated: dict | None = N
                                   rerated_before=int((rerated or {}).get("rerated_items") or 0))
         except PeriodNotReady as exc:
             raise AirflowFailException(f"{exc}\n(the ledger changed after check_ready; nothing was issued)") from None
+    metrics.issued(result)
     if result.already_closed:
         log.info("Period %s was already closed: nothing issued.", period.label)
     for inv in result.invoices:

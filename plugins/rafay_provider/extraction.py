@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rafay_billing.window import Window
+from rafay_provider import metrics
 from rafay_provider.payloads import BatchOrg, LandedOrgDay
 from rafay_provider.resources import new_billing_connection, org_day_dir, page_writer
 
@@ -61,6 +62,7 @@ def extract_org_day(
         rows = write_usage_csv(result.iter_rows(), handle)
     log.info("%s, day %s, extraction %d; landed %s", result.summary_line(), day.start.date(), extraction_seq,
              usage_path)
+    metrics.extraction(result)
     return {
         "org_id": org["org_id"],
         "name": org["name"],

@@ -21,6 +21,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from rafay_billing.jsonable import to_jsonable
 from rafay_billing.window import Window, WindowError, format_utc, resolve_window
+from rafay_provider import metrics
 from rafay_provider.extraction import extract_org_day, extraction_seqs
 from rafay_provider.payloads import (
     BatchOrg,
@@ -154,6 +155,7 @@ def list_org_batches(window_data: WindowPayload, context: Context) -> list[OrgBa
     max_tasks = max(1, conf.getint("core", "max_map_length", fallback=1024))
     per_batch = max(1, math.ceil(len(orgs) / max_tasks))
     batches = [orgs[i : i + per_batch] for i in range(0, len(orgs), per_batch)]
+    metrics.listed(len(orgs), client)
     log.info(
         "%d organizations to bill in %d extraction task(s) (%d per task; max_map_length %d).",
         len(orgs), len(batches), per_batch, max_tasks,
@@ -229,6 +231,7 @@ def extract_batch(batch: OrgBatch, window_data: WindowPayload, context: Context)
                               day.start.date(), exc)
                     failures.append({"org_id": org["org_id"], "name": org["name"],
                                      "day": day.start.date().isoformat(), "error": str(exc)[:2000]})
+    metrics.client_requests(client)
     ti = context["ti"]
     ti.xcom_push(key=EXTRACTED_XCOM_KEY, value=landed)
     ti.xcom_push(key=EXTRACT_FAILURES_XCOM_KEY, value=failures)
@@ -309,12 +312,12 @@ def load_usage(window_data: WindowPayload | None, batches: list[OrgBatch] | None
             len(failed), ", ".join(f"{f['org_id']} {f['day']}" for f in failed),
         )
     log.info("Loaded %d usage rows for %d (org, day)(s) into billing.usage_records.", rows, len(loaded))
-    return {
+    return metrics.loaded({
         "loaded": loaded,
         "rows": rows,
         "failed": [FailedOrgDay(org_id=f["org_id"], name=f["name"], day=f["day"]) for f in failed],
         "orgs": [o["org_id"] for o in listed],
-    }
+    })
 
 
 def rate(window_data: WindowPayload, loaded: LoadResult, context: Context) -> RateResult:
@@ -352,7 +355,7 @@ def rate(window_data: WindowPayload, loaded: LoadResult, context: Context) -> Ra
             c.org_id, c.usage_date, c.correction_seq, c.period_start,
             ", ".join(f"{v} {k}" for k, v in sorted(c.delta_by_currency.items())),
         )
-    return cast(RateResult, to_jsonable(
+    return metrics.rated(cast(RateResult, to_jsonable(
         {
             "slices": len(slices),
             "line_items": summary.line_items,
@@ -362,7 +365,7 @@ def rate(window_data: WindowPayload, loaded: LoadResult, context: Context) -> Ra
             "held": [f"{o} {d}" for o, d in refused["held"]],
             "superseded": [f"{o} {d}" for o, d in refused["superseded"]],
         }
-    ))
+    )))
 
 
 def _log_money_table(conn: Any, window: Window, run_id: str) -> None:

@@ -18,6 +18,8 @@ Settings live in Airflow's configuration, section ``[rafay_billing]`` (env
   share of what the day holds (default 0.5), or that has no records, is held, not rated.
 - ``max_window_days``: the longest window a run bills (default 62) unless its conf says
   ``{"allow_long_window": true}``.
+- ``deadline_alerts``, ``nightly_deadline_hours``, ``close_deadline_days``: Deadline Alerts (off by default)
+  posted, like failure notices, to connection ``billing_alerts``.
 - ``db_owner_role``, ``db_writer_role``, ``db_reader_role``, ``db_tenant_api_role``: the billing database's
   group roles (default ``rafay_billing_owner``/``_writer``/``_reader``/``_tenant_api``), which the
   migrations create when absent; the logins of the three connections below are their members (the tenant
@@ -129,6 +131,23 @@ CONFIG_OPTIONS: dict[str, dict[str, str | None]] = {
         "description": "The longest window a run bills unless its conf says {\"allow_long_window\": true} "
         "(a typo must not re-bill years; older env RAFAY_BILLING_MAX_WINDOW_DAYS).",
         "type": "integer", "default": "62", "example": "31",
+    },
+    "deadline_alerts": {
+        "description": "Attach Deadline Alerts to both DAGs (the nightly run must finish within "
+        "nightly_deadline_hours, the close within close_deadline_days, counted from when the run was queued); "
+        "a miss is posted to connection billing_alerts by the triggerer. Off by default: on Airflow 3.3.2 a DAG "
+        "with a deadline makes `airflow dags test` exit 1 after a successful run, and only the scheduler checks "
+        "deadlines.",
+        "type": "boolean", "default": "False", "example": "True",
+    },
+    "nightly_deadline_hours": {
+        "description": "With deadline_alerts: hours after a nightly run is queued by which it must have finished.",
+        "type": "float", "default": "6", "example": "4",
+    },
+    "close_deadline_days": {
+        "description": "With deadline_alerts: days after a close run is queued by which it must have finished "
+        "(it waits for the month's days to be billed and settled first).",
+        "type": "float", "default": "5", "example": "3",
     },
     **{
         key: {
@@ -278,6 +297,53 @@ def database_roles() -> DatabaseRoles:
     except DatabaseError as exc:
         keys = ", ".join(f"{SECTION}.{key}" for key in ROLE_KEYS.values())
         raise SettingsError(f"[{SECTION}] database roles ({keys}): {exc}") from None
+
+
+# --- alerts (issue 23 part 2) ----------------------------------------------------------------------
+ALERTS_CONN_ID = "billing_alerts"
+"""HTTP connection (type ``http``) that failure notices and deadline alerts are posted to as JSON: host =
+the receiver's URL (its path included), extra headers as the HTTP provider takes them. Not defined: the
+alert is only logged."""
+DEADLINE_ALERTS_KEY = "deadline_alerts"
+NIGHTLY_DEADLINE_KEY = "nightly_deadline_hours"
+CLOSE_DEADLINE_KEY = "close_deadline_days"
+
+
+def deadline_alerts() -> bool:
+    """``[rafay_billing] deadline_alerts`` (default false): attach the Deadline Alerts to both DAGs."""
+    from airflow.sdk.configuration import conf
+
+    text = str(conf.get(SECTION, DEADLINE_ALERTS_KEY, fallback=_default(DEADLINE_ALERTS_KEY)) or "").strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise SettingsError(f"[{SECTION}] {DEADLINE_ALERTS_KEY} (env AIRFLOW__{SECTION.upper()}__"
+                        f"{DEADLINE_ALERTS_KEY.upper()}) must be true or false, got {text!r}")
+
+
+def _positive(key: str) -> float:
+    from airflow.sdk.configuration import conf
+
+    text = str(conf.get(SECTION, key, fallback=_default(key)) or "").strip() or _default(key)
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not value > 0:
+        raise SettingsError(f"[{SECTION}] {key} (env AIRFLOW__{SECTION.upper()}__{key.upper()}) must be a "
+                            f"number > 0, got {text!r}")
+    return value
+
+
+def nightly_deadline() -> timedelta:
+    """``[rafay_billing] nightly_deadline_hours`` (default 6) as the nightly run's allowed time since queued."""
+    return timedelta(hours=_positive(NIGHTLY_DEADLINE_KEY))
+
+
+def close_deadline() -> timedelta:
+    """``[rafay_billing] close_deadline_days`` (default 5) as the close run's allowed time since queued."""
+    return timedelta(days=_positive(CLOSE_DEADLINE_KEY))
 
 
 # --- delivery of issued documents to the provider's billing system (issue 24) -----------------------

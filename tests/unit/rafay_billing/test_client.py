@@ -622,6 +622,22 @@ def test_sim_org_inserted_at_the_head_while_paging_is_neither_repeated_nor_lost(
     assert offsets == [0, 3, 6, 0, 3, 6]  # the inconsistent read, then one from the start
 
 
+def test_sim_pages_of_a_listing_read_again_are_counted_as_re_read(rafay_sim_factory) -> None:
+    """Issue 23 part 3 (metric pages_reread): the pages of every read after a listing's first, per request
+    stats and on the client; each request's latency is kept for the timers."""
+    sim = rafay_sim_factory(orgs=7)
+    sim.add_fault(Fault("insert_head", r"^/v2/organizations$", after_pages=1))
+    client = _sim_client(sim, page_size=3)
+    stats = ClientStats()
+    list(client.iter_organizations(stats=stats))
+    snap = stats.snapshot()
+    assert (snap.pages, snap.rereads, snap.requests) == (6, 3, 6)  # offsets 0, 3, 6 twice: the second read re-read
+    assert client.stats.snapshot().rereads == 3
+    assert len(client.stats.latencies()) == len(sim.requests) == 6
+    list(client.iter_organizations(stats=(steady := ClientStats())))
+    assert steady.snapshot().rereads == 0
+
+
 def test_sim_profile_removed_while_paging_does_not_skip_another(rafay_sim_factory, caplog) -> None:
     sim = rafay_sim_factory(orgs=1, profiles_per_org=(6, 6))
     org = sim.dataset.orgs[0]

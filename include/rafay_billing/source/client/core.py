@@ -314,6 +314,11 @@ class RafayClient:
                 if target is not None:
                     target.add_page()
 
+        def count_reread() -> None:
+            for target in (self.stats, stats):
+                if target is not None:
+                    target.add_reread()
+
         return Pager(
             fetch=lambda path, query: self._get(path, query, stats),
             page_size=self.page_size,
@@ -321,6 +326,7 @@ class RafayClient:
             listing_reads=self.retry.listing_reads,
             count_page=count_page,
             hook=on_page or self.on_page,
+            count_reread=count_reread,
         )
 
     def _consistent(self, listing: Listing, on_page: PageHook | None, stats: ClientStats | None) -> Iterator[dict]:

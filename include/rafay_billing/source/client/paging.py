@@ -158,7 +158,8 @@ class _Read:
 
 @dataclass(frozen=True)
 class Pager:
-    """Reads listings page by page through ``fetch``; ``count_page`` is told of every page received."""
+    """Reads listings page by page through ``fetch``; ``count_page`` is told of every page received,
+    ``count_reread`` also of every page received by a read after a listing's first (the pages re-read)."""
 
     fetch: Fetch
     page_size: int
@@ -166,6 +167,7 @@ class Pager:
     listing_reads: int
     count_page: Callable[[], None]
     hook: PageHook | None = None
+    count_reread: Callable[[], None] | None = None
 
     def consistent(self, listing: Listing) -> Iterator[dict]:
         """The items of the listing's consistent read, yielded only once it is known to be consistent."""
@@ -194,7 +196,7 @@ class Pager:
         for read_no in range(1, reads + 1):
             if problems:
                 yield ListingRestart(read_no, problems[-1])
-            result = yield from self._read_once(listing)
+            result = yield from self._read_once(listing, again=read_no > 1)
             if result.problem is None:
                 return
             if result.digest is not None and result.digest == previous:
@@ -218,7 +220,7 @@ class Pager:
             method="GET", path=listing.path,
         )
 
-    def _read_once(self, listing: Listing) -> Generator[PagedItem, None, _Read]:
+    def _read_once(self, listing: Listing, again: bool = False) -> Generator[PagedItem, None, _Read]:
         """One read from offset 0 to the end, yielding items as pages arrive; returns what it found.
 
         The offset advances by the items actually received (a server may cap pages below
@@ -246,6 +248,8 @@ class Pager:
                 data, body = ahead.take(listing.path, query)
                 where = f"GET {listing.path}?{urlencode(query)}"
                 self.count_page()
+                if again and self.count_reread is not None:
+                    self.count_reread()
                 if self.hook is not None:
                     self.hook(listing.kind, listing.key, page_no, body)
                 items = page_items(data, listing, where)

@@ -16,6 +16,8 @@ class StatsSnapshot:
     retries: int
     p50_ms: float | None
     p95_ms: float | None
+    rereads: int = 0
+    """Pages received again because a listing changed while it was paged and was read from the start."""
 
 
 def percentile(values: list[float], pct: float) -> float | None:
@@ -28,13 +30,14 @@ def percentile(values: list[float], pct: float) -> float | None:
 
 
 class ClientStats:
-    """Thread-safe counters: HTTP requests (every attempt), listing pages, retries, latencies."""
+    """Thread-safe counters: HTTP requests (every attempt), listing pages, pages re-read, retries, latencies."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests = 0
         self._pages = 0
         self._retries = 0
+        self._rereads = 0
         self._latencies: list[float] = []
 
     def add_request(self, ms: float) -> None:
@@ -46,6 +49,15 @@ class ClientStats:
         with self._lock:
             self._pages += 1
 
+    def add_reread(self) -> None:
+        with self._lock:
+            self._rereads += 1
+
+    def latencies(self) -> list[float]:
+        """Every request's latency in ms, in the order they ended (e.g. to report each as a timer)."""
+        with self._lock:
+            return list(self._latencies)
+
     def add_retry(self) -> None:
         with self._lock:
             self._retries += 1
@@ -54,5 +66,6 @@ class ClientStats:
         with self._lock:
             latencies = list(self._latencies)
             return StatsSnapshot(
-                self._requests, self._pages, self._retries, percentile(latencies, 50), percentile(latencies, 95)
+                self._requests, self._pages, self._retries, percentile(latencies, 50), percentile(latencies, 95),
+                self._rereads,
             )
