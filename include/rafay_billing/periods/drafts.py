@@ -242,14 +242,16 @@ def approval_summary(
     previous = {(org, cur_.strip()): amount for org, cur_, amount in cur.fetchall()}
     now = {(d.org_id, d.currency): d.subtotal for d in drafts}
     names = {d.org_id: d.organization for d in drafts}
-    changes = []
-    for key in now.keys() | previous.keys():
-        before, after = previous.get(key, Decimal(0)), now.get(key, Decimal(0))
-        if before != after:
-            changes.append({"org_id": key[0], "organization": names.get(key[0], key[0]), "currency": key[1],
-                            "previous": str(before) if key in previous else None,
-                            "current": str(after) if key in now else None, "change": str(after - before)})
-    changes.sort(key=lambda c: (-abs(Decimal(c["change"])), c["org_id"], c["currency"]))
+    deltas: list[tuple[Decimal, str, str]] = sorted(
+        ((now.get(key, Decimal(0)) - previous.get(key, Decimal(0)), key[0], key[1])
+         for key in now.keys() | previous.keys()),
+        key=lambda c: (-abs(c[0]), c[1], c[2]))
+    changes = [
+        {"org_id": org, "organization": names.get(org, org), "currency": currency,
+         "previous": str(previous[(org, currency)]) if (org, currency) in previous else None,
+         "current": str(now[(org, currency)]) if (org, currency) in now else None, "change": str(delta)}
+        for delta, org, currency in deltas if delta != 0
+    ]
     cur.execute(sql("drafts/waived_exceptions.sql"), period_params(period))
     waived = [
         {"org_id": o, "usage_date": d.isoformat(), "profile": clip(p), "instance_key": clip(k), "reason": r,
