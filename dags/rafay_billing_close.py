@@ -132,6 +132,21 @@ def rafay_billing_close() -> None:
 
         return close_pipeline.issue_invoices(period, get_current_context(), rerated)
 
+    @task(retries=0)
+    def draft_invoices(period: dict, rerated: dict) -> dict:
+        """close_approval = required: the documents as drafts, nothing numbered."""
+        from rafay_provider import close_pipeline
+
+        return close_pipeline.draft_invoices(period, get_current_context(), rerated)
+
+    @task(task_id="issue_invoices")
+    def issue_approved_invoices(period: dict) -> dict:
+        """Acts on the answer: issues the drafts as they are, or fails with the reviewer's comment, or asks
+        for a new close when the period changed. Idempotent like issue_invoices."""
+        from rafay_provider import close_pipeline
+
+        return close_pipeline.issue_approved(period, get_current_context())
+
     @task
     def write_documents(period: dict) -> dict:
         from rafay_provider import close_pipeline
@@ -159,7 +174,15 @@ def rafay_billing_close() -> None:
     collected = collect_late_usage(period, orgs)
     rerated = rerate_period(period)
     checked = check_ready(period)
-    issued = issue_invoices(period, rerated)
+    if settings.close_approval() == "required":
+        from rafay_provider.approval import CloseApprovalOperator, approval_params
+
+        drafted = draft_invoices(period, rerated)
+        approval = CloseApprovalOperator(task_id="approve_invoices", retries=0, params=approval_params())
+        issued = issue_approved_invoices(period)
+        checked >> drafted >> approval >> issued
+    else:
+        issued = issue_invoices(period, rerated)
     documents = write_documents(period)
     focus = export_focus(period)
     announced = announce_closed_period(period, issued)

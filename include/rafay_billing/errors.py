@@ -134,5 +134,18 @@ class DocumentError(ValueError):
     whose stored numbers disagree with its lines."""
 
 
+class DraftError(RuntimeError):
+    """Invoice drafts awaiting approval cannot be acted on as asked; the message says what to do."""
+
+
+class DraftsRejected(DraftError):
+    """The reviewer rejected the drafts: they are discarded and nothing was numbered or issued."""
+
+
+class DraftsStale(DraftError):
+    """What the period carries changed after its drafts were written (or it is no longer ready):
+    nothing was issued; the drafts are marked stale and a new close must draft the period again."""
+
+
 class FocusExportError(ValueError):
     """The export cannot be made as asked (bad period label, format, names or target)."""

@@ -213,6 +213,24 @@ class AirflowClient:
         )
         return response.json().get("value") if response.status_code == 200 else None
 
+    # human in the loop (Required Actions)
+
+    def hitl_path(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
+        return (f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/"
+                f"{quote(task_id, safe='')}/{map_index}/hitlDetails")
+
+    def hitl_detail(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict | None:
+        """The approval request of a task (subject, body, options, params, response), or None (none yet)."""
+        response = self.request("GET", self.hitl_path(dag_id, run_id, task_id, map_index), expect=(200, 404))
+        return response.json() if response.status_code == 200 else None
+
+    def answer_hitl(self, dag_id: str, run_id: str, task_id: str, options: list[str],
+                    params_input: dict | None = None, map_index: int = -1) -> dict:
+        """Answer a task's approval request as this client's user
+        (``PATCH /api/v2/dags/{dag}/dagRuns/{run}/taskInstances/{task}/{map_index}/hitlDetails``)."""
+        return self.request("PATCH", self.hitl_path(dag_id, run_id, task_id, map_index),
+                            json={"chosen_options": options, "params_input": params_input or {}}).json()
+
     # logs
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:

@@ -432,3 +432,135 @@ def announce_closed_period(period_data: dict, issued: dict, context: Context) ->
     context["outlet_events"][Asset(CLOSED_PERIODS_URI)].extra = extra
     log.info("Announcing closed period %s to %s consumers: %s", period.label, CLOSED_PERIODS_URI, extra)
     return extra
+
+
+# --- approval before issuing (issue 23, part 1: [rafay_billing] close_approval = required) ------------
+
+DRAFT_TASK = "draft_invoices"
+APPROVAL_TASK = "approve_invoices"
+
+
+def drafts_dir(period: Period, draft_set_id: int) -> ObjectStoragePath:
+    """``<landing root>/reports/period=YYYY-MM/drafts/set=N``: one drafting's documents (never issued ones)."""
+    return period_dir(period) / "drafts" / f"set={draft_set_id}"
+
+
+def draft_invoices(period_data: dict, context: Context, rerated: dict | None = None) -> dict:
+    """Write the period's documents as drafts with the fingerprint of what it carries (one transaction,
+    the close's own preparation: nothing is numbered or issued), their draft documents under the
+    landing root, and the reviewer's summary (the approval request's body). A closed period drafts nothing."""
+    from rafay_billing.errors import PeriodNotReady
+    from rafay_billing.periods.drafts import draft_period, summary_markdown, write_draft_documents
+    from rafay_provider.settings import SettingsError, invoice_issuer
+
+    period = _period(period_data)
+    try:
+        issuer = invoice_issuer()
+    except SettingsError as exc:
+        raise AirflowFailException(str(exc)) from None
+    with billing_connection() as conn:
+        try:
+            drafts = draft_period(conn, period, actor=actor(context), issuer=issuer,
+                                  allow_exceptions=bool(period_data["allow_exceptions"]),
+                                  billing_start=_billing_start(),
+                                  rerated_before=int((rerated or {}).get("rerated_items") or 0))
+        except PeriodNotReady as exc:
+            raise AirflowFailException(f"{exc}\n(the ledger changed after check_ready; nothing was drafted)") from None
+    if drafts.already_closed:
+        log.info("Period %s was already closed: nothing drafted, nothing to approve.", period.label)
+        return {"period": period.label, "already_closed": True, "issuer": issuer}
+    if drafts.superseded:
+        log.warning("Superseded the pending draft set(s) %s of %s.", drafts.superseded, period.label)
+    files = write_draft_documents(drafts, drafts_dir(period, drafts.draft_set_id))
+    log.info("%s; %d draft document(s) in %s", drafts, len(files), drafts_dir(period, drafts.draft_set_id))
+    return {
+        "period": period.label, "already_closed": False, "issuer": issuer, "draft_set_id": drafts.draft_set_id,
+        "fingerprint": drafts.fingerprint, "documents": len(drafts.drafts),
+        "totals": to_jsonable(drafts.totals_by_currency), "dir": str(drafts_dir(period, drafts.draft_set_id)),
+        "body": summary_markdown(drafts.summary, draft_set_id=drafts.draft_set_id, fingerprint=drafts.fingerprint,
+                                 issuer=issuer),
+    }
+
+
+def approval_response(context: Context) -> dict | None:
+    """The approval task's response (chosen options, the comment, who answered, when), or None."""
+    return context["ti"].xcom_pull(task_ids=APPROVAL_TASK)
+
+
+def _responder(user: Any) -> str | None:
+    if not user:
+        return None  # the response timed out and the default (Reject) was taken
+    user_id, name = str(user.get("id") or ""), str(user.get("name") or "")
+    return name if not user_id or user_id == name else f"{name} (id {user_id})" if name else user_id
+
+
+def _when(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def issue_approved(period_data: dict, context: Context) -> dict:
+    """Act on the reviewer's answer: Approve with an unchanged fingerprint issues the drafts exactly as they
+    are (numbers taken now); Reject discards them and fails with the reviewer's comment; a changed period
+    issues nothing and fails asking for a new close. Audited either way."""
+    from rafay_billing.errors import DraftError
+    from rafay_billing.periods.close import closed_period
+    from rafay_billing.periods.drafts import Decision, decide, fetch_draft_set
+
+    period = _period(period_data)
+    drafted = context["ti"].xcom_pull(task_ids=DRAFT_TASK) or {}
+    issuer = drafted.get("issuer")
+    if not drafted or drafted.get("already_closed"):
+        with billing_connection() as conn:
+            closed = closed_period(conn, period)
+        if closed is None:
+            raise AirflowFailException(f"no drafts of {period.label} to act on: see {DRAFT_TASK}")
+        log.info("Period %s was already closed: nothing issued.", period.label)
+        return _issued_result(period, _existing_close(period), str(issuer or ""))
+    response = approval_response(context)
+    if not response or not response.get("chosen_options"):
+        raise AirflowFailException(f"{APPROVAL_TASK} left no answer: nothing issued; close {period.label} again")
+    decision = Decision(
+        option=str(response["chosen_options"][0]),
+        comment=str((response.get("params_input") or {}).get("comment") or "").strip(),
+        responded_by=_responder(response.get("responded_by_user")),
+        responded_at=_when(response.get("responded_at")),
+    )
+    log.info("Answer to the drafts of %s (set %s): %s by %s at %s%s", period.label, drafted["draft_set_id"],
+             decision.option, decision.who, decision.responded_at,
+             f", comment: {clip(decision.comment)}" if decision.comment else "")
+    with billing_connection() as conn:
+        try:
+            result = decide(conn, period, int(drafted["draft_set_id"]), decision, actor=actor(context),
+                            issuer=str(issuer), billing_start=_billing_start())
+        except DraftError as exc:
+            raise AirflowFailException(str(exc)) from None
+        issued_set = fetch_draft_set(conn, int(drafted["draft_set_id"]))
+    log.info("Draft set %s is %s.", issued_set.draft_set_id, issued_set.status)
+    return _issued_result(period, result, str(issuer))
+
+
+def _existing_close(period: Period) -> Any:
+    from rafay_billing.periods.close import CloseResult, closed_period
+    from rafay_billing.periods.invoices import fetch_invoices
+
+    with billing_connection() as conn:
+        closed = closed_period(conn, period)
+        invoices = fetch_invoices(conn, period)
+    assert closed is not None
+    return CloseResult(period, True, tuple(invoices), closed.closed_at, closed.closed_by,
+                       allow_exceptions=closed.allow_exceptions)
+
+
+def _issued_result(period: Period, result: Any, issuer: str) -> dict:
+    for inv in result.invoices:
+        log.info("%s %s: %s (%s), %s %s, %d line(s)", "Credit note" if inv.is_credit_note else "Invoice",
+                 inv.invoice_number, inv.org_id, inv.organization, inv.subtotal, inv.currency, inv.line_count)
+    log.info("%s", result)
+    return {
+        "period": period.label, "already_closed": result.already_closed, "invoices": len(result.invoices),
+        "totals": to_jsonable(dict(result.totals_by_currency)),
+        "open_exceptions": len(result.open_exceptions), "issuer": issuer,
+        "credit_notes": sum(1 for inv in result.invoices if inv.is_credit_note), "rerated_items": result.rerated_items,
+    }

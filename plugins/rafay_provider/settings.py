@@ -75,6 +75,10 @@ EXTRACTED_XCOM_KEY = "extracted"
 EXTRACT_FAILURES_XCOM_KEY = "extract_failures"
 
 SECTION = "rafay_billing"
+CLOSE_APPROVAL_KEY = "close_approval"
+APPROVAL_USERS_KEY = "approval_assigned_users"
+APPROVAL_TIMEOUT_KEY = "approval_timeout_hours"
+CLOSE_APPROVAL_MODES = ("none", "required")
 START_DATE_KEY = "billing_start_date"
 ISSUER_KEY = "invoice_issuer"
 DEFAULT_BILLING_START_DATE = "2026-11-01"
@@ -148,6 +152,22 @@ CONFIG_OPTIONS: dict[str, dict[str, str | None]] = {
         "description": "With deadline_alerts: days after a close run is queued by which it must have finished "
         "(it waits for the month's days to be billed and settled first).",
         "type": "float", "default": "5", "example": "3",
+    },
+    CLOSE_APPROVAL_KEY: {
+        "description": "none: the monthly close issues its invoices at once. required: it writes them as drafts "
+        "(billing.invoice_drafts) and waits in the UI's Required Actions for a person to Approve (the drafts are "
+        "issued exactly as drafted, numbered then) or Reject (discarded, nothing numbered).",
+        "type": "string", "default": "none", "example": "required",
+    },
+    APPROVAL_USERS_KEY: {
+        "description": "Who may answer the close's approval request: comma-separated user ids of the auth manager "
+        "(an id may be written id:Display Name); empty: any user allowed to answer Required Actions.",
+        "type": "string", "default": "", "example": "finance-lead:Finance Lead,controller",
+    },
+    APPROVAL_TIMEOUT_KEY: {
+        "description": "Hours the close waits for an answer to its approval request; then Reject is taken (the "
+        "drafts are discarded, nothing is issued). 0: wait without limit.",
+        "type": "float", "default": "72", "example": "24",
     },
     **{
         key: {
@@ -390,3 +410,53 @@ def max_window_days() -> int:
     if value < 1:
         raise SettingsError(f"[{SECTION}] {MAX_WINDOW_DAYS_KEY} must be a whole number >= 1, got {value}")
     return value
+
+
+# --- approval of the close's invoices (issue 23, part 1) ---------------------------------------------
+
+
+def _option(key: str) -> str:
+    from airflow.sdk.configuration import conf
+
+    value = conf.get(SECTION, key, fallback=None)
+    return _default(key) if value is None else str(value).strip()
+
+
+def _env_name(key: str) -> str:
+    return f"[{SECTION}] {key} (env AIRFLOW__{SECTION.upper()}__{key.upper()})"
+
+
+def close_approval() -> str:
+    """``[rafay_billing] close_approval``: ``none`` (default: the close issues at once) or ``required``
+    (drafts, then a person approves in Required Actions). Read when the close DAG is parsed."""
+    value = (_option(CLOSE_APPROVAL_KEY) or "none").lower()
+    if value not in CLOSE_APPROVAL_MODES:
+        raise SettingsError(f"{_env_name(CLOSE_APPROVAL_KEY)} must be none or required, got {value!r}")
+    return value
+
+
+def approval_assigned_users() -> list[dict[str, str]]:
+    """``[rafay_billing] approval_assigned_users`` as HITL users (``{"id", "name"}``); empty: anyone who may
+    answer Required Actions."""
+    users = []
+    for part in _option(APPROVAL_USERS_KEY).split(","):
+        user_id, _, name = part.strip().partition(":")
+        if not user_id.strip():
+            if part.strip():
+                raise SettingsError(f"{_env_name(APPROVAL_USERS_KEY)}: {part.strip()!r} has no user id; write "
+                                    "id or id:Display Name, comma-separated")
+            continue
+        users.append({"id": user_id.strip(), "name": name.strip() or user_id.strip()})
+    return users
+
+
+def approval_timeout() -> timedelta | None:
+    """``[rafay_billing] approval_timeout_hours`` (default 72; 0: no limit): then Reject is taken."""
+    text = _option(APPROVAL_TIMEOUT_KEY)
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = -1
+    if not hours >= 0 or hours == float("inf"):
+        raise SettingsError(f"{_env_name(APPROVAL_TIMEOUT_KEY)} must be a number of hours >= 0, got {text!r}")
+    return timedelta(hours=hours) if hours else None

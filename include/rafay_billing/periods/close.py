@@ -21,7 +21,8 @@ day lands in the earliest open period, which must be the next one to issue.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -317,6 +318,54 @@ def _item_versions(cur: Any, params: dict[str, Any]) -> dict[tuple, str]:
     return {tuple(row[:-1]): row[-1] for row in cur.fetchall()}
 
 
+@dataclass
+class PreparedClose:
+    """A close up to the point of issuing (:func:`prepared_close`): inside its transaction, under the
+    close lock and the ledger lock, with readiness checked. ``closed``: the period was closed before
+    (nothing was re-rated or checked then)."""
+
+    cur: Any
+    period: Period
+    closed: ClosedPeriod | None
+    state: Readiness | None = None
+    rerated: int = 0
+
+
+@contextmanager
+def prepared_close(
+    conn: Any, period: Period, *, allow_exceptions: bool = False, now: datetime | None = None,
+    billing_start: date | None = None, rerate: bool = True, rerated_before: int = 0,
+) -> Iterator[PreparedClose]:
+    """Everything the close does before it issues, in one transaction that the caller's block ends:
+    take the close lock, re-rate (``rerate``), lock the ledger, check readiness (raises
+    :class:`PeriodNotReady`). Why one function: issuing now (:func:`close_period`) and writing drafts for
+    approval (:mod:`rafay_billing.periods.drafts`) must see the very same ledger, and whatever the close
+    writes before issuing belongs here, so both carry it."""
+    with transaction(conn), conn.cursor() as cur:
+        cur.execute(sql("periods/close_lock.sql"))
+        closed = _closed(cur, period)
+        if closed is not None:
+            yield PreparedClose(cur, period, closed)
+            return
+        rerated = rerated_before + (rerate_period(conn, period) if rerate else 0)
+        cur.execute(sql("periods/lock_ledger.sql"))
+        state = _readiness(cur, period, now, billing_start)
+        if not state.ready(allow_exceptions=allow_exceptions):
+            raise PeriodNotReady(state, allow_exceptions)
+        yield PreparedClose(cur, period, None, state, rerated)
+
+
+def issue_prepared(prepared: PreparedClose, *, actor: str, issuer: str, allow_exceptions: bool) -> CloseResult:
+    """Close the prepared period and issue its documents (numbers taken now, gap-free), audited."""
+    cur, period, state = prepared.cur, prepared.period, prepared.state
+    assert state is not None and prepared.closed is None
+    closed_at = _insert_period(cur, period, actor, allow_exceptions)
+    invoices = issue(cur, period, actor, issuer)
+    _audit_close(cur, period, actor, issuer, invoices, state.open_exceptions, allow_exceptions, prepared.rerated)
+    return CloseResult(period, False, tuple(invoices), closed_at, actor, state.open_exceptions, allow_exceptions,
+                       prepared.rerated)
+
+
 def close_period(
     conn: Any, period: Period, *, actor: str, issuer: str, allow_exceptions: bool = False,
     now: datetime | None = None, billing_start: date | None = None, rerate: bool = True, rerated_before: int = 0,
@@ -335,26 +384,22 @@ def close_period(
     earlier, e.g. the close DAG's ``rerate_period`` task).
     """
     check_issuer(issuer)
+    check_actor(actor)
+    with prepared_close(conn, period, allow_exceptions=allow_exceptions, now=now, billing_start=billing_start,
+                        rerate=rerate, rerated_before=rerated_before) as prepared:
+        if prepared.closed is not None:
+            return existing_result(prepared.cur, prepared.closed)
+        return issue_prepared(prepared, actor=actor, issuer=issuer, allow_exceptions=allow_exceptions)
+
+
+def check_actor(actor: str) -> str:
+    """Who closes (a run or a user) is recorded everywhere: it may not be empty."""
     if not str(actor or "").strip():
         raise PeriodError("closing a period needs an actor (the run or the person closing it)")
-    with transaction(conn), conn.cursor() as cur:
-        cur.execute(sql("periods/close_lock.sql"))
-        closed = _closed(cur, period)
-        if closed is not None:
-            return _existing(cur, closed)
-        rerated = rerated_before + (rerate_period(conn, period) if rerate else 0)
-        cur.execute(sql("periods/lock_ledger.sql"))
-        state = _readiness(cur, period, now, billing_start)
-        if not state.ready(allow_exceptions=allow_exceptions):
-            raise PeriodNotReady(state, allow_exceptions)
-        closed_at = _insert_period(cur, period, actor, allow_exceptions)
-        invoices = issue(cur, period, actor, issuer)
-        _audit_close(cur, period, actor, issuer, invoices, state.open_exceptions, allow_exceptions, rerated)
-    return CloseResult(period, False, tuple(invoices), closed_at, actor, state.open_exceptions, allow_exceptions,
-                       rerated)
+    return actor
 
 
-def _existing(cur: Any, closed: ClosedPeriod) -> CloseResult:
+def existing_result(cur: Any, closed: ClosedPeriod) -> CloseResult:
     invoices = fetch_invoices_in(cur, closed.period)
     return CloseResult(closed.period, True, tuple(invoices), closed.closed_at, closed.closed_by,
                        allow_exceptions=closed.allow_exceptions)

@@ -123,6 +123,7 @@ def _page_data(conn: Any, first: date, end: date, state: dict[str, Any]) -> dict
         "periods": period_list, "period": period,
         "invoices": (queries.invoices(conn, period, search=state["iq"], limit=limit, offset=state["ioffset"])
                      if period else None),
+        "drafts": queries.invoice_drafts(conn),
     }
 
 

@@ -149,3 +149,8 @@ def invoices(conn: Any, period_start: date, *, search: str | None = None, limit:
     for row in page.rows:
         row["currency"] = row["currency"].strip()
     return page
+
+
+def invoice_drafts(conn: Any, *, limit: int = 12) -> list[dict[str, Any]]:
+    """The latest invoice draft sets (approval before issuing, issue 23): pending ones await an answer."""
+    return _rows(conn, "ui/invoice_drafts.sql", {"limit": limit})

@@ -19,6 +19,7 @@ TABLES = {
     "deliveries",  # 014: delivery of issued documents to the billing system (issue 24)
     "api_tokens",  # 015: the tenant statements API's per-org tokens (issue 24)
     "extractions",  # 009 (issue 21): every (org, day) extraction with its extraction_seq
+    "invoice_draft_sets", "invoice_drafts", "invoice_draft_lines",  # 017: drafts awaiting approval (issue 23)
 }
 ALL = [m.name for m in db.migrations()]
 

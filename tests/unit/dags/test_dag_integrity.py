@@ -34,6 +34,12 @@ PARSE_SCRIPT = textwrap.dedent(
             "start_date": close.start_date.isoformat(), "catchup": close.catchup,
             "max_active_runs": close.max_active_runs, "params": sorted(close.params),
             "pools": {t.task_id: t.pool for t in close.tasks},
+            "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in close.tasks},
+            "hitl": {t.task_id: {"options": t.options, "defaults": t.defaults, "params": sorted(t.params),
+                                 "assigned_users": t.assigned_users,
+                                 "timeout": t.response_timeout.total_seconds() if t.response_timeout else None,
+                                 "type": type(t).__mro__[1].__name__}
+                     for t in close.tasks if hasattr(t, "options") and hasattr(t, "response_timeout")},
         } if close else None,
         "errors": {k: str(v) for k, v in bag.import_errors.items()},
         "dags": sorted(bag.dag_ids),
@@ -116,3 +122,34 @@ def test_close_dag_shape() -> None:
     assert close["max_active_runs"] == 1
     assert close["params"] == ["allow_exceptions", "period", "poke_seconds", "settle_minutes", "wait_minutes"]
     assert close["pools"]["reread_late_usage"] == close["pools"]["late_usage_orgs"] == "rafay_api"
+
+
+def test_close_dag_with_approval_required_drafts_asks_and_then_issues() -> None:
+    """Issue 23 part 1: with close_approval = required, drafts then a HITLOperator (Approve / Reject, a
+    comment, assigned users and timeout from config, Reject by default) before issue_invoices."""
+    close = _parse({"AIRFLOW__RAFAY_BILLING__CLOSE_APPROVAL": "required",
+                    "AIRFLOW__RAFAY_BILLING__APPROVAL_ASSIGNED_USERS": "finance:Finance Lead, admin",
+                    "AIRFLOW__RAFAY_BILLING__APPROVAL_TIMEOUT_HOURS": "24"})["close"]
+    assert close["tasks"] == [
+        "resolve_period", "wait_for_period", "sync_price_book", "late_usage_orgs", "reread_late_usage",
+        "collect_late_usage", "rerate_period", "check_ready", "draft_invoices", "approve_invoices",
+        "issue_invoices", "write_documents", "export_focus", "announce_closed_period",
+    ]
+    assert close["hitl"] == {"approve_invoices": {
+        "options": ["Approve", "Reject"], "defaults": ["Reject"], "params": ["comment"],
+        "assigned_users": [{"id": "finance", "name": "Finance Lead"}, {"id": "admin", "name": "admin"}],
+        "timeout": 24 * 3600.0, "type": "HITLOperator",
+    }}
+    assert "approve_invoices" in close["upstream"]["issue_invoices"]
+    assert close["upstream"]["approve_invoices"] == ["draft_invoices"]
+
+
+def test_close_dag_without_approval_issues_at_once() -> None:
+    close = _parse({"AIRFLOW__RAFAY_BILLING__CLOSE_APPROVAL": "none"})["close"]
+    assert "approve_invoices" not in close["tasks"] and close["hitl"] == {}
+
+
+def test_a_bad_close_approval_is_an_import_error_that_says_what_to_write() -> None:
+    result = _parse({"AIRFLOW__RAFAY_BILLING__CLOSE_APPROVAL": "maybe"})
+    [error] = [e for f, e in result["errors"].items() if f.endswith("rafay_billing_close.py")]
+    assert "close_approval" in error and "none or required" in error and "maybe" in error

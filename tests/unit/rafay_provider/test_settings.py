@@ -79,3 +79,43 @@ def test_the_config_section_is_declared_to_airflow_with_every_option_the_setting
     assert shown.returncode == 0, shown.stderr[-2000:]
     for key in read:
         assert f"\n{key} = {declared['options'][key]['default']}\n" in shown.stdout, (key, shown.stdout[-2000:])
+
+
+# --- approval of the close's invoices (issue 23, part 1) ---------------------------------------------
+
+@pytest.fixture
+def _no_approval_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("CLOSE_APPROVAL", "APPROVAL_ASSIGNED_USERS", "APPROVAL_TIMEOUT_HOURS"):
+        monkeypatch.delenv(f"AIRFLOW__RAFAY_BILLING__{key}", raising=False)
+
+
+def test_approval_defaults_issue_at_once(_no_approval_env: None) -> None:
+    assert settings.close_approval() == "none"
+    assert settings.approval_assigned_users() == []
+    assert settings.approval_timeout() == timedelta(hours=72)
+    for key in ("close_approval", "approval_assigned_users", "approval_timeout_hours"):
+        option = settings.CONFIG_OPTIONS[key]
+        assert option["description"] and option["type"] and option["example"] and option["default"] is not None
+
+
+def test_approval_settings(monkeypatch: pytest.MonkeyPatch, _no_approval_env: None) -> None:
+    monkeypatch.setenv("AIRFLOW__RAFAY_BILLING__CLOSE_APPROVAL", "Required")
+    monkeypatch.setenv("AIRFLOW__RAFAY_BILLING__APPROVAL_ASSIGNED_USERS", " lead:Finance Lead , ctl ,")
+    monkeypatch.setenv("AIRFLOW__RAFAY_BILLING__APPROVAL_TIMEOUT_HOURS", "0")
+    assert settings.close_approval() == "required"
+    assert settings.approval_assigned_users() == [{"id": "lead", "name": "Finance Lead"}, {"id": "ctl", "name": "ctl"}]
+    assert settings.approval_timeout() is None  # 0: wait without limit
+
+
+@pytest.mark.parametrize(("key", "value", "says"), [
+    ("CLOSE_APPROVAL", "yes", "none or required"),
+    ("APPROVAL_TIMEOUT_HOURS", "-2", "hours >= 0"),
+    ("APPROVAL_TIMEOUT_HOURS", "soon", "hours >= 0"),
+    ("APPROVAL_ASSIGNED_USERS", ":Nameless", "no user id"),
+])
+def test_bad_approval_settings_name_the_setting(monkeypatch: pytest.MonkeyPatch, _no_approval_env: None,
+                                                key: str, value: str, says: str) -> None:
+    monkeypatch.setenv(f"AIRFLOW__RAFAY_BILLING__{key}", value)
+    with pytest.raises(settings.SettingsError, match=rf"\[rafay_billing\] {key.lower()} .*{says}"):
+        {"CLOSE_APPROVAL": settings.close_approval, "APPROVAL_TIMEOUT_HOURS": settings.approval_timeout,
+         "APPROVAL_ASSIGNED_USERS": settings.approval_assigned_users}[key]()

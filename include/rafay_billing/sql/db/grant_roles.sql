@@ -42,9 +42,11 @@ BEGIN
         privileges := CASE
             WHEN t.relname IN ('schema_migrations', 'currencies') THEN NULL
             WHEN t.relname IN ('audit_log', 'invoices', 'invoice_lines', 'billing_periods', 'price_book_history',
-                               'exception_waivers', 'document_references') THEN 'INSERT'
+                               'exception_waivers', 'document_references', 'invoice_drafts',
+                               'invoice_draft_lines') THEN 'INSERT'
             -- versions and delivery states move forward only (their triggers); no DELETE
-            WHEN t.relname IN ('invoice_counters', 'contract_versions', 'deliveries', 'api_tokens', 'extractions')
+            WHEN t.relname IN ('invoice_counters', 'contract_versions', 'deliveries', 'api_tokens', 'extractions',
+                               'invoice_draft_sets')
                 THEN 'INSERT, UPDATE'
             ELSE 'INSERT, UPDATE, DELETE'
         END;
