@@ -538,6 +538,7 @@ def issue_approved(period_data: dict, context: Context) -> dict:
             raise AirflowFailException(str(exc)) from None
         issued_set = fetch_draft_set(conn, int(drafted["draft_set_id"]))
     log.info("Draft set %s is %s.", issued_set.draft_set_id, issued_set.status)
+    metrics.issued(result)  # the documents were numbered now, when the approval was acted on
     return _issued_result(period, result, str(issuer))
 
 
