@@ -27,10 +27,17 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from rafay_billing.contracts.charges import MonthCharge
+from rafay_billing.contracts.readiness import describe_unlisted, unlisted_orgs_in
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import PeriodError, PeriodNotReady
 from rafay_billing.jsonable import to_jsonable
 from rafay_billing.periods.clip import clip, clip_all
+from rafay_billing.periods.contract_charges import (
+    compute_month_charges,
+    log_month_charges,
+    write_month_charges,
+)
 from rafay_billing.periods.invoices import Invoice, check_issuer, fetch_invoices_in, issue, totals_by_currency
 from rafay_billing.periods.period import Period, period_params
 from rafay_billing.periods.waivers import LISTED_AT_MOST
@@ -104,6 +111,8 @@ class Readiness:
     ended: bool = True
     closed: ClosedPeriod | None = None
     earlier_open: tuple[Period, ...] = ()
+    unlisted_contracts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(org, contract ids) of contracts that charge the period for an org never listed (issue 22, rule 8)."""
 
     @property
     def coverage_complete(self) -> bool:
@@ -113,7 +122,7 @@ class Readiness:
     def ready(self, *, allow_exceptions: bool = False) -> bool:
         """The period may be closed: it has ended, no earlier period with billed days is open, nothing is
         missing or failed, and no exception is open (unless ``allow_exceptions``)."""
-        return (self.ended and not self.earlier_open and not self.uncovered
+        return (self.ended and not self.earlier_open and not self.uncovered and not self.unlisted_contracts
                 and (allow_exceptions or not self.open_exceptions))
 
     def problems(self, *, allow_exceptions: bool = False) -> list[str]:
@@ -129,6 +138,8 @@ class Readiness:
             found.append(_describe_uncovered(self.uncovered, self.period))
         if self.open_exceptions and not allow_exceptions:
             found.append(_describe_exceptions(self.open_exceptions))
+        if self.unlisted_contracts:  # allow_exceptions does not close over it: the invoice's org is unknown
+            found.append(describe_unlisted({org: list(ids) for org, ids in self.unlisted_contracts}, self.period))
         return found
 
     def exceptions_summary(self) -> str:
@@ -238,7 +249,8 @@ def _readiness(cur: Any, period: Period, now: datetime | None, billing_start: da
     cur.execute(sql("periods/earlier_open.sql"), {**params, "billing_start": billing_start})
     earlier = tuple(Period(month) for (month,) in cur.fetchall())
     ended = (now or datetime.now(UTC)) >= period.end_datetime
-    return Readiness(period, uncovered, exceptions, ended, _closed(cur, period), earlier)
+    unlisted = tuple((org, tuple(ids)) for org, ids in sorted(unlisted_orgs_in(cur, period, billing_start).items()))
+    return Readiness(period, uncovered, exceptions, ended, _closed(cur, period), earlier, unlisted)
 
 
 def _closed(cur: Any, period: Period) -> ClosedPeriod | None:
@@ -248,6 +260,11 @@ def _closed(cur: Any, period: Period) -> ClosedPeriod | None:
         return None
     _, _, closed_at, closed_by, allow = row
     return ClosedPeriod(period, closed_at, closed_by, allow)
+
+
+def closed_period_in(cur: Any, period: Period) -> ClosedPeriod | None:
+    """:func:`closed_period` inside the caller's transaction, on its cursor."""
+    return _closed(cur, period)
 
 
 def closed_period(conn: Any, period: Period) -> ClosedPeriod | None:
@@ -272,6 +289,8 @@ class CloseResult:
     open_exceptions: tuple[OpenException, ...] = ()
     allow_exceptions: bool = False
     rerated_items: int = 0
+    contract_charges: tuple[MonthCharge, ...] = ()
+    """The month-level contract charges this close wrote (issue 22): reservation fees, fees, true-ups."""
 
     @property
     def totals_by_currency(self) -> dict[str, Decimal]:
@@ -347,11 +366,16 @@ def close_period(
         state = _readiness(cur, period, now, billing_start)
         if not state.ready(allow_exceptions=allow_exceptions):
             raise PeriodNotReady(state, allow_exceptions)
+        # the month's contract charges (issue 22), from the usage as re-rated, before the month is closed
+        charges = compute_month_charges(cur, period, billing_start)
+        write_month_charges(cur, charges, actor)
+        log_month_charges(period, charges)
         closed_at = _insert_period(cur, period, actor, allow_exceptions)
         invoices = issue(cur, period, actor, issuer)
-        _audit_close(cur, period, actor, issuer, invoices, state.open_exceptions, allow_exceptions, rerated)
+        _audit_close(cur, period, actor, issuer, invoices, state.open_exceptions, allow_exceptions, rerated,
+                     len(charges))
     return CloseResult(period, False, tuple(invoices), closed_at, actor, state.open_exceptions, allow_exceptions,
-                       rerated)
+                       rerated, tuple(charges))
 
 
 def _existing(cur: Any, closed: ClosedPeriod) -> CloseResult:
@@ -367,7 +391,8 @@ def _insert_period(cur: Any, period: Period, actor: str, allow_exceptions: bool)
 
 
 def _audit_close(cur: Any, period: Period, actor: str, issuer: str, invoices: Sequence[Invoice],
-                 exceptions: Sequence[OpenException], allow_exceptions: bool, rerated: int) -> None:
+                 exceptions: Sequence[OpenException], allow_exceptions: bool, rerated: int,
+                 contract_charges: int = 0) -> None:
     detail = {
         "period": period.label, "issuer": issuer, "invoices": len(invoices),
         "invoice_numbers": [inv.invoice_number for inv in invoices],
@@ -378,6 +403,7 @@ def _audit_close(cur: Any, period: Period, actor: str, issuer: str, invoices: Se
         # open exceptions of closed days whose correction (a refund) this close issues, allowed or waived
         "allowed_corrections_of_closed_days": sum(1 for e in exceptions if e.corrects_a_closed_day),
         "rerated_items": rerated,
+        "contract_charges": contract_charges,
     }
     cur.execute(sql("audit/record.sql"), {"action": "close", "actor": actor, "period_start": period.start,
                                           "org_id": None, "usage_date": None, "detail": json.dumps(detail)})
