@@ -128,13 +128,13 @@ def _same(issued: list[dict[str, Any]], fresh: MonthCharge | None) -> bool:
 
 
 def correct_month_charges(cur: Any, months: Iterable[Period], run_id: str,
-                          billing_start: date | None = None) -> list[MonthCharge]:
+                          billing_start: date | None = None) -> list[tuple[str, Period]]:
     """Rule 7: recompute the contract charges of closed ``months`` from the contracts and the ledger as
     they stand now; for each contract whose charge differs from what was issued for the month, write
     into the earliest open period the issued net reversed and the new charge (``charge_class``
     ``correction``). A month whose charges are unchanged writes nothing, and so does a repeat (pending
-    corrections in open periods are replaced, never added to). Returns the new charges written."""
-    written: list[MonthCharge] = []
+    corrections in open periods are replaced, never added to). Returns the (contract, month)s corrected."""
+    written: list[tuple[str, Period]] = []
     for month in sorted(set(months)):
         cur.execute(sql("contract_charges/delete_pending_corrections.sql"), {"month": month.start})
         fresh = {c.contract_id: c for c in compute_month_charges(cur, month, billing_start)}
@@ -159,7 +159,7 @@ def correct_month_charges(cur: Any, months: Iterable[Period], run_id: str,
                 cur.execute(sql("contract_charges/insert_item.sql"), item_params(
                     new, run_id=run_id, billing_period_start=period, charge_class="correction",
                     correction_seq=max(seq - 1, 1) if old else seq))
-                written.append(new)
+            written.append((contract_id, month))
             log.info("contract %s, %s: issued %s, now %s: corrected in period %s", contract_id, month.label,
                      ", ".join(f"{r['amount']} {r['currency']}" for r in old) or "nothing",
                      f"{new.amount} {new.currency}" if new else "nothing", period)

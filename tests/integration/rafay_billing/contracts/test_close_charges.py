@@ -166,3 +166,54 @@ def test_preview_of_the_open_month_is_what_the_close_then_issues_and_writes_noth
     assert issued == {"coke": expected_coke, "pepsi": Decimal("2.88")}
     assert cli.main(["preview", "--dsn", billing_dsn, "--period", "2026-11"]) == 1  # closed: read the invoices
     assert "is closed" in capsys.readouterr().err
+
+
+def _corrections(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute(
+        "SELECT contract_id, entry, amount, usage_date, billing_period_start FROM billing.charge_line_items"
+        " WHERE charge_level = 'month' AND charge_class = 'correction' ORDER BY contract_id, correction_seq,"
+        " entry DESC").fetchall()
+
+
+def test_a_contract_changed_after_close_is_corrected_in_the_next_open_period(conn: psycopg.Connection) -> None:
+    """Rule 7: the sync that accepts a retroactive change writes the closed month's issued net reversed
+    and its new charge into the earliest open period; a repeat or an unchanged month writes nothing; a
+    further change before that period closes replaces the pending correction; the next close issues it."""
+    _sync(conn, *CONTRACTS)
+    _close(conn, NOV)
+    unchanged = [*CONTRACTS[:3], CONTRACTS[3].replace("onboarding", "onboarding renamed")]
+    _sync(conn, *unchanged, allow_retroactive=True)  # a description: no charge of November changes
+    assert _corrections(conn) == []
+    f1 = CONTRACTS[2].replace("299.99", "330")
+    r1 = CONTRACTS[0].replace("2026-11-10T14:00:00Z,,", "2026-11-10T14:00:00Z,2026-11-20T00:00:00Z,")
+    _sync(conn, r1, CONTRACTS[1], f1, CONTRACTS[3], allow_retroactive=True)
+    new_fee = _money(Fraction(330) * 20 / 30)
+    new_reservation = _money(8 * Fraction("2.15") * _hours(datetime(2026, 11, 10, 14, tzinfo=UTC),
+                                                           datetime(2026, 11, 20, tzinfo=UTC)))
+    assert new_reservation == Decimal("3887.20")  # 226 h x 8 x 2.15
+    nov, dec = NOV.start, DEC.start
+    expected = [("f-1", "reversal", -MONTHLY_FEE, nov, dec), ("f-1", "charge", new_fee, nov, dec),
+                ("r-1", "reversal", -RESERVATION_FEE, nov, dec), ("r-1", "charge", new_reservation, nov, dec)]
+    assert _corrections(conn) == expected
+    _sync(conn, r1, CONTRACTS[1], f1, CONTRACTS[3], allow_retroactive=True)  # a repeat: nothing doubles
+    assert _corrections(conn) == expected
+    f1_again = CONTRACTS[2].replace("299.99", "360")
+    _sync(conn, r1, CONTRACTS[1], f1_again, CONTRACTS[3], allow_retroactive=True)
+    assert _corrections(conn)[:2] == [("f-1", "reversal", -MONTHLY_FEE, nov, dec),
+                                      ("f-1", "charge", Decimal("240.00"), nov, dec)]
+    # December closes with its own charges (r-1 ended in November) and November's corrections
+    bill(conn, [Usage("coke", date(2026, 12, d), "cpu-vm", "c1", "1") for d in range(1, 32)]
+         + [Usage("pepsi", date(2026, 12, d), "cpu-vm", "p1", "1") for d in range(1, 32)], "dec")
+    december = _close(conn, DEC)
+    coke = next(i for i in december.invoices if i.org_id == "coke")
+    dec_usage = Decimal("0.12") * 31
+    dec_true_up = _money(Fraction(1000) - Fraction(dec_usage))
+    corrections = (Decimal("240.00") - MONTHLY_FEE) + (new_reservation - RESERVATION_FEE)
+    assert coke.subtotal == dec_usage + dec_true_up + Decimal("360.00") + corrections
+    assert coke.document_type == "credit_note"  # the reservation's refund outweighs December's charges
+    lines = fetch_invoice_lines(conn, coke.invoice_id)
+    by_contract: dict[str | None, Decimal] = {}
+    for ln in lines:
+        if ln.charge_class == "correction":  # a reversal and a new charge at another unit price: two lines
+            by_contract[ln.contract_id] = by_contract.get(ln.contract_id, Decimal(0)) + ln.amount
+    assert by_contract == {"f-1": Decimal("240.00") - MONTHLY_FEE, "r-1": new_reservation - RESERVATION_FEE}
