@@ -35,6 +35,7 @@ from rafay_billing.jsonable import to_jsonable
 from rafay_billing.periods.clip import clip, clip_all
 from rafay_billing.periods.contract_charges import (
     compute_month_charges,
+    correct_true_ups,
     log_month_charges,
     write_month_charges,
 )
@@ -369,6 +370,7 @@ def close_period(
         # the month's contract charges (issue 22), from the usage as re-rated, before the month is closed
         charges = compute_month_charges(cur, period, billing_start)
         write_month_charges(cur, charges, actor)
+        correct_true_ups(cur, period, actor, billing_start)
         log_month_charges(period, charges)
         closed_at = _insert_period(cur, period, actor, allow_exceptions)
         invoices = issue(cur, period, actor, issuer)

@@ -164,3 +164,12 @@ def correct_month_charges(cur: Any, months: Iterable[Period], run_id: str,
                      ", ".join(f"{r['amount']} {r['currency']}" for r in old) or "nothing",
                      f"{new.amount} {new.currency}" if new else "nothing", period)
     return written
+
+
+def correct_true_ups(cur: Any, period: Period, run_id: str, billing_start: date | None = None) -> list[tuple[str, Period]]:
+    """Rule 4 after close: usage corrections of closed months' days that land in ``period`` change those
+    months' eligible spend, so the close of ``period`` computes their contract charges again and
+    corrects what differs (:func:`correct_month_charges`; in practice the true-ups)."""
+    cur.execute(sql("contract_charges/corrected_months.sql"), {"period_start": period.start})
+    months = [Period(month) for (month,) in cur.fetchall()]
+    return correct_month_charges(cur, months, run_id, billing_start) if months else []

@@ -217,3 +217,21 @@ def test_a_contract_changed_after_close_is_corrected_in_the_next_open_period(con
         if ln.charge_class == "correction":  # a reversal and a new charge at another unit price: two lines
             by_contract[ln.contract_id] = by_contract.get(ln.contract_id, Decimal(0)) + ln.amount
     assert by_contract == {"f-1": Decimal("240.00") - MONTHLY_FEE, "r-1": new_reservation - RESERVATION_FEE}
+
+
+def test_a_usage_correction_of_an_in_term_day_corrects_the_true_up_at_the_next_close(
+        conn: psycopg.Connection) -> None:
+    """Rule 4: eligible spend is the usage as currently rated, later corrections included: more usage on a
+    closed in-term day lowers the closed month's true-up, corrected by the close of the month it lands in."""
+    _sync(conn, CONTRACTS[1])
+    _close(conn, NOV)
+    bill(conn, [Usage("coke", date(2026, 11, 20), "h100-vm", "g1", "10", 8)], "r2")  # 110.00 -> 220.00
+    bill(conn, [Usage(org, date(2026, 12, d), "cpu-vm", "x", "0") for org in ("coke", "pepsi")
+                for d in range(1, 32)], "dec")
+    december = _close(conn, DEC)
+    new_true_up = _money(Fraction(500) - Fraction(Decimal("220.00") + Decimal("0.06")))
+    assert _corrections(conn) == [("c-1", "reversal", -TRUE_UP, NOV.start, DEC.start),
+                                  ("c-1", "charge", new_true_up, NOV.start, DEC.start)]
+    coke = next(i for i in december.invoices if i.org_id == "coke")
+    # December: a 1000 true-up (no usage), the 110.00 day correction, the November true-up's correction
+    assert coke.subtotal == Decimal("1000.00") + Decimal("110.00") + (new_true_up - TRUE_UP)
