@@ -171,7 +171,6 @@ def rafay_billing_close() -> None:
     # the order of the close: price book, late usage, re-rating, readiness, issue
     wait_for_period >> synced >> contracts >> orgs >> reread >> collected >> rerated >> checked >> issued
     synced >> rerated
-    contracts >> rerated
     issued >> documents >> focus >> announced
 
 

@@ -40,7 +40,8 @@ BEGIN
         ADD CONSTRAINT charge_line_items_contract_charges CHECK (
             charge_category = 'usage' OR (charge_level = 'month' AND contract_id IS NOT NULL AND contract_id <> '')),
         -- a day item covers its UTC day; a month item its calendar month, dated on the month's first day
-        ADD CONSTRAINT charge_line_items_window CHECK (
+        -- (003's name kept: it now says which window each level has)
+        ADD CONSTRAINT charge_line_items_one_day CHECK (
             (charge_level = 'day' AND window_start = billing.utc_midnight(usage_date)
              AND window_end = window_start + interval '1 day')
             OR (charge_level = 'month' AND usage_date = billing.period_of(usage_date)
