@@ -84,6 +84,13 @@ def rafay_billing_close() -> None:
 
         return close_pipeline.sync_price_book(period)
 
+    @task(retries=0)
+    def sync_contracts(period: dict) -> dict:
+        """Variable ``billing_contracts_uri`` (not for a closed period; conf ``allow_retroactive``)."""
+        from rafay_provider import contracts_step
+
+        return contracts_step.sync_contracts_for_close(period, get_current_context())
+
     @task(pool=settings.RAFAY_POOL, retries=2)
     def late_usage_orgs(period: dict) -> list:
         from rafay_provider import close_pipeline
@@ -169,6 +176,7 @@ def rafay_billing_close() -> None:
     period = resolve_period()
     wait_for_period = PeriodReadySensor(task_id="wait_for_period", period_data=period, retries=2)
     synced = sync_price_book(period)
+    contracts = sync_contracts(period)
     orgs = late_usage_orgs(period)
     reread = reread_late_usage.partial(period=period).expand(orgs=orgs)
     collected = collect_late_usage(period, orgs)
@@ -187,7 +195,7 @@ def rafay_billing_close() -> None:
     focus = export_focus(period)
     announced = announce_closed_period(period, issued)
     # the order of the close: price book, late usage, re-rating, readiness, issue
-    wait_for_period >> synced >> orgs >> reread >> collected >> rerated >> checked >> issued
+    wait_for_period >> synced >> contracts >> orgs >> reread >> collected >> rerated >> checked >> issued
     synced >> rerated
     issued >> documents >> focus >> announced
 

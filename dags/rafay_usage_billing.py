@@ -103,6 +103,13 @@ def rafay_usage_billing() -> None:
 
         return pipeline.sync_price_book()
 
+    @task(retries=0)
+    def sync_contracts() -> dict:
+        """Variable ``billing_contracts_uri`` into ``billing.contracts`` (conf ``allow_retroactive``)."""
+        from rafay_provider import contracts_step
+
+        return contracts_step.sync_contracts(get_current_context())
+
     @task(pool=settings.RAFAY_POOL)
     def list_orgs(window: WindowPayload) -> list[OrgBatch]:
         from rafay_provider import pipeline
@@ -162,8 +169,9 @@ def rafay_usage_billing() -> None:
     window = resolve_window()
     schema = migrate_schema()
     prices = sync_price_book()
+    contracts = sync_contracts()
     batches = list_orgs(window)
-    window >> wait_for_usage_to_settle >> schema >> prices >> batches
+    window >> wait_for_usage_to_settle >> schema >> prices >> contracts >> batches
     extracted = extract_org_batch.partial(window=window).expand(batch=batches)
     loaded = load_usage(window, batches)
     extracted >> loaded
@@ -172,7 +180,7 @@ def rafay_usage_billing() -> None:
     checked = check_run(window)
     reports >> checked
     # every task is upstream of the watcher, so one failure anywhere fails the run
-    [window, wait_for_usage_to_settle, schema, prices, batches, extracted, loaded, rated, reports, checked] >> (
+    [window, wait_for_usage_to_settle, schema, prices, contracts, batches, extracted, loaded, rated, reports, checked] >> (
         fail_if_any_task_failed()
     )
 

@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_focus_export(sub)
     _waive_parser(sub)
     _contracts_parser(sub)
+    from rafay_billing.periods import preview_cli  # stdlib only at import
+
+    preview_cli.add_parser(sub)
     from rafay_billing.delivery import cli as deliveries  # stdlib only at import
 
     deliveries.add_parser(sub)
@@ -389,6 +392,7 @@ def run_waive(args: argparse.Namespace, env: dict[str, str]) -> int:
 # Subcommands whose parser and handler live in their own module: command -> (module, handler(args, env)).
 _MODULE_COMMANDS = {
     "contracts": ("rafay_billing.contracts.cli", "run"),
+    "preview": ("rafay_billing.periods.preview_cli", "run"),
     "deliveries": ("rafay_billing.delivery.cli", "main"),
     "serve-tenant-api": ("rafay_billing.tenant_api.cli", "main"),
     "tenant-token": ("rafay_billing.tenant_api.cli", "main"),

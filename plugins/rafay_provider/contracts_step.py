@@ -69,3 +69,18 @@ def sync_contracts(context: Context) -> dict[str, Any]:
         "source": uri, "result": str(result), "warnings": list(result.warnings),
         "retroactive": {cid: [f"{m:%Y-%m}" for m in months] for cid, months in result.retroactive.items()},
     }
+
+
+def sync_contracts_for_close(period_data: dict, context: Context) -> dict[str, Any]:
+    """The close's contracts sync, before the month is re-rated and its contract charges computed; like
+    the price book, not for a period that is already closed (nothing of it changes any more)."""
+    from rafay_billing.periods.close import closed_period
+    from rafay_billing.periods.period import parse_period
+
+    period = parse_period(period_data["period"])
+    with _billing_connection() as conn:
+        closed = closed_period(conn, period)
+    if closed is not None:
+        log.info("Period %s is already closed: the contracts are not synced by its close.", period.label)
+        return {"closed": True}
+    return sync_contracts(context)

@@ -20,10 +20,16 @@ from rafay_billing.periods.period import Period
 def unlisted_orgs(conn: Any, period: Period, billing_start: date | None = None) -> dict[str, list[str]]:
     """``org_id -> contract ids`` of the current contracts that charge ``period`` for an org not in
     ``billing.org_registry``; empty when nothing blocks the close."""
+    with transaction(conn), conn.cursor() as cur:
+        return unlisted_orgs_in(cur, period, billing_start)
+
+
+def unlisted_orgs_in(cur: Any, period: Period, billing_start: date | None = None) -> dict[str, list[str]]:
+    """:func:`unlisted_orgs` on ``cur``'s connection, inside the caller's transaction (the close's)."""
     from psycopg.rows import dict_row
 
-    with transaction(conn), conn.cursor(row_factory=dict_row) as cur:
-        contracts = read_contracts(cur, "contracts/unlisted.sql")
+    with cur.connection.cursor(row_factory=dict_row) as dcur:
+        contracts = read_contracts(dcur, "contracts/unlisted.sql")
     blocking: dict[str, list[str]] = {}
     for c in contracts:
         if period in contract_periods(c, period, billing_start):

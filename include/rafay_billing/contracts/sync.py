@@ -53,6 +53,8 @@ class ContractSyncResult:
     omitted: tuple[str, ...] = ()
     retroactive: dict[str, tuple[date, ...]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    corrections: tuple[str, ...] = ()
+    """``contract_id YYYY-MM``: closed months' contract charges this sync corrected (issue 22, rule 7)."""
 
     @property
     def unchanged(self) -> int:
@@ -67,6 +69,8 @@ class ContractSyncResult:
             months = "; ".join(f"{cid} {', '.join(f'{m:%Y-%m}' for m in ms)}"
                                for cid, ms in sorted(self.retroactive.items()))
             text += f"; retroactive changes of closed months accepted (audited): {months}"
+        if self.corrections:
+            text += f"; corrections written into the earliest open period: {', '.join(self.corrections)}"
         return text
 
 
@@ -251,11 +255,25 @@ def sync_contracts(conn: Any, text: str | bytes, *, allow_retroactive: bool = Fa
                 _audit(cur, actor, c.contract_id, c.org_id, change, plan.touched[c.contract_id])
         for c in plan.omitted:
             _audit(cur, actor, c.contract_id, c.org_id, "omitted_kept", [])
+        corrections = _correct_closed_months(conn, plan, actor, billing_start)
         warnings = _warnings(cur, contracts)
     return ContractSyncResult(
         rows=len(contracts), inserted=tuple(c.contract_id for c in plan.inserted),
         changed=tuple(c.contract_id for c in plan.changed), omitted=tuple(c.contract_id for c in plan.omitted),
         retroactive={cid: tuple(m.start for m in ms) for cid, ms in plan.touched.items()},
-        warnings=tuple(warnings),
+        warnings=tuple(warnings), corrections=tuple(corrections),
     )
+
+
+def _correct_closed_months(conn: Any, plan: _Plan, actor: str, billing_start: date | None) -> list[str]:
+    """Rule 7: the accepted change's closed months get their contract charges corrected in the earliest
+    open period, in this sync's transaction (an unchanged month writes nothing)."""
+    from rafay_billing.periods.contract_charges import correct_month_charges
+
+    months = sorted({m for ms in plan.touched.values() for m in ms})
+    if not months:
+        return []
+    with conn.cursor() as cur:
+        written = correct_month_charges(cur, months, actor, billing_start)
+    return [f"{contract_id} {month.label}" for contract_id, month in written]
 

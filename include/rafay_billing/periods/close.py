@@ -28,10 +28,18 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from rafay_billing.contracts.charges import MonthCharge
+from rafay_billing.contracts.readiness import describe_unlisted, unlisted_orgs_in
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import PeriodError, PeriodNotReady
 from rafay_billing.jsonable import to_jsonable
 from rafay_billing.periods.clip import clip, clip_all
+from rafay_billing.periods.contract_charges import (
+    compute_month_charges,
+    correct_true_ups,
+    log_month_charges,
+    write_month_charges,
+)
 from rafay_billing.periods.invoices import Invoice, check_issuer, fetch_invoices_in, issue, totals_by_currency
 from rafay_billing.periods.period import Period, period_params
 from rafay_billing.periods.waivers import LISTED_AT_MOST
@@ -105,6 +113,8 @@ class Readiness:
     ended: bool = True
     closed: ClosedPeriod | None = None
     earlier_open: tuple[Period, ...] = ()
+    unlisted_contracts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(org, contract ids) of contracts that charge the period for an org never listed (issue 22, rule 8)."""
 
     @property
     def coverage_complete(self) -> bool:
@@ -114,7 +124,7 @@ class Readiness:
     def ready(self, *, allow_exceptions: bool = False) -> bool:
         """The period may be closed: it has ended, no earlier period with billed days is open, nothing is
         missing or failed, and no exception is open (unless ``allow_exceptions``)."""
-        return (self.ended and not self.earlier_open and not self.uncovered
+        return (self.ended and not self.earlier_open and not self.uncovered and not self.unlisted_contracts
                 and (allow_exceptions or not self.open_exceptions))
 
     def problems(self, *, allow_exceptions: bool = False) -> list[str]:
@@ -130,6 +140,8 @@ class Readiness:
             found.append(_describe_uncovered(self.uncovered, self.period))
         if self.open_exceptions and not allow_exceptions:
             found.append(_describe_exceptions(self.open_exceptions))
+        if self.unlisted_contracts:  # allow_exceptions does not close over it: the invoice's org is unknown
+            found.append(describe_unlisted({org: list(ids) for org, ids in self.unlisted_contracts}, self.period))
         return found
 
     def exceptions_summary(self) -> str:
@@ -239,7 +251,8 @@ def _readiness(cur: Any, period: Period, now: datetime | None, billing_start: da
     cur.execute(sql("periods/earlier_open.sql"), {**params, "billing_start": billing_start})
     earlier = tuple(Period(month) for (month,) in cur.fetchall())
     ended = (now or datetime.now(UTC)) >= period.end_datetime
-    return Readiness(period, uncovered, exceptions, ended, _closed(cur, period), earlier)
+    unlisted = tuple((org, tuple(ids)) for org, ids in sorted(unlisted_orgs_in(cur, period, billing_start).items()))
+    return Readiness(period, uncovered, exceptions, ended, _closed(cur, period), earlier, unlisted)
 
 
 def _closed(cur: Any, period: Period) -> ClosedPeriod | None:
@@ -249,6 +262,11 @@ def _closed(cur: Any, period: Period) -> ClosedPeriod | None:
         return None
     _, _, closed_at, closed_by, allow = row
     return ClosedPeriod(period, closed_at, closed_by, allow)
+
+
+def closed_period_in(cur: Any, period: Period) -> ClosedPeriod | None:
+    """:func:`closed_period` inside the caller's transaction, on its cursor."""
+    return _closed(cur, period)
 
 
 def closed_period(conn: Any, period: Period) -> ClosedPeriod | None:
@@ -273,6 +291,8 @@ class CloseResult:
     open_exceptions: tuple[OpenException, ...] = ()
     allow_exceptions: bool = False
     rerated_items: int = 0
+    contract_charges: tuple[MonthCharge, ...] = ()
+    """The month-level contract charges this close wrote (issue 22): reservation fees, fees, true-ups."""
 
     @property
     def totals_by_currency(self) -> dict[str, Decimal]:
@@ -329,12 +349,13 @@ class PreparedClose:
     closed: ClosedPeriod | None
     state: Readiness | None = None
     rerated: int = 0
+    charges: tuple[MonthCharge, ...] = ()
 
 
 @contextmanager
 def prepared_close(
     conn: Any, period: Period, *, allow_exceptions: bool = False, now: datetime | None = None,
-    billing_start: date | None = None, rerate: bool = True, rerated_before: int = 0,
+    billing_start: date | None = None, rerate: bool = True, rerated_before: int = 0, actor: str = "close",
 ) -> Iterator[PreparedClose]:
     """Everything the close does before it issues, in one transaction that the caller's block ends:
     take the close lock, re-rate (``rerate``), lock the ledger, check readiness (raises
@@ -352,7 +373,14 @@ def prepared_close(
         state = _readiness(cur, period, now, billing_start)
         if not state.ready(allow_exceptions=allow_exceptions):
             raise PeriodNotReady(state, allow_exceptions)
-        yield PreparedClose(cur, period, None, state, rerated)
+        # the month's contract charges (issue 22), from the usage as re-rated, before the month is closed;
+        # an earlier preparation's (drafts awaiting approval) are replaced, so drafts and issue carry the same
+        cur.execute(sql("contract_charges/delete_month_items.sql"), period_params(period))
+        charges = compute_month_charges(cur, period, billing_start)
+        write_month_charges(cur, charges, actor)
+        correct_true_ups(cur, period, actor, billing_start)
+        log_month_charges(period, charges)
+        yield PreparedClose(cur, period, None, state, rerated, tuple(charges))
 
 
 def issue_prepared(prepared: PreparedClose, *, actor: str, issuer: str, allow_exceptions: bool) -> CloseResult:
@@ -361,9 +389,10 @@ def issue_prepared(prepared: PreparedClose, *, actor: str, issuer: str, allow_ex
     assert state is not None and prepared.closed is None
     closed_at = _insert_period(cur, period, actor, allow_exceptions)
     invoices = issue(cur, period, actor, issuer)
-    _audit_close(cur, period, actor, issuer, invoices, state.open_exceptions, allow_exceptions, prepared.rerated)
+    _audit_close(cur, period, actor, issuer, invoices, state.open_exceptions, allow_exceptions, prepared.rerated,
+                 len(prepared.charges))
     return CloseResult(period, False, tuple(invoices), closed_at, actor, state.open_exceptions, allow_exceptions,
-                       prepared.rerated)
+                       prepared.rerated, prepared.charges)
 
 
 def close_period(
@@ -386,7 +415,7 @@ def close_period(
     check_issuer(issuer)
     check_actor(actor)
     with prepared_close(conn, period, allow_exceptions=allow_exceptions, now=now, billing_start=billing_start,
-                        rerate=rerate, rerated_before=rerated_before) as prepared:
+                        rerate=rerate, rerated_before=rerated_before, actor=actor) as prepared:
         if prepared.closed is not None:
             return existing_result(prepared.cur, prepared.closed)
         return issue_prepared(prepared, actor=actor, issuer=issuer, allow_exceptions=allow_exceptions)
@@ -412,7 +441,8 @@ def _insert_period(cur: Any, period: Period, actor: str, allow_exceptions: bool)
 
 
 def _audit_close(cur: Any, period: Period, actor: str, issuer: str, invoices: Sequence[Invoice],
-                 exceptions: Sequence[OpenException], allow_exceptions: bool, rerated: int) -> None:
+                 exceptions: Sequence[OpenException], allow_exceptions: bool, rerated: int,
+                 contract_charges: int = 0) -> None:
     detail = {
         "period": period.label, "issuer": issuer, "invoices": len(invoices),
         "invoice_numbers": [inv.invoice_number for inv in invoices],
@@ -423,6 +453,7 @@ def _audit_close(cur: Any, period: Period, actor: str, issuer: str, invoices: Se
         # open exceptions of closed days whose correction (a refund) this close issues, allowed or waived
         "allowed_corrections_of_closed_days": sum(1 for e in exceptions if e.corrects_a_closed_day),
         "rerated_items": rerated,
+        "contract_charges": contract_charges,
     }
     cur.execute(sql("audit/record.sql"), {"action": "close", "actor": actor, "period_start": period.start,
                                           "org_id": None, "usage_date": None, "detail": json.dumps(detail)})

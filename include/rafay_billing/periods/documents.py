@@ -110,6 +110,8 @@ class InvoiceLine:
     amount: Decimal
     item_count: int
     corrects_days: list[date]
+    charge_category: str = "usage"
+    contract_id: str | None = None
 
 
 @dataclass
@@ -271,6 +273,10 @@ def invoice_document(invoice: Invoice, period: Period) -> dict[str, Any]:
                 "quantity": _money(line.quantity),
                 "amount": _money(line.amount),
                 "item_count": line.item_count,
+                # issue 22: a contract's month-level charge names its category and contract (its CSV line
+                # shows them as profile type "contract", profile = what it is, price id = contract id)
+                **({"charge_category": line.charge_category, "contract_id": line.contract_id}
+                   if line.contract_id is not None else {}),
             }
             for line in invoice.lines
         ],

@@ -168,7 +168,7 @@ def draft_period(
     check_issuer(issuer)
     check_actor(actor)
     with prepared_close(conn, period, allow_exceptions=allow_exceptions, now=now, billing_start=billing_start,
-                        rerate=rerate, rerated_before=rerated_before) as prepared:
+                        rerate=rerate, rerated_before=rerated_before, actor=actor) as prepared:
         cur = prepared.cur
         if prepared.closed is not None:
             return DraftSet(0, period, issuer, "", "closed", prepared.closed.allow_exceptions, None,
@@ -374,7 +374,7 @@ def _approve(conn: Any, period: Period, draft_set_id: int, decision: Decision, a
     allow = _pending(conn, period, draft_set_id).allow_exceptions
     try:
         with prepared_close(conn, period, allow_exceptions=allow, now=now, billing_start=billing_start,
-                            rerate=False) as prepared:
+                            rerate=False, actor=actor) as prepared:
             cur = prepared.cur
             if prepared.closed is not None:
                 return existing_result(cur, prepared.closed)

@@ -19,13 +19,18 @@ BillingAccountId / BillingAccountName          ``org_id`` / ``organization``
 BillingCurrency                                ``currency``
 BillingPeriodStart / BillingPeriodEnd          the month, ``[1st 00:00Z, next 1st 00:00Z)``
 ChargePeriodStart / ChargePeriodEnd            the item's UTC day (``window_start`` / ``window_end``)
-ChargeCategory, ChargeType                     ``Usage``
+ChargeCategory, ChargeType                     ``Usage``; ``Purchase`` for a contract's reservation fee,
+                                               fee or true-up (issue 22)
 ChargeClass                                    null for regular items, ``Correction`` for corrections
-ChargeFrequency / PricingCategory              ``Usage-Based`` / ``Standard``
+ChargeFrequency / PricingCategory              ``Usage-Based`` (a day's usage), ``Recurring`` (a month's
+                                               contract charge), ``One-Time`` (a one-time fee) /
+                                               ``Standard``
 ChargeDescription                              profile, instance, day, quantity x unit price
 PricingQuantity / PricingUnit                  ``pricing_quantity`` / ``Hours`` (instance_hour),
                                                ``GPU-Hours`` (gpu_hour), ``<Dimension>-Hours``
-ConsumedQuantity / ConsumedUnit                ``usage_hours`` / ``Hours``
+ConsumedQuantity / ConsumedUnit                ``usage_hours`` / ``Hours`` (null for purchases)
+CommitmentDiscountId/Name/Category/Type        a reservation fee: the contract id / ``Usage`` /
+                                               ``Reservation``; null for other rows
 ResourceId (and ResourceID) / ResourceName     ``instance_key`` (the instance id, else
                                                ``name:<instance>``) / ``instance``
 ResourceType, ServiceName                      ``profile_type``
@@ -38,7 +43,7 @@ Tags                                           JSON object: the instance's billi
                                                ``rafay:org_id``, ``rafay:profile_type``,
                                                ``rafay:charge_class``, ``rafay:correction_seq``,
                                                ``rafay:entry`` (charge/reversal), ``rafay:usage_date``...
-AvailabilityZone, CommitmentDiscount*,         null (not applicable)
+AvailabilityZone, CommitmentDiscountStatus,    null (not applicable)
 RegionId/Name, SubAccountId/Name
 =============================================  =======================================================
 

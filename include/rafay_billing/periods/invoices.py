@@ -86,6 +86,8 @@ class InvoiceLine:
     quantity: Decimal
     amount: Decimal
     item_count: int
+    charge_category: str = "usage"
+    contract_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

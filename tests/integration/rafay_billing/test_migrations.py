@@ -67,9 +67,10 @@ def test_tables_keys_and_types(pg_conn: psycopg.Connection) -> None:
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'billing' AND table_type = 'BASE TABLE'"
     )}
     assert tables == TABLES
-    assert _primary_key(pg_conn, "charge_line_items") == [  # profile_type: issue 21 rule 13 (migration 010)
-        "org_id", "usage_date", "profile_type", "profile", "instance_key", "dimension", "charge_class",
-        "correction_seq", "entry",
+    # profile_type: issue 21 rule 13 (migration 010); charge_level: issue 22 rule 6 (migration 016)
+    assert _primary_key(pg_conn, "charge_line_items") == [
+        "org_id", "usage_date", "profile_type", "profile", "instance_key", "dimension", "charge_level",
+        "charge_class", "correction_seq", "entry",
     ]
     assert _primary_key(pg_conn, "usage_records") == ["org_id", "usage_date", "run_id", "record_seq"]
     assert _primary_key(pg_conn, "rating_exceptions") == ["org_id", "usage_date", "record_seq", "dimension"]

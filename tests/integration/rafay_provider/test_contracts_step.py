@@ -83,3 +83,15 @@ def test_unset_variable_uses_the_table_as_it_is(monkeypatch: pytest.MonkeyPatch)
 def test_allow_retroactive_must_be_a_boolean() -> None:
     with pytest.raises(AirflowFailException, match="allow_retroactive must be true or false, got 'yes'"):
         contracts_step.sync_contracts(_context(allow_retroactive="yes"))  # type: ignore[arg-type]
+
+
+def test_the_close_syncs_an_open_period_and_skips_a_closed_one(contracts_file: Path, billing_dsn: str) -> None:
+    """Like the price book: the close of a closed month changes nothing, the contracts included."""
+    with psycopg.connect(billing_dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO billing.billing_periods (period_start, period_end, closed_by)"
+                     " VALUES ('2026-09-01', '2026-10-01', 'test')")
+    closed = contracts_step.sync_contracts_for_close({"period": "2026-09"}, _context())  # type: ignore[arg-type]
+    assert closed == {"closed": True} and _versions(billing_dsn) == []
+    synced = contracts_step.sync_contracts_for_close({"period": "2026-11"}, _context())  # type: ignore[arg-type]
+    assert synced["source"] == contracts_file.as_uri()
+    assert [v["contract_id"] for v in _versions(billing_dsn)] == ["r-1"]

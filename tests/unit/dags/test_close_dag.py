@@ -144,7 +144,8 @@ def close_dag():
 def test_rule4_the_close_syncs_prices_rereads_rerates_then_checks_then_issues() -> None:
     dag = close_dag()
     order = [t.task_id for t in dag.topological_sort()]
-    steps = ["sync_price_book", "late_usage_orgs", "reread_late_usage", "collect_late_usage", "rerate_period",
+    steps = ["sync_price_book", "sync_contracts", "late_usage_orgs", "reread_late_usage", "collect_late_usage",
+             "rerate_period",
              "check_ready", "issue_invoices"]
     assert [order.index(s) for s in steps] == sorted(order.index(s) for s in steps)
     assert dag.get_task("rerate_period").upstream_task_ids == {"collect_late_usage", "sync_price_book", "resolve_period"}

@@ -81,7 +81,8 @@ def test_dag_shape() -> None:
     result = _parse()
     assert result["timetable"] == "CronDataIntervalTimetable"
     assert {
-        "resolve_window", "wait_for_usage_to_settle", "migrate_schema", "sync_price_book", "list_orgs",
+        "resolve_window", "wait_for_usage_to_settle", "migrate_schema", "sync_price_book", "sync_contracts",
+        "list_orgs",
         "extract_org", "load_usage", "rate_window", "publish_reports", "check_run",
     } <= set(result["tasks"])
 
@@ -112,7 +113,7 @@ def test_close_dag_shape() -> None:
     """Monthly, from the month of the first billing day, one run at a time, the Asset on the last task."""
     close = _parse({"AIRFLOW__RAFAY_BILLING__BILLING_START_DATE": "2026-10-15"})["close"]
     assert close["tasks"] == [
-        "resolve_period", "wait_for_period", "sync_price_book", "late_usage_orgs", "reread_late_usage",
+        "resolve_period", "wait_for_period", "sync_price_book", "sync_contracts", "late_usage_orgs", "reread_late_usage",
         "collect_late_usage", "rerate_period", "check_ready", "issue_invoices", "write_documents", "export_focus",
         "announce_closed_period",
     ]  # issue 21: price book, late usage (per org), re-rating, readiness, issue

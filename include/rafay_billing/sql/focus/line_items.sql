@@ -10,7 +10,8 @@ SELECT
     li.currency::text                                               AS "BillingCurrency",
     billing.utc_midnight((li.billing_period_start + interval '1 month')::date) AS "BillingPeriodEnd",
     billing.utc_midnight(li.billing_period_start)                   AS "BillingPeriodStart",
-    'Usage'                                                         AS "ChargeCategory",
+    -- issue 22: reservation fees and fees are purchases, commitment true-ups too (FOCUS has no true-up)
+    CASE li.charge_category WHEN 'usage' THEN 'Usage' ELSE 'Purchase' END AS "ChargeCategory",
     CASE li.charge_class WHEN 'correction' THEN 'Correction' END    AS "ChargeClass",
     -- e.g. "Correction 1 of 2026-10-05, reversal of the issued charge: h100-vm (compute) instance h100-a,
     -- 2026-10-05: 3.3 h x 8 GPUs = 26.4 GPU-Hours x 2.95 USD" (|| and concat, not format(): its
@@ -21,22 +22,29 @@ SELECT
                                                     ELSE 're-rated charge' END, ': ')
         ELSE ''
     END
-    || concat(li.profile, ' (', li.profile_type, ') instance ', li.instance,
-              CASE WHEN li.dimension <> '' THEN ' ' || li.dimension ELSE '' END, ', ', li.usage_date, ': ')
+    || CASE WHEN li.charge_level = 'month' AND li.contract_id IS NOT NULL
+            -- e.g. "reservation_fee of contract r-1 (2026-11): 3920 GPU-Hours x 2.15 USD"
+            THEN concat(li.profile, ' of contract ', li.contract_id, ' (', to_char(li.usage_date, 'YYYY-MM'), '): ')
+            ELSE concat(li.profile, ' (', li.profile_type, ') instance ', li.instance,
+                        CASE WHEN li.dimension <> '' THEN ' ' || li.dimension ELSE '' END, ', ', li.usage_date, ': ')
+       END
     || CASE WHEN li.pricing_unit = 'gpu_hour' AND li.gpu_count IS NOT NULL
             THEN concat(li.usage_hours, ' h x ', li.gpu_count, ' GPUs = ') ELSE '' END
     || concat(li.pricing_quantity, ' ', u.pricing_unit, ' x ', li.unit_price, ' ', li.currency)
                                                                     AS "ChargeDescription",
-    'Usage-Based'                                                   AS "ChargeFrequency",
+    CASE WHEN li.charge_level = 'day' THEN 'Usage-Based'
+         WHEN li.pricing_unit = 'one_time' THEN 'One-Time'
+         ELSE 'Recurring' END                                       AS "ChargeFrequency",
     li.window_end                                                   AS "ChargePeriodEnd",
     li.window_start                                                 AS "ChargePeriodStart",
-    NULL::text                                                      AS "CommitmentDiscountCategory",
-    NULL::text                                                      AS "CommitmentDiscountId",
-    NULL::text                                                      AS "CommitmentDiscountName",
+    -- a reservation fee is the purchase of a commitment discount (the contract); fees and true-ups are not
+    CASE WHEN r.is_fee THEN 'Usage' END                             AS "CommitmentDiscountCategory",
+    CASE WHEN r.is_fee THEN li.contract_id END                      AS "CommitmentDiscountId",
+    CASE WHEN r.is_fee THEN li.contract_id END                      AS "CommitmentDiscountName",
     NULL::text                                                      AS "CommitmentDiscountStatus",
-    NULL::text                                                      AS "CommitmentDiscountType",
-    li.usage_hours                                                  AS "ConsumedQuantity",
-    'Hours'                                                         AS "ConsumedUnit",
+    CASE WHEN r.is_fee THEN 'Reservation' END                       AS "CommitmentDiscountType",
+    CASE WHEN li.charge_category = 'usage' THEN li.usage_hours END  AS "ConsumedQuantity",
+    CASE WHEN li.charge_category = 'usage' THEN 'Hours' END         AS "ConsumedUnit",
     li.amount                                                       AS "ContractedCost",
     li.unit_price                                                   AS "ContractedUnitPrice",
     li.amount                                                       AS "EffectiveCost",
@@ -74,7 +82,10 @@ SELECT
         'rafay:gpu_count', li.gpu_count,
         'rafay:dimension', nullif(li.dimension, ''),
         'rafay:run_id', li.run_id,
-        'rafay:reverses_run_id', li.reverses_run_id
+        'rafay:reverses_run_id', li.reverses_run_id,
+        'rafay:charge_level', li.charge_level,
+        'rafay:charge_category', li.charge_category,
+        'rafay:contract_id', li.contract_id
     )))::text                                                       AS "Tags"
 FROM billing.charge_line_items AS li
 CROSS JOIN LATERAL (
@@ -82,9 +93,15 @@ CROSS JOIN LATERAL (
                WHEN 'instance_hour' THEN 'Hours'
                WHEN 'gpu_hour' THEN 'GPU-Hours'
                WHEN 'dimension_hour' THEN coalesce(nullif(li.dimension, ''), 'Instance') || '-Hours'
+               WHEN 'month' THEN 'Months'
+               WHEN 'one_time' THEN 'Units'
                ELSE li.pricing_unit
            END AS pricing_unit
 ) AS u
+CROSS JOIN LATERAL (
+    SELECT li.charge_level = 'month' AND li.profile_type = 'contract' AND li.profile = 'reservation_fee'
+           AND li.contract_id IS NOT NULL AS is_fee
+) AS r
 WHERE li.billing_period_start = %(period_start)s
 ORDER BY li.org_id, li.currency, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension,
          li.charge_class DESC, li.correction_seq, li.entry DESC;

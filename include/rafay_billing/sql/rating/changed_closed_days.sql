@@ -11,6 +11,7 @@ held AS (
            li.currency, sum(li.pricing_quantity) AS quantity, sum(li.amount) AS amount
     FROM slices AS s
     JOIN billing.charge_line_items AS li ON li.org_id = s.org_id AND li.usage_date = s.usage_date
+     AND li.charge_level = 'day'
     GROUP BY li.org_id, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension, li.price_id, li.unit_price,
              li.currency
     HAVING sum(li.pricing_quantity) <> 0 OR sum(li.amount) <> 0

@@ -18,6 +18,7 @@ issued AS MATERIALIZED (
            (array_agg(li.labels ORDER BY li.correction_seq DESC))[1] AS labels
     FROM slices AS s
     JOIN billing.charge_line_items AS li ON li.org_id = s.org_id AND li.usage_date = s.usage_date
+     AND li.charge_level = 'day'
     GROUP BY li.org_id, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension, li.price_id, li.pricing_unit,
              li.unit_price, li.currency, li.minor_unit
     HAVING sum(li.pricing_quantity) <> 0 OR sum(li.amount) <> 0

@@ -6,7 +6,7 @@
 -- item's values were first rated.
 DELETE FROM billing.charge_line_items AS li
 USING unnest(%(org_ids)s::text[], %(usage_dates)s::date[]) AS s (org_id, usage_date)
-WHERE li.org_id = s.org_id AND li.usage_date = s.usage_date
+WHERE li.org_id = s.org_id AND li.usage_date = s.usage_date AND li.charge_level = 'day'
   AND NOT EXISTS (
       SELECT 1 FROM pg_temp.rated_days AS r
       WHERE r.org_id = li.org_id AND r.usage_date = li.usage_date AND r.profile_type = li.profile_type

@@ -22,7 +22,7 @@ LEFT JOIN LATERAL (
     FROM (
         SELECT i.currency::text AS currency, count(*) AS items, sum(i.amount)::text AS total
         FROM billing.charge_line_items AS i
-        WHERE i.org_id = s.org_id AND i.usage_date = s.usage_date
+        WHERE i.org_id = s.org_id AND i.usage_date = s.usage_date AND i.charge_level = 'day'
         GROUP BY i.currency
     ) AS t
 ) AS li ON true

@@ -8,6 +8,7 @@ items AS MATERIALIZED (
     SELECT i.currency::text AS currency, count(*) AS line_items, sum(i.amount) AS total
     FROM slices AS s
     JOIN billing.charge_line_items AS i ON i.org_id = s.org_id AND i.usage_date = s.usage_date
+     AND i.charge_level = 'day'
     GROUP BY i.currency
 ),
 landed AS MATERIALIZED (

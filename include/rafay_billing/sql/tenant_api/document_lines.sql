@@ -7,8 +7,10 @@ SELECT l.line_no, l.profile_type, l.profile, l.price_id, l.pricing_unit, l.unit_
            WHERE c.org_id = i.org_id AND c.billing_period_start = i.period_start AND c.currency = i.currency
              AND c.charge_class = l.charge_class AND c.profile_type = l.profile_type
              AND c.profile = l.profile AND c.price_id = l.price_id AND c.pricing_unit = l.pricing_unit
-             AND c.unit_price = l.unit_price
-       ), '{}') ELSE '{}' END AS corrects_days
+             AND c.unit_price = l.unit_price AND c.charge_category = l.charge_category
+             AND c.contract_id IS NOT DISTINCT FROM l.contract_id
+       ), '{}') ELSE '{}' END AS corrects_days,
+       l.charge_category, l.contract_id
 FROM billing.invoice_lines AS l
 JOIN billing.invoices AS i ON i.invoice_id = l.invoice_id
 WHERE l.invoice_id = %(invoice_id)s AND i.org_id = %(org_id)s

@@ -1,0 +1,175 @@
+"""A month's contract charges in the ledger (issue 22, rules 1, 4, 5, 6): computed, written, logged.
+
+Why line items: invoices, corrections, FOCUS and reports already read ``billing.charge_line_items``;
+a reservation fee, a fee or a true-up written there as a ``charge_level`` ``'month'`` item (dated on
+the month's first day, keyed apart from that day's usage) is carried by the month's invoice like
+usage, and is as immutable once the month closes. The arithmetic is
+:mod:`rafay_billing.contracts.charges` (exact, rounded once); this module feeds it the current
+contracts and each commitment's eligible spend read from the ledger, and writes what it returns.
+
+The close computes them for the month being closed, inside its transaction, after the re-rating (so a
+true-up sees the usage as invoiced) and before issuing (:func:`write_month_charges`). The preview
+computes the same for an open month without writing (:mod:`rafay_billing.periods.preview`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from rafay_billing.contracts.charges import MonthCharge, in_term_span, month_charges
+from rafay_billing.contracts.source import Contract
+from rafay_billing.contracts.sync import read_contracts
+from rafay_billing.db import sql
+from rafay_billing.periods.period import Period
+
+log = logging.getLogger(__name__)
+
+
+def current_contracts(cur: Any) -> list[Contract]:
+    """The current version of every contract, read on ``cur``'s connection (inside its transaction)."""
+    from psycopg.rows import dict_row
+
+    with cur.connection.cursor(row_factory=dict_row) as dcur:
+        return read_contracts(dcur, "contracts/current.sql")
+
+
+def eligible_spend(cur: Any, c: Contract, period: Period, billing_start: date | None = None) -> Decimal:
+    """Rule 4: the org's usage charges in the commitment's currency for usage on the term's days of the
+    month (from ``billing_start`` on), as currently rated: regular items and every later correction of
+    those days; never purchases or true-ups."""
+    span = in_term_span(c, period.start_datetime, period.end_datetime, billing_start)
+    if span is None:
+        return Decimal(0)
+    cur.execute(sql("contract_charges/eligible_spend.sql"), {
+        "org_id": c.org_id, "currency": c.currency, "first_day": span[0].date(), "end_day": span[1].date()})
+    return Decimal(cur.fetchone()[0])
+
+
+def compute_month_charges(cur: Any, period: Period, billing_start: date | None = None,
+                          contracts: Sequence[Contract] | None = None) -> list[MonthCharge]:
+    """Every contract's month-level charge of ``period`` (reservation fees, fees, true-ups), by contract
+    id, from the ledger as it stands on ``cur`` (``contracts``: these instead of the current ones)."""
+    chosen = list(current_contracts(cur) if contracts is None else contracts)
+    eligible = {c.contract_id: eligible_spend(cur, c, period, billing_start)
+                for c in chosen if c.kind == "commitment"}
+    return month_charges(chosen, period, eligible, billing_start)
+
+
+def item_params(charge: MonthCharge, *, run_id: str, billing_period_start: date, charge_class: str = "regular",
+                correction_seq: int = 0, entry: str = "charge") -> dict[str, Any]:
+    """The parameters of ``contract_charges/insert_item.sql`` for ``charge`` (a reversal negates it)."""
+    sign = -1 if entry == "reversal" else 1
+    return {
+        "org_id": charge.org_id, "month": charge.period.start, "kind": charge.kind, "contract_id": charge.contract_id,
+        "charge_class": charge_class, "correction_seq": correction_seq, "entry": entry, "unit": charge.unit,
+        "quantity": sign * charge.quantity, "unit_price": charge.unit_price, "currency": charge.currency,
+        "amount": sign * charge.amount, "run_id": run_id, "billing_period_start": billing_period_start,
+        "reverses_run_id": run_id if entry == "reversal" else None, "category": charge.category,
+    }
+
+
+def write_month_charges(cur: Any, charges: Iterable[MonthCharge], run_id: str) -> int:
+    """Write ``charges`` as regular month-level items of their own (open) month; returns how many."""
+    rows = [item_params(c, run_id=run_id, billing_period_start=c.period.start) for c in charges]
+    if rows:
+        cur.executemany(sql("contract_charges/insert_item.sql"), rows)
+    return len(rows)
+
+
+def describe_by_org(charges: Sequence[MonthCharge]) -> list[str]:
+    """One log line per org and currency (its total), then one per charge: what the close charged."""
+    lines: list[str] = []
+    orgs: dict[str, list[MonthCharge]] = {}
+    for c in charges:
+        orgs.setdefault(c.org_id, []).append(c)
+    for org_id, items in sorted(orgs.items()):
+        totals: dict[str, Decimal] = {}
+        for c in items:
+            totals[c.currency] = totals.get(c.currency, Decimal(0)) + c.amount
+        lines.append(f"org {org_id}: " + ", ".join(f"{v} {k}" for k, v in sorted(totals.items()))
+                     + f" in {len(items)} contract charge(s)")
+        lines.extend(f"  {c.contract_id} {c.kind} ({c.category}): {c.quantity} {c.unit} x {c.unit_price}"
+                     f" = {c.amount} {c.currency}" for c in items)
+    return lines
+
+
+def log_month_charges(period: Period, charges: Sequence[MonthCharge]) -> None:
+    """The month's contract charges per org, as a folded group of the task log."""
+    log.info("::group::Contract charges of %s: %d item(s)", period.label, len(charges))
+    for line in describe_by_org(charges) or ["no contract charges"]:
+        log.info("%s", line)
+    log.info("::endgroup::")
+
+
+# --- corrections of closed months (rule 7) ------------------------------------------------------------
+
+
+def _issued(cur: Any, month: Period) -> dict[str, list[dict[str, Any]]]:
+    from psycopg.rows import dict_row
+
+    with cur.connection.cursor(row_factory=dict_row) as dcur:
+        dcur.execute(sql("contract_charges/issued.sql"), {"month": month.start})
+        rows = dcur.fetchall()
+    issued: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        issued.setdefault(row["contract_id"], []).append(row)
+    return issued
+
+
+def _same(issued: list[dict[str, Any]], fresh: MonthCharge | None) -> bool:
+    if fresh is None:
+        return not issued
+    return len(issued) == 1 and (issued[0]["currency"], issued[0]["amount"], issued[0]["quantity"]) == (
+        fresh.currency, fresh.amount, fresh.quantity)
+
+
+def correct_month_charges(cur: Any, months: Iterable[Period], run_id: str,
+                          billing_start: date | None = None) -> list[tuple[str, Period]]:
+    """Rule 7: recompute the contract charges of closed ``months`` from the contracts and the ledger as
+    they stand now; for each contract whose charge differs from what was issued for the month, write
+    into the earliest open period the issued net reversed and the new charge (``charge_class``
+    ``correction``). A month whose charges are unchanged writes nothing, and so does a repeat (pending
+    corrections in open periods are replaced, never added to). Returns the (contract, month)s corrected."""
+    written: list[tuple[str, Period]] = []
+    for month in sorted(set(months)):
+        cur.execute(sql("contract_charges/delete_pending_corrections.sql"), {"month": month.start})
+        fresh = {c.contract_id: c for c in compute_month_charges(cur, month, billing_start)}
+        issued = _issued(cur, month)
+        for contract_id in sorted(fresh.keys() | issued.keys()):
+            old, new = issued.get(contract_id, []), fresh.get(contract_id)
+            if _same(old, new):
+                continue
+            org_id = new.org_id if new is not None else old[0]["org_id"]
+            cur.execute(sql("contract_charges/next_correction.sql"),
+                        {"month": month.start, "org_id": org_id, "contract_id": contract_id})
+            period, seq = cur.fetchone()
+            for row in old:  # one reversal per issued currency, each its own correction number
+                reversal = MonthCharge(contract_id, row["org_id"], month, row["kind"], row["category"],
+                                       row["currency"], row["unit"], row["quantity"], row["unit_price"], row["amount"])
+                params = item_params(reversal, run_id=run_id, billing_period_start=period, charge_class="correction",
+                                     correction_seq=seq, entry="reversal")
+                params["reverses_run_id"] = row["run_id"]
+                cur.execute(sql("contract_charges/insert_item.sql"), params)
+                seq += 1
+            if new is not None:
+                cur.execute(sql("contract_charges/insert_item.sql"), item_params(
+                    new, run_id=run_id, billing_period_start=period, charge_class="correction",
+                    correction_seq=max(seq - 1, 1) if old else seq))
+            written.append((contract_id, month))
+            log.info("contract %s, %s: issued %s, now %s: corrected in period %s", contract_id, month.label,
+                     ", ".join(f"{r['amount']} {r['currency']}" for r in old) or "nothing",
+                     f"{new.amount} {new.currency}" if new else "nothing", period)
+    return written
+
+
+def correct_true_ups(cur: Any, period: Period, run_id: str, billing_start: date | None = None) -> list[tuple[str, Period]]:
+    """Rule 4 after close: usage corrections of closed months' days that land in ``period`` change those
+    months' eligible spend, so the close of ``period`` computes their contract charges again and
+    corrects what differs (:func:`correct_month_charges`; in practice the true-ups)."""
+    cur.execute(sql("contract_charges/corrected_months.sql"), {"period_start": period.start})
+    months = [Period(month) for (month,) in cur.fetchall()]
+    return correct_month_charges(cur, months, run_id, billing_start) if months else []

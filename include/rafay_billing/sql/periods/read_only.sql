@@ -1,0 +1,2 @@
+-- The preview writes nothing: its transaction refuses any write.
+SET TRANSACTION READ ONLY;
