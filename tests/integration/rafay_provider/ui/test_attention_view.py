@@ -144,3 +144,21 @@ def _q(run_id: str) -> str:
     from urllib.parse import quote
 
     return quote(run_id, safe="")
+
+
+def test_a_held_day_shows_its_reason_and_needs_attention(ledger, billing_dsn: str, tmp_path: Path) -> None:
+    from rafay_billing.db import sql
+
+    detail = "usage shrank to 10% of the billed hours; accept with rafay-billing accept-shrink"
+    with ledger.cursor() as cur:
+        cur.execute(sql("coverage/hold.sql"), {"org_ids": ["good"], "usage_dates": [D1], "organizations": ["Good Corp"],
+                                               "run_ids": ["manual__reread"], "billed_run_ids": [RUN1],
+                                               "details": [detail]})
+    row = next(r for r in queries.coverage(ledger, D1, D1 + timedelta(days=1)).rows if r["org_id"] == "good")
+    assert (row["status"], row["reason"], row["needs_attention"]) == ("held", "usage_shrank", True)
+    assert links.task_path("/", row) == "/dags/rafay_usage_billing/runs/manual__reread/tasks/rate_window"
+    assert queries.coverage_summary(ledger, D1, D1 + timedelta(days=1)).held == 1
+    html = _client(billing_dsn, tmp_path).get("/", params={"day": D1.isoformat()}).text
+    assert re.search(r'data-org="good" data-status="held" data-attention="true"', html)
+    assert f'<span class="reason">usage_shrank</span>: {detail}' in html
+    assert "1 held" in html
