@@ -257,6 +257,7 @@ def test_a_refused_key_fails_at_once_and_the_view_shows_what_needs_attention(sta
     day = YESTERDAY - timedelta(days=1)
     window = {"window_start": day.strftime("%Y-%m-%dT00:00:00Z"),
               "window_end": YESTERDAY.strftime("%Y-%m-%dT00:00:00Z")}
+    client.unpause(DAG_ID)  # (the operator's flow above unpauses it from the form; this test also runs alone)
     stack.sim.add_fault(Fault(kind="status", status=401, org=refused.org_id))
     try:
         run = client.trigger(DAG_ID, conf={**window, "orgs": [good.org_id, refused.org_id], "settle_minutes": 0})
