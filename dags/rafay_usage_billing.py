@@ -13,7 +13,7 @@ from __future__ import annotations
 from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
 
 from rafay_provider import alerts, settings
-from rafay_provider.payloads import LandedOrgDay, LoadResult, OrgBatch, RateResult, WindowPayload
+from rafay_provider.payloads import LandedOrgDay, LoadResult, OrgBatch, RateResult, WindowPayload, batch_label
 
 DOC = """
 ### Rafay usage billing
@@ -43,6 +43,7 @@ Connections: `rafay_default` (type `rafay`), `billing_postgres`. Variables: `bil
     deadline=alerts.deadline(settings.BILLING_DAG_ID),
     doc_md=DOC,
     tags=["billing", "rafay"],
+    user_defined_filters={"org_label": batch_label},
     default_args={
         "owner": "billing",
         "retries": 1,
@@ -122,16 +123,16 @@ def rafay_usage_billing() -> None:
         retries=settings.extract_retries(),
         retry_delay=settings.extract_retry_delay(),
         retry_exponential_backoff=2.0,
-        map_index_template="{{ org_label }}",
+        # rendered from the task's own argument: Airflow renders it before the body runs (and again when
+        # the try ends), so the instance carries the org's name while it runs, fails or waits for a retry
+        map_index_template="{{ task.op_kwargs['batch'] | org_label }}",
     )
     def extract_org_batch(batch: OrgBatch, window: WindowPayload) -> list[LandedOrgDay]:
         """Task id ``extract_org``: one org per mapped instance (named after it), several only when the
         orgs outnumber ``[core] max_map_length``."""
         from rafay_provider import pipeline
 
-        context = get_current_context()
-        context["org_label"] = pipeline.batch_label(batch)  # type: ignore[typeddict-unknown-key]
-        return pipeline.extract_batch(batch, window, context)
+        return pipeline.extract_batch(batch, window, get_current_context())
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def load_usage(window: WindowPayload, batches: list[OrgBatch] | None) -> LoadResult:

@@ -89,3 +89,10 @@ class RateResult(TypedDict):
     """``"<org_id> <day>"`` of the slices whose read shrank: coverage ``held``, not rated."""
     superseded: NotRequired[list[str]]
     """``"<org_id> <day>"`` of the slices a newer extraction was rated for since this run read them."""
+
+
+def batch_label(batch: OrgBatch) -> str:
+    """A mapped extraction instance's name (its ``map_index_template`` filter ``org_label``): the org's
+    name, or the first and last of a batch. Here, not in ``pipeline``: the DAG file imports it at parse time."""
+    names = [o["name"] for o in batch]
+    return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]} ({len(names)} orgs)"

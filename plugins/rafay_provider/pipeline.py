@@ -137,8 +137,16 @@ def list_org_batches(window_data: WindowPayload, context: Context) -> list[OrgBa
 
     folder = run_dir("raw", _window(window_data), _run_id(context))
     folder.mkdir(parents=True, exist_ok=True)
+    from rafay_billing.errors import RafayAuthError
+
     client, source = rafay_access()
-    listed = source.list_orgs(client, _window(window_data), on_page=page_writer(folder))
+    try:
+        listed = source.list_orgs(client, _window(window_data), on_page=page_writer(folder))
+    except RafayAuthError as exc:
+        raise AirflowFailException(
+            f"The Rafay API refused the API key while listing organizations (not retried: waiting cannot fix "
+            f"it). Fix the connection the message names, then clear this task: {exc}"
+        ) from None
     orgs: list[BatchOrg] = [{"org_id": o.org_id, "name": o.name, "org_seq": seq, "partner_id": o.partner_id,
                              "partner_problem": o.partner_problem} for seq, o in enumerate(listed)]
     if not source.lists_every_org:
@@ -205,42 +213,59 @@ def _usage_days(landed: list[LandedOrgDay]) -> dict[str, tuple[date, date]]:
     return spans
 
 
-def batch_label(batch: OrgBatch) -> str:
-    names = [o["name"] for o in batch]
-    return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]} ({len(names)} orgs)"
-
-
 def extract_batch(batch: OrgBatch, window_data: WindowPayload, context: Context) -> list[LandedOrgDay]:
     """Extract each org's window day by day: raw pages and a usage CSV land per (org, day).
 
     What landed is pushed even if some (org, day)s fail (the task then fails, and retries): one org's
     or day's failure never loses the others' work, and a failed (org, day) is never billed partially.
+    A refused API key (401/403) is not asked again for the org's other days and fails the task at once
+    (AirflowFailException, no retries): waiting cannot fix it, the connection named in the message can.
     """
+    from rafay_billing.errors import RafayAuthError
+
     window = _window(window_data)
     client, source = rafay_access()
     run_id = _run_id(context)
     landed: list[LandedOrgDay] = []
     failures: list[ExtractFailure] = []
+    refused: list[str] = []
     with extraction_seqs() as take_seq:
         for org in batch:
+            refusal: RafayAuthError | None = None
             for day in window.days():
+                if refusal is not None:  # the key was refused for this org: asking again cannot help
+                    failures.append(_failure(org, day, refusal))
+                    continue
                 try:
                     landed.append(extract_org_day(client, org, day, run_id, source, take_seq))
                 except Exception as exc:  # one (org, day)'s failure must not lose the others' work
                     log.error("org %s (%s), day %s: extraction failed: %s", org["org_id"], org["name"],
                               day.start.date(), exc)
-                    failures.append({"org_id": org["org_id"], "name": org["name"],
-                                     "day": day.start.date().isoformat(), "error": str(exc)[:2000]})
+                    failures.append(_failure(org, day, exc))
+                    if isinstance(exc, RafayAuthError):
+                        refusal = exc
+                        refused.append(f"{org['org_id']} ({org['name']}): {exc}")
     metrics.client_requests(client)
     ti = context["ti"]
     ti.xcom_push(key=EXTRACTED_XCOM_KEY, value=landed)
     ti.xcom_push(key=EXTRACT_FAILURES_XCOM_KEY, value=failures)
+    if refused:
+        # 401/403: the key is wrong, expired or lacks rights; a retry minutes later gets the same answer
+        raise AirflowFailException(
+            "The Rafay API refused the API key (not retried: waiting cannot fix it). Fix the connection the "
+            "message names, then clear this task: " + "; ".join(refused)
+        )
     if failures:
         raise RuntimeError(
             f"{len(failures)} (org, day) extraction(s) failed: "
             + "; ".join(f"{f['org_id']} ({f['name']}) {f['day']}: {f['error']}" for f in failures)
         )
     return landed
+
+
+def _failure(org: BatchOrg, day: Window, exc: BaseException) -> ExtractFailure:
+    return {"org_id": org["org_id"], "name": org["name"], "day": day.start.date().isoformat(),
+            "error": str(exc)[:2000]}
 
 
 def _org_ref(org: BatchOrg | LandedOrgDay) -> dict[str, str]:

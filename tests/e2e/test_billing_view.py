@@ -2,7 +2,10 @@
 the real api-server of ``make airflow``'s stack (:class:`LocalAirflow`): log in, trigger a run from
 the typed form, watch a bad conf refused before any task runs, open Billing from the navigation,
 check its figures and chart against the billing database, download a report through the app; and
-the stack's sockets are all on loopback, the Billing app refuses anonymous callers.
+the stack's sockets are all on loopback, the Billing app refuses anonymous callers. And what needs
+attention (issue 23 part 6): an org whose key is refused fails at once, the window says it is not
+clean, the coverage names the failed (org, day), run links work inside the UI's sandboxed frame, and
+the task's extra link "Billing for this window" leads back to the view.
 
 Screenshots are kept as artifacts under ``$BILLING_TEST_ARTIFACTS`` (default: the module's tmp dir).
 """
@@ -28,7 +31,7 @@ import requests
 
 from rafay_devkit.airflow_env import airflow_env
 from rafay_devkit.local_airflow import DAG_ID, LocalAirflow
-from rafay_simulator import RafaySimulator, SimulatorConfig
+from rafay_simulator import Fault, RafaySimulator, SimulatorConfig
 from tests.support.db import create_database
 from tests.support.paths import DEMO_PRICE_BOOK
 
@@ -238,3 +241,75 @@ def test_operator_triggers_from_the_form_and_reads_billing(stack: Stack, browser
     page.context.close()
     if os.environ.get("BILLING_VIEW_SCREENSHOT"):  # refresh the README's screenshot: docs/billing-view.png
         shutil.copy(shots / "04-billing.png", os.environ["BILLING_VIEW_SCREENSHOT"])
+
+
+# --- what needs attention (issue 23 part 6) -------------------------------------------------------------
+
+
+def _frame_url(page: Any, part: str) -> str | None:
+    return next((f.url for f in page.frames if f != page.main_frame and part in f.url), None)
+
+
+def test_a_refused_key_fails_at_once_and_the_view_shows_what_needs_attention(stack: Stack, browser: Any) -> None:
+    client = stack.airflow.client
+    orgs = sorted(stack.sim.dataset.orgs, key=lambda o: o.org_id)[2:]  # not billed by the flow above
+    good, refused = orgs
+    day = YESTERDAY - timedelta(days=1)
+    window = {"window_start": day.strftime("%Y-%m-%dT00:00:00Z"),
+              "window_end": YESTERDAY.strftime("%Y-%m-%dT00:00:00Z")}
+    client.unpause(DAG_ID)  # (the operator's flow above unpauses it from the form; this test also runs alone)
+    stack.sim.add_fault(Fault(kind="status", status=401, org=refused.org_id))
+    try:
+        run = client.trigger(DAG_ID, conf={**window, "orgs": [good.org_id, refused.org_id], "settle_minutes": 0})
+        run_id = run["dag_run_id"]
+        final = client.wait_for_run(DAG_ID, run_id, timeout=RUN_TIMEOUT)
+    finally:
+        stack.sim.clear_faults()
+    assert final["state"] == "failed", client.task_states(DAG_ID, run_id)
+    mapped = {ti["rendered_map_index"]: ti for ti in client.mapped_task_instances(DAG_ID, run_id, "extract_org")}
+    assert set(mapped) == {good.name, refused.name}
+    # failed at once: one try, although extract_org has retries
+    assert (mapped[refused.name]["state"], mapped[refused.name]["try_number"]) == ("failed", 1), mapped[refused.name]
+    log = client.task_log(DAG_ID, run_id, "extract_org", 1, mapped[refused.name]["map_index"])
+    assert "AirflowFailException" in log and "rafay_default" in log and "HTTP 401" in log, log[-3000:]
+    assert mapped[good.name]["state"] == "success"
+    assert stack.query("SELECT status FROM billing.coverage WHERE org_id = %s AND usage_date = %s",
+                       (refused.org_id, day.date())) == [("failed",)]
+
+    # the task's extra link leads to the Billing view of the run's window
+    links = client.get(f"/dags/{DAG_ID}/dagRuns/{requests.utils.quote(run_id, safe='')}/taskInstances/rate_window/links")
+    href = links["extra_links"]["Billing for this window"]
+    assert href == f"/plugin/billing/billing/?day={day.date()}&days=1", links
+
+    page = _login(browser, stack)
+    page.goto(stack.airflow.url + href)
+    frame = page.frame_locator("iframe")
+    banner = frame.locator("#window-status")
+    banner.wait_for()
+    page.screenshot(path=str(stack.artifacts / "05-attention.png"), full_page=True)
+    assert banner.get_attribute("data-clean") == "false"
+    assert "1 failed" in banner.inner_text() and run_id in banner.inner_text()
+    failed = frame.locator(f"tr.coverage-row[data-org='{refused.org_id}']")
+    assert failed.get_attribute("data-status") == "failed"
+    assert "rafay_default" in failed.inner_text()
+    assert failed.locator("a.task-link").get_attribute("href").endswith("/tasks/extract_org/mapped")
+    assert frame.locator(f"tr.coverage-row[data-org='{good.org_id}']").get_attribute("data-status") == "billed"
+    run_row = frame.locator(f"tr.run-row[data-run='{run_id}']")
+    assert run_row.get_attribute("data-state") == "failed"
+    assert int(run_row.get_attribute("data-items")) == stack.query(
+        "SELECT count(*) FROM billing.charge_line_items WHERE run_id = %s", (run_id,))[0][0]
+
+    # a run link works inside the UI's sandboxed frame: the run page opens in the frame, no navigation refused
+    refused_navigation: list[str] = []
+    page.on("console", lambda m: refused_navigation.append(m.text) if "Unsafe attempt" in m.text else None)
+    run_path = f"/dags/{DAG_ID}/runs/{requests.utils.quote(run_id, safe='')}"
+    run_row.locator("a.run-link").click()
+    page.wait_for_url(re.compile(r".*/plugin/billing/dags/.*"))
+    deadline = datetime.now(UTC) + timedelta(seconds=60)
+    while _frame_url(page, run_path) is None and datetime.now(UTC) < deadline:
+        page.wait_for_timeout(250)
+    assert _frame_url(page, run_path), [f.url for f in page.frames]
+    frame.get_by_text(run_id).first.wait_for()
+    page.screenshot(path=str(stack.artifacts / "06-run-in-frame.png"), full_page=True)
+    assert refused_navigation == []
+    page.context.close()

@@ -12,9 +12,9 @@ Routes, all behind :func:`rafay_provider.ui.auth.require_user`:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from rafay_provider.settings import BILLING_DAG_ID
-from rafay_provider.ui import charts, queries, reports
+from rafay_provider.ui import charts, formats, links, queries, reports
 from rafay_provider.ui.auth import require_user
 
 log = logging.getLogger(__name__)
@@ -46,18 +46,19 @@ class Sources:
     conninfo: Callable[[], dict[str, Any]]
     landing_root: Callable[[], Any]
     ui_base_path: Callable[[], str]
+    run_states: Callable[[Sequence[str]], dict[str, str]] = field(default=lambda run_ids: {})
 
 
 def airflow_sources() -> Sources:
     from rafay_provider.ui import sources
 
-    return Sources(sources.billing_conninfo, sources.landing_root, sources.ui_base_path)
+    return Sources(sources.billing_conninfo, sources.landing_root, sources.ui_base_path, sources.run_states)
 
 
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("rafay_provider.ui", "templates"), autoescape=select_autoescape())
-    env.filters["money"] = lambda v: "" if v is None else f"{Decimal(v):,}"
-    env.filters["hours"] = lambda v: "" if v is None else f"{Decimal(v):,.2f}"
+    env.filters["money"] = formats.money
+    env.filters["hours"] = formats.hours
     return env
 
 
@@ -113,7 +114,11 @@ def _page_data(conn: Any, first: date, end: date, state: dict[str, Any]) -> dict
     gpu = queries.gpu_hours_by_profile(conn, chart_first, end)
     return {
         "totals": queries.window_totals(conn, first, end, search=state["q"], limit=limit, offset=state["offset"]),
-        "per_currency": queries.currency_totals(conn, first, end),
+        "per_currency": queries.currency_totals(conn, first, end, search=state["q"]),
+        # what needs attention: coverage per (org, day), the window's verdict, the runs
+        "coverage": queries.coverage(conn, first, end, search=state["q"], limit=limit, offset=state["coffset"]),
+        "summary": queries.coverage_summary(conn, first, end),
+        "runs": queries.run_totals(conn, first, end, search=state["q"]),
         "currencies": currencies,
         "daily_svg": charts.daily_stacked_bars(
             queries.daily_charges(conn, end, currency, days=CHART_DAYS, top=state["top"])),
@@ -174,15 +179,18 @@ def create_app(sources: Sources | None = None) -> FastAPI:
         period: str | None = None,
         iq: str | None = None,
         ioffset: int = Query(0, ge=0),
+        coffset: int = Query(0, ge=0),
     ) -> HTMLResponse:
         state: dict[str, Any] = {"days": days, "q": q or "", "offset": offset, "limit": limit,
                                  "currency": currency, "top": top, "eq": eq or "", "eoffset": eoffset,
-                                 "period": period or "", "iq": iq or "", "ioffset": ioffset}
+                                 "period": period or "", "iq": iq or "", "ioffset": ioffset, "coffset": coffset}
         with _connect(src) as conn:
             first, end = _window_of(conn, day, days)
             state["day"] = first.isoformat()
             data = _page_data(conn, first, end, state)
         report_files, reports_error = _report_files(src, first, end)
+        data["run_states"] = _run_states(src, data)
+        data["failed_runs"] = sorted(r for r, st in data["run_states"].items() if st == "failed")
 
         def link(**changes: Any) -> str:
             merged = {**state, **changes}
@@ -192,7 +200,9 @@ def create_app(sources: Sources | None = None) -> FastAPI:
         html = env.get_template("billing.html").render(
             first=first, end=end, last=end - timedelta(days=1), days=days, state=state, link=link,
             reports=report_files, reports_error=reports_error, **data,
-            run_url=lambda run_id: f"{base}dags/{DAG_ID}/runs/{quote(run_id, safe='')}",
+            run_url=lambda run_id: links.run_path(base, run_id),
+            task_url=lambda row: links.task_path(base, row),
+            airflow_run=links.airflow_run,
             report_url=lambda name: f"reports/{quote(name, safe='/=')}",
         )
         return HTMLResponse(html)
@@ -208,9 +218,11 @@ def create_app(sources: Sources | None = None) -> FastAPI:
         with _connect(src) as conn:
             first, end = _window_of(conn, day, days)
             page_ = queries.window_totals(conn, first, end, search=q, limit=limit, offset=offset)
-            per_currency = queries.currency_totals(conn, first, end)
+            per_currency = queries.currency_totals(conn, first, end, search=q)
+            summary = queries.coverage_summary(conn, first, end)
         return JSONResponse({
             "window_start": first.isoformat(), "window_end": end.isoformat(),
+            "window_clean": summary.clean, "coverage": {**vars(summary), "attention": summary.attention},
             "total_rows": page_.total, "offset": page_.offset, "limit": page_.limit,
             "rows": [_jsonable(r) for r in page_.rows],
             "currency_totals": [_jsonable(r) for r in per_currency],
@@ -221,6 +233,16 @@ def create_app(sources: Sources | None = None) -> FastAPI:
         return _download(src, name)
 
     return app
+
+
+def _run_states(src: Sources, data: dict[str, Any]) -> dict[str, str]:
+    """Airflow's state of each run the page names; the page stays useful (states unknown) without it."""
+    run_ids = sorted({r["run_id"] for r in data["runs"]} | {r["run_id"] for r in data["coverage"].rows if r["run_id"]})
+    try:
+        return src.run_states(run_ids)
+    except Exception as exc:
+        log.warning("Billing view: the runs' states could not be read from Airflow: %s", exc)
+        return {}
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from html import escape
 
+from rafay_provider.ui.formats import hours, money
 from rafay_provider.ui.queries import DailyCharges
 
 # Colour-blind-safe palette (Okabe-Ito), then grey for "others".
@@ -35,7 +36,8 @@ def _nice_max(value: Decimal) -> Decimal:
     return Decimal(10).scaleb(exp)
 
 
-def _fmt(value: Decimal) -> str:
+def _axis(value: Decimal) -> str:
+    """An axis tick (a round number, not a figure of the data): no decimals when it is whole."""
     return f"{value:,.2f}" if value != value.to_integral_value() else f"{value:,.0f}"
 
 
@@ -59,7 +61,7 @@ def daily_stacked_bars(data: DailyCharges, *, width: int = 900, height: int = 32
         value = y_max * k / 4
         y = top + plot_h - plot_h * k / 4
         out.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{_fmt(value)}</text>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{_axis(value)}</text>')
     for i, day in enumerate(data.days):
         x = left + i * slot + (slot - bar_w) / 2
         y = float(top + plot_h)
@@ -73,7 +75,7 @@ def daily_stacked_bars(data: DailyCharges, *, width: int = 900, height: int = 32
                 f'<rect class="point" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
                 f'fill="{_color(j, s.org_id is None)}" data-series="{escape(s.org_id or "others")}" '
                 f'data-day="{day.isoformat()}" data-value="{amount}">'
-                f"<title>{escape(s.label)} {day.isoformat()}: {amount} {escape(data.currency)}</title></rect>"
+                f"<title>{escape(s.label)} {day.isoformat()}: {money(amount)} {escape(data.currency)}</title></rect>"
             )
         if i % max(1, n // 10) == 0:
             out.append(f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
@@ -110,10 +112,10 @@ def horizontal_bars(items: Sequence[tuple[str, Decimal]], *, unit: str, chart_id
         out.append(
             f'<rect class="point" x="{left}" y="{y + 3}" width="{max(w, 1.0):.1f}" height="{row - 6}" '
             f'fill="{_color(0, others)}" data-series="{escape(label)}" data-value="{value}">'
-            f"<title>{escape(label)}: {value} {escape(unit)}</title></rect>"
+            f"<title>{escape(label)}: {hours(value)} {escape(unit)}</title></rect>"
         )
         out.append(f'<text x="{left + w + 6:.1f}" y="{y + row * 0.65:.1f}" font-size="12">'
-                   f"{_fmt(value)} {escape(unit)}</text>")
+                   f"{hours(value)} {escape(unit)}</text>")
     if not items:
         out.append(f'<text x="{width / 2}" y="{height / 2 + 4}" text-anchor="middle">nothing to show</text>')
     out.append("</svg>")

@@ -78,8 +78,60 @@ def window_totals(conn: Any, first_day: date, end_day: date, *, search: str | No
     return page
 
 
-def currency_totals(conn: Any, first_day: date, end_day: date) -> list[dict[str, Any]]:
-    return _rows(conn, "ui/currency_totals.sql", {"first_day": first_day, "end_day": end_day})
+def currency_totals(conn: Any, first_day: date, end_day: date, *, search: str | None = None) -> list[dict[str, Any]]:
+    """Totals per currency of the orgs ``search`` matches (all orgs without one), like the table below them."""
+    return _rows(conn, "ui/currency_totals.sql",
+                 {"first_day": first_day, "end_day": end_day, "pattern": like_pattern(search)})
+
+
+# --- what needs attention ----------------------------------------------------------------------------
+
+COVERAGE_STATUSES = ("billed", "exceptions", "failed", "held", "missing")
+MAX_RUNS = 100
+
+
+def coverage(conn: Any, first_day: date, end_day: date, *, search: str | None = None,
+             limit: int = PAGE_SIZE, offset: int = 0) -> Page:
+    """Each (org, day) of the window with its status (``missing``: expected, no coverage row), reason,
+    detail and run; the ones needing attention first."""
+    return _page(conn, "ui/coverage.sql",
+                 {"first_day": first_day, "end_day": end_day, "pattern": like_pattern(search)}, limit, offset)
+
+
+@dataclass(frozen=True)
+class CoverageSummary:
+    """The whole window's (org, day)s by status; ``open_exceptions``: days ``exceptions`` with some still open."""
+
+    org_days: int
+    billed: int
+    exceptions: int
+    open_exceptions: int
+    failed: int
+    held: int
+    missing: int
+
+    @property
+    def attention(self) -> int:
+        return self.failed + self.held + self.missing + self.open_exceptions
+
+    @property
+    def clean(self) -> bool:
+        """Every expected (org, day) billed, no exception open; an empty window is not clean."""
+        return self.org_days > 0 and self.attention == 0
+
+
+def coverage_summary(conn: Any, first_day: date, end_day: date) -> CoverageSummary:
+    row = _rows(conn, "ui/coverage_summary.sql", {"first_day": first_day, "end_day": end_day})[0]
+    return CoverageSummary(**{k: int(v) for k, v in row.items()})
+
+
+def run_totals(conn: Any, first_day: date, end_day: date, *, search: str | None = None) -> list[dict[str, Any]]:
+    """Per run with anything in the window: its (org, day)s by status, line items and amount per currency."""
+    rows = _rows(conn, "ui/run_totals.sql", {"first_day": first_day, "end_day": end_day,
+                                             "pattern": like_pattern(search), "limit": MAX_RUNS})
+    for row in rows:
+        row["totals"] = {c: Decimal(v) for c, v in sorted((row["totals"] or {}).items())}
+    return rows
 
 
 def chart_currencies(conn: Any, first_day: date, end_day: date) -> list[str]:

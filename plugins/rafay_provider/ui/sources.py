@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from rafay_provider.settings import BILLING_CONN_ID, BILLING_READER_CONN_ID, DATA_URI_VARIABLE
@@ -59,3 +60,25 @@ def ui_base_path() -> str:
 
     path = urlsplit(conf.get("api", "base_url", fallback="/") or "/").path or "/"
     return path if path.endswith("/") else path + "/"
+
+
+def run_states(billing_run_ids: Sequence[str]) -> dict[str, str]:
+    """The Airflow state (``success``, ``failed``, ``running``, ...) of each run the ledger names, read
+    from the metadata database (the api-server's own session); a run Airflow no longer knows is left out."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from rafay_provider.ui.links import airflow_run
+
+    pairs = {rid: airflow_run(rid) for rid in billing_run_ids}
+    if not pairs:
+        return {}
+    with create_session() as session:
+        rows = session.execute(
+            select(DagRun.dag_id, DagRun.run_id, DagRun.state).where(
+                DagRun.dag_id.in_({d for d, _ in pairs.values()}), DagRun.run_id.in_({r for _, r in pairs.values()}),
+            )
+        ).all()
+    found = {(d, r): str(getattr(state, "value", state)) for d, r, state in rows}
+    return {rid: found[pair] for rid, pair in pairs.items() if pair in found}

@@ -132,8 +132,9 @@ def test_close_dag_with_approval_required_drafts_asks_and_then_issues() -> None:
                     "AIRFLOW__RAFAY_BILLING__APPROVAL_ASSIGNED_USERS": "finance:Finance Lead, admin",
                     "AIRFLOW__RAFAY_BILLING__APPROVAL_TIMEOUT_HOURS": "24"})["close"]
     assert close["tasks"] == [
-        "resolve_period", "wait_for_period", "sync_price_book", "late_usage_orgs", "reread_late_usage",
-        "collect_late_usage", "rerate_period", "check_ready", "draft_invoices", "approve_invoices",
+        "resolve_period", "wait_for_period", "sync_price_book", "sync_contracts", "late_usage_orgs",
+        "reread_late_usage", "collect_late_usage", "rerate_period", "check_ready", "draft_invoices",
+        "approve_invoices",
         "issue_invoices", "write_documents", "export_focus", "announce_closed_period",
     ]
     assert close["hitl"] == {"approve_invoices": {

@@ -19,6 +19,7 @@ print(json.dumps({
     "apps": [{k: (type(v).__name__ if k == "app" else v) for k, v in d.items()} for d in p.fastapi_apps],
     "views": p.external_views,
     "built": [d["app"]._app is not None for d in p.fastapi_apps],
+    "global_links": [type(l).__name__ + ":" + l.name for l in p.global_operator_extra_links],
 }))
 """
 
@@ -36,6 +37,7 @@ def test_plugin_registers_the_billing_app_and_nav_entry_without_heavy_imports() 
     assert result["apps"] == [{"app": "LazyASGIApp", "url_prefix": "/billing", "name": "Billing"}]
     assert result["views"] == [{"name": "Billing", "href": "/billing/", "destination": "nav", "url_route": "billing"}]
     assert result["built"] == [False]
+    assert result["global_links"] == ["BillingWindowLink:Billing for this window"]
     heavy = [m for m in result["new"] if m.split(".")[0] in {h.split(".")[0] for h in HEAVY} and m.startswith(HEAVY)]
     assert heavy == [], f"loading the plugin imported {heavy}"
 
@@ -67,3 +69,36 @@ def test_the_lazy_app_builds_the_real_app_once() -> None:
     for path in ("/", "/api/totals"):
         asyncio.run(lazy({"path": path}, None, None))
     assert built == [1] and calls == ["/", "/api/totals"]
+
+
+# --- the extra link "Billing for this window" -----------------------------------------------------
+
+
+def _utc(text: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(text + "T00:00:00+00:00")
+
+
+def test_the_extra_link_shows_the_runs_window_in_the_billing_view() -> None:
+    from rafay_provider.ui.window_link import link_for
+
+    day = ("rafay_usage_billing", _utc("2026-11-10"), _utc("2026-11-11"))
+    assert link_for("/", *day, {}) == "/plugin/billing/billing/?day=2026-11-10&days=1"
+    assert link_for("/", *day, {"days": 3}) == "/plugin/billing/billing/?day=2026-11-08&days=3"
+    assert link_for("/airflow/", *day, {"window_start": "2026-10-01T00:00:00Z", "window_end": "2026-10-05T00:00:00Z"}
+                    ) == "/airflow/plugin/billing/billing/?day=2026-10-01&days=4"
+    assert link_for("/", "rafay_usage_billing", None, None, {"days": 0}) is None  # the run's resolve task fails
+    close = ("rafay_billing_close", _utc("2026-11-01"), _utc("2026-12-01"))
+    assert link_for("/", *close, {}) == "/plugin/billing/billing/?day=2026-11-01&days=30&period=2026-11-01"
+    assert link_for("/", *close, {"period": "2028-02"}) == "/plugin/billing/billing/?day=2028-02-01&days=29&period=2028-02-01"
+    assert link_for("/", "some_other_dag", *day[1:], {}) is None
+
+
+def test_the_extra_link_names_no_window_for_other_dags() -> None:
+    from rafay_provider.plugin import BillingWindowLink
+
+    class Key:
+        dag_id, run_id = "some_other_dag", "manual__x"
+
+    assert BillingWindowLink().get_link(object(), ti_key=Key()) == ""

@@ -147,7 +147,7 @@ def test_page_shows_the_databases_figures_charts_reports_and_run_links(client: T
     html = client.get("/", params={"day": D1.isoformat()}).text
     assert re.search(r'data-org="o001xyz" data-currency="USD"\s+data-amount="44.02" data-items="2"', html)
     assert "built-in method" not in html
-    assert 'href="/dags/rafay_usage_billing/runs/scheduled__2026-11-11T00%3A00%3A00%2B00%3A00" target="_top"' in html
+    assert 'href="/dags/rafay_usage_billing/runs/scheduled__2026-11-11T00%3A00%3A00%2B00%3A00">' in html  # in the frame
     assert html.count('class="total-row"') == 50 and 'id="totals-next"' in html  # paged
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="chart-daily"' in html
     assert 'id="chart-gpu"' in html
