@@ -33,14 +33,13 @@ import functools
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import DocumentError
-from rafay_billing.paths import safe_component
+from rafay_billing.periods.invoices import Invoice, InvoiceLine, zero_of
 from rafay_billing.periods.period import Period
 from rafay_billing.reports import write_csv
 
@@ -95,72 +94,6 @@ UNBILLED_COLUMNS: tuple[str, ...] = (
     "Reason",
     "Detail",
 )
-
-
-@dataclass
-class InvoiceLine:
-    line_no: int
-    profile_type: str
-    profile: str
-    price_id: str
-    pricing_unit: str
-    unit_price: Decimal
-    charge_class: str
-    quantity: Decimal
-    amount: Decimal
-    item_count: int
-    corrects_days: list[date]
-    charge_category: str = "usage"
-    contract_id: str | None = None
-
-
-@dataclass
-class Invoice:
-    invoice_id: str
-    issuer: str
-    invoice_seq: int
-    invoice_number: str
-    org_id: str
-    organization: str
-    currency: str
-    minor_unit: int
-    period_start: date
-    period_end: date
-    status: str
-    subtotal: Decimal
-    line_count: int
-    issued_at: datetime
-    issued_by: str
-    document_type: str = "invoice"
-    corrects: list[str] = field(default_factory=list)
-    lines: list[InvoiceLine] = field(default_factory=list)
-
-    @property
-    def is_credit_note(self) -> bool:
-        """A negative net: issued money given back, a document of its own kind (issue 21, rule 11)."""
-        return self.document_type == "credit_note"
-
-    @property
-    def title(self) -> str:
-        """What the document says it is: "Invoice" or "Credit note"."""
-        return "Credit note" if self.is_credit_note else "Invoice"
-
-    @property
-    def file_stem(self) -> str:
-        """The documents' file name stem: the invoice number, kept as it is when it is path-safe."""
-        return safe_component(self.invoice_number)
-
-    @property
-    def charges(self) -> list[InvoiceLine]:
-        return [line for line in self.lines if line.charge_class == "regular"]
-
-    @property
-    def corrections(self) -> list[InvoiceLine]:
-        return [line for line in self.lines if line.charge_class == "correction"]
-
-    def total(self, lines: Iterable[InvoiceLine]) -> Decimal:
-        """Exact sum of the lines' amounts (zero written with the currency's decimals)."""
-        return sum((line.amount for line in lines), _zero(self.minor_unit))
 
 
 def write_period_documents(
@@ -319,7 +252,7 @@ def summary_document(
 ) -> dict[str, Any]:
     totals: dict[str, tuple[int, Decimal]] = {}
     for invoice in invoices:
-        count, total = totals.get(invoice.currency, (0, _zero(invoice.minor_unit)))
+        count, total = totals.get(invoice.currency, (0, zero_of(invoice.minor_unit)))
         totals[invoice.currency] = (count + 1, total + invoice.subtotal)
     return {
         "document": "period_summary",
@@ -407,9 +340,6 @@ def _money(value: Decimal) -> str:
     return format(value, "f")
 
 
-def _zero(minor_unit: int) -> Decimal:
-    """Zero with the currency's decimals, so an empty sum reads ``0.00`` in USD and ``0`` in JPY."""
-    return Decimal((0, (0,), -minor_unit))
 
 
 def _utc(moment: datetime) -> datetime:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from rafay_billing.db import sql, transaction
-from rafay_billing.periods.documents import Invoice, InvoiceLine
+from rafay_billing.periods.invoices import Invoice, InvoiceLine
 from rafay_billing.periods.period import Period
 from rafay_billing.tenant_api.cursor import KEY_FIELDS, decode_cursor, encode_cursor
 
