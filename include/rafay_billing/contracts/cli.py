@@ -11,6 +11,7 @@ import argparse
 import getpass
 import os
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,9 @@ def add_parser(sub: Any) -> None:
     )
     sync.add_argument("--dsn", help="billing database, libpq string or URL (default: $BILLING_DATABASE_URL)")
     sync.add_argument("--file", required=True, help="the contracts CSV (UTF-8), or - for standard input")
+    sync.add_argument("--billing-start", help="[rafay_billing] billing_start_date, YYYY-MM-DD: months before it "
+                      "are not charged or protected, and its month is prorated from it (give it as the DAGs "
+                      "have it; default: none)")
     sync.add_argument("--allow-retroactive", action="store_true",
                       help="accept omitted contracts (kept as they are) and changes of closed months (audited)")
     sync.add_argument("--by", help="who syncs, recorded on the versions and audit entries "
@@ -86,13 +90,18 @@ def _sync(args: argparse.Namespace, env: dict[str, str]) -> int:
     if not dsn.strip():
         raise ContractsUsageError(f"no database: pass --dsn or set {defaults.ENV_DATABASE_URL}")
     data = _read(args.file)
+    try:
+        start = date.fromisoformat(args.billing_start) if getattr(args, "billing_start", None) else None
+    except ValueError:
+        raise ContractsUsageError(f"--billing-start must be a UTC day YYYY-MM-DD, got {args.billing_start!r}") from None
     import psycopg
 
     from rafay_billing.contracts.sync import ContractsError, RetroactiveChangeError, sync_contracts
 
     try:
         with psycopg.connect(dsn) as conn:
-            result = sync_contracts(conn, data, allow_retroactive=args.allow_retroactive, actor=_actor(args, env))
+            result = sync_contracts(conn, data, allow_retroactive=args.allow_retroactive, actor=_actor(args, env),
+                                    billing_start=start)
     except (ContractsError, RetroactiveChangeError) as exc:
         print(f"{PROG} sync: {args.file} refused, billing.contracts unchanged:\n{exc}", file=sys.stderr)
         return 1

@@ -69,6 +69,20 @@ def test_a_retroactive_change_needs_allow_retroactive(dsn: str, tmp_path: Path, 
     assert len(_versions(dsn)) == 2
 
 
+def test_billing_start_as_the_dags_have_it(dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A closed month before --billing-start is not protected (the DAGs pass billing_start_date the same way)."""
+    assert cli.main(["contracts", "sync", "--dsn", dsn, "--file", _file(tmp_path, R1)]) == 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO billing.billing_periods (period_start, period_end, closed_by)"
+                     " VALUES ('2026-11-01', '2026-12-01', 'test')")
+    changed = _file(tmp_path, R1.replace("2.15", "2.05"))
+    capsys.readouterr()
+    assert cli.main(["contracts", "sync", "--dsn", dsn, "--file", changed, "--billing-start", "2026-12-01"]) == 0
+    assert "retroactive" not in capsys.readouterr().out
+    assert cli.main(["contracts", "sync", "--dsn", dsn, "--file", changed, "--billing-start", "12/2026"]) == 2
+    assert "--billing-start must be a UTC day YYYY-MM-DD" in capsys.readouterr().err
+
+
 def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BILLING_DATABASE_URL", raising=False)
     assert cli.main(["contracts", "sync", "--file", _file(tmp_path, R1)]) == 2
