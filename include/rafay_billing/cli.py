@@ -27,7 +27,7 @@ from rafay_billing import settings as defaults
 from rafay_billing.window import Window, WindowError, parse_utc
 
 if TYPE_CHECKING:
-    from rafay_billing.periods.period import Period
+    from rafay_billing.period import Period
 
 log = logging.getLogger("rafay_billing.cli")
 
@@ -139,8 +139,8 @@ def _add_focus_export(sub: Any) -> None:
 
 def run_focus_export(args: argparse.Namespace, env: dict[str, str]) -> int:
     """The ``focus-export`` command; returns the exit status."""
+    from rafay_billing.period import PeriodError, parse_period
     from rafay_billing.periods import focus  # pandas/pyarrow/psycopg only for this command
-    from rafay_billing.periods.period import PeriodError, parse_period
 
     try:
         period = parse_period(args.period)
@@ -339,7 +339,7 @@ def _login_name() -> str:
 
 def _waive_target(args: argparse.Namespace) -> tuple[Period | None, date | None]:
     """``(period, None)`` for ``--all-open``, ``(None, day)`` for one waiver; UsageError says what is missing."""
-    from rafay_billing.periods.period import PeriodError, parse_period
+    from rafay_billing.period import PeriodError, parse_period
 
     key = {"--org": args.org, "--day": args.day, "--profile": args.profile, "--instance": args.instance,
            "--reason": args.reason}
@@ -425,7 +425,8 @@ def _accept_shrink_parser(sub: Any) -> None:
 
 def run_accept_shrink(args: argparse.Namespace, env: dict[str, str]) -> int:
     """The ``accept-shrink`` command; returns the exit status."""
-    from rafay_billing.ledger.guards import GuardError, accept_shrink
+    from rafay_billing.ledger.acceptance import accept_shrink
+    from rafay_billing.ledger.guards import GuardError
 
     dsn = args.dsn or env.get("BILLING_DATABASE_URL", "")
     if not dsn.strip():

@@ -17,8 +17,8 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from rafay_billing.errors import PeriodError
 from rafay_billing.jsonable import to_jsonable
+from rafay_billing.period import Period, parse_period
 from rafay_billing.periods.clip import clip
-from rafay_billing.periods.period import Period, parse_period
 from rafay_billing.window import Window, format_utc
 from rafay_provider import metrics, settings
 from rafay_provider.extraction import extract_org_day
@@ -276,7 +276,7 @@ def _rebill_changed(landed: list[LandedOrgDay], run_id: str) -> list[str]:
     from rafay_billing.ledger.guards import confirm_unchanged
     from rafay_billing.ledger.load import load_org_usage
     from rafay_billing.ledger.rating import DaySlice, rate_slices
-    from rafay_billing.periods.late_usage import usage_changes
+    from rafay_billing.ledger.usage_changes import usage_changes
 
     names = {(i["org_id"], i["day"]): i["name"] for i in landed}
     with billing_connection() as conn:

@@ -74,8 +74,8 @@ def sync_contracts(context: Context) -> dict[str, Any]:
 def sync_contracts_for_close(period_data: dict, context: Context) -> dict[str, Any]:
     """The close's contracts sync, before the month is re-rated and its contract charges computed; like
     the price book, not for a period that is already closed (nothing of it changes any more)."""
+    from rafay_billing.period import parse_period
     from rafay_billing.periods.close import closed_period
-    from rafay_billing.periods.period import parse_period
 
     period = parse_period(period_data["period"])
     with _billing_connection() as conn:

@@ -19,7 +19,7 @@ from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from rafay_billing.delivery.policy import DeliveryConfigError, RetryPolicy
-from rafay_billing.periods.period import Period, PeriodError, parse_period
+from rafay_billing.period import Period, PeriodError, parse_period
 from rafay_provider import settings
 from rafay_provider.resources import billing_connection
 

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from rafay_billing.ledger.coverage import register_orgs
-from rafay_billing.periods.period import Period
+from rafay_billing.period import Period
 from rafay_devkit.airflow_env import airflow_env
 from rafay_devkit.local_airflow import LocalAirflow
 from rafay_provider.settings import CLOSE_DAG_ID

@@ -12,8 +12,8 @@ from rafay_billing.ledger.coverage import register_orgs
 from rafay_billing.ledger.load import load_org_usage
 from rafay_billing.ledger.price_book import sync_price_book
 from rafay_billing.ledger.rating import DaySlice, rate_slices
+from rafay_billing.period import Period
 from rafay_billing.periods.close import close_period
-from rafay_billing.periods.period import Period
 from rafay_billing.window import Window
 from tests.support.landed_usage import usage_csv
 

@@ -10,7 +10,7 @@ Rule 9 (start of billing): every function takes ``billing_start`` (the ``[rafay_
 billing_start_date``, a UTC day): nothing before 00:00 UTC of that day is charged, and a term that
 started earlier is prorated from that day. ``None`` = no start (tests, tools).
 
-Months are :class:`~rafay_billing.periods.period.Period` values (calendar months, UTC).
+Months are :class:`~rafay_billing.period.Period` values (calendar months, UTC).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from fractions import Fraction
 
 from rafay_billing.contracts.source import Contract
 from rafay_billing.currency import minor_unit
-from rafay_billing.periods.period import Period
+from rafay_billing.period import Period
 
 QUANTITY_PLACES = 6
 """Display quantities (unit-hours, month shares) are rounded half-up to this many places."""

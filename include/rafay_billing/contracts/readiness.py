@@ -12,9 +12,9 @@ from datetime import date
 from typing import Any
 
 from rafay_billing.contracts.charges import contract_periods
-from rafay_billing.contracts.sync import read_contracts
+from rafay_billing.contracts.store import read_contracts
 from rafay_billing.db import transaction
-from rafay_billing.periods.period import Period
+from rafay_billing.period import Period
 
 
 def unlisted_orgs(conn: Any, period: Period, billing_start: date | None = None) -> dict[str, list[str]]:

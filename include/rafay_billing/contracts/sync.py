@@ -26,14 +26,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from rafay_billing.contracts.charges import in_term_span
 from rafay_billing.contracts.errors import ContractsError, RetroactiveChangeError
 from rafay_billing.contracts.source import Contract, parse_contracts
+from rafay_billing.contracts.store import read_contracts
 from rafay_billing.db import sql, transaction
-from rafay_billing.periods.period import Period
+from rafay_billing.period import Period
 
 __all__ = [
     "ContractSyncResult", "ContractsError", "RetroactiveChangeError", "contracts_as_of", "fetch_contracts",
@@ -106,26 +107,6 @@ def touched_months(old: Contract | None, new: Contract | None, closed: Iterable[
 
 
 # --- reading the table ----------------------------------------------------------------------------------
-
-
-def _contract(row: dict[str, Any]) -> Contract:
-    def utc(value: datetime | None) -> datetime | None:
-        return None if value is None else value.astimezone(UTC)
-
-    return Contract(
-        contract_id=row["contract_id"], org_id=row["org_id"], kind=row["kind"], profile_type=row["profile_type"],
-        profile=row["profile"], unit=row["unit"], quantity=row["quantity"], unit_price=row["unit_price"],
-        amount=row["amount"], currency=row["currency"], frequency=row["frequency"],
-        term_start=row["term_start"].astimezone(UTC), term_end=utc(row["term_end"]),
-        billing_timing=row["billing_timing"], true_up_period=row["true_up_period"],
-        description=row["description"], line=row["source_line"] or 0,
-    )
-
-
-def read_contracts(cur: Any, name: str, params: dict[str, Any] | None = None) -> list[Contract]:
-    """The contracts a ``contracts/*.sql`` query selects (a ``dict_row`` cursor), times in UTC."""
-    cur.execute(sql(name), params)
-    return [_contract(row) for row in cur.fetchall()]
 
 
 def fetch_contracts(conn: Any) -> list[Contract]:
@@ -268,7 +249,7 @@ def sync_contracts(conn: Any, text: str | bytes, *, allow_retroactive: bool = Fa
 def _correct_closed_months(conn: Any, plan: _Plan, actor: str, billing_start: date | None) -> list[str]:
     """Rule 7: the accepted change's closed months get their contract charges corrected in the earliest
     open period, in this sync's transaction (an unchanged month writes nothing)."""
-    from rafay_billing.periods.contract_charges import correct_month_charges
+    from rafay_billing.contracts.ledger_items import correct_month_charges
 
     months = sorted({m for ms in plan.touched.values() for m in ms})
     if not months:

@@ -75,7 +75,7 @@ def _period(label: str | None) -> Any:
     if label is None:
         return None
     from rafay_billing.errors import PeriodError
-    from rafay_billing.periods.period import parse_period
+    from rafay_billing.period import parse_period
 
     try:
         return parse_period(label)

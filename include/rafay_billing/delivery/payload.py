@@ -15,9 +15,9 @@ from typing import Any
 
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import DocumentError
+from rafay_billing.period import Period
 from rafay_billing.periods.documents import invoice_document
 from rafay_billing.periods.invoices import Invoice, InvoiceLine
-from rafay_billing.periods.period import Period
 
 SCHEMA = "rafay-billing.document-delivery/v1"
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from rafay_billing.db import sql, transaction
 from rafay_billing.delivery.policy import DeliveryConfigError, Outcome
-from rafay_billing.periods.period import Period
+from rafay_billing.period import Period
 
 STATUSES = ("pending", "delivered", "failed")
 

@@ -20,18 +20,15 @@ was accepted.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rafay_billing.db import sql, transaction
-
-if TYPE_CHECKING:
-    from rafay_billing.ledger.rating import DaySlice, RatingSummary
+from rafay_billing.ledger.slices import DaySlice
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +150,7 @@ def confirm_unchanged(conn: Any, slices: Sequence[tuple[str, date]], run_id: str
     pending (the day is ``billed`` again). Decided under the days' rating locks, comparing the usage
     again there. Returns the (org, day)s confirmed.
     """
-    from rafay_billing.periods.late_usage import usage_changes
+    from rafay_billing.ledger.usage_changes import usage_changes
 
     if not slices:
         return []
@@ -211,42 +208,3 @@ def run_decisions(conn: Any, slices: Sequence[DaySlice], run_id: str) -> dict[st
         for org_id, day, status in cur.fetchall():
             found[status].append((org_id, day))
         return found
-
-
-def accept_shrink(conn: Any, org_id: str, day: date, run_id: str, reason: str, actor: str) -> RatingSummary:
-    """Rate ``org_id``'s ``day`` from ``run_id``'s held extraction, as an operator decided, in one
-    transaction with its audit entry. A closed day gets corrections, as any re-rating does.
-
-    Refused when the run has no extraction of the day, when its extraction is older than the one the
-    day holds (a later read was rated since: accepting it would go back in time), or without a reason.
-    """
-    from rafay_billing.ledger.rating import DaySlice, rate_slices
-
-    if not reason or not reason.strip():
-        raise GuardError("accept-shrink needs --reason: say why the smaller usage is right (it is audited)")
-    where = f"org {org_id}, day {day.isoformat()}, run {run_id}"
-    with transaction(conn), conn.cursor() as cur:
-        cur.execute(sql("rating/lock.sql"), {"lock_keys": [f"rating|{org_id}|{day.isoformat()}"]})
-        cur.execute(sql("guards/held_extraction.sql"), {"org_id": org_id, "usage_date": day, "run_id": run_id})
-        row = cur.fetchone()
-        if row is None:
-            raise GuardError(f"{where}: the run landed no extraction of that day (see billing.extractions)")
-        seq, status, records, hours, accepted_at, rated_seq, current_seq, organization = row
-        if rated_seq == seq:
-            raise GuardError(f"{where}: extraction {seq} is the one the day holds already; nothing to accept")
-        if current_seq is not None and seq < current_seq:
-            raise GuardError(
-                f"{where}: extraction {seq} is older than the day's current read (extraction {current_seq}); "
-                "nothing to accept (read the day again if its usage is wrong)"
-            )
-        cur.execute(sql("guards/accept.sql"), {"extraction_seq": seq, "actor": actor, "reason": reason.strip()})
-        cur.execute(sql("audit/record.sql"), {
-            "action": "accept_shrink", "actor": actor, "period_start": day.replace(day=1), "org_id": org_id,
-            "usage_date": day,
-            "detail": json.dumps({"run_id": run_id, "extraction_seq": seq, "replaces_extraction_seq": rated_seq,
-                                  "status": status, "records": records, "instance_hours": str(hours),
-                                  "reason": reason.strip()}),
-        })
-        summary = rate_slices(conn, [DaySlice(org_id, day, organization or org_id)], run_id)
-    log.warning("%s: shrunken extraction %d accepted by %s (%s) and rated: %s", where, seq, actor, reason, summary)
-    return summary

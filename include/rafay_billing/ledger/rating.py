@@ -22,6 +22,7 @@ from typing import Any
 
 from rafay_billing.db import sql, transaction
 from rafay_billing.ledger.guards import DEFAULT_SHRINK_GUARD_RATIO, guard_slices
+from rafay_billing.ledger.slices import DaySlice
 from rafay_billing.window import Window
 
 log = logging.getLogger(__name__)
@@ -32,19 +33,6 @@ REASONS: tuple[str, ...] = (
 )
 HOURS_TOLERANCE = Decimal("0.01")
 """Hours an instance may exceed its 24 h day by before it is ``usage_exceeds_window`` (36 s: meter rounding)."""
-
-
-@dataclass(frozen=True)
-class DaySlice:
-    """The ledger's unit: one organization's one UTC day."""
-
-    org_id: str
-    usage_date: date
-    organization: str = ""
-
-    @property
-    def window(self) -> Window:
-        return Window.for_day(self.usage_date)
 
 
 @dataclass(frozen=True)

@@ -29,19 +29,19 @@ from decimal import Decimal
 from typing import Any
 
 from rafay_billing.contracts.charges import MonthCharge
-from rafay_billing.contracts.readiness import describe_unlisted, unlisted_orgs_in
-from rafay_billing.db import sql, transaction
-from rafay_billing.errors import PeriodError, PeriodNotReady
-from rafay_billing.jsonable import to_jsonable
-from rafay_billing.periods.clip import clip, clip_all
-from rafay_billing.periods.contract_charges import (
+from rafay_billing.contracts.ledger_items import (
     compute_month_charges,
     correct_true_ups,
     log_month_charges,
     write_month_charges,
 )
+from rafay_billing.contracts.readiness import describe_unlisted, unlisted_orgs_in
+from rafay_billing.db import sql, transaction
+from rafay_billing.errors import PeriodError, PeriodNotReady
+from rafay_billing.jsonable import to_jsonable
+from rafay_billing.period import Period, period_params
+from rafay_billing.periods.clip import clip, clip_all
 from rafay_billing.periods.invoices import Invoice, check_issuer, fetch_invoices_in, issue, totals_by_currency
-from rafay_billing.periods.period import Period, period_params
 from rafay_billing.periods.waivers import LISTED_AT_MOST
 
 # --- readiness -------------------------------------------------------------------------------------

@@ -39,8 +39,8 @@ from typing import Any
 
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import DocumentError
+from rafay_billing.period import Period
 from rafay_billing.periods.invoices import Invoice, InvoiceLine, zero_of
-from rafay_billing.periods.period import Period
 from rafay_billing.reports import write_csv
 
 INVOICE_TEMPLATE = "invoice.html"

@@ -28,6 +28,7 @@ from typing import Any
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import DraftError, DraftsRejected, DraftsStale, PeriodNotReady
 from rafay_billing.jsonable import to_jsonable
+from rafay_billing.period import Period, period_params
 from rafay_billing.periods.clip import clip
 from rafay_billing.periods.close import (
     CloseResult,
@@ -38,7 +39,6 @@ from rafay_billing.periods.close import (
     prepared_close,
 )
 from rafay_billing.periods.invoices import check_issuer
-from rafay_billing.periods.period import Period, period_params
 
 APPROVE = "Approve"
 REJECT = "Reject"

@@ -92,7 +92,7 @@ from typing import IO, Any
 
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import FocusExportError
-from rafay_billing.periods.period import Period
+from rafay_billing.period import Period
 from rafay_billing.settings import DEFAULT_ISSUER
 
 # The 43 columns of FOCUS 1.0, in the specification's (alphabetical) order.

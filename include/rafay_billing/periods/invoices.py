@@ -19,7 +19,7 @@ from typing import Any
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import PeriodError
 from rafay_billing.paths import safe_component
-from rafay_billing.periods.period import Period, period_params
+from rafay_billing.period import Period, period_params
 
 _ISSUER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 

@@ -4,7 +4,7 @@
 Why: a customer with a reservation or a commitment is charged at close for the whole month; finance
 and the customer want to see that amount before it is issued. The lines are grouped as the close
 groups them, and the contract charges are computed by the same code the close runs
-(:func:`~rafay_billing.periods.contract_charges.compute_month_charges`), from the ledger as it stands:
+(:func:`~rafay_billing.contracts.ledger_items.compute_month_charges`), from the ledger as it stands:
 a true-up falls as usage grows through the month.
 """
 
@@ -15,10 +15,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from rafay_billing.contracts.ledger_items import compute_month_charges
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import PeriodError
-from rafay_billing.periods.contract_charges import compute_month_charges
-from rafay_billing.periods.period import Period
+from rafay_billing.period import Period
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace, env: dict[str, str] | None = None) -> int:
     """The ``preview`` command; returns the exit status (prints its own errors)."""
     from rafay_billing.errors import PeriodError
-    from rafay_billing.periods.period import parse_period
+    from rafay_billing.period import parse_period
 
     env = dict(os.environ) if env is None else env
     dsn = args.dsn or env.get(defaults.ENV_DATABASE_URL, "")

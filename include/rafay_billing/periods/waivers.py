@@ -8,7 +8,7 @@ from typing import Any
 
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import WaiverError
-from rafay_billing.periods.period import Period, period_params
+from rafay_billing.period import Period, period_params
 
 REASONS: tuple[str, ...] = (
     "unpriced", "ambiguous_price", "missing_gpu_count", "invalid_usage", "usage_exceeds_window", "missing_dimension",

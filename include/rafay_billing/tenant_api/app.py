@@ -30,8 +30,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from rafay_billing.db import sql
+from rafay_billing.period import Period
 from rafay_billing.periods.documents import invoice_csv, invoice_document, render_invoice_html
-from rafay_billing.periods.period import Period
 from rafay_billing.tenant_api import queries
 from rafay_billing.tenant_api.cursor import CursorError
 from rafay_billing.tenant_api.pool import ConnectionPool, PoolTimeout

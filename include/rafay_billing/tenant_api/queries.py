@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from rafay_billing.db import sql, transaction
+from rafay_billing.period import Period
 from rafay_billing.periods.invoices import Invoice, InvoiceLine
-from rafay_billing.periods.period import Period
 from rafay_billing.tenant_api.cursor import KEY_FIELDS, decode_cursor, encode_cursor
 
 MAX_DOCUMENT_KEY = 200

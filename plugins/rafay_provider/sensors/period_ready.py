@@ -11,8 +11,8 @@ from airflow.sdk.exceptions import AirflowFailException
 
 def period_wait_status(label: str) -> tuple[str, str]:
     """``("closed" | "ready" | "waiting", what to log)``: whether the period's coverage is complete."""
+    from rafay_billing.period import parse_period
     from rafay_billing.periods.close import readiness
-    from rafay_billing.periods.period import parse_period
     from rafay_billing.window import format_utc
     from rafay_provider.resources import billing_connection
 

@@ -24,8 +24,8 @@ import pytest
 
 from rafay_billing import db
 from rafay_billing.paths import safe_component
+from rafay_billing.period import PeriodError, parse_period
 from rafay_billing.periods.documents import TAX_NOTE, DocumentError, write_period_documents
-from rafay_billing.periods.period import PeriodError, parse_period
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = (

@@ -28,8 +28,8 @@ from rafay_billing import cli, db
 from rafay_billing.ledger.load import load_org_usage
 from rafay_billing.ledger.price_book import sync_price_book
 from rafay_billing.ledger.rating import DaySlice, rate_slices
+from rafay_billing.period import PeriodError, parse_period
 from rafay_billing.periods import focus
-from rafay_billing.periods.period import PeriodError, parse_period
 from rafay_billing.window import Window
 from tests.support.focus import assert_focus_valid, run_validator, validator_site_packages
 from tests.support.landed_usage import usage_csv

@@ -121,7 +121,8 @@ def test_a_later_read_that_passes_the_guard_clears_the_hold(conn) -> None:
 
 
 def test_accept_shrink_rates_the_held_extraction_in_one_audited_step(conn) -> None:
-    from rafay_billing.ledger.guards import GuardError, accept_shrink
+    from rafay_billing.ledger.acceptance import accept_shrink
+    from rafay_billing.ledger.guards import GuardError
 
     bill(conn, "night")
     bill(conn, "shrunk", hours="2")
@@ -144,9 +145,9 @@ def test_accept_shrink_rates_the_held_extraction_in_one_audited_step(conn) -> No
 
 def test_a_held_day_blocks_the_close_even_with_allow_exceptions_until_accepted(conn) -> None:
     from rafay_billing.errors import PeriodNotReady
-    from rafay_billing.ledger.guards import accept_shrink
+    from rafay_billing.ledger.acceptance import accept_shrink
+    from rafay_billing.period import parse_period
     from rafay_billing.periods.close import close_period
-    from rafay_billing.periods.period import parse_period
 
     register_orgs(conn, [("acme", "Acme")], DAY, "night")
     bill(conn, "night")
@@ -161,7 +162,7 @@ def test_a_held_day_blocks_the_close_even_with_allow_exceptions_until_accepted(c
 
 
 def test_an_accepted_closed_day_is_corrected(conn) -> None:
-    from rafay_billing.ledger.guards import accept_shrink
+    from rafay_billing.ledger.acceptance import accept_shrink
 
     bill(conn, "night")
     conn.execute("INSERT INTO billing.billing_periods (period_start, period_end, closed_by) "

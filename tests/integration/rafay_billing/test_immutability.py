@@ -15,8 +15,8 @@ import pytest
 from rafay_billing import db
 from rafay_billing.ledger.coverage import register_orgs
 from rafay_billing.ledger.price_book import sync_price_book
+from rafay_billing.period import Period
 from rafay_billing.periods.close import close_period
-from rafay_billing.periods.period import Period
 from tests.support.billed import PRICE_BOOK, Usage, bill
 
 OCT = Period(date(2026, 10, 1))

@@ -20,10 +20,10 @@ from rafay_billing.ledger.coverage import record_failed, register_orgs
 from rafay_billing.ledger.load import load_org_usage
 from rafay_billing.ledger.price_book import sync_price_book
 from rafay_billing.ledger.rating import DaySlice, rate_slices
+from rafay_billing.ledger.usage_changes import usage_changes
+from rafay_billing.period import Period, parse_period
 from rafay_billing.periods.close import close_period, readiness
 from rafay_billing.periods.invoices import fetch_invoice_lines, fetch_invoices
-from rafay_billing.periods.late_usage import usage_changes
-from rafay_billing.periods.period import Period, parse_period
 from rafay_billing.periods.waivers import waive, waive_open
 from rafay_billing.window import Window
 from tests.support.landed_usage import usage_csv

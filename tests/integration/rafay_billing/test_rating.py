@@ -394,7 +394,7 @@ def test_rerating_a_day_replaces_not_appends(conn: psycopg.Connection) -> None:
     assert ("coke", "h100-vm", "coke-coke-a") in items_by_key(conn, W1)
     assert conn.execute("SELECT status, reason FROM billing.coverage WHERE org_id = 'coke' AND usage_date = %s",
                         (W1.start.date(),)).fetchone() == ("held", "usage_shrank")
-    from rafay_billing.ledger.guards import accept_shrink
+    from rafay_billing.ledger.acceptance import accept_shrink
     accept_shrink(conn, "coke", W1.start.date(), "run-3", "coke stopped its instances", "test")
     assert ("coke", "h100-vm", "coke-coke-a") not in items_by_key(conn, W1)
     assert items_by_key(conn, W1)[("acme", "svc", "acme-svc-a")]["amount"] == Decimal("5.25")

@@ -22,10 +22,10 @@ from rafay_billing import db
 from rafay_billing.ledger.coverage import register_orgs
 from rafay_billing.ledger.load import load_org_usage
 from rafay_billing.ledger.price_book import sync_price_book
+from rafay_billing.period import Period
 from rafay_billing.periods.close import close_period, readiness
 from rafay_billing.periods.documents import write_period_documents
 from rafay_billing.periods.focus import write_focus_export
-from rafay_billing.periods.period import Period
 from rafay_billing.window import Window
 from tests.support.billed import PRICE_BOOK, Usage, bill
 from tests.support.db import create_database, drop_database

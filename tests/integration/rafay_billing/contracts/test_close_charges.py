@@ -17,9 +17,9 @@ from rafay_billing.contracts.source import COLUMNS
 from rafay_billing.contracts.sync import sync_contracts
 from rafay_billing.errors import PeriodNotReady
 from rafay_billing.ledger.coverage import register_orgs
+from rafay_billing.period import Period
 from rafay_billing.periods.close import CloseResult, close_period, readiness
 from rafay_billing.periods.invoices import fetch_invoice_lines, fetch_invoices
-from rafay_billing.periods.period import Period
 from tests.support.billed import Usage, bill
 
 NOV, DEC = Period(date(2026, 11, 1)), Period(date(2026, 12, 1))

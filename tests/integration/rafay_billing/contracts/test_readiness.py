@@ -11,7 +11,7 @@ from rafay_billing import db
 from rafay_billing.contracts.readiness import describe_unlisted, unlisted_orgs
 from rafay_billing.contracts.source import COLUMNS
 from rafay_billing.contracts.sync import sync_contracts
-from rafay_billing.periods.period import Period
+from rafay_billing.period import Period
 
 HEADER = ",".join(COLUMNS)
 NOV, DEC = Period(date(2026, 11, 1)), Period(date(2026, 12, 1))

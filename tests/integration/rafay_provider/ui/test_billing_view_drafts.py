@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 from fastapi.testclient import TestClient
 
 from rafay_billing.ledger.coverage import register_orgs
+from rafay_billing.period import Period
 from rafay_billing.periods.drafts import REJECT, Decision, decide, draft_period
-from rafay_billing.periods.period import Period
 from rafay_provider.ui.auth import require_user
 from tests.integration.rafay_provider.ui.test_billing_view import _app, landing  # noqa: F401 - a fixture
 from tests.support.billed import Usage, bill

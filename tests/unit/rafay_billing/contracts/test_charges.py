@@ -26,7 +26,7 @@ from rafay_billing.contracts.charges import (
     true_up,
 )
 from rafay_billing.contracts.source import Contract
-from rafay_billing.periods.period import Period
+from rafay_billing.period import Period
 
 NOV, DEC, OCT = Period(date(2026, 11, 1)), Period(date(2026, 12, 1)), Period(date(2026, 10, 1))
 

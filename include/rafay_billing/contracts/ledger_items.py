@@ -22,9 +22,9 @@ from typing import Any
 
 from rafay_billing.contracts.charges import MonthCharge, in_term_span, month_charges
 from rafay_billing.contracts.source import Contract
-from rafay_billing.contracts.sync import read_contracts
+from rafay_billing.contracts.store import read_contracts
 from rafay_billing.db import sql
-from rafay_billing.periods.period import Period
+from rafay_billing.period import Period
 
 log = logging.getLogger(__name__)
 
