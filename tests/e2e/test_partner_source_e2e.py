@@ -138,7 +138,8 @@ def expected(dataset: Dataset, org_ids: dict[str, str]) -> tuple[dict[tuple, dic
                         "amount": amount, "price_id": row["price_id"], "usage_hours": hours,
                         "pricing_unit": row["unit"], "labels": text_labels,
                     }
-                if not priced:
+                if _price(rows, org_id, profile, text_labels, "") is None:
+                    # issue 21 rule 8: instance hours need an instance price, whatever dimensions are priced
                     exceptions.add((org_id, inst.name, "", "unpriced"))
     return items, exceptions
 
@@ -190,7 +191,8 @@ def test_both_sources_bill_identically(airflow_home, rafay_sim_factory, billing_
     v2 = BillingRunner(airflow_home, v2_sim, billing_dsn, tmp_path / "landing-v2", book)
     first = v2.run(LOGICAL_DATE)
     assert not first.ok  # exceptions fail the last task, after every good line item is written
-    assert "missing_dimension: 1" in first.output and "unpriced: 1" in first.output, first.output[-3000:]
+    unpriced = sum(1 for e in expected(tenants(uids=True), same_ids)[1] if e[3] == "unpriced")
+    assert "missing_dimension: 1" in first.output and f"unpriced: {unpriced}" in first.output, first.output[-3000:]
     check(v2, tenants(uids=True), same_ids)
     by_v2 = snapshot(v2, ["coke", "pepsi"])
     # the worked example of the README: one instance, three priced dimensions plus the instance

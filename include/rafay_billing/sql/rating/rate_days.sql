@@ -18,7 +18,8 @@
 -- label_value x raw_usage).
 --
 -- Reasons, in order of precedence. For the whole record (dimension ''): invalid_usage (the record's
--- numbers are unusable), usage_exceeds_window (the instance's hours that day exceed 24 h + tolerance:
+-- numbers are unusable), usage_exceeds_window (the record's, or the instance's, hours that day exceed
+-- 24 h + tolerance, checked before usage_outside_day:
 -- impossible usage; quantities of dimensions such as GB-hours are not bounded), unpriced (no
 -- dimension of it has a price). Per priced dimension: ambiguous_price, missing_gpu_count (a gpu_hour
 -- price and no GPU count, or 0 GPUs), missing_dimension (a dimension_hour price and no usable
@@ -40,6 +41,8 @@ records AS NOT MATERIALIZED (
            u.invalid_reason, u.dimensions, u.labels, u.instance_records, u.inside_s, u.length_s,
            CASE
                WHEN u.invalid_reason IS NOT NULL OR u.usage_hours IS NULL OR u.usage_hours < 0 THEN 'invalid_usage'
+               -- the contract's rule first: more hours than the day has is impossible usage, whatever the times
+               WHEN u.usage_hours > 24 + %(hours_tolerance)s::numeric THEN 'usage_exceeds_window'
                WHEN u.outside_detail IS NOT NULL THEN 'usage_outside_day'
                WHEN u.instance_hours > 24 + %(hours_tolerance)s::numeric THEN 'usage_exceeds_window'
            END AS record_reason,
@@ -47,6 +50,9 @@ records AS NOT MATERIALIZED (
                WHEN u.invalid_reason IS NOT NULL THEN u.invalid_reason
                WHEN u.usage_hours IS NULL THEN 'missing usage hours'
                WHEN u.usage_hours < 0 THEN 'negative usage hours: ' || u.usage_hours
+               WHEN u.usage_hours > 24 + %(hours_tolerance)s::numeric THEN
+                   'instance ' || quote_literal(u.instance_key) || ' has ' || u.usage_hours
+                   || ' h on ' || u.usage_date || ', more than the 24 h of the day'
                WHEN u.outside_detail IS NOT NULL THEN u.outside_detail
                WHEN u.instance_hours > 24 + %(hours_tolerance)s::numeric THEN
                    'instance ' || quote_literal(u.instance_key) || ' has ' || u.instance_hours
