@@ -23,13 +23,14 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from rafay_billing.contracts.errors import ContractsError
+from rafay_billing.csv_input import csv_records, utf8_text
 from rafay_billing.currency import minor_unit
 from rafay_billing.errors import CurrencyError
 from rafay_billing.ledger.price_book import parse_timestamp
@@ -263,14 +264,6 @@ def _parse_row(line: int, cells: dict[str, str], problems: list[tuple[int, str]]
 # --- the file ----------------------------------------------------------------------------------
 
 
-def _decode(text: str | bytes) -> str:
-    """The CSV as text: bytes must be UTF-8; a byte-order mark (Excel) is dropped."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ContractsError([(1, f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
-    return text.removeprefix("\ufeff")
 
 
 def _read_header(reader: Any) -> dict[str, int]:
@@ -297,20 +290,6 @@ def _read_header(reader: Any) -> dict[str, int]:
     return {name: names.index(name) for name in COLUMNS}
 
 
-def _records(reader: Any, problems: list[tuple[int, str]]) -> Iterator[tuple[int, list[str]]]:
-    """``(line, cells)`` of every non-blank data record; stops at unreadable CSV (a problem)."""
-    line = reader.line_num + 1
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            problems.append((line, f"unreadable CSV: {exc}"))
-            return
-        this_line, line = line, reader.line_num + 1
-        if any(cell.strip() for cell in record):
-            yield this_line, record
 
 
 def _cells(line: int, record: list[str], index: dict[str, int], problems: list[tuple[int, str]]
@@ -351,12 +330,12 @@ def parse_contracts(text: str | bytes) -> list[Contract]:
     may come in any order but must be exactly :data:`COLUMNS`. A file with a header and no rows is
     valid (no contracts); the sync then refuses it if the table holds any (it never deletes one).
     """
-    reader = csv.reader(io.StringIO(_decode(text), newline=""))
+    reader = csv.reader(io.StringIO(utf8_text(text, ContractsError), newline=""))
     index = _read_header(reader)
     problems: list[tuple[int, str]] = []
     contracts: list[Contract] = []
     first_line: dict[str, int] = {}
-    for line, record in _records(reader, problems):
+    for line, record in csv_records(reader, problems):
         cells = _cells(line, record, index, problems)
         if cells is None:
             continue

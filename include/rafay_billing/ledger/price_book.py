@@ -19,12 +19,13 @@ import csv
 import io
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from rafay_billing.csv_input import csv_records, utf8_text
 from rafay_billing.currency import CurrencyError, minor_unit
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import PriceBookError
@@ -363,14 +364,6 @@ def _check_gpu_priced_once(rows: list[PriceRow], problems: list[tuple[int, str]]
                     "keep one of them")))
 
 
-def _decode(text: str | bytes) -> str:
-    """The CSV as text: bytes must be UTF-8; a byte-order mark (Excel) is dropped."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise PriceBookError([(1, f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
-    return text.removeprefix("\ufeff")
 
 
 def _read_header(reader: Any) -> tuple[list[str], dict[str, int]]:
@@ -398,20 +391,6 @@ def _read_header(reader: Any) -> tuple[list[str], dict[str, int]]:
     return names, {name: names.index(name) for name in COLUMNS + OPTIONAL_COLUMNS if name in names}
 
 
-def _records(reader: Any, problems: list[tuple[int, str]]) -> Iterator[tuple[int, list[str]]]:
-    """``(line, cells)`` of every non-blank data record; stops at unreadable CSV (a problem)."""
-    line = reader.line_num + 1
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            problems.append((line, f"unreadable CSV: {exc}"))
-            return
-        this_line, line = line, reader.line_num + 1
-        if any(cell.strip() for cell in record):
-            yield this_line, record
 
 
 def _check_unique_id(line: int, price_id: str, first_line: dict[str, int], problems: list[tuple[int, str]]) -> None:
@@ -434,12 +413,12 @@ def parse_price_book(text: str | bytes) -> list[PriceRow]:
     ignored would make a price open-ended). A book with no rows is refused: syncing it would empty
     the table.
     """
-    reader = csv.reader(io.StringIO(_decode(text), newline=""))
+    reader = csv.reader(io.StringIO(utf8_text(text, PriceBookError), newline=""))
     names, index = _read_header(reader)
     problems: list[tuple[int, str]] = []
     rows: list[PriceRow] = []
     first_line: dict[str, int] = {}
-    for this_line, record in _records(reader, problems):
+    for this_line, record in csv_records(reader, problems):
         if len(record) != len(names):
             problems.append(
                 (this_line, f"{len(record)} cells but the header has {len(names)}: check for a stray or missing comma")
