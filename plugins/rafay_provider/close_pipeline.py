@@ -347,24 +347,35 @@ def check_ready(period_data: dict) -> dict:
     return {"closed": False, "open_exceptions": len(state.open_exceptions)}
 
 
+def _issuer() -> str:
+    """``[rafay_billing] invoice_issuer``; a bad one fails the task without retries, naming the setting."""
+    from rafay_provider.settings import SettingsError, invoice_issuer
+
+    try:
+        return invoice_issuer()
+    except SettingsError as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
+def _rerated_items(rerated: dict | None) -> int:
+    """How many items :func:`rerate_period` changed (counted in the close's audit entry)."""
+    return int((rerated or {}).get("rerated_items") or 0)
+
+
 def issue_invoices(period_data: dict, context: Context, rerated: dict | None = None) -> dict:
     """Close the period and issue its documents (one transaction: re-rate, check, issue; a period closed
     before issues nothing). ``rerated``: :func:`rerate_period`'s result, counted in the audit entry."""
     from rafay_billing.errors import PeriodNotReady
     from rafay_billing.periods.close import close_period
-    from rafay_provider.settings import SettingsError, invoice_issuer
 
     period = _period(period_data)
-    try:
-        issuer = invoice_issuer()
-    except SettingsError as exc:
-        raise AirflowFailException(str(exc)) from None
+    issuer = _issuer()
     with billing_connection() as conn:
         try:
             result = close_period(conn, period, actor=actor(context), issuer=issuer,
                                   allow_exceptions=bool(period_data["allow_exceptions"]),
                                   billing_start=_billing_start(),
-                                  rerated_before=int((rerated or {}).get("rerated_items") or 0))
+                                  rerated_before=_rerated_items(rerated))
         except PeriodNotReady as exc:
             raise AirflowFailException(f"{exc}\n(the ledger changed after check_ready; nothing was issued)") from None
     metrics.issued(result)
@@ -451,19 +462,15 @@ def draft_invoices(period_data: dict, context: Context, rerated: dict | None = N
     landing root, and the reviewer's summary (the approval request's body). A closed period drafts nothing."""
     from rafay_billing.errors import PeriodNotReady
     from rafay_billing.periods.drafts import draft_period, summary_markdown, write_draft_documents
-    from rafay_provider.settings import SettingsError, invoice_issuer
 
     period = _period(period_data)
-    try:
-        issuer = invoice_issuer()
-    except SettingsError as exc:
-        raise AirflowFailException(str(exc)) from None
+    issuer = _issuer()
     with billing_connection() as conn:
         try:
             drafts = draft_period(conn, period, actor=actor(context), issuer=issuer,
                                   allow_exceptions=bool(period_data["allow_exceptions"]),
                                   billing_start=_billing_start(),
-                                  rerated_before=int((rerated or {}).get("rerated_items") or 0))
+                                  rerated_before=_rerated_items(rerated))
         except PeriodNotReady as exc:
             raise AirflowFailException(f"{exc}\n(the ledger changed after check_ready; nothing was drafted)") from None
     if drafts.already_closed:
