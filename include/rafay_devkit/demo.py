@@ -3,8 +3,9 @@
 Starts the Rafay simulator and an embedded PostgreSQL, runs the real ``rafay_usage_billing`` DAG
 with ``airflow dags test`` for the whole month as one window (billed day by day), prints a per-org
 charge summary, then runs the real ``rafay_billing_close`` DAG for that month and prints the invoices
-(number, org, currency, total) and where the files went, fetches one tenant's invoice list through the
-tenant statements API with a fresh token, then stops everything it started.
+(number, org, currency, total) and where the files went, delivers them signed to a local stand-in of the
+provider's billing system with the real ``rafay_billing_delivery`` DAG, fetches one tenant's invoice list
+through the tenant statements API with a fresh token, then stops everything it started.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from decimal import Decimal
 
 from rafay_billing.db import sql
 from rafay_devkit.airflow_env import airflow_env, dags_test, migrate_metadata_db
+from rafay_devkit.billing_receiver import Receiver
 from rafay_devkit.postgres import EmbeddedPostgres
 from rafay_devkit.project import demo_price_book, work_dir
 from rafay_devkit.tenant_api_demo import show_first_tenant
-from rafay_provider.settings import CLOSE_DAG_ID
+from rafay_provider.settings import CLOSE_DAG_ID, DELIVERY_CONN_ID, DELIVERY_DAG_ID
 
 DEMO_DIR = work_dir(".demo")
+DEMO_SIGNING_SECRET = "whsec-demo-only"  # the demo's own receiver; a real one comes from a secret store
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -65,6 +68,26 @@ def _print_invoices(dsn: str, month: str) -> None:
         print(f"  {number:<14} {organization[:34]:<34} {currency:<8} {subtotal:>14}")
     if not rows:
         print("  none (see .demo/close.log)")
+
+
+def _deliver(env: dict[str, str], logical: str, month: str) -> int:
+    """Issue 24: the month's documents posted by the delivery DAG to a local receiver that checks every
+    signature; prints what it stored. Returns the DAG run's exit status."""
+    with Receiver(secret=DEMO_SIGNING_SECRET) as receiver:
+        env = {**env, f"AIRFLOW_CONN_{DELIVERY_CONN_ID.upper()}": json.dumps(
+            {"conn_type": "http", "host": receiver.url, "password": DEMO_SIGNING_SECRET})}
+        print(f"\n  Running: airflow dags test {DELIVERY_DAG_ID} {logical} -c '{{\"period\": \"{month}\"}}'"
+              f"  (receiver {receiver.url}; log: .demo/delivery.log)")
+        delivered = dags_test(env, logical, {"period": month}, dag_id=DELIVERY_DAG_ID)
+        (DEMO_DIR / "delivery.log").write_text(delivered.stdout + delivered.stderr)
+    verified = sum(1 for r in receiver.requests if r.signature_ok)
+    print(f"  The billing system stored {len(receiver.stored)} document(s); {verified} of {len(receiver.requests)} "
+          f"request(s) had a valid signature, {receiver.replays} replay(s) refused")
+    for _id, body in sorted(receiver.stored.items()):
+        doc = json.loads(body)["document"]
+        print(f"    {doc['invoice_number']:<14} {doc['customer']['organization'][:34]:<34} {doc['currency']:<8} "
+              f"{doc['subtotal']:>14}")
+    return delivered.returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         closed = dags_test(env, logical, close_conf, dag_id=CLOSE_DAG_ID)
         (DEMO_DIR / "close.log").write_text(closed.stdout + closed.stderr)
         _print_invoices(dsn, args.month)
+        delivery_status = _deliver(env, logical, args.month)
         show_first_tenant(logins, args.month)  # issue 24: a tenant's list through the tenant API
     print(f"\nFiles under the landing root {data_dir}:")
     for folder in sorted({p.parent for p in (data_dir / "reports").rglob("*") if p.is_file()}):
@@ -122,8 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  raw/...: {raw} raw API responses and per-(org, day) usage.csv files (kept per run for audit)")
     print(f"Billing run {'succeeded' if billed.returncode == 0 else 'needs attention - see .demo/dags-test.log'}; "
           f"close {'succeeded' if closed.returncode == 0 else 'FAILED - see .demo/close.log'}; "
+          f"delivery {'succeeded' if delivery_status == 0 else 'FAILED - see .demo/delivery.log'}; "
           "simulator and PostgreSQL stopped.")
-    return closed.returncode
+    return closed.returncode or delivery_status
 
 
 if __name__ == "__main__":

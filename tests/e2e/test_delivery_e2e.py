@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from rafay_devkit.airflow_env import airflow_env, dags_test
-from tests.support.delivery_receiver import Receiver
+from rafay_devkit.billing_receiver import Receiver
 from tests.support.e2e import metadata_home
 from tests.support.issued import close_october
 

@@ -19,7 +19,7 @@ from rafay_billing.delivery import state
 from rafay_billing.delivery.payload import SCHEMA, load_document
 from rafay_billing.delivery.policy import RetryPolicy
 from rafay_billing.delivery.send import deliver_pending
-from tests.support.delivery_receiver import Receiver
+from rafay_devkit.billing_receiver import Receiver
 from tests.support.issued import OCTOBER, close_october
 
 SECRET = "whsec-test-\u00e9-secret"

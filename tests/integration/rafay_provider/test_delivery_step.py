@@ -13,8 +13,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from rafay_devkit.airflow_env import postgres_connection_json
+from rafay_devkit.billing_receiver import Receiver
 from rafay_provider import delivery_step
-from tests.support.delivery_receiver import Receiver
 from tests.support.issued import close_october
 
 SECRET = "whsec-step-7f3a9c"

@@ -1,5 +1,5 @@
-"""A provider's billing system for the delivery tests: a threaded HTTP server on 127.0.0.1 that verifies
-every request's signature with :func:`rafay_billing.delivery.signature.verify_signature`, refuses
+"""A provider's billing system on this machine, for ``make demo`` and the delivery tests: a threaded
+HTTP server on 127.0.0.1 that verifies every request's signature with :func:`rafay_billing.delivery.signature.verify_signature`, refuses
 replays (a signature seen before), deduplicates by ``Idempotency-Key``, and injects faults per document.
 
 Faults are scripted per document id, consumed one per request: ``"500"``/``"503"`` (answer that status),
@@ -85,25 +85,10 @@ class Receiver:
             with self._lock:
                 self.requests.append(Seen(document_id, key, ok, answer, time.time()))
 
-        if self.authorization is not None and handler.headers.get("Authorization") != self.authorization:
-            seen("401-auth")
-            return _answer(handler, 401, {"error": "missing or wrong Authorization"})
-        if not ok:
-            with self._lock:
-                self.bad_signatures += 1
-            seen("401")
-            return _answer(handler, 401, {"error": "bad signature"})
-        with self._lock:
-            replay = signature in self._signatures
-            self._signatures.add(signature)
-        if replay:
-            with self._lock:
-                self.replays += 1
-            seen("409-replay")
-            return _answer(handler, 409, {"error": "replayed request"})
-        if key != document_id:
-            seen("400-key")
-            return _answer(handler, 400, {"error": "Idempotency-Key is not the document id"})
+        refused = self._refusal(handler, ok, signature, key, document_id)
+        if refused is not None:
+            seen(refused[0])
+            return _answer(handler, refused[1], {"error": refused[2]})
         fault = self.fault(document_id)
         if fault in ("timeout", "reset"):
             seen(fault)
@@ -113,6 +98,31 @@ class Receiver:
             seen(code)
             extra = {"Retry-After": after} if after else {}
             return _answer(handler, int(code), {"error": f"injected {code}", "detail": "x" * 3000}, extra)
+        self._store(handler, body, document_id, fault, seen)
+
+    def _refusal(self, handler: BaseHTTPRequestHandler, ok: bool, signature: str, key: str | None,
+                 document_id: str | None) -> tuple[str, int, str] | None:
+        """(what was seen, status, error) for a request a billing system must refuse; None to go on."""
+        if self.authorization is not None and handler.headers.get("Authorization") != self.authorization:
+            return "401-auth", 401, "missing or wrong Authorization"
+        if not ok:
+            with self._lock:
+                self.bad_signatures += 1
+            return "401", 401, "bad signature"
+        with self._lock:
+            replay = signature in self._signatures
+            self._signatures.add(signature)
+            if replay:
+                self.replays += 1
+        if replay:
+            return "409-replay", 409, "replayed request"
+        if key != document_id:
+            return "400-key", 400, "Idempotency-Key is not the document id"
+        return None
+
+    def _store(self, handler: BaseHTTPRequestHandler, body: bytes, document_id: str | None, fault: str | None,
+               seen: Any) -> None:
+        """Store a document once (201), recognise it again (200), refuse another body under its key (422)."""
         with self._lock:
             new = document_id not in self.stored
             if new:
@@ -126,7 +136,7 @@ class Receiver:
             seen("422-conflict")
             return _answer(handler, 422, {"error": "a different body under the same Idempotency-Key"})
         seen("201" if new else "200")
-        _answer(handler, 201 if new else 200, {"status": "stored" if new else "duplicate", "id": document_id})
+        return _answer(handler, 201 if new else 200, {"status": "stored" if new else "duplicate", "id": document_id})
 
     def __enter__(self) -> Receiver:
         receiver = self
