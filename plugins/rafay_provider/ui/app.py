@@ -3,7 +3,8 @@
 Routes, all behind :func:`rafay_provider.ui.auth.require_user`:
 
 - ``GET /`` the page: a window's totals per (day, org, currency) with their runs, charts (daily charges
-  per org over 30 days, GPU-hours per profile), open exceptions, report downloads, invoices per period;
+  per org over 30 days, GPU-hours per profile), open exceptions, report downloads, invoices per period,
+  and one org's contracts (reservation capacity and use per day, the month's contract charges);
 - ``GET /api/totals`` the same totals as JSON (paged, searchable);
 - ``GET /reports/{name}`` one report file streamed from the landing root (file or s3): the browser
   sees the relative name only.
@@ -24,8 +25,10 @@ from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from rafay_billing.errors import PeriodError
+from rafay_billing.period import Period, parse_period
 from rafay_provider.settings import BILLING_DAG_ID
-from rafay_provider.ui import charts, formats, links, queries, reports
+from rafay_provider.ui import charts, contracts, formats, links, queries, reports
 from rafay_provider.ui.auth import require_user
 
 log = logging.getLogger(__name__)
@@ -47,12 +50,15 @@ class Sources:
     landing_root: Callable[[], Any]
     ui_base_path: Callable[[], str]
     run_states: Callable[[Sequence[str]], dict[str, str]] = field(default=lambda run_ids: {})
+    billing_start: Callable[[], date | None] = field(default=lambda: None)
 
 
 def airflow_sources() -> Sources:
+    from rafay_provider.settings import billing_start_date
     from rafay_provider.ui import sources
 
-    return Sources(sources.billing_conninfo, sources.landing_root, sources.ui_base_path, sources.run_states)
+    return Sources(sources.billing_conninfo, sources.landing_root, sources.ui_base_path, sources.run_states,
+                   billing_start_date)
 
 
 def _environment() -> Environment:
@@ -132,6 +138,23 @@ def _page_data(conn: Any, first: date, end: date, state: dict[str, Any]) -> dict
     }
 
 
+def _contracts_data(conn: Any, first: date, state: dict[str, Any], billing_start: date | None) -> dict[str, Any]:
+    """The Contracts section: the orgs with contracts (paged, searchable) and the chosen org's month."""
+    try:
+        month = parse_period(state["cmonth"]) if state["cmonth"] else Period.containing(first)
+    except PeriodError as exc:
+        raise HTTPException(400, f"cmonth: {exc}") from None
+    state["cmonth"] = month.label
+    orgs = contracts.contract_orgs(conn, search=state["cq"], limit=state["limit"], offset=state["cooffset"])
+    org_id = state["corg"] or (orgs.rows[0]["org_id"] if orgs.rows else "")
+    state["corg"] = org_id
+    chosen = contracts.org_contracts(conn, org_id, month, billing_start) if org_id else None
+    return {
+        "contract_orgs": orgs, "org_contracts": chosen,
+        "utilisation_svgs": [charts.utilisation_bars(u) for u in chosen.use] if chosen else [],
+    }
+
+
 def _report_files(src: Sources, first: date, end: date) -> tuple[list[reports.ReportFile], str | None]:
     try:
         return reports.list_reports(src.landing_root(), first, end), None
@@ -180,14 +203,20 @@ def create_app(sources: Sources | None = None) -> FastAPI:
         iq: str | None = None,
         ioffset: int = Query(0, ge=0),
         coffset: int = Query(0, ge=0),
+        corg: str | None = Query(None, max_length=200),
+        cmonth: str | None = None,
+        cq: str | None = None,
+        cooffset: int = Query(0, ge=0),
     ) -> HTMLResponse:
         state: dict[str, Any] = {"days": days, "q": q or "", "offset": offset, "limit": limit,
                                  "currency": currency, "top": top, "eq": eq or "", "eoffset": eoffset,
-                                 "period": period or "", "iq": iq or "", "ioffset": ioffset, "coffset": coffset}
+                                 "period": period or "", "iq": iq or "", "ioffset": ioffset, "coffset": coffset,
+                                 "corg": corg or "", "cmonth": cmonth or "", "cq": cq or "", "cooffset": cooffset}
         with _connect(src) as conn:
             first, end = _window_of(conn, day, days)
             state["day"] = first.isoformat()
             data = _page_data(conn, first, end, state)
+            data.update(_contracts_data(conn, first, state, src.billing_start()))
         report_files, reports_error = _report_files(src, first, end)
         data["run_states"] = _run_states(src, data)
         data["failed_runs"] = sorted(r for r, st in data["run_states"].items() if st == "failed")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from html import escape
 
+from rafay_provider.ui.contracts import ReservationUse
 from rafay_provider.ui.formats import hours, money
 from rafay_provider.ui.queries import DailyCharges
 
@@ -118,5 +119,50 @@ def horizontal_bars(items: Sequence[tuple[str, Decimal]], *, unit: str, chart_id
                    f"{hours(value)} {escape(unit)}</text>")
     if not items:
         out.append(f'<text x="{width / 2}" y="{height / 2 + 4}" text-anchor="middle">nothing to show</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def utilisation_bars(use: ReservationUse, *, width: int = 900, height: int = 200) -> str:
+    """A reservation's month: per day a light bar of its capacity and a dark bar of the usage it covered
+    (its unit); each covered bar carries ``data-day``, ``data-capacity``, ``data-covered`` and the day's
+    utilisation in percent as ``data-value``."""
+    left, right, top, bottom = 70, 10, 10, 30
+    plot_w, plot_h = width - left - right, height - top - bottom
+    y_max = _nice_max(max(use.capacity + use.covered, default=Decimal(0)))
+    n = max(1, len(use.days))
+    slot = plot_w / n
+    bar_w = max(1.0, slot * 0.7)
+    title = f"Reservation {use.contract_id} ({use.profile}): capacity and covered usage per day, {use.unit}"
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart utilisation" '
+        f'id="chart-reservation-{escape(use.contract_id)}" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" data-contract="{escape(use.contract_id)}">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for k in range(5):
+        y = top + plot_h - plot_h * k / 4
+        out.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">'
+                   f"{_axis(y_max * k / 4)}</text>")
+    for i, (day, capacity, covered) in enumerate(zip(use.days, use.capacity, use.covered, strict=True)):
+        x = left + i * slot + (slot - bar_w) / 2
+        cap_h = float(capacity / y_max) * plot_h
+        cov_h = float(covered / y_max) * plot_h
+        percent = (100 * covered / capacity).quantize(Decimal("0.1")) if capacity else Decimal(0)
+        out.append(f'<rect x="{x:.1f}" y="{top + plot_h - cap_h:.1f}" width="{bar_w:.1f}" height="{cap_h:.1f}" '
+                   f'fill="#cfe3f3"/>')
+        out.append(
+            f'<rect class="point" x="{x:.1f}" y="{top + plot_h - cov_h:.1f}" width="{bar_w:.1f}" '
+            f'height="{cov_h:.1f}" fill="{PALETTE[0]}" data-series="{escape(use.contract_id)}" '
+            f'data-day="{day.isoformat()}" data-capacity="{capacity}" data-covered="{covered}" data-value="{percent}">'
+            f"<title>{day.isoformat()}: {hours(covered)} of {hours(capacity)} {escape(use.unit)} covered "
+            f"({percent}%)</title></rect>"
+        )
+        if i % max(1, n // 10) == 0:
+            out.append(f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
+                       f'font-size="11">{day:%m-%d}</text>')
+    if not use.days:
+        out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no capacity this month</text>')
     out.append("</svg>")
     return "".join(out)

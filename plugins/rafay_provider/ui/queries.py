@@ -38,23 +38,25 @@ def like_pattern(search: str | None) -> str | None:
     return f"%{escaped}%"
 
 
-def _rows(conn: Any, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+def fetch_rows(conn: Any, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every row ``ui/<name>.sql`` returns, as dicts."""
     with conn.cursor() as cur:
         cur.execute(sql(name), params)
         columns = [c.name for c in cur.description]
         return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
 
 
-def _page(conn: Any, name: str, params: dict[str, Any], limit: int, offset: int) -> Page:
+def paged(conn: Any, name: str, params: dict[str, Any], limit: int, offset: int) -> Page:
+    """One page of a query that returns ``total_rows`` on each row (``LIMIT %(limit)s OFFSET %(offset)s``)."""
     limit = max(1, min(int(limit), MAX_PAGE_SIZE))
     offset = max(0, int(offset))
-    rows = _rows(conn, name, {**params, "limit": limit, "offset": offset})
+    rows = fetch_rows(conn, name, {**params, "limit": limit, "offset": offset})
     total = int(rows[0].pop("total_rows")) if rows else 0
     for row in rows[1:]:
         row.pop("total_rows", None)
     if not rows and offset:
         # past the end: the total is still wanted for the pager
-        probe = _rows(conn, name, {**params, "limit": 1, "offset": 0})
+        probe = fetch_rows(conn, name, {**params, "limit": 1, "offset": 0})
         total = int(probe[0]["total_rows"]) if probe else 0
     return Page(rows, total, offset, limit)
 
@@ -70,7 +72,7 @@ def latest_day(conn: Any) -> date | None:
 def window_totals(conn: Any, first_day: date, end_day: date, *, search: str | None = None,
                   limit: int = PAGE_SIZE, offset: int = 0) -> Page:
     """Rows per (day, org, currency) of ``[first_day, end_day)``: items, hours, amount, run, exceptions."""
-    page = _page(conn, "ui/window_totals.sql",
+    page = paged(conn, "ui/window_totals.sql",
                  {"first_day": first_day, "end_day": end_day, "pattern": like_pattern(search)}, limit, offset)
     for row in page.rows:
         row["currency"] = row["currency"].strip() if row["currency"] else None
@@ -80,7 +82,7 @@ def window_totals(conn: Any, first_day: date, end_day: date, *, search: str | No
 
 def currency_totals(conn: Any, first_day: date, end_day: date, *, search: str | None = None) -> list[dict[str, Any]]:
     """Totals per currency of the orgs ``search`` matches (all orgs without one), like the table below them."""
-    return _rows(conn, "ui/currency_totals.sql",
+    return fetch_rows(conn, "ui/currency_totals.sql",
                  {"first_day": first_day, "end_day": end_day, "pattern": like_pattern(search)})
 
 
@@ -94,7 +96,7 @@ def coverage(conn: Any, first_day: date, end_day: date, *, search: str | None = 
              limit: int = PAGE_SIZE, offset: int = 0) -> Page:
     """Each (org, day) of the window with its status (``missing``: expected, no coverage row), reason,
     detail and run; the ones needing attention first."""
-    return _page(conn, "ui/coverage.sql",
+    return paged(conn, "ui/coverage.sql",
                  {"first_day": first_day, "end_day": end_day, "pattern": like_pattern(search)}, limit, offset)
 
 
@@ -121,13 +123,13 @@ class CoverageSummary:
 
 
 def coverage_summary(conn: Any, first_day: date, end_day: date) -> CoverageSummary:
-    row = _rows(conn, "ui/coverage_summary.sql", {"first_day": first_day, "end_day": end_day})[0]
+    row = fetch_rows(conn, "ui/coverage_summary.sql", {"first_day": first_day, "end_day": end_day})[0]
     return CoverageSummary(**{k: int(v) for k, v in row.items()})
 
 
 def run_totals(conn: Any, first_day: date, end_day: date, *, search: str | None = None) -> list[dict[str, Any]]:
     """Per run with anything in the window: its (org, day)s by status, line items and amount per currency."""
-    rows = _rows(conn, "ui/run_totals.sql", {"first_day": first_day, "end_day": end_day,
+    rows = fetch_rows(conn, "ui/run_totals.sql", {"first_day": first_day, "end_day": end_day,
                                              "pattern": like_pattern(search), "limit": MAX_RUNS})
     for row in rows:
         row["totals"] = {c: Decimal(v) for c, v in sorted((row["totals"] or {}).items())}
@@ -135,7 +137,7 @@ def run_totals(conn: Any, first_day: date, end_day: date, *, search: str | None 
 
 
 def chart_currencies(conn: Any, first_day: date, end_day: date) -> list[str]:
-    return [r["currency"].strip() for r in _rows(conn, "ui/chart_currencies.sql",
+    return [r["currency"].strip() for r in fetch_rows(conn, "ui/chart_currencies.sql",
                                                  {"first_day": first_day, "end_day": end_day})]
 
 
@@ -159,7 +161,7 @@ def daily_charges(conn: Any, end_day: date, currency: str, *, days: int = 30, to
     """Charges per day and org in ``currency`` over the ``days`` days before ``end_day``: the ``top``
     orgs by the range's total, then one "others" series for the rest (absent if there is none)."""
     first_day = end_day - timedelta(days=days)
-    rows = _rows(conn, "ui/daily_charges.sql",
+    rows = fetch_rows(conn, "ui/daily_charges.sql",
                  {"first_day": first_day, "end_day": end_day, "currency": currency, "top": top})
     day_list = [first_day + timedelta(days=i) for i in range(days)]
     index = {d: i for i, d in enumerate(day_list)}
@@ -178,7 +180,7 @@ def daily_charges(conn: Any, end_day: date, currency: str, *, days: int = 30, to
 
 def gpu_hours_by_profile(conn: Any, first_day: date, end_day: date, *, top: int = 10) -> list[tuple[str, Decimal]]:
     """GPU-hours per profile, largest first: ``top`` profiles, then "others" summed (if any)."""
-    rows = _rows(conn, "ui/gpu_hours.sql", {"first_day": first_day, "end_day": end_day})
+    rows = fetch_rows(conn, "ui/gpu_hours.sql", {"first_day": first_day, "end_day": end_day})
     shown = [(r["profile"], Decimal(r["gpu_hours"])) for r in rows[:top]]
     rest = sum((Decimal(r["gpu_hours"]) for r in rows[top:]), Decimal(0))
     if len(rows) > top:
@@ -187,16 +189,16 @@ def gpu_hours_by_profile(conn: Any, first_day: date, end_day: date, *, top: int 
 
 
 def open_exceptions(conn: Any, *, search: str | None = None, limit: int = PAGE_SIZE, offset: int = 0) -> Page:
-    return _page(conn, "ui/open_exceptions.sql", {"pattern": like_pattern(search)}, limit, offset)
+    return paged(conn, "ui/open_exceptions.sql", {"pattern": like_pattern(search)}, limit, offset)
 
 
 def periods(conn: Any) -> list[dict[str, Any]]:
-    return _rows(conn, "ui/periods.sql", {})
+    return fetch_rows(conn, "ui/periods.sql", {})
 
 
 def invoices(conn: Any, period_start: date, *, search: str | None = None, limit: int = PAGE_SIZE,
              offset: int = 0) -> Page:
-    page = _page(conn, "ui/invoices.sql", {"period_start": period_start, "pattern": like_pattern(search)},
+    page = paged(conn, "ui/invoices.sql", {"period_start": period_start, "pattern": like_pattern(search)},
                  limit, offset)
     for row in page.rows:
         row["currency"] = row["currency"].strip()
@@ -205,4 +207,4 @@ def invoices(conn: Any, period_start: date, *, search: str | None = None, limit:
 
 def invoice_drafts(conn: Any, *, limit: int = 12) -> list[dict[str, Any]]:
     """The latest invoice draft sets (approval before issuing, issue 23): pending ones await an answer."""
-    return _rows(conn, "ui/invoice_drafts.sql", {"limit": limit})
+    return fetch_rows(conn, "ui/invoice_drafts.sql", {"limit": limit})
