@@ -13,10 +13,13 @@ from fractions import Fraction
 import psycopg
 import pytest
 
-from rafay_billing.contracts.source import COLUMNS as CONTRACT_COLUMNS
-from rafay_billing.contracts.sync import sync_contracts
 from rafay_billing.ledger.coverage import register_orgs
-from rafay_billing.ledger.price_book import PriceBookError, fetch_price_book, parse_price_book, sync_price_book
+from rafay_billing.ledger.price_book import (
+    PriceBookError,
+    fetch_price_book,
+    parse_price_book,
+    sync_price_book,
+)
 from rafay_billing.period import Period
 from rafay_billing.periods.close import CloseResult, close_period
 from rafay_billing.periods.invoices import fetch_invoice_lines, fetch_invoices
@@ -118,3 +121,81 @@ def test_gpu_month_without_a_gpu_count_is_missing_gpu_count(pg_conn: psycopg.Con
     rows = pg_conn.execute("SELECT instance, reason, detail FROM billing.rating_exceptions ORDER BY 1").fetchall()
     assert rows == [("g1", "missing_gpu_count", "price gpu-month is per gpu_month but the instance has no GPU count"),
                     ("g2", "missing_gpu_count", "price gpu-month is per gpu_month but the GPU count is 0")]
+
+
+# --- the close: one monthly item per instance -------------------------------------------------------------
+
+
+def test_a_full_month_at_one_price_costs_exactly_the_monthly_price(pg_conn: psycopg.Connection) -> None:
+    """Rule 3: every day of November used at 310.00 a month = 310.00, not 30 x round(310/30); the close
+    writes it as a month-level usage item keyed like the instance's days, and the invoice lists it on its
+    own line apart from the 30 day items of amount 0."""
+    _bill(pg_conn, _days("mrc-vm", "m1", 1, 30, hours="24"))
+    _register(pg_conn, "coke")
+    result = _close(pg_conn, NOV)
+    assert [(m.instance_key, m.amount, m.quantity) for m in result.mrc] == [("id-m1", Decimal("310.00"), 1)]
+    assert _mrc_items(pg_conn) == [
+        ("coke", NOV.start, "compute", "mrc-vm", "id-m1", "", "instance_month", Decimal("310.00"), Decimal(1),
+         Decimal("310.00"), "usage", None, "regular", "charge", NOV.start)]
+    [invoice] = fetch_invoices(pg_conn, NOV)
+    assert invoice.subtotal == Decimal("310.00")
+    lines = [(ln.charge_level, ln.pricing_unit, ln.quantity, ln.amount, ln.item_count)
+             for ln in fetch_invoice_lines(pg_conn, invoice.invoice_id)]
+    assert lines == [("day", "instance_month", Decimal(30), Decimal("0.00"), 30),
+                     ("month", "instance_month", Decimal(1), Decimal("310.00"), 1)]
+
+
+def test_part_of_a_month_gpu_month_and_a_switch_from_hourly_to_monthly(pg_conn: psycopg.Connection) -> None:
+    """Rule 3: an instance used 10 of 30 days pays 10/30 of the month; gpu_month multiplies by the GPU
+    count; a price that changes from hourly to monthly on the 16th bills days 1-15 hourly and 16-30
+    monthly, never both. The close's invoice total carries the MRC."""
+    _bill(pg_conn, _days("mrc-vm", "m1", 3, 12) + _days("gpu-vm", "g1", 1, 7, gpus=8)
+          + _days("switch-vm", "s1", 1, 30, hours="10") + [Usage("coke", date(2026, 11, 13), "mrc-vm", "m1", "0")])
+    _register(pg_conn, "coke")
+    partial = _money(Fraction("310.00") * 10 / 30)
+    gpus = _money(Fraction(1000) * 8 * 7 / 30)
+    hourly = 15 * 10 * Decimal("0.50")
+    switched = _money(Fraction(300) * 15 / 30)
+    assert (partial, gpus, hourly, switched) == (Decimal("103.33"), Decimal("1866.67"), Decimal("75.00"),
+                                                Decimal("150.00"))
+    result = _close(pg_conn, NOV)
+    assert {(m.instance_key, m.unit, m.amount) for m in result.mrc} == {
+        ("id-m1", "instance_month", partial), ("id-g1", "gpu_month", gpus), ("id-s1", "instance_month", switched)}
+    assert {m.instance_key: m.quantity for m in result.mrc}["id-g1"] == Decimal("1.866667")  # 56 GPU-days / 30
+    day_amounts = pg_conn.execute(
+        "SELECT sum(amount) FILTER (WHERE usage_date < '2026-11-16'), sum(amount) FILTER (WHERE usage_date >="
+        " '2026-11-16'), count(*) FROM billing.charge_line_items WHERE instance = 's1' AND charge_level = 'day'"
+    ).fetchone()
+    assert day_amounts == (hourly, Decimal("0.00"), 30)
+    [invoice] = fetch_invoices(pg_conn, NOV)
+    assert invoice.subtotal == partial + gpus + hourly + switched
+
+
+def _december(conn: psycopg.Connection) -> None:
+    bill(conn, [Usage("coke", date(2026, 12, d), "cpu-vm", "x", "0") for d in range(1, 32)], "dec",
+         price_book=PRICE_BOOK)
+
+
+def test_a_re_rated_closed_day_corrects_the_mrc_at_the_next_close(pg_conn: psycopg.Connection) -> None:
+    """Rule 7: a closed month's day that becomes used after the close (re-billed) changes that month's MRC:
+    the next close writes the issued MRC reversed and the new one in its own period; re-billing a used day
+    with other hours changes no MRC and writes nothing."""
+    _bill(pg_conn, _days("mrc-vm", "m1", 1, 10) + _days("mrc-vm", "m1", 11, 30, hours="0"))
+    _register(pg_conn, "coke")
+    assert _close(pg_conn, NOV).mrc[0].amount == _money(Fraction(310) * 10 / 30)
+    issued = _money(Fraction(310) * 10 / 30)
+    _bill(pg_conn, [Usage("coke", date(2026, 11, 5), "mrc-vm", "m1", "23")], "r2")  # other hours: same MRC
+    _december(pg_conn)
+    _close(pg_conn, DEC)
+    assert [r for r in _mrc_items(pg_conn) if r[12] == "correction"] == []
+    # Nov 11 becomes used after both closes: its correction lands in January, whose close corrects the MRC
+    _bill(pg_conn, [Usage("coke", date(2026, 11, 11), "mrc-vm", "m1", "4")], "r3")
+    bill(pg_conn, [Usage("coke", date(2027, 1, d), "cpu-vm", "x", "1") for d in range(1, 32)], "jan",
+         price_book=PRICE_BOOK)
+    jan = Period(date(2027, 1, 1))
+    result = close_period(pg_conn, jan, actor="test", issuer="ACME", now=datetime(2027, 2, 2, tzinfo=UTC))
+    new = _money(Fraction(310) * 11 / 30)
+    corrections = [(r[9], r[13], r[14]) for r in _mrc_items(pg_conn) if r[12] == "correction"]
+    assert corrections == [(-issued, "reversal", jan.start), (new, "charge", jan.start)]
+    [invoice] = result.invoices
+    assert invoice.subtotal == Decimal("0.12") * 31 + (new - issued)
