@@ -93,7 +93,7 @@ def preview_period(conn: Any, period: Period, billing_start: date | None = None)
     for c in charges:
         doc = docs.setdefault((c.org_id, c.currency), PreviewInvoice(c.org_id, c.org_id, c.currency))
         doc.lines.append(PreviewLine("contract", c.kind, c.contract_id, c.unit, c.unit_price, "regular", c.category,
-                                     c.contract_id, c.quantity, c.amount, 1))
+                                     c.contract_id, c.quantity, c.amount, 1, "month"))
     for doc in docs.values():  # usage first, then contract charges, then corrections (as issued)
         doc.lines.sort(key=lambda ln: (ln.charge_class == "correction", ln.contract_id is not None,
                                        ln.contract_id is None and ln.charge_level == "month"))

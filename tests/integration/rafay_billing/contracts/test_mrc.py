@@ -9,10 +9,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from pathlib import Path
 
 import psycopg
 import pytest
 
+from rafay_billing.contracts.source import COLUMNS as CONTRACT_COLUMNS
+from rafay_billing.contracts.sync import sync_contracts
+from rafay_billing.errors import PeriodError
 from rafay_billing.ledger.coverage import register_orgs
 from rafay_billing.ledger.price_book import (
     PriceBookError,
@@ -199,3 +203,90 @@ def test_a_re_rated_closed_day_corrects_the_mrc_at_the_next_close(pg_conn: psyco
     assert corrections == [(-issued, "reversal", jan.start), (new, "charge", jan.start)]
     [invoice] = result.invoices
     assert invoice.subtotal == Decimal("0.12") * 31 + (new - issued)
+
+
+# --- commitments count MRC; the preview shows it ----------------------------------------------------------
+
+CONTRACT_HEADER = ",".join(CONTRACT_COLUMNS)
+
+
+def test_mrc_counts_as_eligible_spend_of_a_commitment(pg_conn: psycopg.Connection) -> None:
+    """Rule 4: a whole-month commitment counts the month's MRC item; one whose term starts on the 16th
+    counts the exact shares (unit_price x units / days) of the in-term month-priced days; both as written
+    by the close, MRC first."""
+    _bill(pg_conn, _days("mrc-vm", "m1", 1, 30, hours="24") + _days("cpu-vm", "c1", 20, 20))  # 310.00 + 1.20
+    _register(pg_conn, "coke")
+    sync_contracts(pg_conn, "\n".join([
+        CONTRACT_HEADER, "c-1,coke,commitment,,,,,,1000,USD,,2026-11-01,,,,whole month",
+        "c-2,coke,commitment,,,,,,1000,USD,,2026-11-16,,,,second half"]) + "\n")
+    result = _close(pg_conn, NOV)
+    whole = _money(Fraction(1000) - Fraction("310.00") - Fraction("1.20"))
+    half = _money(Fraction(1000) * 15 / 30 - Fraction(310) * 15 / 30 - Fraction("1.20"))
+    assert (whole, half) == (Decimal("688.80"), Decimal("343.80"))
+    assert {(c.contract_id, c.amount) for c in result.contract_charges} == {("c-1", whole), ("c-2", half)}
+    [invoice] = fetch_invoices(pg_conn, NOV)
+    assert invoice.subtotal == Decimal("310.00") + Decimal("1.20") + whole + half
+
+
+def test_the_preview_shows_the_open_months_mrc(pg_conn: psycopg.Connection) -> None:
+    """Rule 6: `preview` prints the MRC as it stands (a line of its own), and the true-up counting it."""
+    from rafay_billing.periods.preview import describe_preview, preview_period
+
+    _bill(pg_conn, _days("mrc-vm", "m1", 1, 6))
+    sync_contracts(pg_conn, f"{CONTRACT_HEADER}\nc-1,coke,commitment,,,,,,100,USD,,2026-11-01,,,,min\n")
+    [doc] = preview_period(pg_conn, NOV)
+    mrc = _money(Fraction(310) * 6 / 30)
+    assert [(ln.charge_level, ln.contract_id, ln.amount) for ln in doc.lines] == [
+        ("day", None, Decimal("0.00")), ("month", None, mrc), ("month", "c-1", _money(Fraction(100) - Fraction(mrc)))]
+    assert doc.subtotal == Decimal(100)
+    assert f"compute/mrc-vm price vm-month monthly recurring charge: 0.200000 instance_month x 310.00 = {mrc}" in (
+        describe_preview(NOV, [doc]))
+    assert pg_conn.execute("SELECT count(*) FROM billing.charge_line_items WHERE charge_level = 'month'"
+                           ).fetchone() == (0,)
+
+
+def test_an_instance_priced_monthly_in_two_currencies_in_one_month_blocks_the_close(
+        pg_conn: psycopg.Connection) -> None:
+    """One monthly item per (instance, month) has one currency: the close refuses, naming the instance."""
+    book = PRICE_BOOK + "eur-month,,compute,eur-vm,instance_month,200,EUR,2026-11-10,\n" \
+                        "usd-month,,compute,eur-vm,instance_month,250,USD,2026-01-01,2026-11-10\n"
+    bill(pg_conn, _days("eur-vm", "e1", 8, 12), "r", price_book=book)
+    _register(pg_conn, "coke")
+    bill(pg_conn, [Usage("coke", date(2026, 11, 30), "cpu-vm", "c1", "1")], "r2", price_book=book)
+    with pytest.raises(PeriodError, match=r"instance 'id-e1' \(org coke, profile eur-vm\) has month prices in "
+                                          r"EUR and USD in 2026-11"):
+        _close(pg_conn, NOV)
+    assert fetch_invoices(pg_conn, NOV) == []
+
+
+def test_mrc_in_focus_and_the_documents(pg_conn: psycopg.Connection, tmp_path: Path) -> None:
+    """Where it shows: the MRC item is a FOCUS `Usage` row with ChargeFrequency `Recurring`, no commitment
+    discount; the export passes focus-validator and BilledCost per (org, currency) is the subtotal; the
+    JSON document marks the MRC line (charge_level month)."""
+    from rafay_billing.periods import focus
+    from rafay_billing.periods.documents import _read_period, invoice_document, render_invoice_html
+    from tests.support.focus import assert_focus_valid
+
+    _bill(pg_conn, _days("mrc-vm", "m1", 1, 15) + _days("gpu-vm", "g1", 1, 3, gpus=4)
+          + _days("cpu-vm", "c1", 30, 30))
+    _register(pg_conn, "coke")
+    _close(pg_conn, NOV)
+    rows = focus.focus_frame(pg_conn, NOV).to_dict("records")
+    monthly = {r["ResourceId"]: r for r in rows if "rafay:charge_level\": \"month" in r["Tags"]}
+    got = {k: (r["ChargeCategory"], r["ChargeFrequency"], r["PricingUnit"], r["CommitmentDiscountId"],
+               Decimal(str(r["BilledCost"]))) for k, r in monthly.items()}
+    assert got == {"id-m1": ("Usage", "Recurring", "Instance-Months", None, Decimal("155.00")),
+                   "id-g1": ("Usage", "Recurring", "GPU-Months", None, _money(Fraction(1000) * 4 * 3 / 30))}
+    assert monthly["id-m1"]["ChargeDescription"].startswith(
+        "monthly recurring charge of mrc-vm (compute) instance m1 (2026-11): ")
+    [invoice] = fetch_invoices(pg_conn, NOV)
+    assert sum((Decimal(str(r["BilledCost"])) for r in rows), Decimal(0)) == invoice.subtotal == (
+        Decimal("155.00") + Decimal("400.00") + Decimal("1.20"))
+    path = tmp_path / "focus-2026-11.csv"
+    focus.write_focus_export(pg_conn, NOV, path)
+    assert_focus_valid(path)
+    [with_lines] = _read_period(pg_conn, NOV)[1]
+    document = invoice_document(with_lines, NOV)
+    assert [(ln["pricing_unit"], ln["amount"]) for ln in document["lines"] if ln.get("charge_level") == "month"] == [
+        ("gpu_month", "400.00"), ("instance_month", "155.00")]
+    assert render_invoice_html(with_lines, NOV).count("monthly recurring charge") == 2
