@@ -290,3 +290,18 @@ def test_mrc_in_focus_and_the_documents(pg_conn: psycopg.Connection, tmp_path: P
     assert [(ln["pricing_unit"], ln["amount"]) for ln in document["lines"] if ln.get("charge_level") == "month"] == [
         ("gpu_month", "400.00"), ("instance_month", "155.00")]
     assert render_invoice_html(with_lines, NOV).count("monthly recurring charge") == 2
+
+
+def test_drafting_twice_then_closing_writes_the_mrc_once_and_issues_the_drafts(pg_conn: psycopg.Connection) -> None:
+    """Rule 6: each preparation of the close (drafts awaiting approval) replaces the month's MRC items,
+    never doubles them; the drafts carry the MRC line exactly as the invoice then issues it."""
+    from rafay_billing.periods.drafts import draft_period
+
+    _bill(pg_conn, _days("mrc-vm", "m1", 1, 15) + _days("mrc-vm", "m1", 16, 30, hours="0"))
+    _register(pg_conn, "coke")
+    for _ in range(2):
+        drafts = draft_period(pg_conn, NOV, actor="test", issuer="ACME", now=datetime(2027, 1, 2, tzinfo=UTC))
+    assert [(d.subtotal, d.line_count) for d in drafts.drafts] == [(Decimal("155.00"), 2)]
+    assert len(_mrc_items(pg_conn)) == 1
+    [invoice] = _close(pg_conn, NOV).invoices
+    assert (invoice.subtotal, invoice.line_count, len(_mrc_items(pg_conn))) == (Decimal("155.00"), 2, 1)
