@@ -99,24 +99,16 @@ def compute_mrc(cur: Any, period: Period, billing_start: date | None = None) -> 
         counted = set(charge.days)
         used = [r for r in rows if r["usage_date"] in counted]
         last = used[-1]
-        multipliers = sum((Fraction(1) if r["pricing_unit"] == "instance_month" else Fraction(r["quantity"])
-                           for r in used), Fraction(0))
         items.append(MrcItem(
             org_id=key[0], profile_type=key[1], profile=key[2], instance_key=key[3], period=period,
             organization=last["organization"], instance=last["instance"], instance_id=last["instance_id"],
             unit=last["pricing_unit"], unit_price=last["unit_price"], price_id=last["price_id"],
             currency=charge.currency,
-            quantity=charge.quantity if charge.unit else _share(multipliers, period),
+            quantity=charge.quantity,
             usage_hours=sum((r["usage_hours"] for r in used), Decimal(0)), amount=charge.amount,
             days=charge.days, labels=json.dumps(last["labels"] or {}),
         ))
     return items
-
-
-def _share(units: Fraction, period: Period) -> Decimal:
-    from rafay_billing.contracts.charges import round_quantity
-
-    return round_quantity(units / days_in(period))
 
 
 def in_term_share(cur: Any, org_id: str, currency: str, first_day: date, end_day: date) -> Fraction:
