@@ -160,12 +160,14 @@ def committed_amount(c: Contract, period: Period, billing_start: date | None = N
     return Fraction(c.amount) * in_term_days(c, period, billing_start) / days_in(period)
 
 
-def true_up(c: Contract, period: Period, eligible: Decimal, billing_start: date | None = None) -> MonthCharge | None:
+def true_up(c: Contract, period: Period, eligible: Decimal | Fraction, billing_start: date | None = None
+            ) -> MonthCharge | None:
     """Rule 4: a true-up of ``committed − eligible`` when that is positive, rounded once; else None.
 
     ``eligible`` is the org's spend in the commitment's currency for usage on in-term days of the
     month, as currently rated (usage, reservation overage, MRC; not fees, reservation fees or true-ups):
-    the caller sums it from the ledger. A shortfall that rounds to 0 writes no item.
+    the caller sums it from the ledger (exact: a partial term's MRC share is a fraction). A shortfall that
+    rounds to 0 writes no item.
     """
     committed = committed_amount(c, period, billing_start)
     if committed == 0:
@@ -204,7 +206,7 @@ def fee_charge(c: Contract, period: Period, billing_start: date | None = None) -
     )
 
 
-def month_charges(contracts: Iterable[Contract], period: Period, eligible: Mapping[str, Decimal],
+def month_charges(contracts: Iterable[Contract], period: Period, eligible: Mapping[str, Decimal | Fraction],
                   billing_start: date | None = None) -> list[MonthCharge]:
     """Every contract's month-level charge of ``period`` (reservation fees, fees, true-ups), by contract id.
 

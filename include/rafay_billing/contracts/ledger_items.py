@@ -18,9 +18,11 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from rafay_billing.contracts.charges import MonthCharge, in_term_span, month_charges
+from rafay_billing.contracts.mrc import correct_mrc, in_term_share
 from rafay_billing.contracts.source import Contract
 from rafay_billing.contracts.store import read_contracts
 from rafay_billing.db import sql
@@ -37,16 +39,23 @@ def current_contracts(cur: Any) -> list[Contract]:
         return read_contracts(dcur, "contracts/current.sql")
 
 
-def eligible_spend(cur: Any, c: Contract, period: Period, billing_start: date | None = None) -> Decimal:
+def eligible_spend(cur: Any, c: Contract, period: Period, billing_start: date | None = None) -> Decimal | Fraction:
     """Rule 4: the org's usage charges in the commitment's currency for usage on the term's days of the
     month (from ``billing_start`` on), as currently rated: regular items and every later correction of
-    those days; never purchases or true-ups."""
+    those days; never purchases or true-ups. MRC counts too: the month's MRC items (and their
+    corrections) when the term covers the whole month, else the exact per-day shares of the in-term
+    month-priced days (``unit_price × units ÷ days in the month``; a Fraction, rounded by the true-up)."""
     span = in_term_span(c, period.start_datetime, period.end_datetime, billing_start)
     if span is None:
         return Decimal(0)
+    whole_month = span == (period.start_datetime, period.end_datetime)
     cur.execute(sql("contract_charges/eligible_spend.sql"), {
-        "org_id": c.org_id, "currency": c.currency, "first_day": span[0].date(), "end_day": span[1].date()})
-    return Decimal(cur.fetchone()[0])
+        "org_id": c.org_id, "currency": c.currency, "first_day": span[0].date(), "end_day": span[1].date(),
+        "month": period.start, "whole_month": whole_month})
+    spend = Decimal(cur.fetchone()[0])
+    if whole_month:
+        return spend
+    return Fraction(spend) + in_term_share(cur, c.org_id, c.currency, span[0].date(), span[1].date())
 
 
 def compute_month_charges(cur: Any, period: Period, billing_start: date | None = None,
@@ -167,9 +176,14 @@ def correct_month_charges(cur: Any, months: Iterable[Period], run_id: str,
 
 
 def correct_true_ups(cur: Any, period: Period, run_id: str, billing_start: date | None = None) -> list[tuple[str, Period]]:
-    """Rule 4 after close: usage corrections of closed months' days that land in ``period`` change those
-    months' eligible spend, so the close of ``period`` computes their contract charges again and
-    corrects what differs (:func:`correct_month_charges`; in practice the true-ups)."""
+    """Rules 3, 4, 7 after close: usage corrections of closed months' days that land in ``period`` change
+    those months' MRC and eligible spend, so the close of ``period`` computes their MRC again
+    (:func:`~rafay_billing.contracts.mrc.correct_mrc`), then their contract charges, and corrects what
+    differs (:func:`correct_month_charges`; in practice the true-ups)."""
     cur.execute(sql("contract_charges/corrected_months.sql"), {"period_start": period.start})
     months = [Period(month) for (month,) in cur.fetchall()]
-    return correct_month_charges(cur, months, run_id, billing_start) if months else []
+    if not months:
+        return []
+    # MRC first (rule 3, 7): a closed month's MRC counts in its commitments' eligible spend
+    correct_mrc(cur, months, run_id, billing_start)
+    return correct_month_charges(cur, months, run_id, billing_start)

@@ -43,7 +43,9 @@ COLUMNS: tuple[str, ...] = (
 )
 OPTIONAL_COLUMNS: tuple[str, ...] = ("dimension", "label_key", "label_value")
 """Columns a price book may have (issue 11); blank or absent = the instance itself / no label match."""
-UNITS: tuple[str, ...] = ("instance_hour", "gpu_hour", "dimension_hour")
+UNITS: tuple[str, ...] = ("instance_hour", "gpu_hour", "dimension_hour", "instance_month", "gpu_month")
+INSTANCE_UNITS: tuple[str, ...] = ("instance_hour", "gpu_hour", "instance_month", "gpu_month")
+"""Units that price the instance itself (blank dimension); the month units are monthly recurring charges."""
 
 # re.ASCII: \d is 0-9 only. Python's Decimal and datetime read Arabic-Indic or full-width digits too,
 # which a person reviewing the CSV would not read as the same number (issue 21, rule 17).
@@ -190,7 +192,7 @@ def _parse_row(line: int, cells: dict[str, str], problems: list[tuple[int, str]]
         bad("price_id is empty: give every row a unique id")
     unit = cells["unit"]
     if unit not in UNITS:
-        bad(f"unit {unit!r} is unknown: use instance_hour, gpu_hour or dimension_hour")
+        bad(f"unit {unit!r} is unknown: use instance_hour, gpu_hour, dimension_hour, instance_month or gpu_month")
     dimension, label_key, label_value = _parse_dimension_and_label(cells, unit, bad)
     unit_price = _parse_unit_price(cells["unit_price"], bad)
     currency = cells["currency"]
@@ -224,8 +226,8 @@ def _parse_dimension_and_label(
     dimension = cells.get("dimension") or None
     if unit == "dimension_hour" and dimension is None:
         bad("unit dimension_hour needs a dimension: name the usage parameter it prices (CPU, Memory, Disk, GPU, ...)")
-    elif unit in ("instance_hour", "gpu_hour") and dimension is not None:
-        bad(f"dimension {dimension!r} needs unit dimension_hour (instance_hour and gpu_hour price the instance "
+    elif unit in INSTANCE_UNITS and dimension is not None:
+        bad(f"dimension {dimension!r} needs unit dimension_hour ({unit} prices the instance "
             "itself): set the unit or clear the dimension")
     label_key, label_value = cells.get("label_key") or None, cells.get("label_value") or None
     if (label_key is None) != (label_value is None):
@@ -339,7 +341,7 @@ def _check_label_or_dimension(rows: list[PriceRow], problems: list[tuple[int, st
 
 
 def _check_gpu_priced_once(rows: list[PriceRow], problems: list[tuple[int, str]]) -> None:
-    """A GPU-based instance row (``gpu_hour``) and a ``GPU`` dimension row with the same match (org,
+    """A GPU-based instance row (``gpu_hour``, ``gpu_month``) and a ``GPU`` dimension row with the same match (org,
     profile type, profile, label) in effect at once would bill the same GPU-hours twice (issue 21,
     rule 7). Rating refuses the cases this cannot see (rows of different specificity) per instance."""
     def match(row: PriceRow) -> tuple[str | None, ...]:
@@ -350,7 +352,7 @@ def _check_gpu_priced_once(rows: list[PriceRow], problems: list[tuple[int, str]]
         if row.unit == "dimension_hour" and (row.dimension or "").lower() == "gpu":
             gpu_dims[match(row)].append(row)
     for row in rows:
-        if row.unit != "gpu_hour":
+        if row.unit not in ("gpu_hour", "gpu_month"):
             continue
         for other in gpu_dims.get(match(row), ()):
             if _overlap(row, other):
@@ -360,7 +362,7 @@ def _check_gpu_priced_once(rows: list[PriceRow], problems: list[tuple[int, str]]
                     f"the GPU-hours of org_id={_describe(row.org_id)}, profile_type={_describe(row.profile_type)}, "
                     f"profile={_describe(row.profile)}"
                     + (f", label {row.label_key!r}={row.label_value!r}" if row.label_key else "")
-                    + f" (gpu_hour and dimension_hour of {other.dimension!r}): they would be billed twice; "
+                    + f" ({row.unit} and dimension_hour of {other.dimension!r}): they would be billed twice; "
                     "keep one of them")))
 
 

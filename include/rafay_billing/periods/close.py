@@ -35,6 +35,7 @@ from rafay_billing.contracts.ledger_items import (
     log_month_charges,
     write_month_charges,
 )
+from rafay_billing.contracts.mrc import MrcItem, compute_mrc, log_mrc, write_mrc
 from rafay_billing.contracts.readiness import describe_unlisted, unlisted_orgs_in
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import PeriodError, PeriodNotReady
@@ -293,6 +294,8 @@ class CloseResult:
     rerated_items: int = 0
     contract_charges: tuple[MonthCharge, ...] = ()
     """The month-level contract charges this close wrote (issue 22): reservation fees, fees, true-ups."""
+    mrc: tuple[MrcItem, ...] = ()
+    """The monthly recurring charges this close wrote (issue 22, rule 3), one per (instance, month)."""
 
     @property
     def totals_by_currency(self) -> dict[str, Decimal]:
@@ -350,6 +353,7 @@ class PreparedClose:
     state: Readiness | None = None
     rerated: int = 0
     charges: tuple[MonthCharge, ...] = ()
+    mrc: tuple[MrcItem, ...] = ()
 
 
 @contextmanager
@@ -376,11 +380,15 @@ def prepared_close(
         # the month's contract charges (issue 22), from the usage as re-rated, before the month is closed;
         # an earlier preparation's (drafts awaiting approval) are replaced, so drafts and issue carry the same
         cur.execute(sql("contract_charges/delete_month_items.sql"), period_params(period))
+        # MRC (rule 3) before the contract charges: a commitment's eligible spend counts it
+        mrc = compute_mrc(cur, period, billing_start)
+        write_mrc(cur, mrc, actor)
+        log_mrc(period, mrc)
         charges = compute_month_charges(cur, period, billing_start)
         write_month_charges(cur, charges, actor)
         correct_true_ups(cur, period, actor, billing_start)
         log_month_charges(period, charges)
-        yield PreparedClose(cur, period, None, state, rerated, tuple(charges))
+        yield PreparedClose(cur, period, None, state, rerated, tuple(charges), tuple(mrc))
 
 
 def issue_prepared(prepared: PreparedClose, *, actor: str, issuer: str, allow_exceptions: bool) -> CloseResult:
@@ -392,7 +400,7 @@ def issue_prepared(prepared: PreparedClose, *, actor: str, issuer: str, allow_ex
     _audit_close(cur, period, actor, issuer, invoices, state.open_exceptions, allow_exceptions, prepared.rerated,
                  len(prepared.charges))
     return CloseResult(period, False, tuple(invoices), closed_at, actor, state.open_exceptions, allow_exceptions,
-                       prepared.rerated, prepared.charges)
+                       prepared.rerated, prepared.charges, prepared.mrc)
 
 
 def close_period(

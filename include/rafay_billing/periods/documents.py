@@ -210,6 +210,8 @@ def invoice_document(invoice: Invoice, period: Period) -> dict[str, Any]:
                 # shows them as profile type "contract", profile = what it is, price id = contract id)
                 **({"charge_category": line.charge_category, "contract_id": line.contract_id}
                    if line.contract_id is not None else {}),
+                # rule 3: an instance's monthly recurring charge, apart from its month-priced days (amount 0)
+                **({"charge_level": "month"} if line.is_mrc else {}),
             }
             for line in invoice.lines
         ],

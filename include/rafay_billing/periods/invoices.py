@@ -59,6 +59,13 @@ class InvoiceLine:
     charge_category: str = "usage"
     contract_id: str | None = None
     invoice_id: str = ""
+    charge_level: str = "day"
+    """``month`` for a month-level line: a contract charge, or an instance's monthly recurring charge (MRC)."""
+
+    @property
+    def is_mrc(self) -> bool:
+        """A monthly recurring charge (issue 22, rule 3): month-level usage, no contract."""
+        return self.charge_level == "month" and self.contract_id is None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "corrects_days", tuple(self.corrects_days or ()))

@@ -13,9 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
-from rafay_billing.contracts.ledger_items import compute_month_charges
+from rafay_billing.contracts.charges import MonthCharge
+from rafay_billing.contracts.ledger_items import compute_month_charges, current_contracts, eligible_spend
+from rafay_billing.contracts.mrc import MrcItem, compute_mrc
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import PeriodError
 from rafay_billing.period import Period
@@ -36,6 +39,12 @@ class PreviewLine:
     quantity: Decimal
     amount: Decimal
     item_count: int
+    charge_level: str = "day"
+
+    @property
+    def is_mrc(self) -> bool:
+        """A monthly recurring charge (issue 22, rule 3): month-level usage, no contract."""
+        return self.charge_level == "month" and self.contract_id is None
 
 
 @dataclass
@@ -69,18 +78,49 @@ def preview_period(conn: Any, period: Period, billing_start: date | None = None)
                               "read them (rafay-billing focus-export, or the period's documents) instead of a preview")
         cur.execute(sql("periods/preview_lines.sql"), {"period_start": period.start})
         rows = cur.fetchall()
-        charges = compute_month_charges(cur, period, billing_start)
+        mrc = compute_mrc(cur, period, billing_start)
+        # the open month holds no MRC items yet: a partial-term commitment counts MRC from its day items,
+        # a whole-month one from the month's MRC items, which only the close writes: counted here
+        charges = _month_charges(cur, period, billing_start, mrc)
     docs: dict[tuple[str, str], PreviewInvoice] = {}
     for org_id, organization, currency, *rest in rows:
         doc = docs.setdefault((org_id, currency), PreviewInvoice(org_id, organization, currency))
         doc.lines.append(PreviewLine(*rest))
+    for m in mrc:  # each instance's monthly recurring charge, as the close would write it
+        doc = docs.setdefault((m.org_id, m.currency), PreviewInvoice(m.org_id, m.organization, m.currency))
+        doc.lines.append(PreviewLine(m.profile_type, m.profile, m.price_id, m.unit, m.unit_price, "regular", "usage",
+                                     None, m.quantity, m.amount, 1, "month"))
     for c in charges:
         doc = docs.setdefault((c.org_id, c.currency), PreviewInvoice(c.org_id, c.org_id, c.currency))
         doc.lines.append(PreviewLine("contract", c.kind, c.contract_id, c.unit, c.unit_price, "regular", c.category,
-                                     c.contract_id, c.quantity, c.amount, 1))
+                                     c.contract_id, c.quantity, c.amount, 1, "month"))
     for doc in docs.values():  # usage first, then contract charges, then corrections (as issued)
-        doc.lines.sort(key=lambda ln: (ln.charge_class == "correction", ln.contract_id is not None))
+        doc.lines.sort(key=lambda ln: (ln.charge_class == "correction", ln.contract_id is not None,
+                                       ln.contract_id is None and ln.charge_level == "month"))
     return [docs[key] for key in sorted(docs)]
+
+
+def _month_charges(cur: Any, period: Period, billing_start: date | None, mrc: list[MrcItem]) -> list[MonthCharge]:
+    """The month's contract charges, each whole-month commitment's eligible spend counting the previewed
+    MRC of its org and currency, as the close counts the MRC items it writes first."""
+    if not mrc:
+        return compute_month_charges(cur, period, billing_start)
+    from rafay_billing.contracts.charges import in_term_span, month_charges
+
+    extra: dict[tuple[str, str], Decimal] = {}
+    for m in mrc:
+        extra[(m.org_id, m.currency)] = extra.get((m.org_id, m.currency), Decimal(0)) + m.amount
+    contracts = current_contracts(cur)
+    eligible: dict[str, Decimal | Fraction] = {}
+    for c in contracts:
+        if c.kind != "commitment":
+            continue
+        spend = eligible_spend(cur, c, period, billing_start)
+        if in_term_span(c, period.start_datetime, period.end_datetime, billing_start) == (
+                period.start_datetime, period.end_datetime):
+            spend = Fraction(spend) + Fraction(extra.get((c.org_id, c.currency), Decimal(0)))
+        eligible[c.contract_id] = spend
+    return month_charges(contracts, period, eligible, billing_start)
 
 
 def describe_preview(period: Period, docs: list[PreviewInvoice]) -> str:
@@ -92,7 +132,8 @@ def describe_preview(period: Period, docs: list[PreviewInvoice]) -> str:
         out.append(f"{doc.document_type} {doc.org_id} ({doc.organization}) {doc.currency}: subtotal {doc.subtotal}")
         for ln in doc.lines:
             what = (f"{ln.charge_category} contract {ln.contract_id} ({ln.profile})" if ln.contract_id
-                    else f"{ln.profile_type}/{ln.profile} price {ln.price_id}")
+                    else f"{ln.profile_type}/{ln.profile} price {ln.price_id}"
+                    + (" monthly recurring charge" if ln.is_mrc else ""))
             out.append(f"  {ln.charge_class:<10} {what}: {ln.quantity} {ln.pricing_unit} x {ln.unit_price}"
                        f" = {ln.amount}")
     return "\n".join(out)

@@ -140,7 +140,7 @@ def _one_row(row: str) -> str:
         ("p,,,,instance_hour,NaN,USD,2026-01-01,", "not a plain decimal"),
         ("p,,,,instance_hour,-0.5,USD,2026-01-01,", "negative"),
         ("p,,,,instance_hour,,USD,2026-01-01,", "unit_price is empty"),
-        ("p,,,,hour,1,USD,2026-01-01,", "unit 'hour' is unknown: use instance_hour, gpu_hour or dimension_hour"),
+        ("p,,,,hour,1,USD,2026-01-01,", "unit 'hour' is unknown: use instance_hour, gpu_hour, dimension_hour, instance_month or gpu_month"),
         ("p,,,,,1,USD,2026-01-01,", "unit '' is unknown"),
         ("p,,,,gpu_hour,1,usd,2026-01-01,", "did you mean USD"),
         ("p,,,,gpu_hour,1,US,2026-01-01,", "currency 'US' is not an ISO 4217 code"),

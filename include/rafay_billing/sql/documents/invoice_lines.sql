@@ -10,8 +10,9 @@ SELECT l.invoice_id, l.line_no, l.profile_type, l.profile, l.price_id, l.pricing
              AND c.profile = l.profile AND c.price_id = l.price_id AND c.pricing_unit = l.pricing_unit
              AND c.unit_price = l.unit_price AND c.charge_category = l.charge_category
              AND c.contract_id IS NOT DISTINCT FROM l.contract_id
+             AND c.charge_level = l.charge_level
        ), '{}') ELSE '{}' END AS corrects_days,
-       l.charge_category, l.contract_id
+       l.charge_category, l.contract_id, l.charge_level
 FROM billing.invoice_lines AS l
 JOIN billing.invoices AS i ON i.invoice_id = l.invoice_id
 WHERE i.period_start = %(period_start)s

@@ -6,7 +6,7 @@ WITH lines AS (
     FROM billing.charge_line_items AS li
     WHERE li.billing_period_start = %(period_start)s
     GROUP BY li.org_id, li.currency, li.profile_type, li.profile, li.price_id, li.pricing_unit, li.unit_price,
-             li.charge_class
+             li.charge_class, li.charge_level
 )
 INSERT INTO billing.invoice_drafts (draft_set_id, org_id, organization, currency, document_type, subtotal, line_count)
 SELECT %(draft_set_id)s, l.org_id, coalesce(r.organization, min(l.organization)), l.currency,

@@ -25,6 +25,10 @@ SELECT
     || CASE WHEN li.charge_level = 'month' AND li.contract_id IS NOT NULL
             -- e.g. "reservation_fee of contract r-1 (2026-11): 3920 GPU-Hours x 2.15 USD"
             THEN concat(li.profile, ' of contract ', li.contract_id, ' (', to_char(li.usage_date, 'YYYY-MM'), '): ')
+            -- an MRC (issue 22, rule 3): "monthly recurring charge of mrc-vm (compute) instance m1 (2026-11): ..."
+            WHEN li.charge_level = 'month'
+            THEN concat('monthly recurring charge of ', li.profile, ' (', li.profile_type, ') instance ', li.instance,
+                        ' (', to_char(li.usage_date, 'YYYY-MM'), '): ')
             ELSE concat(li.profile, ' (', li.profile_type, ') instance ', li.instance,
                         CASE WHEN li.dimension <> '' THEN ' ' || li.dimension ELSE '' END, ', ', li.usage_date, ': ')
        END
@@ -95,6 +99,8 @@ CROSS JOIN LATERAL (
                WHEN 'dimension_hour' THEN coalesce(nullif(li.dimension, ''), 'Instance') || '-Hours'
                WHEN 'month' THEN 'Months'
                WHEN 'one_time' THEN 'Units'
+               WHEN 'instance_month' THEN 'Instance-Months'
+               WHEN 'gpu_month' THEN 'GPU-Months'
                ELSE li.pricing_unit
            END AS pricing_unit
 ) AS u

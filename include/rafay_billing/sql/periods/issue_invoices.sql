@@ -12,7 +12,7 @@ WITH lines AS (
     FROM billing.charge_line_items AS li
     WHERE li.billing_period_start = %(period_start)s
     GROUP BY li.org_id, li.currency, li.profile_type, li.profile, li.price_id, li.pricing_unit, li.unit_price,
-             li.charge_class, li.charge_category, li.contract_id
+             li.charge_class, li.charge_category, li.contract_id, li.charge_level
 ),
 per_invoice AS (
     SELECT org_id, currency, min(organization) AS organization, sum(amount) AS subtotal, count(*) AS line_count,

@@ -13,6 +13,9 @@
 -- also what a record's hours may exceed its [start_time, end_time) by), safe_times (boolean: read record
 -- times through billing.record_time, which never fails, instead of a plain cast).
 --
+-- A month-priced instance (instance_month / gpu_month, issue 22 rule 3) makes its day's item with the
+-- month price as unit_price, pricing_quantity = the units billed monthly that day (1 instance, or its
+-- GPU count for gpu_month; 0 on a day without usage) and amount 0: the close bills the month (MRC).
 -- One record can make a line item for the instance (instance_hour / gpu_hour) and one per priced
 -- dimension (dimension_hour, quantity = the record's quantity of that dimension: raw_usage, or
 -- label_value x raw_usage).
@@ -22,7 +25,7 @@
 -- 24 h + tolerance, checked before usage_outside_day:
 -- impossible usage; quantities of dimensions such as GB-hours are not bounded), unpriced (no
 -- dimension of it has a price). Per priced dimension: ambiguous_price, missing_gpu_count (a gpu_hour
--- price and no GPU count, or 0 GPUs), missing_dimension (a dimension_hour price and no usable
+-- or gpu_month price and no GPU count, or 0 GPUs), missing_dimension (a dimension_hour price and no usable
 -- parameter of that name on the record); the record's other dimensions are still billed.
 --
 -- Why it is shaped so (a million records in a day, measured in bench/bench_rating.py): the slices'
@@ -152,7 +155,8 @@ rated AS MATERIALIZED (
                WHEN p.gpu_conflict IS NOT NULL THEN 'ambiguous_price'
                WHEN p.price_id IS NULL THEN 'unpriced'
                WHEN p.winners > 1 THEN 'ambiguous_price'
-               WHEN p.unit = 'gpu_hour' AND (p.gpu_count IS NULL OR p.gpu_count <= 0) THEN 'missing_gpu_count'
+               WHEN p.unit IN ('gpu_hour', 'gpu_month') AND (p.gpu_count IS NULL OR p.gpu_count <= 0)
+                   THEN 'missing_gpu_count'
                WHEN p.unit = 'dimension_hour' AND jsonb_typeof(p.dim_value) IS DISTINCT FROM 'string'
                    THEN 'missing_dimension'
            END AS reason,
@@ -160,7 +164,7 @@ rated AS MATERIALIZED (
                WHEN p.record_reason IS NOT NULL THEN p.record_detail
                WHEN p.gpu_conflict IS NOT NULL THEN p.gpu_conflict
                WHEN p.price_id IS NULL THEN
-                   CASE WHEN p.winners = 0 THEN 'no instance price (instance_hour or gpu_hour; unit_price 0 = free) '
+                   CASE WHEN p.winners = 0 THEN 'no instance price (instance_hour, gpu_hour, instance_month or gpu_month; unit_price 0 = free) '
                         ELSE 'no price book row ' END
                    || 'applies to org_id ' || quote_literal(p.org_id)
                    || ', profile_type ' || quote_literal(p.profile_type) || ', profile ' || quote_literal(p.profile)
@@ -171,10 +175,10 @@ rated AS MATERIALIZED (
                    p.winners || ' price rows tie at specificity ' || p.specificity
                    || CASE WHEN p.dim <> '' THEN ' for dimension ' || quote_literal(p.dimension) ELSE '' END
                    || ': ' || p.tied
-               WHEN p.unit = 'gpu_hour' AND p.gpu_count IS NULL THEN
-                   'price ' || p.price_id || ' is per gpu_hour but the instance has no GPU count'
-               WHEN p.unit = 'gpu_hour' AND p.gpu_count <= 0 THEN
-                   'price ' || p.price_id || ' is per gpu_hour but the GPU count is ' || p.gpu_count
+               WHEN p.unit IN ('gpu_hour', 'gpu_month') AND p.gpu_count IS NULL THEN
+                   'price ' || p.price_id || ' is per ' || p.unit || ' but the instance has no GPU count'
+               WHEN p.unit IN ('gpu_hour', 'gpu_month') AND p.gpu_count <= 0 THEN
+                   'price ' || p.price_id || ' is per ' || p.unit || ' but the GPU count is ' || p.gpu_count
                WHEN p.unit = 'dimension_hour' AND p.dim_value IS NULL THEN
                    'price ' || p.price_id || ' is per dimension_hour of ' || quote_literal(p.dimension)
                    || ' but the usage record has no ' || quote_literal(p.dimension) || ' parameter'
@@ -190,6 +194,9 @@ billable AS (
            instance_id, instance_key, usage_hours, gpu_count, labels, dimension, price_id, unit, unit_price,
            currency, minor_unit, instance_records, inside_s, length_s,
            CASE WHEN unit = 'gpu_hour' THEN usage_hours * gpu_count
+                -- MRC (issue 22, rule 3): the units billed monthly that day, 1 instance or its GPUs, when used
+                WHEN unit = 'instance_month' THEN CASE WHEN usage_hours > 0 THEN 1 ELSE 0 END
+                WHEN unit = 'gpu_month' THEN CASE WHEN usage_hours > 0 THEN gpu_count ELSE 0 END
                 WHEN unit = 'dimension_hour' AND inside_s IS NOT NULL
                     THEN round((dim_value #>> ARRAY[]::text[])::numeric * inside_s / length_s, 6)
                 WHEN unit = 'dimension_hour' THEN (dim_value #>> ARRAY[]::text[])::numeric
@@ -209,7 +216,9 @@ items AS (
     -- records carry one label set (the extraction makes it so), so labels never split an item.
     SELECT b.org_id, b.usage_date, b.profile, b.instance_key, b.dimension, b.window_start, b.window_end,
            b.organization, b.profile_type, b.instance, b.instance_id, b.usage_hours, b.gpu_count, b.unit,
-           b.quantity, b.unit_price, b.currency, b.minor_unit, round(b.quantity * b.unit_price, b.minor_unit),
+           b.quantity, b.unit_price, b.currency, b.minor_unit,
+           CASE WHEN b.unit IN ('instance_month', 'gpu_month') THEN 0
+                ELSE round(b.quantity * b.unit_price, b.minor_unit) END,
            b.price_id, %(run_id)s, billing.period_of(b.usage_date), b.labels
     FROM billable AS b
     WHERE b.instance_records = 1
@@ -217,8 +226,15 @@ items AS (
     SELECT b.org_id, b.usage_date, b.profile, b.instance_key, b.dimension, min(b.window_start),
            min(b.window_end), min(b.organization), b.profile_type, min(b.instance), min(b.instance_id),
            sum(b.usage_hours), CASE WHEN min(b.gpu_count) = max(b.gpu_count) THEN min(b.gpu_count) END,
-           b.unit, sum(b.quantity), b.unit_price, b.currency, b.minor_unit,
-           round(sum(b.quantity) * b.unit_price, b.minor_unit), b.price_id, %(run_id)s,
+           -- a month-priced instance counts once a day however many records it has: 1, or its largest
+           -- GPU count (issue 22, rule 3), and bills 0 that day
+           b.unit,
+           CASE b.unit WHEN 'instance_month' THEN CASE WHEN sum(b.usage_hours) > 0 THEN 1 ELSE 0 END
+                       WHEN 'gpu_month' THEN coalesce(max(b.gpu_count) FILTER (WHERE b.usage_hours > 0), 0)
+                       ELSE sum(b.quantity) END,
+           b.unit_price, b.currency, b.minor_unit,
+           CASE WHEN b.unit IN ('instance_month', 'gpu_month') THEN 0
+                ELSE round(sum(b.quantity) * b.unit_price, b.minor_unit) END, b.price_id, %(run_id)s,
            billing.period_of(b.usage_date), b.labels
     FROM billable AS b
     WHERE b.instance_records > 1

@@ -125,7 +125,7 @@ SELECT org_id, usage_date, profile_type, profile, labels, dim, winners, specific
        currency, price_dimension, tied, minor_unit, item_labels,
        -- on every row of the key: none of its dimensions is billed either (rate_days.sql)
        CASE WHEN gpu_instance_price IS NOT NULL AND gpu_dimension_prices IS NOT NULL THEN
-           'price ' || gpu_instance_price || ' (gpu_hour) and GPU dimension price ' || gpu_dimension_prices
+           'price ' || gpu_instance_price || ' (per GPU) and GPU dimension price ' || gpu_dimension_prices
            || ' both apply: the same GPU-hours would be billed twice; keep one of them for this match'
        END
 FROM resolved
