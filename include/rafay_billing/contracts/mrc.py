@@ -73,13 +73,15 @@ def _day_rows(cur: Any, period: Period, org_id: str | None = None) -> list[dict[
         return list(dcur.fetchall())
 
 
-def compute_mrc(cur: Any, period: Period, billing_start: date | None = None) -> list[MrcItem]:
+def compute_mrc(cur: Any, period: Period, billing_start: date | None = None, org_id: str | None = None
+                ) -> list[MrcItem]:
     """Every instance's monthly charge of ``period`` from the ledger as it stands on ``cur`` (rule 3): per
     instance, ``Σ unit_price × units`` over its used month-priced days (from ``billing_start`` on)
     ``÷ days in the month``, rounded once. Raises :class:`PeriodError` naming an instance whose month
-    prices of one month are in two currencies (one monthly item per instance and month holds one)."""
+    prices of one month are in two currencies (one monthly item per instance and month holds one).
+    ``org_id``: that org's instances only."""
     by_instance: dict[InstanceKey, list[dict[str, Any]]] = {}
-    for row in _day_rows(cur, period):
+    for row in _day_rows(cur, period, org_id):
         by_instance.setdefault((row["org_id"], row["profile_type"], row["profile"], row["instance_key"]),
                                []).append(row)
     items: list[MrcItem] = []

@@ -10,6 +10,7 @@ a true-up falls as usage grows through the month.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -19,6 +20,7 @@ from typing import Any
 from rafay_billing.contracts.charges import MonthCharge
 from rafay_billing.contracts.ledger_items import compute_month_charges, current_contracts, eligible_spend
 from rafay_billing.contracts.mrc import MrcItem, compute_mrc
+from rafay_billing.contracts.source import Contract
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import PeriodError
 from rafay_billing.period import Period
@@ -81,7 +83,7 @@ def preview_period(conn: Any, period: Period, billing_start: date | None = None)
         mrc = compute_mrc(cur, period, billing_start)
         # the open month holds no MRC items yet: a partial-term commitment counts MRC from its day items,
         # a whole-month one from the month's MRC items, which only the close writes: counted here
-        charges = _month_charges(cur, period, billing_start, mrc)
+        charges = month_charges_with_mrc(cur, period, billing_start, mrc)
     docs: dict[tuple[str, str], PreviewInvoice] = {}
     for org_id, organization, currency, *rest in rows:
         doc = docs.setdefault((org_id, currency), PreviewInvoice(org_id, organization, currency))
@@ -100,17 +102,19 @@ def preview_period(conn: Any, period: Period, billing_start: date | None = None)
     return [docs[key] for key in sorted(docs)]
 
 
-def _month_charges(cur: Any, period: Period, billing_start: date | None, mrc: list[MrcItem]) -> list[MonthCharge]:
-    """The month's contract charges, each whole-month commitment's eligible spend counting the previewed
-    MRC of its org and currency, as the close counts the MRC items it writes first."""
+def month_charges_with_mrc(cur: Any, period: Period, billing_start: date | None, mrc: list[MrcItem],
+                           contracts: Sequence[Contract] | None = None) -> list[MonthCharge]:
+    """The month's contract charges (of ``contracts``, else every current one), each whole-month
+    commitment's eligible spend counting the previewed MRC of its org and currency, as the close counts
+    the MRC items it writes first."""
     if not mrc:
-        return compute_month_charges(cur, period, billing_start)
+        return compute_month_charges(cur, period, billing_start, contracts=contracts)
     from rafay_billing.contracts.charges import in_term_span, month_charges
 
     extra: dict[tuple[str, str], Decimal] = {}
     for m in mrc:
         extra[(m.org_id, m.currency)] = extra.get((m.org_id, m.currency), Decimal(0)) + m.amount
-    contracts = current_contracts(cur)
+    contracts = list(current_contracts(cur) if contracts is None else contracts)
     eligible: dict[str, Decimal | Fraction] = {}
     for c in contracts:
         if c.kind != "commitment":

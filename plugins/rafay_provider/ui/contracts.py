@@ -1,10 +1,11 @@
 """The Billing view's Contracts section (issue 22): one org's contracts, each reservation's capacity and
-use per day, and the month's contract charges (a preview while the month is open, as issued once it is
-closed). Airflow-free: every function takes a psycopg 3 connection (SQL in ``rafay_billing/sql/ui/``).
+use per day, and the month's month-level charges: contract charges and monthly recurring charges (MRC)
+(a preview while the month is open, as issued once it is closed). Airflow-free: every function takes a psycopg 3 connection (SQL in ``rafay_billing/sql/ui/``).
 
 Why the same code as the close: capacity comes from
 :func:`rafay_billing.contracts.charges.reservation_capacity` and an open month's charges from
-:func:`rafay_billing.contracts.ledger_items.compute_month_charges`, so what finance sees here is what the
+:func:`rafay_billing.contracts.mrc.compute_mrc` and
+:func:`rafay_billing.periods.preview.month_charges_with_mrc` (what ``rafay-billing preview`` prints), so what finance sees here is what the
 close would charge, never a second estimate.
 """
 
@@ -16,10 +17,11 @@ from decimal import Decimal
 from typing import Any
 
 from rafay_billing.contracts.charges import reservation_capacity, round_quantity
-from rafay_billing.contracts.ledger_items import compute_month_charges
+from rafay_billing.contracts.mrc import compute_mrc
 from rafay_billing.contracts.source import Contract
 from rafay_billing.contracts.store import read_contracts
 from rafay_billing.period import Period
+from rafay_billing.periods.preview import month_charges_with_mrc
 from rafay_provider.ui.queries import PAGE_SIZE, Page, fetch_rows, like_pattern, paged
 
 
@@ -52,7 +54,8 @@ class ReservationUse:
 
 @dataclass(frozen=True)
 class ChargeRow:
-    """A month-level contract charge as the section lists it."""
+    """A month-level charge as the section lists it: a contract's, or an instance's MRC (``contract_id``
+    empty, ``instance`` named)."""
 
     contract_id: str
     category: str
@@ -60,6 +63,7 @@ class ChargeRow:
     unit: str | None
     quantity: Decimal
     amount: Decimal
+    instance: str = ""
 
 
 @dataclass
@@ -127,12 +131,14 @@ def org_contracts(conn: Any, org_id: str, month: Period, billing_start: date | N
     closed = _closed(conn, month)
     if closed:
         charges = [ChargeRow(r["contract_id"] or "", r["charge_category"], r["currency"], r["pricing_unit"],
-                             Decimal(r["quantity"]), Decimal(r["amount"]))
+                             Decimal(r["quantity"]), Decimal(r["amount"]), r["instance"] or "")
                    for r in fetch_rows(conn, "ui/org_month_charges.sql", {"org_id": org_id, "month_start": month.start})]
     else:
         with conn.cursor() as cur:
-            computed = compute_month_charges(cur, month, billing_start, contracts=contracts)
-        charges = [ChargeRow(c.contract_id, c.category, c.currency, c.unit, c.quantity, c.amount) for c in computed]
+            mrc = compute_mrc(cur, month, billing_start, org_id=org_id)
+            computed = month_charges_with_mrc(cur, month, billing_start, mrc, contracts=contracts)
+        charges = [ChargeRow("", "usage", m.currency, m.unit, m.quantity, m.amount, m.instance) for m in mrc]
+        charges += [ChargeRow(c.contract_id, c.category, c.currency, c.unit, c.quantity, c.amount) for c in computed]
     usage = {r["currency"]: Decimal(r["amount"]) for r in fetch_rows(conn, "ui/org_month_usage.sql", {
         "org_id": org_id, "first_day": month.start, "end_day": month.end})}
     reservations = [c for c in contracts if c.kind == "reservation"]
