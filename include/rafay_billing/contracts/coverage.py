@@ -155,8 +155,8 @@ def allocate(terms: DayTerms, items: Sequence[InstanceUsage]) -> list[Part]:
         if factors is None or used >= total:
             continue
         full, to_price, to_hours = factors
-        in_term = min(Fraction(item.in_term_hours) * (full / Fraction(item.usage_hours)) if item.usage_hours else 0,
-                      full)
+        # the in-term hours in the reservation's unit (x GPU count for gpu_hour), never above the whole
+        in_term = min(item.in_term_hours * full / Fraction(item.usage_hours), full) if item.usage_hours else Fraction(0)
         covered = min(in_term, total - used)
         if covered <= 0:
             continue

@@ -158,9 +158,8 @@ def test_preview_of_the_open_month_is_what_the_close_then_issues_and_writes_noth
     """Rule 6: `rafay-billing preview --dsn --period YYYY-MM` prints the open month's invoices as of now,
     contract charges included, without writing; the close then issues exactly those totals."""
     from rafay_billing import cli
-    from rafay_billing.periods.preview import preview_period
-
     from rafay_billing.periods.close import rerate_period
+    from rafay_billing.periods.preview import preview_period
 
     _sync(conn, *CONTRACTS)
     # r-1 covers days rated before it was synced once they are rated again (rule 2; the close re-rates)

@@ -219,3 +219,33 @@ def test_a_closed_days_coverage_change_is_corrected_in_the_next_open_period(conn
     before = conn.execute(count).fetchone()
     rate_slices(conn, [DaySlice("coke", DAY, "COKE")], "r1")
     assert conn.execute(count).fetchone() == before
+
+
+def test_invoices_and_documents_list_covered_usage_as_its_own_line(conn: psycopg.Connection) -> None:
+    """The month's invoice carries the covered part as a line of its own (amount 0, the reservation's id)
+    beside the on-demand rest; the JSON, CSV and HTML documents show it."""
+    from rafay_billing.periods.documents import (
+        _read_period,
+        invoice_csv,
+        invoice_document,
+        render_invoice_html,
+    )
+
+    contracts(conn, "r-1,coke,reservation,,cpu-vm,instance_hour,1,0.05,,USD,,2026-11-01,,,,")
+    disk = {"disk": "0"}
+    rate(conn, [record(0, "a", "20", profile="cpu-vm", dims=disk), record(1, "b", "10", profile="cpu-vm", dims=disk)])
+    rate(conn, [record(0, "e", "1", profile="cpu-vm", day=LAST, dims=disk)], day=LAST)
+    close_period(conn, Period(date(2026, 11, 1)), actor="test", issuer="ACME",
+                 now=datetime(2026, 12, 2, tzinfo=UTC))
+    _, [invoice] = _read_period(conn, Period(date(2026, 11, 1)))
+    usage = [(ln.contract_id, ln.quantity, ln.unit_price, ln.amount) for ln in invoice.lines
+             if ln.charge_category == "usage" and ln.price_id == "cpu"]
+    # 11-10: 24 of 30 h covered (a 20, b 4), b's 6 h on demand; 11-30: e's 1 h covered (24 h a day)
+    assert sorted(usage, key=str) == sorted([(None, Decimal(6), Decimal("0.12"), Decimal("0.72")),
+                                             ("r-1", Decimal(25), Decimal(0), Decimal("0.00"))], key=str)
+    period = Period(date(2026, 11, 1))
+    lines = invoice_document(invoice, period)["lines"]
+    covered = [ln for ln in lines if ln.get("contract_id") == "r-1" and ln["charge_category"] == "usage"]
+    assert [(ln["amount"], ln["quantity"], ln["price_id"]) for ln in covered] == [("0.00", "25.000000", "cpu")]
+    assert ",cpu,instance_hour,0,25.000000,0.00,3,r-1\r\n" in invoice_csv(invoice, period)
+    assert "covered by reservation r-1" in render_invoice_html(invoice, period)
