@@ -249,3 +249,13 @@ def test_invoices_and_documents_list_covered_usage_as_its_own_line(conn: psycopg
     assert [(ln["amount"], ln["quantity"], ln["price_id"]) for ln in covered] == [("0.00", "25.000000", "cpu")]
     assert ",cpu,instance_hour,0,25.000000,0.00,3,r-1\r\n" in invoice_csv(invoice, period)
     assert "covered by reservation r-1" in render_invoice_html(invoice, period)
+
+
+def test_nothing_is_covered_before_billing_start(conn: psycopg.Connection) -> None:
+    """Rule 9 with rule 2: a reservation's capacity starts at billing_start_date, like its fee."""
+    contracts(conn, "r-1,coke,reservation,,cpu-vm,instance_hour,1,0.05,,USD,,2026-11-01,,,,")
+    load_org_usage(conn, W, "coke", usage_csv([record(0, "a", "5", profile="cpu-vm")], COLUMNS), "r1")
+    rate_slices(conn, [DaySlice("coke", DAY, "COKE")], "r1", billing_start=date(2026, 11, 11))
+    assert set(items(conn)) == {("a", "", "")}
+    rate_slices(conn, [DaySlice("coke", DAY, "COKE")], "r1", billing_start=DAY)
+    assert set(items(conn)) == {("a", "", "r-1")}
