@@ -93,24 +93,23 @@ def _in_term_hours(cur: Any, params: dict[str, Any], run_id: str,
 
 def _write(cur: Any, parts: Sequence[tuple[tuple[str, date, str, str], Part]]) -> None:
     """Covered parts into the stage, then each touched item reduced to its on-demand rest (or removed)."""
-    covered = [(k, p) for k, p in parts if p.covered_by]
-    if not covered:
+    rows: dict[tuple[str, date, str, str, str, str], tuple[Decimal, Decimal]] = {}
+    for k, p in parts:
+        if p.covered_by:
+            rows[(*k, p.instance_key, p.covered_by)] = (p.quantity, p.usage_hours)
+            rows.setdefault((*k, p.instance_key, ""), (Decimal(0), Decimal(0)))  # wholly covered unless a rest follows
+    if not rows:
         return
-    cur.execute(sql("reservations/insert_covered_parts.sql"), {
-        "org_ids": [k[0] for k, _ in covered], "usage_dates": [k[1] for k, _ in covered],
-        "profile_types": [k[2] for k, _ in covered], "profiles": [k[3] for k, _ in covered],
-        "instance_keys": [p.instance_key for _, p in covered], "covered_bys": [p.covered_by for _, p in covered],
-        "quantities": [p.quantity for _, p in covered], "hours": [p.usage_hours for _, p in covered],
-    })
-    rest: dict[tuple[str, date, str, str, str], tuple[Decimal, Decimal]] = {}
-    for k, p in covered:
-        rest.setdefault((*k, p.instance_key), (Decimal(0), Decimal(0)))
     for k, p in parts:
         if not p.covered_by:
-            rest[(*k, p.instance_key)] = (p.quantity, p.usage_hours)
-    keys = list(rest)
-    cur.execute(sql("reservations/reduce_on_demand.sql"), {
+            rows[(*k, p.instance_key, "")] = (p.quantity, p.usage_hours)
+    keys = list(rows)
+    cur.execute(sql("reservations/create_parts.sql"))
+    cur.execute(sql("reservations/insert_parts.sql"), {
         "org_ids": [k[0] for k in keys], "usage_dates": [k[1] for k in keys], "profile_types": [k[2] for k in keys],
-        "profiles": [k[3] for k in keys], "instance_keys": [k[4] for k in keys],
-        "quantities": [rest[k][0] for k in keys], "hours": [rest[k][1] for k in keys],
+        "profiles": [k[3] for k in keys], "instance_keys": [k[4] for k in keys], "covered_bys": [k[5] for k in keys],
+        "quantities": [rows[k][0] for k in keys], "hours": [rows[k][1] for k in keys],
     })
+    cur.execute(sql("reservations/analyze_parts.sql"))
+    for name in ("insert_covered_parts", "remove_covered_items", "reduce_on_demand"):
+        cur.execute(sql(f"reservations/{name}.sql"))
