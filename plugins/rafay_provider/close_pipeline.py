@@ -265,7 +265,7 @@ def rerate_period(period_data: dict) -> dict:
     if _already_closed(period):
         return {"closed": True, "rerated_items": 0}
     with billing_connection() as conn:
-        changed = rerate(conn, period)
+        changed = rerate(conn, period, _billing_start())
     (log.warning if changed else log.info)(
         "Re-rated %s against the price book as it stands: %d line item(s) changed.", period.label, changed)
     return {"closed": False, "rerated_items": changed}
@@ -296,7 +296,8 @@ def _rebill_changed(landed: list[LandedOrgDay], run_id: str) -> list[str]:
         if changed:
             slices = [DaySlice(c.org_id, c.usage_date, names[(c.org_id, c.usage_date.isoformat())]) for c in changed]
             # issue 21 rule 2: a re-read that shrank is held (it then blocks the close), not rated
-            summary = rate_slices(conn, slices, run_id, shrink_guard_ratio=_shrink_guard_ratio())
+            summary = rate_slices(conn, slices, run_id, shrink_guard_ratio=_shrink_guard_ratio(),
+                                  billing_start=_billing_start())
             log.warning("Re-billed %d (org, day)(s) whose usage changed since they were billed: %s",
                         len(changed), summary)
     if not changed:

@@ -349,7 +349,7 @@ def rate(window_data: WindowPayload, loaded: LoadResult, context: Context) -> Ra
     """Rate exactly the (org, day)s this run loaded: other orgs and days keep their items and run id."""
     from rafay_billing.ledger.guards import run_decisions
     from rafay_billing.ledger.rating import DaySlice, rate_slices
-    from rafay_provider.settings import rating_connections, shrink_guard_ratio
+    from rafay_provider.settings import billing_start_date, rating_connections, shrink_guard_ratio
 
     window = _window(window_data)
     slices = [DaySlice(org_id, date.fromisoformat(day), name) for org_id, day, name in loaded.get("loaded") or []]
@@ -358,7 +358,8 @@ def rate(window_data: WindowPayload, loaded: LoadResult, context: Context) -> Ra
         return {"slices": 0, "line_items": 0, "exceptions_by_reason": {}, "totals_by_currency": {}}
     with billing_connection() as conn:
         summary = rate_slices(conn, slices, _run_id(context), connect=new_billing_connection,
-                              connections=rating_connections(), shrink_guard_ratio=shrink_guard_ratio())
+                              connections=rating_connections(), shrink_guard_ratio=shrink_guard_ratio(),
+                              billing_start=billing_start_date())
         refused = run_decisions(conn, slices, _run_id(context))
         _log_money_table(conn, window, _run_id(context))
     for org_id, day in refused["superseded"]:

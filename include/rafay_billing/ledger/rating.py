@@ -22,6 +22,7 @@ from typing import Any
 
 from rafay_billing.db import sql, transaction
 from rafay_billing.ledger.guards import DEFAULT_SHRINK_GUARD_RATIO, guard_slices
+from rafay_billing.ledger.reservations import cover_stage, reserved_slices
 from rafay_billing.ledger.slices import DaySlice
 from rafay_billing.window import Window
 
@@ -78,6 +79,7 @@ def rate_slices(
     connect: Callable[[], Any] | None = None,
     connections: int = 1,
     shrink_guard_ratio: Decimal = DEFAULT_SHRINK_GUARD_RATIO,
+    billing_start: date | None = None,
 ) -> RatingSummary:
     """Replace the slices' line items and exceptions with a rating of the usage ``run_id`` landed.
 
@@ -101,17 +103,21 @@ def rate_slices(
     Under the slices' locks, the guard (:func:`rafay_billing.ledger.guards.guard_slices`) first leaves
     out each slice whose run's extraction is older than the one the day holds (``superseded``) or
     shrank below ``shrink_guard_ratio`` of it (``held``): those days keep their items.
+
+    Days that a current reservation's term meets (from ``billing_start``, the ``[rafay_billing]
+    billing_start_date``; None: any day) are rated through the stage and their instance items split into
+    covered and on-demand parts (issue 22 rule 2, :mod:`rafay_billing.ledger.reservations`).
     """
     slices = sorted(set(slices), key=lambda s: (s.org_id, s.usage_date))
     if connect is None or connections <= 1:
-        return _rate_group(conn, slices, run_id, shrink_guard_ratio)
+        return _rate_group(conn, slices, run_id, shrink_guard_ratio, billing_start)
     # twice as many groups as connections, taken in turn: a connection that finishes early takes the
     # next group instead of idling while the other one rates the window's heavier orgs
     groups = _org_groups(slices, 2 * connections)
     if len(groups) <= 1:
-        return _rate_group(conn, slices, run_id, shrink_guard_ratio)
-    return _combine(_rate_groups_in_parallel(conn, connect, groups, run_id, connections, shrink_guard_ratio),
-                    len(slices))
+        return _rate_group(conn, slices, run_id, shrink_guard_ratio, billing_start)
+    return _combine(_rate_groups_in_parallel(conn, connect, groups, run_id, connections, shrink_guard_ratio,
+                                             billing_start), len(slices))
 
 
 def _org_groups(slices: Sequence[DaySlice], count: int) -> list[list[DaySlice]]:
@@ -135,7 +141,7 @@ def _org_groups(slices: Sequence[DaySlice], count: int) -> list[list[DaySlice]]:
 
 def _rate_groups_in_parallel(
     conn: Any, connect: Callable[[], Any], groups: list[list[DaySlice]], run_id: str, connections: int,
-    shrink_guard_ratio: Decimal = DEFAULT_SHRINK_GUARD_RATIO,
+    shrink_guard_ratio: Decimal = DEFAULT_SHRINK_GUARD_RATIO, billing_start: date | None = None,
 ) -> list[RatingSummary]:
     """Rate ``groups`` on ``conn`` and ``connections - 1`` new connections at once, each connection
     taking the next group when it is done with one (every group is its own transaction). After an
@@ -156,7 +162,7 @@ def _rate_groups_in_parallel(
             except queue.Empty:
                 return
             try:
-                results.append(_rate_group(on, group, run_id, shrink_guard_ratio))
+                results.append(_rate_group(on, group, run_id, shrink_guard_ratio, billing_start))
             except BaseException as exc:  # re-raised below, after the others stop
                 errors.append(exc)
 
@@ -209,7 +215,8 @@ def _combine(parts: Sequence[RatingSummary], slices: int) -> RatingSummary:
 
 
 def _rate_group(
-    conn: Any, slices: Sequence[DaySlice], run_id: str, shrink_guard_ratio: Decimal = DEFAULT_SHRINK_GUARD_RATIO
+    conn: Any, slices: Sequence[DaySlice], run_id: str, shrink_guard_ratio: Decimal = DEFAULT_SHRINK_GUARD_RATIO,
+    billing_start: date | None = None,
 ) -> RatingSummary:
     """Rate ``slices`` in one transaction on ``conn``: guard, stage, apply or correct, coverage, summary.
 
@@ -234,11 +241,11 @@ def _rate_group(
         failed: list[RatingFailure] = []
         try:
             with conn.transaction():
-                corrected = _rate_set(cur, slices, run_id)
+                corrected = _rate_set(cur, slices, run_id, billing_start=billing_start)
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
-            corrected, failed = _rate_each_org(conn, cur, slices, run_id, exc)
+            corrected, failed = _rate_each_org(conn, cur, slices, run_id, exc, billing_start)
         if failed:
             _record_failed(cur, [s for s in slices if s.org_id in {f.org_id for f in failed}], failed, run_id)
         summary = _summary(cur, params, len(slices))
@@ -255,7 +262,7 @@ class RatingFailure:
 
 
 def _rate_each_org(
-    conn: Any, cur: Any, slices: Sequence[DaySlice], run_id: str, error: Exception
+    conn: Any, cur: Any, slices: Sequence[DaySlice], run_id: str, error: Exception, billing_start: date | None = None
 ) -> tuple[list[Correction], list[RatingFailure]]:
     """After the group failed with ``error``: each org under its own savepoint; the ones that fail."""
     import psycopg
@@ -270,7 +277,7 @@ def _rate_each_org(
     for org_id, days in orgs.items():
         try:
             with conn.transaction():
-                corrected.extend(_rate_set(cur, days, run_id, safe_times=True))
+                corrected.extend(_rate_set(cur, days, run_id, safe_times=True, billing_start=billing_start))
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
@@ -294,18 +301,22 @@ def _record_failed(cur: Any, slices: Sequence[DaySlice], failed: Sequence[Rating
     })
 
 
-def _rate_set(cur: Any, slices: Sequence[DaySlice], run_id: str, *, safe_times: bool = False) -> list[Correction]:
-    """Rate ``slices`` set-based on ``cur`` (inside the caller's transaction): stage, apply or correct,
-    coverage. Returns the corrections written. ``safe_times``: read record times through a validating
-    function (slower) rather than a cast that fails the statement on a time it cannot read."""
+def _rate_set(cur: Any, slices: Sequence[DaySlice], run_id: str, *, safe_times: bool = False,
+              billing_start: date | None = None) -> list[Correction]:
+    """Rate ``slices`` set-based on ``cur`` (inside the caller's transaction): stage, reservation
+    coverage, apply or correct, coverage. Returns the corrections written. ``safe_times``: read record
+    times through a validating function (slower) rather than a cast that fails the statement on a time
+    it cannot read."""
     params = {**_slice_params(slices), "run_id": run_id, "hours_tolerance": HOURS_TOLERANCE,
               "safe_times": safe_times}
     closed = _pairs(cur, "rating/closed_slices.sql", params)
     held = _pairs(cur, "rating/slices_with_items.sql", params)
-    # open days with no items yet (the nightly case) are rated straight into the ledger; days
-    # rated before, and days of closed periods, into the stage, to be applied or corrected
-    unrated = [s for s in slices if (s.org_id, s.usage_date) not in closed | held]
-    rerated = [s for s in slices if (s.org_id, s.usage_date) in held - closed]
+    reserved = reserved_slices(cur, slices, billing_start)
+    # open days with no items yet and no reservation (the nightly case) are rated straight into the
+    # ledger; days rated before, days with a reservation and days of closed periods into the stage, to
+    # be covered, then applied or corrected
+    unrated = [s for s in slices if (s.org_id, s.usage_date) not in closed | held | reserved]
+    rerated = [s for s in slices if (s.org_id, s.usage_date) in (held | reserved) - closed]
     closed_slices = [s for s in slices if (s.org_id, s.usage_date) in closed]
     cur.execute(sql("rating/delete_exceptions.sql"), params)
     cur.execute(sql("rating/create_stage.sql"))
@@ -315,6 +326,8 @@ def _rate_set(cur: Any, slices: Sequence[DaySlice], run_id: str, *, safe_times: 
         cur.execute(_rate_into("billing", "charge_line_items"), {**params, **_slice_params(unrated)})
     if rerated or closed_slices:
         cur.execute(_rate_into("pg_temp", "rated_days"), {**params, **_slice_params(rerated + closed_slices)})
+        cover_stage(cur, [s for s in rerated + closed_slices if (s.org_id, s.usage_date) in reserved], run_id,
+                    billing_start)
     if rerated:
         _apply(cur, {**params, **_slice_params(rerated)})
     corrected: list[Correction] = []

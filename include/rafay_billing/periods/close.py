@@ -311,12 +311,13 @@ class CloseResult:
         return f"period {self.period.label} {what}: {docs}, totals {totals}{extra}{rerated}"
 
 
-def rerate_period(conn: Any, period: Period) -> int:
+def rerate_period(conn: Any, period: Period, billing_start: date | None = None) -> int:
     """Re-rate the period's billed days against the price book as it stands (each from the usage that
     billed it, :func:`~rafay_billing.ledger.rating.rate_slices`); returns how many line items changed
     (rewritten, added or removed). The rating's replace writes only differences: an unchanged day writes
     nothing. Days of a closed period are left alone (0). In one transaction (a savepoint inside a
-    caller's transaction: the close re-rates inside its own)."""
+    caller's transaction: the close re-rates inside its own). ``billing_start``: reservations cover
+    usage from that day on (issue 22 rule 2; None: any day)."""
     from rafay_billing.ledger.rating import DaySlice, rate_slices
 
     params = period_params(period)
@@ -330,7 +331,7 @@ def rerate_period(conn: Any, period: Period) -> int:
                 by_run.setdefault(run_id, []).append(DaySlice(org_id, day, name))
             before = _item_versions(cur, params)
         for run_id, slices in by_run.items():
-            rate_slices(conn, slices, run_id)
+            rate_slices(conn, slices, run_id, billing_start=billing_start)
         with conn.cursor() as cur:
             after = _item_versions(cur, params)
     return sum(1 for key in before.keys() | after.keys() if before.get(key) != after.get(key))
@@ -372,7 +373,7 @@ def prepared_close(
         if closed is not None:
             yield PreparedClose(cur, period, closed)
             return
-        rerated = rerated_before + (rerate_period(conn, period) if rerate else 0)
+        rerated = rerated_before + (rerate_period(conn, period, billing_start) if rerate else 0)
         cur.execute(sql("periods/lock_ledger.sql"))
         state = _readiness(cur, period, now, billing_start)
         if not state.ready(allow_exceptions=allow_exceptions):

@@ -63,6 +63,7 @@ LINE_COLUMNS: tuple[str, ...] = (
     "Quantity",
     "Amount",
     "Items",
+    "Contract",  # issue 22: the contract of a contract charge, or the reservation covering usage (amount 0)
 )
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "Invoice number",
@@ -207,7 +208,8 @@ def invoice_document(invoice: Invoice, period: Period) -> dict[str, Any]:
                 "amount": _money(line.amount),
                 "item_count": line.item_count,
                 # issue 22: a contract's month-level charge names its category and contract (its CSV line
-                # shows them as profile type "contract", profile = what it is, price id = contract id)
+                # shows them as profile type "contract", profile = what it is, price id = contract id);
+                # usage a reservation covers (rule 2) is category "usage" with the reservation's id
                 **({"charge_category": line.charge_category, "contract_id": line.contract_id}
                    if line.contract_id is not None else {}),
                 # rule 3: an instance's monthly recurring charge, apart from its month-priced days (amount 0)
@@ -241,6 +243,7 @@ def invoice_csv(invoice: Invoice, period: Period) -> str:
             line.quantity,
             line.amount,
             line.item_count,
+            line.contract_id or "",
         )
         for line in invoice.lines
     ]

@@ -14,7 +14,8 @@ FOCUS column                                   from the line item
 =============================================  =======================================================
 BilledCost, EffectiveCost, ListCost,           ``amount`` (already rounded once to the currency's
 ContractedCost                                 minor unit; negative on reversals)
-ListUnitPrice, ContractedUnitPrice             ``unit_price``
+ListUnitPrice, ContractedUnitPrice             ``unit_price`` (ListUnitPrice of covered usage:
+                                               ``list_unit_price``; ListCost its on-demand value)
 BillingAccountId / BillingAccountName          ``org_id`` / ``organization``
 BillingCurrency                                ``currency``
 BillingPeriodStart / BillingPeriodEnd          the month, ``[1st 00:00Z, next 1st 00:00Z)``
@@ -24,13 +25,14 @@ ChargeCategory, ChargeType                     ``Usage``; ``Purchase`` for a con
 ChargeClass                                    null for regular items, ``Correction`` for corrections
 ChargeFrequency / PricingCategory              ``Usage-Based`` (a day's usage), ``Recurring`` (a month's
                                                contract charge), ``One-Time`` (a one-time fee) /
-                                               ``Standard``
+                                               ``Standard`` (``Committed`` for covered usage)
 ChargeDescription                              profile, instance, day, quantity x unit price
 PricingQuantity / PricingUnit                  ``pricing_quantity`` / ``Hours`` (instance_hour),
                                                ``GPU-Hours`` (gpu_hour), ``<Dimension>-Hours``
 ConsumedQuantity / ConsumedUnit                ``usage_hours`` / ``Hours`` (null for purchases)
-CommitmentDiscountId/Name/Category/Type        a reservation fee: the contract id / ``Usage`` /
-                                               ``Reservation``; null for other rows
+CommitmentDiscountId/Name/Category/Type        a reservation fee or usage it covers: the contract
+                                               id / ``Usage`` / ``Reservation``; null for other rows
+CommitmentDiscountStatus                       ``Used`` for covered usage (issue 22 rule 2)
 ResourceId (and ResourceID) / ResourceName     ``instance_key`` (the instance id, else
                                                ``name:<instance>``) / ``instance``
 ResourceType, ServiceName                      ``profile_type``
@@ -43,7 +45,7 @@ Tags                                           JSON object: the instance's billi
                                                ``rafay:org_id``, ``rafay:profile_type``,
                                                ``rafay:charge_class``, ``rafay:correction_seq``,
                                                ``rafay:entry`` (charge/reversal), ``rafay:usage_date``...
-AvailabilityZone, CommitmentDiscountStatus,    null (not applicable)
+AvailabilityZone,                              null (not applicable)
 RegionId/Name, SubAccountId/Name
 =============================================  =======================================================
 

@@ -17,8 +17,8 @@ from typing import Any
 
 MAX_CURSOR_LENGTH = 2048
 MAX_TEXT = 1024
-VERSION = 1
-KEY_FIELDS = ("usage_date", "profile_type", "profile", "instance_key", "dimension", "charge_class",
+VERSION = 2  # 2: covered_by joined the key (issue 22 rule 2); a version-1 cursor is refused
+KEY_FIELDS = ("usage_date", "profile_type", "profile", "instance_key", "dimension", "covered_by", "charge_class",
               "correction_seq", "entry")
 _B64 = re.compile(r"^[A-Za-z0-9_-]+$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -205,25 +205,25 @@ EXPECTED_JSON = {
 
 LINE_HEADER = (
     "Invoice number,Period,Org ID,Organization,Currency,Line,Charge class,Corrects days,Profile type,Profile,"
-    "Price ID,Pricing unit,Unit price,Quantity,Amount,Items\r\n"
+    "Price ID,Pricing unit,Unit price,Quantity,Amount,Items,Contract\r\n"
 )
 # The hostile name and the '@' profile are prefixed with ' (a formula no more); negative numbers stay numbers.
 HOSTILE_CSV = "\"'=HYPERLINK(\"\"http://evil.example/pay\"\",\"\"Pay now\"\")<script>document.title=\"\"pwned\"\";" \
     "document.body.dataset.pwned=\"\"script\"\"</script><img src=x onerror=\"\"document.body.dataset.pwned='img'\"\">\""
 EXPECTED_CSV = {
     "RB-000001": LINE_HEADER
-    + f"RB-000001,2026-10,evil-corp,{HOSTILE_CSV},USD,1,regular,,compute,gpu-a100,p-a100,gpu_hour,3.10,40.50,125.55,3\r\n"
-    + f"RB-000001,2026-10,evil-corp,{HOSTILE_CSV},USD,2,regular,,service,'@risky-svc,p-svc,instance_hour,0.125,12,1.50,1\r\n"
+    + f"RB-000001,2026-10,evil-corp,{HOSTILE_CSV},USD,1,regular,,compute,gpu-a100,p-a100,gpu_hour,3.10,40.50,125.55,3,\r\n"
+    + f"RB-000001,2026-10,evil-corp,{HOSTILE_CSV},USD,2,regular,,service,'@risky-svc,p-svc,instance_hour,0.125,12,1.50,1,\r\n"
     + f"RB-000001,2026-10,evil-corp,{HOSTILE_CSV},USD,3,correction,2026-09-14;2026-09-15,compute,gpu-a100,"
-    "p-a100-old,gpu_hour,2.50,-14,-35.00,2\r\n"
+    "p-a100-old,gpu_hour,2.50,-14,-35.00,2,\r\n"
     + f"RB-000001,2026-10,evil-corp,{HOSTILE_CSV},USD,4,correction,2026-09-14;2026-09-15,compute,gpu-a100,"
-    "p-a100-new,gpu_hour,2.75,14,38.50,2\r\n",
+    "p-a100-new,gpu_hour,2.75,14,38.50,2,\r\n",
     "RB-000002": LINE_HEADER
-    + "RB-000002,2026-10,tokyo-lab,Tokyo Lab 東京ラボ,JPY,1,regular,,compute,h100-8gpu,p-h100-jpy,gpu_hour,450,2.5,1125,1\r\n"
-    + "RB-000002,2026-10,tokyo-lab,Tokyo Lab 東京ラボ,JPY,2,regular,,compute,l4-small,p-l4-jpy,instance_hour,38,12.25,466,2\r\n",
+    + "RB-000002,2026-10,tokyo-lab,Tokyo Lab 東京ラボ,JPY,1,regular,,compute,h100-8gpu,p-h100-jpy,gpu_hour,450,2.5,1125,1,\r\n"
+    + "RB-000002,2026-10,tokyo-lab,Tokyo Lab 東京ラボ,JPY,2,regular,,compute,l4-small,p-l4-jpy,instance_hour,38,12.25,466,2,\r\n",
     "RB-000003": LINE_HEADER
-    + "RB-000003,2026-10,gulf-ai,Gulf AI W.L.L.,BHD,1,regular,,compute,h100-8gpu,p-h100-bhd,gpu_hour,1.234,10.0,12.340,1\r\n"
-    + "RB-000003,2026-10,gulf-ai,Gulf AI W.L.L.,BHD,2,regular,,service,notebook,p-nb-bhd,instance_hour,0.005,25,0.125,1\r\n",
+    + "RB-000003,2026-10,gulf-ai,Gulf AI W.L.L.,BHD,1,regular,,compute,h100-8gpu,p-h100-bhd,gpu_hour,1.234,10.0,12.340,1,\r\n"
+    + "RB-000003,2026-10,gulf-ai,Gulf AI W.L.L.,BHD,2,regular,,service,notebook,p-nb-bhd,instance_hour,0.005,25,0.125,1,\r\n",
 }
 SUMMARY_CSV = (
     "Invoice number,Org ID,Organization,Currency,Subtotal,Line count\r\n"

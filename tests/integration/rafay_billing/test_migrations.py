@@ -67,10 +67,11 @@ def test_tables_keys_and_types(pg_conn: psycopg.Connection) -> None:
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'billing' AND table_type = 'BASE TABLE'"
     )}
     assert tables == TABLES
-    # profile_type: issue 21 rule 13 (migration 010); charge_level: issue 22 rule 6 (migration 016)
+    # profile_type: issue 21 rule 13 (migration 010); charge_level: issue 22 rule 6 (migration 016);
+    # covered_by: issue 22 rule 2 (migration 018)
     assert _primary_key(pg_conn, "charge_line_items") == [
-        "org_id", "usage_date", "profile_type", "profile", "instance_key", "dimension", "charge_level",
-        "charge_class", "correction_seq", "entry",
+        "org_id", "usage_date", "profile_type", "profile", "instance_key", "dimension", "covered_by",
+        "charge_level", "charge_class", "correction_seq", "entry",
     ]
     assert _primary_key(pg_conn, "usage_records") == ["org_id", "usage_date", "run_id", "record_seq"]
     assert _primary_key(pg_conn, "rating_exceptions") == ["org_id", "usage_date", "record_seq", "dimension"]
@@ -89,7 +90,7 @@ def test_tables_keys_and_types(pg_conn: psycopg.Connection) -> None:
     contract = ("window_start, window_end, org_id, organization, profile_type, profile, instance, instance_id, "
                 "usage_hours, pricing_unit, pricing_quantity, unit_price, currency, amount, price_id").split(", ")
     assert set(contract) <= set(items)
-    for money in ("usage_hours", "pricing_quantity", "unit_price", "amount"):
+    for money in ("usage_hours", "pricing_quantity", "unit_price", "amount", "list_unit_price"):
         assert items[money] == "numeric"
     exceptions = _columns(pg_conn, "rating_exceptions")
     assert set("window_start window_end org_id organization profile instance instance_id reason detail".split()) <= set(

@@ -267,23 +267,24 @@ def test_huge_and_forged_cursors_are_refused(ledger: dict[str, Any]) -> None:
     def forged(data: Any) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
-    key = ["2026-10-30", "compute", "vm", "a1", "", "regular", 0, "charge"]
+    key = ["2026-10-30", "compute", "vm", "a1", "", "", "regular", 0, "charge"]  # covered_by: cursor version 2
     huge = acme.get("/v1/periods/2026-10/line-items", params={"cursor": "A" * 100_000})
     assert huge.status_code in (400, 414, 431)  # the HTTP server refuses the request line itself
     bad = [
         "A" * 3000,
-        forged({"v": 1, "p": "2026-09", "k": key}),  # another period's
-        forged({"v": 1, "p": "2026-10", "k": key[:-1]}),
-        forged({"v": 1, "p": "2026-10", "k": [*key[:6], 2**40, "charge"]}),
-        forged({"v": 1, "p": "2026-10", "k": ["2026-13-45", *key[1:]]}),
-        forged({"v": 1, "p": "2026-10", "k": [*key[:2], "x\x00", *key[3:]]}),
-        forged({"v": 1, "p": "2026-10", "k": key, "org": "globex"}),
+        forged({"v": 2, "p": "2026-09", "k": key}),  # another period's
+        forged({"v": 2, "p": "2026-10", "k": key[:-1]}),
+        forged({"v": 2, "p": "2026-10", "k": [*key[:7], 2**40, "charge"]}),
+        forged({"v": 2, "p": "2026-10", "k": ["2026-13-45", *key[1:]]}),
+        forged({"v": 2, "p": "2026-10", "k": [*key[:2], "x\x00", *key[3:]]}),
+        forged({"v": 2, "p": "2026-10", "k": key, "org": "globex"}),
+        forged({"v": 1, "p": "2026-10", "k": key[:5] + key[6:]}),  # a version-1 cursor (before covered_by)
         forged(["not", "an", "object"]),
     ]
     for cursor in bad:
         got = acme.get("/v1/periods/2026-10/line-items", params={"cursor": cursor})
         assert got.status_code == 400 and got.json() == {"detail": "invalid cursor: pass next_cursor of the previous page"}
-    good = forged({"v": 1, "p": "2026-10", "k": ["2026-10-30", "compute", "zzz", "", "", "regular", 0, "charge"]})
+    good = forged({"v": 2, "p": "2026-10", "k": ["2026-10-30", "compute", "zzz", "", "", "", "regular", 0, "charge"]})
     items = acme.get("/v1/periods/2026-10/line-items", params={"cursor": good}).json()["items"]
     assert {i["usage_date"] for i in items} == {"2026-10-31"}  # a hand-made cursor only positions
 

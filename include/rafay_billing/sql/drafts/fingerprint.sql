@@ -8,10 +8,11 @@
 WITH items AS (
     SELECT string_agg(
                concat_ws('|', li.org_id, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension,
-                         li.charge_class, li.correction_seq, li.entry, li.currency, li.price_id, li.pricing_unit,
-                         li.unit_price, li.pricing_quantity, li.amount),
+                         li.covered_by, li.charge_level, li.charge_class, li.correction_seq, li.entry, li.currency,
+                         li.price_id, li.pricing_unit, li.unit_price, li.pricing_quantity, li.amount, li.contract_id,
+                         li.list_unit_price),
                E'\n' ORDER BY li.org_id, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension,
-                              li.charge_class, li.correction_seq, li.entry) AS text
+                              li.covered_by, li.charge_level, li.charge_class, li.correction_seq, li.entry) AS text
     FROM billing.charge_line_items AS li
     WHERE li.billing_period_start = %(period_start)s
 ),

@@ -35,27 +35,33 @@ SELECT
     || CASE WHEN li.pricing_unit = 'gpu_hour' AND li.gpu_count IS NOT NULL
             THEN concat(li.usage_hours, ' h x ', li.gpu_count, ' GPUs = ') ELSE '' END
     || concat(li.pricing_quantity, ' ', u.pricing_unit, ' x ', li.unit_price, ' ', li.currency)
-                                                                    AS "ChargeDescription",
+    -- issue 22 rule 2, e.g. " covered by reservation r-1 (list 2.75 USD)"
+    || CASE WHEN li.covered_by <> ''
+            THEN concat(' covered by reservation ', li.covered_by, ' (list ', li.list_unit_price, ' ', li.currency, ')')
+            ELSE '' END                                             AS "ChargeDescription",
     CASE WHEN li.charge_level = 'day' THEN 'Usage-Based'
          WHEN li.pricing_unit = 'one_time' THEN 'One-Time'
          ELSE 'Recurring' END                                       AS "ChargeFrequency",
     li.window_end                                                   AS "ChargePeriodEnd",
     li.window_start                                                 AS "ChargePeriodStart",
-    -- a reservation fee is the purchase of a commitment discount (the contract); fees and true-ups are not
-    CASE WHEN r.is_fee THEN 'Usage' END                             AS "CommitmentDiscountCategory",
-    CASE WHEN r.is_fee THEN li.contract_id END                      AS "CommitmentDiscountId",
-    CASE WHEN r.is_fee THEN li.contract_id END                      AS "CommitmentDiscountName",
-    NULL::text                                                      AS "CommitmentDiscountStatus",
-    CASE WHEN r.is_fee THEN 'Reservation' END                       AS "CommitmentDiscountType",
+    -- a reservation fee is the purchase of a commitment discount (the contract), and usage it covers
+    -- (covered_by, issue 22 rule 2) uses it; fees and true-ups are not commitment discounts
+    CASE WHEN r.is_fee OR r.is_covered THEN 'Usage' END             AS "CommitmentDiscountCategory",
+    CASE WHEN r.is_fee OR r.is_covered THEN li.contract_id END      AS "CommitmentDiscountId",
+    CASE WHEN r.is_fee OR r.is_covered THEN li.contract_id END      AS "CommitmentDiscountName",
+    CASE WHEN r.is_covered THEN 'Used' END                          AS "CommitmentDiscountStatus",
+    CASE WHEN r.is_fee OR r.is_covered THEN 'Reservation' END       AS "CommitmentDiscountType",
     CASE WHEN li.charge_category = 'usage' THEN li.usage_hours END  AS "ConsumedQuantity",
     CASE WHEN li.charge_category = 'usage' THEN 'Hours' END         AS "ConsumedUnit",
     li.amount                                                       AS "ContractedCost",
     li.unit_price                                                   AS "ContractedUnitPrice",
     li.amount                                                       AS "EffectiveCost",
     %(invoice_issuer)s::text                                        AS "InvoiceIssuerName",
-    li.amount                                                       AS "ListCost",
-    li.unit_price                                                   AS "ListUnitPrice",
-    'Standard'                                                      AS "PricingCategory",
+    -- covered usage: what it would have cost on demand (rounded once, like an amount)
+    CASE WHEN r.is_covered THEN round(li.pricing_quantity * li.list_unit_price, li.minor_unit)
+         ELSE li.amount END                                         AS "ListCost",
+    CASE WHEN r.is_covered THEN li.list_unit_price ELSE li.unit_price END AS "ListUnitPrice",
+    CASE WHEN r.is_covered THEN 'Committed' ELSE 'Standard' END     AS "PricingCategory",
     li.pricing_quantity                                             AS "PricingQuantity",
     u.pricing_unit                                                  AS "PricingUnit",
     %(provider)s::text                                              AS "ProviderName",
@@ -89,7 +95,8 @@ SELECT
         'rafay:reverses_run_id', li.reverses_run_id,
         'rafay:charge_level', li.charge_level,
         'rafay:charge_category', li.charge_category,
-        'rafay:contract_id', li.contract_id
+        'rafay:contract_id', li.contract_id,
+        'rafay:covered_by', nullif(li.covered_by, '')
     )))::text                                                       AS "Tags"
 FROM billing.charge_line_items AS li
 CROSS JOIN LATERAL (
@@ -106,8 +113,9 @@ CROSS JOIN LATERAL (
 ) AS u
 CROSS JOIN LATERAL (
     SELECT li.charge_level = 'month' AND li.profile_type = 'contract' AND li.profile = 'reservation_fee'
-           AND li.contract_id IS NOT NULL AS is_fee
+           AND li.contract_id IS NOT NULL AS is_fee,
+           li.covered_by <> '' AS is_covered
 ) AS r
 WHERE li.billing_period_start = %(period_start)s
 ORDER BY li.org_id, li.currency, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension,
-         li.charge_class DESC, li.correction_seq, li.entry DESC;
+         li.covered_by, li.charge_class DESC, li.correction_seq, li.entry DESC;

@@ -7,17 +7,18 @@ WITH slices AS MATERIALIZED (
     SELECT org_id, usage_date FROM unnest(%(org_ids)s::text[], %(usage_dates)s::date[]) AS s (org_id, usage_date)
 ),
 held AS (
-    SELECT li.org_id, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension, li.price_id, li.unit_price,
-           li.currency, sum(li.pricing_quantity) AS quantity, sum(li.amount) AS amount
+    SELECT li.org_id, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension, li.covered_by,
+           li.price_id, li.unit_price, li.list_unit_price, li.currency, sum(li.pricing_quantity) AS quantity, sum(li.amount) AS amount
     FROM slices AS s
     JOIN billing.charge_line_items AS li ON li.org_id = s.org_id AND li.usage_date = s.usage_date
      AND li.charge_level = 'day'
-    GROUP BY li.org_id, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension, li.price_id, li.unit_price,
-             li.currency
+    GROUP BY li.org_id, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension, li.covered_by,
+             li.price_id, li.unit_price, li.list_unit_price, li.currency
     HAVING sum(li.pricing_quantity) <> 0 OR sum(li.amount) <> 0
 ),
 fresh AS (
-    SELECT r.org_id, r.usage_date, r.profile_type, r.profile, r.instance_key, r.dimension, r.price_id, r.unit_price, r.currency,
+    SELECT r.org_id, r.usage_date, r.profile_type, r.profile, r.instance_key, r.dimension, r.covered_by, r.price_id,
+           r.unit_price, r.list_unit_price, r.currency,
            r.pricing_quantity AS quantity, r.amount
     FROM slices AS s JOIN pg_temp.rated_days AS r ON r.org_id = s.org_id AND r.usage_date = s.usage_date
     WHERE r.pricing_quantity <> 0 OR r.amount <> 0

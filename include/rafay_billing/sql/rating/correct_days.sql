@@ -8,9 +8,8 @@ WITH slices AS MATERIALIZED (
     SELECT org_id, usage_date FROM unnest(%(org_ids)s::text[], %(usage_dates)s::date[]) AS s (org_id, usage_date)
 ),
 issued AS MATERIALIZED (
-    SELECT li.org_id, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension, li.price_id,
-           li.pricing_unit,
-           li.unit_price, li.currency, li.minor_unit,
+    SELECT li.org_id, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension, li.covered_by,
+           li.price_id, li.pricing_unit, li.unit_price, li.list_unit_price, li.currency, li.minor_unit,
            min(li.organization) AS organization, min(li.instance) AS instance,
            min(li.instance_id) AS instance_id, min(li.window_start) AS window_start, min(li.window_end) AS window_end,
            sum(li.usage_hours) AS usage_hours, sum(li.pricing_quantity) AS quantity, sum(li.amount) AS amount,
@@ -19,8 +18,8 @@ issued AS MATERIALIZED (
     FROM slices AS s
     JOIN billing.charge_line_items AS li ON li.org_id = s.org_id AND li.usage_date = s.usage_date
      AND li.charge_level = 'day'
-    GROUP BY li.org_id, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension, li.price_id, li.pricing_unit,
-             li.unit_price, li.currency, li.minor_unit
+    GROUP BY li.org_id, li.usage_date, li.profile_type, li.profile, li.instance_key, li.dimension, li.covered_by,
+             li.price_id, li.pricing_unit, li.unit_price, li.list_unit_price, li.currency, li.minor_unit
     HAVING sum(li.pricing_quantity) <> 0 OR sum(li.amount) <> 0
 ),
 fresh AS MATERIALIZED (
@@ -29,13 +28,13 @@ fresh AS MATERIALIZED (
 ),
 -- what a day bills, as comparable rows: the same set on both sides means nothing to correct
 issued_set AS (
-    SELECT org_id, usage_date, profile_type, profile, instance_key, dimension, price_id, unit_price, currency, quantity,
-           amount
+    SELECT org_id, usage_date, profile_type, profile, instance_key, dimension, covered_by, price_id, unit_price,
+           list_unit_price, currency, quantity, amount
     FROM issued
 ),
 fresh_set AS (
-    SELECT org_id, usage_date, profile_type, profile, instance_key, dimension, price_id, unit_price, currency,
-           pricing_quantity AS quantity, amount
+    SELECT org_id, usage_date, profile_type, profile, instance_key, dimension, covered_by, price_id, unit_price,
+           list_unit_price, currency, pricing_quantity AS quantity, amount
     FROM fresh
     WHERE pricing_quantity <> 0 OR amount <> 0  -- as issued: zero items bill nothing (rule 5)
 ),
@@ -57,12 +56,13 @@ reversals AS (
         org_id, usage_date, profile, instance_key, dimension, charge_class, correction_seq, entry,
         window_start, window_end, organization, profile_type, instance, instance_id, usage_hours, gpu_count,
         pricing_unit, pricing_quantity, unit_price, currency, minor_unit, amount, price_id, run_id,
-        billing_period_start, reverses_run_id, labels
+        billing_period_start, reverses_run_id, labels, covered_by, contract_id, list_unit_price
     )
     SELECT i.org_id, i.usage_date, i.profile, i.instance_key, i.dimension, 'correction', n.seq, 'reversal',
            i.window_start, i.window_end, i.organization, i.profile_type, i.instance, i.instance_id,
            -i.usage_hours, NULL, i.pricing_unit, -i.quantity, i.unit_price, i.currency, i.minor_unit, -i.amount,
-           i.price_id, %(run_id)s, n.period, coalesce(i.run_id, 'correction'), i.labels
+           i.price_id, %(run_id)s, n.period, coalesce(i.run_id, 'correction'), i.labels, i.covered_by,
+           nullif(i.covered_by, ''), i.list_unit_price
     FROM issued AS i JOIN numbered AS n USING (org_id, usage_date)
     RETURNING org_id, usage_date, currency, amount
 ),
@@ -71,12 +71,12 @@ charges AS (
         org_id, usage_date, profile, instance_key, dimension, charge_class, correction_seq, entry,
         window_start, window_end, organization, profile_type, instance, instance_id, usage_hours, gpu_count,
         pricing_unit, pricing_quantity, unit_price, currency, minor_unit, amount, price_id, run_id,
-        billing_period_start, labels
+        billing_period_start, labels, covered_by, contract_id, list_unit_price
     )
     SELECT f.org_id, f.usage_date, f.profile, f.instance_key, f.dimension, 'correction', n.seq, 'charge',
            f.window_start, f.window_end, f.organization, f.profile_type, f.instance, f.instance_id,
            f.usage_hours, f.gpu_count, f.pricing_unit, f.pricing_quantity, f.unit_price, f.currency, f.minor_unit,
-           f.amount, f.price_id, f.run_id, n.period, f.labels
+           f.amount, f.price_id, f.run_id, n.period, f.labels, f.covered_by, f.contract_id, f.list_unit_price
     FROM fresh AS f JOIN numbered AS n USING (org_id, usage_date)
     RETURNING org_id, usage_date, currency, amount
 ),

@@ -55,6 +55,11 @@ TRUE_UP = _money(Fraction(1000) * 15 / 30 - Fraction(ELIGIBLE_C1))
 MONTHLY_FEE = _money(Fraction("299.99") * 20 / 30)  # 2026-11-11..30: 20 of 30 days
 ONE_TIME_FEE = Decimal("50.00")
 USAGE_COKE = Decimal("1.20") + Decimal("110.00") + Decimal("0.06")
+# With r-1 (rule 2): g1's 5 h x 8 GPUs on 11-20 are inside r-1's term and its 192 GPU-hours that day:
+# covered, billed 0 (a line of its own), so neither billed nor eligible spend once the day is rated again.
+ELIGIBLE_C1_R1 = Decimal("0.06")
+TRUE_UP_R1 = _money(Fraction(1000) * 15 / 30 - Fraction(ELIGIBLE_C1_R1))
+USAGE_COKE_R1 = Decimal("1.20") + Decimal("0.06")
 
 
 @pytest.fixture
@@ -77,6 +82,7 @@ def _close(conn: psycopg.Connection, period: Period, **kwargs: object) -> CloseR
 def test_expectations_are_what_the_terms_say() -> None:
     assert RESERVATION_FEE == Decimal("8428.00")  # 490 h x 8 GPUs x 2.15
     assert TRUE_UP == Decimal("389.94") and MONTHLY_FEE == Decimal("199.99")
+    assert TRUE_UP_R1 == Decimal("499.94")
 
 
 def test_the_close_writes_and_invoices_the_months_contract_charges(conn: psycopg.Connection) -> None:
@@ -85,23 +91,26 @@ def test_the_close_writes_and_invoices_the_months_contract_charges(conn: psycopg
     _sync(conn, *CONTRACTS)
     result = _close(conn, NOV)
     assert {(c.contract_id, c.amount) for c in result.contract_charges} == {
-        ("r-1", RESERVATION_FEE), ("c-1", TRUE_UP), ("f-1", MONTHLY_FEE), ("f-2", ONE_TIME_FEE)}
+        ("r-1", RESERVATION_FEE), ("c-1", TRUE_UP_R1), ("f-1", MONTHLY_FEE), ("f-2", ONE_TIME_FEE)}
     invoices = {i.org_id: i for i in fetch_invoices(conn, NOV)}
-    assert invoices["coke"].subtotal == USAGE_COKE + RESERVATION_FEE + TRUE_UP + MONTHLY_FEE + ONE_TIME_FEE
+    assert invoices["coke"].subtotal == USAGE_COKE_R1 + RESERVATION_FEE + TRUE_UP_R1 + MONTHLY_FEE + ONE_TIME_FEE
     assert invoices["pepsi"].subtotal == Decimal("2.88")
     lines = fetch_invoice_lines(conn, invoices["coke"].invoice_id)
     assert invoices["coke"].line_count == len(lines)
     contract_lines = {(ln.contract_id, ln.charge_category, ln.pricing_unit, ln.amount) for ln in lines
                       if ln.contract_id}
     assert contract_lines == {
-        ("r-1", "purchase", "gpu_hour", RESERVATION_FEE), ("c-1", "true_up", "month", TRUE_UP),
-        ("f-1", "purchase", "month", MONTHLY_FEE), ("f-2", "purchase", "one_time", ONE_TIME_FEE)}
+        ("r-1", "purchase", "gpu_hour", RESERVATION_FEE), ("c-1", "true_up", "month", TRUE_UP_R1),
+        ("f-1", "purchase", "month", MONTHLY_FEE), ("f-2", "purchase", "one_time", ONE_TIME_FEE),
+        ("r-1", "usage", "gpu_hour", Decimal("0.00"))}  # rule 2: the usage r-1 covers, its own line
+    covered = next(ln for ln in lines if ln.contract_id == "r-1" and ln.charge_category == "usage")
+    assert (covered.quantity, covered.unit_price, covered.price_id) == (Decimal(40), Decimal(0), "h100")
     # usage lines first, then the contract charges, each line once
     assert [ln.contract_id is not None for ln in lines] == sorted(ln.contract_id is not None for ln in lines)
-    assert sum((ln.amount for ln in lines if ln.charge_category == "usage"), Decimal(0)) == USAGE_COKE
+    assert sum((ln.amount for ln in lines if ln.charge_category == "usage"), Decimal(0)) == USAGE_COKE_R1
     items = conn.execute(
         "SELECT usage_date, charge_level, window_start, window_end, billing_period_start FROM"
-        " billing.charge_line_items WHERE contract_id = 'r-1'").fetchall()
+        " billing.charge_line_items WHERE contract_id = 'r-1' AND charge_level = 'month'").fetchall()
     assert items == [(date(2026, 11, 1), "month", datetime(2026, 11, 1, tzinfo=UTC),
                       datetime(2026, 12, 1, tzinfo=UTC), date(2026, 11, 1))]
 
@@ -149,12 +158,15 @@ def test_preview_of_the_open_month_is_what_the_close_then_issues_and_writes_noth
     """Rule 6: `rafay-billing preview --dsn --period YYYY-MM` prints the open month's invoices as of now,
     contract charges included, without writing; the close then issues exactly those totals."""
     from rafay_billing import cli
+    from rafay_billing.periods.close import rerate_period
     from rafay_billing.periods.preview import preview_period
 
     _sync(conn, *CONTRACTS)
+    # r-1 covers days rated before it was synced once they are rated again (rule 2; the close re-rates)
+    rerate_period(conn, NOV)
     items = conn.execute("SELECT count(*), xmax FROM billing.charge_line_items GROUP BY 2").fetchall()
     docs = {d.org_id: d for d in preview_period(conn, NOV)}
-    expected_coke = USAGE_COKE + RESERVATION_FEE + TRUE_UP + MONTHLY_FEE + ONE_TIME_FEE
+    expected_coke = USAGE_COKE_R1 + RESERVATION_FEE + TRUE_UP_R1 + MONTHLY_FEE + ONE_TIME_FEE
     assert docs["coke"].subtotal == expected_coke and docs["pepsi"].subtotal == Decimal("2.88")
     assert {ln.contract_id for ln in docs["coke"].lines} == {None, "r-1", "c-1", "f-1", "f-2"}
     assert cli.main(["preview", "--dsn", billing_dsn, "--period", "2026-11"]) == 0

@@ -19,7 +19,7 @@ from tests.integration.rafay_billing.contracts.test_close_charges import (
     NOV,
     ONE_TIME_FEE,
     RESERVATION_FEE,
-    TRUE_UP,
+    TRUE_UP_R1,
     _close,
     _sync,
     conn,  # noqa: F401 (the fixture)
@@ -36,12 +36,19 @@ def test_contract_charges_in_focus(conn: psycopg.Connection, tmp_path: Path) -> 
                  r["CommitmentDiscountType"], Decimal(str(r["BilledCost"]))) for cid, r in by_contract.items()}
     assert got == {
         "r-1": ("Purchase", "Recurring", "r-1", "Reservation", RESERVATION_FEE),
-        "c-1": ("Purchase", "Recurring", None, None, TRUE_UP),
+        "c-1": ("Purchase", "Recurring", None, None, TRUE_UP_R1),
         "f-1": ("Purchase", "Recurring", None, None, MONTHLY_FEE),
         "f-2": ("Purchase", "One-Time", None, None, ONE_TIME_FEE),
     }
     assert all(r["ConsumedQuantity"] is None for r in by_contract.values())
     assert {r["ChargeFrequency"] for r in rows if r["ChargeCategory"] == "Usage"} == {"Usage-Based"}
+    # rule 2: the usage r-1 covers is committed usage of the reservation, billed 0, listed at its on-demand cost
+    covered = [r for r in rows if r["ChargeCategory"] == "Usage" and r["CommitmentDiscountId"] is not None]
+    assert [(r["PricingCategory"], r["CommitmentDiscountId"], r["CommitmentDiscountCategory"],
+             r["CommitmentDiscountType"], r["CommitmentDiscountStatus"], Decimal(str(r["BilledCost"])),
+             Decimal(str(r["ListCost"])), Decimal(str(r["ListUnitPrice"]))) for r in covered] == [
+        ("Committed", "r-1", "Usage", "Reservation", "Used", Decimal(0), Decimal("110.00"), Decimal("2.75"))]
+    assert {r["PricingCategory"] for r in rows if r not in covered} == {"Standard"}
     billed: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for r in rows:
         billed[(r["BillingAccountId"], r["BillingCurrency"])] += Decimal(str(r["BilledCost"]))
