@@ -1,9 +1,10 @@
 """``make demo``: bill and close a month of simulated Rafay usage end to end on this laptop.
 
 Starts the Rafay simulator and an embedded PostgreSQL, runs the real ``rafay_usage_billing`` DAG
-with ``airflow dags test`` for the whole month as one window (billed day by day), prints a per-org
-charge summary, then runs the real ``rafay_billing_close`` DAG for that month and prints the invoices
-(number, org, currency, total) and where the files went, delivers them signed to a local stand-in of the
+with ``airflow dags test`` for the whole month as one window (billed day by day), with the demo's
+contracts (a reservation accepted mid-day, a fee, a commitment) and a monthly recurring price, prints a
+per-org charge summary, then runs the real ``rafay_billing_close`` DAG for that month and prints the
+invoices (number, org, currency, total), their contract and monthly lines, and where the files went, delivers them signed to a local stand-in of the
 provider's billing system with the real ``rafay_billing_delivery`` DAG, fetches one tenant's invoice list
 through the tenant statements API with a fresh token, then stops everything it started.
 """
@@ -16,12 +17,13 @@ import shutil
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from rafay_billing.db import sql
 from rafay_devkit.airflow_env import airflow_env, dags_test, migrate_metadata_db
 from rafay_devkit.billing_receiver import Receiver
 from rafay_devkit.postgres import EmbeddedPostgres
-from rafay_devkit.project import demo_price_book, work_dir
+from rafay_devkit.project import demo_contracts, demo_monthly_prices, demo_price_book, work_dir
 from rafay_devkit.tenant_api_demo import show_first_tenant
 from rafay_provider.settings import CLOSE_DAG_ID, DELIVERY_CONN_ID, DELIVERY_DAG_ID
 
@@ -68,6 +70,23 @@ def _print_invoices(dsn: str, month: str) -> None:
         print(f"  {number:<14} {organization[:34]:<34} {currency:<8} {subtotal:>14}")
     if not rows:
         print("  none (see .demo/close.log)")
+        return
+    with psycopg.connect(dsn) as conn:
+        lines = conn.execute(sql("periods/demo_month_lines.sql"), {"period_start": f"{month}-01"}).fetchall()
+    print("  Their reservation, contract and monthly recurring (MRC) lines:")
+    for number, category, contract_id, profile, unit, quantity, amount, currency in lines:
+        what = {"usage": "covered by reservation" if contract_id else "MRC", "purchase": "contract charge",
+                "true_up": "commitment true-up"}.get(category, category)
+        print(f"  {number:<14} {what:<22} {contract_id or profile:<20} {quantity:>14} {unit:<14} "
+              f"{amount:>12} {currency}")
+
+
+def _price_book_with_monthly_prices() -> Path:
+    """The demo price book plus its monthly recurring prices, as one CSV under .demo."""
+    book = DEMO_DIR / "price_book.csv"
+    monthly = demo_monthly_prices().read_text().splitlines()[1:]  # without its header
+    book.write_text(demo_price_book().read_text().rstrip("\n") + "\n" + "\n".join(monthly) + "\n")
+    return book
 
 
 def _deliver(env: dict[str, str], logical: str, month: str) -> int:
@@ -116,10 +135,12 @@ def main(argv: list[str] | None = None) -> int:
             billing_owner_dsn=logins.owner,
             billing_reader_dsn=logins.reader,
             data_uri=data_dir.as_uri(),
-            price_book_uri=demo_price_book().as_uri(),
+            price_book_uri=_price_book_with_monthly_prices().as_uri(),
             # the ledger starts with the demo month, so no earlier day is reported missing
             billing_start_date=window_start.date().isoformat(),
         )
+        env["AIRFLOW_VAR_BILLING_CONTRACTS_URI"] = demo_contracts().as_uri()
+        print(f"  Contracts: {demo_contracts()} (Variable billing_contracts_uri)")
         print("  Preparing Airflow metadata database ...")
         migrate_metadata_db(env)
         logical = window_end.date().isoformat()

@@ -33,3 +33,14 @@ def work_dir(name: str) -> Path:
 def demo_price_book() -> Path:
     """The demo price book shipped with the devkit (package data, a real file in any wheel install)."""
     return Path(str(files("rafay_devkit").joinpath("data", "price_book.csv")))
+
+
+def demo_contracts() -> Path:
+    """The demo's contracts (a reservation accepted mid-day, a fee, a commitment): package data."""
+    return Path(str(files("rafay_devkit").joinpath("data", "contracts.csv")))
+
+
+def demo_monthly_prices() -> Path:
+    """The demo's monthly recurring prices (``gpu_month``), added to the demo price book by ``make demo``
+    only: the price book itself is the tests' hourly reference."""
+    return Path(str(files("rafay_devkit").joinpath("data", "monthly_prices.csv")))
