@@ -1,11 +1,17 @@
-"""Reading an operator's CSV file (the price book, the contracts): UTF-8 text and its records with the
-line numbers that every refusal names."""
+"""Reading an operator's CSV file (the price book, the contracts): UTF-8 text, its records with the
+line numbers that every refusal names, and the UTC timestamps both files write."""
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(Z|[+-]\d{2}:?\d{2})?$",
+                       re.IGNORECASE | re.ASCII)
 
 
 def utf8_text(text: str | bytes, error: Callable[[list[tuple[int, str]]], Exception]) -> str:
@@ -33,3 +39,34 @@ def csv_records(reader: Any, problems: list[tuple[int, str]]) -> Iterator[tuple[
         this_line, line = line, reader.line_num + 1
         if any(cell.strip() for cell in record):
             yield this_line, record
+
+
+def parse_timestamp(text: str) -> datetime:
+    """``YYYY-MM-DD`` (midnight UTC) or an ISO-8601 UTC timestamp (``Z`` or ``+00:00``).
+
+    Raises ``ValueError`` with a message meant for the person editing the CSV.
+    """
+    if _DATE.match(text):
+        try:
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a real date") from None
+    match = _DATETIME.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a date (2026-11-01) or a UTC timestamp (2026-11-01T00:00:00Z)")
+    if match.group(3) is None:
+        raise ValueError(f"{text!r} has no time zone: end it with Z (UTC)")
+    try:
+        value = datetime.fromisoformat(f"{match.group(1)}T{match.group(2)}{_offset(match.group(3))}")
+    except ValueError:
+        raise ValueError(f"{text!r} is not a real date and time") from None
+    if value.utcoffset() != timedelta(0):
+        in_utc = f"{value.astimezone(UTC):%Y-%m-%dT%H:%M:%S}Z"
+        raise ValueError(f"{text!r} is not UTC (it is {in_utc}): write the time in UTC and end it with Z")
+    return value.astimezone(UTC)
+
+
+def _offset(zone: str) -> str:
+    if zone.upper() == "Z":
+        return "+00:00"
+    return zone if ":" in zone else f"{zone[:3]}:{zone[3:]}"

@@ -30,10 +30,9 @@ from decimal import Decimal
 from typing import Any
 
 from rafay_billing.contracts.errors import ContractsError
-from rafay_billing.csv_input import csv_records, utf8_text
+from rafay_billing.csv_input import csv_records, parse_timestamp, utf8_text
 from rafay_billing.currency import minor_unit
 from rafay_billing.errors import CurrencyError
-from rafay_billing.ledger.price_book import parse_timestamp
 
 COLUMNS: tuple[str, ...] = (
     "contract_id", "org_id", "kind", "profile_type", "profile", "unit", "quantity", "unit_price", "amount",

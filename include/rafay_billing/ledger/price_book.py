@@ -21,11 +21,11 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from rafay_billing.csv_input import csv_records, utf8_text
+from rafay_billing.csv_input import csv_records, parse_timestamp, utf8_text
 from rafay_billing.currency import CurrencyError, minor_unit
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import PriceBookError
@@ -51,9 +51,6 @@ INSTANCE_UNITS: tuple[str, ...] = ("instance_hour", "gpu_hour", "instance_month"
 # which a person reviewing the CSV would not read as the same number (issue 21, rule 17).
 _DECIMAL = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)$", re.ASCII)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
-_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(Z|[+-]\d{2}:?\d{2})?$",
-                       re.IGNORECASE | re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -120,31 +117,6 @@ class SyncResult:
 # --- parsing -----------------------------------------------------------------------------------
 
 
-def parse_timestamp(text: str) -> datetime:
-    """``YYYY-MM-DD`` (midnight UTC) or an ISO-8601 UTC timestamp (``Z`` or ``+00:00``).
-
-    Raises ``ValueError`` with a message meant for the person editing the CSV.
-    """
-    if _DATE.match(text):
-        try:
-            return datetime.fromisoformat(text).replace(tzinfo=UTC)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a real date") from None
-    match = _DATETIME.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a date (2026-11-01) or a UTC timestamp (2026-11-01T00:00:00Z)")
-    if match.group(3) is None:
-        raise ValueError(f"{text!r} has no time zone: end it with Z (UTC)")
-    try:
-        value = datetime.fromisoformat(f"{match.group(1)}T{match.group(2)}{_offset(match.group(3))}")
-    except ValueError:
-        raise ValueError(f"{text!r} is not a real date and time") from None
-    if value.utcoffset() != timedelta(0):
-        in_utc = f"{value.astimezone(UTC):%Y-%m-%dT%H:%M:%S}Z"
-        raise ValueError(f"{text!r} is not UTC (it is {in_utc}): write the time in UTC and end it with Z")
-    return value.astimezone(UTC)
-
-
 def parse_boundary(text: str) -> datetime:
     """An ``effective_from``/``effective_to`` value: :func:`parse_timestamp`, and exactly 00:00 UTC.
 
@@ -163,12 +135,6 @@ def parse_boundary(text: str) -> datetime:
 
 def _fraction(value: datetime) -> str:
     return f".{value.microsecond:06d}" if value.microsecond else ""
-
-
-def _offset(zone: str) -> str:
-    if zone.upper() == "Z":
-        return "+00:00"
-    return zone if ":" in zone else f"{zone[:3]}:{zone[3:]}"
 
 
 def _describe(value: str | None) -> str:

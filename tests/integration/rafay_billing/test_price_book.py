@@ -10,12 +10,12 @@ import psycopg
 import pytest
 
 from rafay_billing import db
+from rafay_billing.csv_input import parse_timestamp
 from rafay_billing.ledger import price_book
 from rafay_billing.ledger.price_book import (
     PriceBookError,
     parse_boundary,
     parse_price_book,
-    parse_timestamp,
     sync_price_book,
 )
 from tests.support.paths import DEMO_PRICE_BOOK as DEMO
