@@ -90,8 +90,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _contracts_parser(sub: Any) -> None:
-    """``contracts sync`` (issue 22): its parser and handler live in :mod:`rafay_billing.contracts.cli`."""
-    from rafay_billing.contracts import cli as contracts_cli  # stdlib only at import
+    """``contracts sync`` (issue 22): its parser and handler live in :mod:`rafay_billing.periods.contracts_cli`."""
+    from rafay_billing.periods import contracts_cli  # stdlib only at import
 
     contracts_cli.add_parser(sub)
 
@@ -391,7 +391,7 @@ def run_waive(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 # Subcommands whose parser and handler live in their own module: command -> (module, handler(args, env)).
 _MODULE_COMMANDS = {
-    "contracts": ("rafay_billing.contracts.cli", "run"),
+    "contracts": ("rafay_billing.periods.contracts_cli", "run"),
     "preview": ("rafay_billing.periods.preview_cli", "run"),
     "deliveries": ("rafay_billing.delivery.cli", "main"),
     "serve-tenant-api": ("rafay_billing.tenant_api.cli", "main"),

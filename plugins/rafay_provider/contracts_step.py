@@ -47,7 +47,7 @@ def sync_contracts(context: Context) -> dict[str, Any]:
     """Sync the contracts CSV the Variable names; fails naming the lines, or the contracts and closed
     months a refused change touches (the table is then left as it was)."""
     from rafay_billing.contracts.sync import ContractsError, RetroactiveChangeError
-    from rafay_billing.contracts.sync import sync_contracts as sync
+    from rafay_billing.periods.contract_changes import sync_and_rerate
 
     allow = allow_retroactive(context)
     uri = Variable.get(CONTRACTS_VARIABLE, default=None)
@@ -59,15 +59,19 @@ def sync_contracts(context: Context) -> dict[str, Any]:
     actor = f"airflow:{dag_id}/{context['run_id']}"
     with _billing_connection() as conn:
         try:
-            result = sync(conn, data, allow_retroactive=allow, actor=actor, billing_start=billing_start_date())
+            changes = sync_and_rerate(conn, data, allow_retroactive=allow, actor=actor,
+                                      billing_start=billing_start_date())
         except (ContractsError, RetroactiveChangeError) as exc:
             raise AirflowFailException(f"Contracts {uri} rejected, table left unchanged:\n{exc}") from None
-    log.info("Contracts synced from %s: %s", uri, result)
+    result = changes.sync
+    log.info("Contracts synced from %s: %s", uri, changes)
     for warning in result.warnings:
         log.warning("Contracts: %s", warning)
     return {
         "source": uri, "result": str(result), "warnings": list(result.warnings),
         "retroactive": {cid: [f"{m:%Y-%m}" for m in months] for cid, months in result.retroactive.items()},
+        "rerated_days": changes.rerated_days,
+        "corrected_days": [f"{c.org_id} {c.usage_date}" for c in changes.corrections],
     }
 
 

@@ -37,8 +37,8 @@ from rafay_billing.db import sql, transaction
 from rafay_billing.period import Period
 
 __all__ = [
-    "ContractSyncResult", "ContractsError", "RetroactiveChangeError", "contracts_as_of", "fetch_contracts",
-    "fetch_versions", "read_contracts", "sync_contracts", "touched_months",
+    "ContractSyncResult", "ContractsError", "ReservedSpan", "RetroactiveChangeError", "contracts_as_of",
+    "fetch_contracts", "fetch_versions", "read_contracts", "reserved_spans", "sync_contracts", "touched_months",
 ]
 
 AUDIT_ACTION = "contracts_retroactive"
@@ -56,6 +56,9 @@ class ContractSyncResult:
     warnings: tuple[str, ...] = ()
     corrections: tuple[str, ...] = ()
     """``contract_id YYYY-MM``: closed months' contract charges this sync corrected (issue 22, rule 7)."""
+    reserved_spans: tuple[ReservedSpan, ...] = ()
+    """Where an added or changed reservation's old or new term lies: the days whose coverage may have
+    changed, to be rated again (:mod:`rafay_billing.periods.contract_changes`)."""
 
     @property
     def unchanged(self) -> int:
@@ -73,6 +76,23 @@ class ContractSyncResult:
         if self.corrections:
             text += f"; corrections written into the earliest open period: {', '.join(self.corrections)}"
         return text
+
+
+@dataclass(frozen=True)
+class ReservedSpan:
+    """The part of an org's time a reservation covers before or after a change: [start, end), end None =
+    open-ended."""
+
+    org_id: str
+    start: datetime
+    end: datetime | None
+
+
+def reserved_spans(old: Contract | None, new: Contract | None) -> list[ReservedSpan]:
+    """The spans whose coverage a change from ``old`` to ``new`` can move: each version that is a
+    reservation, its org and its term (both, since a term that moved uncovers days it left)."""
+    return [ReservedSpan(c.org_id, c.term_start, c.term_end)
+            for c in (old, new) if c is not None and c.kind == "reservation"]
 
 
 def _ids(ids: tuple[str, ...]) -> str:
@@ -188,6 +208,7 @@ class _Plan:
     changed: list[Contract] = field(default_factory=list)
     omitted: list[Contract] = field(default_factory=list)
     touched: dict[str, list[Period]] = field(default_factory=dict)
+    spans: list[ReservedSpan] = field(default_factory=list)
 
 
 def _plan(contracts: list[Contract], current: dict[str, Contract], closed: list[Period],
@@ -200,6 +221,7 @@ def _plan(contracts: list[Contract], current: dict[str, Contract], closed: list[
         if old is not None and old.same_as(c):
             continue
         (plan.inserted if old is None else plan.changed).append(c)
+        plan.spans.extend(reserved_spans(old, c))
         months = touched_months(old, c, closed, billing_start)
         if months:
             plan.touched[c.contract_id] = months
@@ -242,7 +264,7 @@ def sync_contracts(conn: Any, text: str | bytes, *, allow_retroactive: bool = Fa
         rows=len(contracts), inserted=tuple(c.contract_id for c in plan.inserted),
         changed=tuple(c.contract_id for c in plan.changed), omitted=tuple(c.contract_id for c in plan.omitted),
         retroactive={cid: tuple(m.start for m in ms) for cid, ms in plan.touched.items()},
-        warnings=tuple(warnings), corrections=tuple(corrections),
+        warnings=tuple(warnings), corrections=tuple(corrections), reserved_spans=tuple(plan.spans),
     )
 
 

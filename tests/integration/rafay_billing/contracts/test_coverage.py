@@ -25,6 +25,7 @@ from rafay_billing.ledger.price_book import sync_price_book
 from rafay_billing.ledger.rating import DaySlice, rate_slices
 from rafay_billing.period import Period
 from rafay_billing.periods.close import close_period
+from rafay_billing.periods.contract_changes import sync_and_rerate
 from rafay_billing.window import Window
 from tests.support.landed_usage import COLUMNS as LEGACY_COLUMNS
 from tests.support.landed_usage import usage_csv
@@ -259,3 +260,68 @@ def test_nothing_is_covered_before_billing_start(conn: psycopg.Connection) -> No
     assert set(items(conn)) == {("a", "", "")}
     rate_slices(conn, [DaySlice("coke", DAY, "COKE")], "r1", billing_start=DAY)
     assert set(items(conn)) == {("a", "", "r-1")}
+
+
+# --- a contracts sync re-rates the days a reservation change reaches (periods/contract_changes.py) ------
+# Open days are covered at once (the preview is right), a retroactive reservation over a closed month
+# corrects that month's covered usage in the earliest open period (not only its fee), and an unchanged
+# sync writes nothing.
+
+# one cpu-vm instance-hour reserved from 14:00 on DAY: 10 in-term hours of the day
+RESERVATION_14H = "r-1,coke,reservation,,cpu-vm,instance_hour,1,0.05,,USD,,2026-11-10T14:00:00Z,,,,"
+
+
+def _sync_and_rerate(conn: psycopg.Connection, *rows: str, **kwargs: object) -> Any:
+    return sync_and_rerate(conn, "\n".join([CONTRACT_HEADER, *rows]) + "\n", **kwargs)  # type: ignore[arg-type]
+
+
+COVERED_14H = Fraction(20) * 10 / 24  # 20 h without times: pro rata, 10 of 24 hours in term
+
+
+def test_a_reservation_synced_after_its_days_were_rated_covers_them_at_once(conn: psycopg.Connection) -> None:
+    rate(conn, [record(0, "a", "20", profile="cpu-vm")])
+    assert set(items(conn)) == {("a", "", "")}  # rated before the reservation existed: on demand
+    changes = _sync_and_rerate(conn, RESERVATION_14H)
+    assert changes.rerated_days == 1 and not changes.corrections
+    got = items(conn)
+    assert got[("a", "", "r-1")]["pricing_quantity"] == _q(COVERED_14H)
+    assert got[("a", "", "")]["amount"] == _usd((20 - Fraction(_q(COVERED_14H))) * Fraction("0.12"))
+    # the same file again: nothing changed, nothing rated
+    count = "SELECT count(*), max(xmin::text) FROM billing.charge_line_items"
+    before = conn.execute(count).fetchone()
+    assert _sync_and_rerate(conn, RESERVATION_14H).rerated_days == 0
+    assert conn.execute(count).fetchone() == before
+    # ended before it began to matter (term moved past the day): the day is on demand again
+    changes = _sync_and_rerate(conn, RESERVATION_14H.replace("2026-11-10T14:00:00Z", "2026-11-12T00:00:00Z"))
+    assert changes.rerated_days == 1 and set(items(conn)) == {("a", "", "")}
+
+
+def test_a_retroactive_reservation_corrects_the_closed_months_usage_not_only_its_fee(conn: psycopg.Connection) -> None:
+    """Without the re-rating the fee would be corrected and the covered hours stay billed: paid twice."""
+    rate(conn, [record(0, "a", "20", profile="cpu-vm")])
+    rate(conn, [record(0, "e", "1", profile="cpu-vm", day=LAST)], day=LAST)
+    close_period(conn, Period(date(2026, 11, 1)), actor="test", issuer="ACME",
+                 now=datetime(2026, 12, 2, tzinfo=UTC), allow_exceptions=True)
+    with pytest.raises(Exception, match="r-1"):
+        _sync_and_rerate(conn, RESERVATION_14H)  # refused without allow_retroactive
+    changes = _sync_and_rerate(conn, RESERVATION_14H, allow_retroactive=True)
+    # DAY and LAST are billed days in its term; only DAY's coverage changes (LAST: 1 h, covered too)
+    assert changes.rerated_days == 2
+    assert {(c.org_id, c.usage_date) for c in changes.corrections} == {("coke", DAY), ("coke", LAST)}
+    day_rows = conn.execute(
+        "SELECT usage_date, entry, covered_by, pricing_quantity, amount, billing_period_start"
+        " FROM billing.charge_line_items WHERE charge_class = 'correction' AND charge_level = 'day'"
+        " ORDER BY usage_date, entry, covered_by").fetchall()
+    on_demand = 20 - Fraction(_q(COVERED_14H))
+    dec = date(2026, 12, 1)
+    assert day_rows == [
+        (DAY, "charge", "", _q(on_demand), _usd(on_demand * Fraction("0.12")), dec),
+        (DAY, "charge", "r-1", _q(COVERED_14H), Decimal("0.00"), dec),
+        (DAY, "reversal", "", Decimal(-20), Decimal("-2.40"), dec),
+        (LAST, "charge", "r-1", Decimal(1), Decimal("0.00"), dec),  # 1 h, wholly covered
+        (LAST, "reversal", "", Decimal(-1), Decimal("-0.12"), dec),
+    ]
+    # and the fee of the closed month is corrected by the same sync (rule 7): 1 x 0.05 x 490 h
+    fee = conn.execute("SELECT sum(amount) FROM billing.charge_line_items WHERE contract_id = 'r-1'"
+                       " AND charge_level = 'month' AND charge_class = 'correction'").fetchone()[0]
+    assert fee == _usd(Fraction("0.05") * 490)

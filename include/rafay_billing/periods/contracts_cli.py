@@ -96,12 +96,13 @@ def _sync(args: argparse.Namespace, env: dict[str, str]) -> int:
         raise ContractsUsageError(f"--billing-start must be a UTC day YYYY-MM-DD, got {args.billing_start!r}") from None
     import psycopg
 
-    from rafay_billing.contracts.sync import ContractsError, RetroactiveChangeError, sync_contracts
+    from rafay_billing.contracts.sync import ContractsError, RetroactiveChangeError
+    from rafay_billing.periods.contract_changes import sync_and_rerate
 
     try:
         with psycopg.connect(dsn) as conn:
-            result = sync_contracts(conn, data, allow_retroactive=args.allow_retroactive, actor=_actor(args, env),
-                                    billing_start=start)
+            changes = sync_and_rerate(conn, data, allow_retroactive=args.allow_retroactive, actor=_actor(args, env),
+                                      billing_start=start)
     except (ContractsError, RetroactiveChangeError) as exc:
         print(f"{PROG} sync: {args.file} refused, billing.contracts unchanged:\n{exc}", file=sys.stderr)
         return 1
@@ -109,7 +110,7 @@ def _sync(args: argparse.Namespace, env: dict[str, str]) -> int:
         print(f"{PROG} sync: error: the billing database refused or is unreachable: {str(exc).strip()}",
               file=sys.stderr)
         return 1
-    print(result)
-    for warning in result.warnings:
+    print(changes)
+    for warning in changes.sync.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
