@@ -421,6 +421,8 @@ def _accept_shrink_parser(sub: Any) -> None:
     cmd.add_argument("--run", required=True, help="the run whose extraction is held (billing.coverage.run_id)")
     cmd.add_argument("--reason", required=True, help="why the smaller usage is right, in words finance can read")
     cmd.add_argument("--by", help="who accepts it (default: $USER, else the login name)")
+    cmd.add_argument("--billing-start", help="[rafay_billing] billing_start_date, YYYY-MM-DD: reservations cover "
+                     "usage from that day on, as in the DAG's rating (default: no start)")
 
 
 def run_accept_shrink(args: argparse.Namespace, env: dict[str, str]) -> int:
@@ -437,11 +439,15 @@ def run_accept_shrink(args: argparse.Namespace, env: dict[str, str]) -> int:
     if not actor:
         raise UsageError("give --by (who accepts it): no user name in the environment")
     day = _waive_day(args.day)
+    try:
+        start = date.fromisoformat(args.billing_start) if args.billing_start else None
+    except ValueError:
+        raise UsageError(f"--billing-start must be a UTC day YYYY-MM-DD, got {args.billing_start!r}") from None
     import psycopg  # only this command needs a database driver
 
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
-            summary = accept_shrink(conn, args.org, day, args.run, args.reason, actor)
+            summary = accept_shrink(conn, args.org, day, args.run, args.reason, actor, billing_start=start)
     except GuardError as exc:
         print(f"rafay-billing accept-shrink: refused: {exc}", file=sys.stderr)
         return 1

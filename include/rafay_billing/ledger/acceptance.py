@@ -18,9 +18,11 @@ from rafay_billing.ledger.rating import DaySlice, RatingSummary, rate_slices
 log = logging.getLogger(__name__)
 
 
-def accept_shrink(conn: Any, org_id: str, day: date, run_id: str, reason: str, actor: str) -> RatingSummary:
+def accept_shrink(conn: Any, org_id: str, day: date, run_id: str, reason: str, actor: str,
+                  billing_start: date | None = None) -> RatingSummary:
     """Rate ``org_id``'s ``day`` from ``run_id``'s held extraction, as an operator decided, in one
     transaction with its audit entry. A closed day gets corrections, as any re-rating does.
+    ``billing_start``: reservations cover usage from that day on, as in the DAG's rating.
 
     Refused when the run has no extraction of the day, when its extraction is older than the one the
     day holds (a later read was rated since: accepting it would go back in time), or without a reason.
@@ -50,6 +52,7 @@ def accept_shrink(conn: Any, org_id: str, day: date, run_id: str, reason: str, a
                                   "status": status, "records": records, "instance_hours": str(hours),
                                   "reason": reason.strip()}),
         })
-        summary = rate_slices(conn, [DaySlice(org_id, day, organization or org_id)], run_id)
+        summary = rate_slices(conn, [DaySlice(org_id, day, organization or org_id)], run_id,
+                              billing_start=billing_start)
     log.warning("%s: shrunken extraction %d accepted by %s (%s) and rated: %s", where, seq, actor, reason, summary)
     return summary
