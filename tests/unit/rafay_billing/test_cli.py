@@ -352,3 +352,31 @@ def test_every_subcommand_is_still_in_the_help(capsys: pytest.CaptureFixture[str
     shown = capsys.readouterr().out
     for command in ("metrics", "focus-export", "waive", "contracts", "preview", "deliveries", "accept-shrink"):
         assert command in shown
+
+
+def test_the_console_script_freezes_its_imports_out_of_the_collector(rafay_sim_factory, tmp_path: Path) -> None:
+    """As the whole process (``main()`` without arguments, what the console script calls), the command
+    freezes what exists before the run out of the garbage collector, so neither the run's collections nor
+    the one at exit walk it (issue 25); called with arguments (tests, the benchmark), it leaves the
+    collector alone."""
+    sim = rafay_sim_factory(orgs=2)
+    code = (
+        "import gc, sys; from rafay_billing import cli; "
+        f"sys.argv = ['rafay-billing', 'metrics', '--days', '3', '--out', {str(tmp_path)!r}]; "
+        "status = cli.main(); print(status, gc.get_freeze_count() > 0)"
+    )
+    env = {**os.environ, "RAFAY_CONSOLE_URL": sim.url, "RAFAY_DEFAULT_API_KEY": sim.api_key}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.stdout.split()[-2:] == ["0", "True"], proc.stderr
+
+
+def test_called_with_arguments_the_command_leaves_the_collector_alone(
+    monkeypatch: pytest.MonkeyPatch, rafay_sim_factory, tmp_path: Path
+) -> None:
+    import gc
+
+    sim = rafay_sim_factory(orgs=1)
+    _env(monkeypatch, sim)
+    frozen = gc.get_freeze_count()
+    code, _, _ = _run_command(monkeypatch, sim, tmp_path)
+    assert code == 0 and gc.get_freeze_count() == frozen
