@@ -44,7 +44,7 @@ from rafay_billing.errors import (
     RafayTransportError,
 )
 from rafay_billing.source.client.decoding import decode_json, decode_page
-from rafay_billing.source.client.paging import Listing, ListingEntry, Page, PageHook, Pager
+from rafay_billing.source.client.paging import Listing, ListingEntry, ListingPart, Page, PageHook, Pager
 from rafay_billing.source.client.retry import (
     AttemptState,
     RetryPolicy,
@@ -234,6 +234,20 @@ class RafayClient:
         """:meth:`iter_profile_usage` as it arrives: ``PagedItem``s, and a ``ListingRestart`` before
         each re-read (discard what came before it). Memory stays at one page."""
         return self._entries(self._usage_listing(org_id, profile, window), on_page, stats)
+
+    def profile_usage_pages(
+        self,
+        org_id: str,
+        profile: str,
+        window: Window,
+        *,
+        on_page: PageHook | None = None,
+        stats: ClientStats | None = None,
+    ) -> Iterator[ListingPart]:
+        """:meth:`profile_usage_entries` a page at a time: ``PageItems`` (page number, records) and a
+        ``ListingRestart`` before each re-read (discard what came before it)."""
+        listing = self._usage_listing(org_id, profile, window)
+        return self._pager(on_page, stats, listing.items_field).pages(listing)
 
     def iter_partner_usage(
         self,

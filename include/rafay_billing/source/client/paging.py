@@ -76,6 +76,16 @@ class ListingRestart:
 ListingEntry = PagedItem | ListingRestart
 
 
+class PageItems(NamedTuple):
+    """One page of a listing as it arrives: its number (from 0 in its read) and its items, in order."""
+
+    page_no: int
+    items: list[dict]
+
+
+ListingPart = PageItems | ListingRestart
+
+
 @dataclass(frozen=True)
 class Listing:
     """One listing to read: ``what`` names it in messages (``profiles of org coke``)."""
@@ -191,7 +201,18 @@ class Pager:
         yield from items
 
     def entries(self, listing: Listing) -> Iterator[ListingEntry]:
-        """Read a listing until one read is consistent, at most ``listing_reads`` times.
+        """:meth:`pages`, item by item: a ``PagedItem`` per record, a ``ListingRestart`` before each re-read."""
+        for part in self.pages(listing):
+            if isinstance(part, ListingRestart):
+                yield part
+            else:
+                yield from map(PagedItem, itertools.repeat(part.page_no), itertools.count(), part.items)
+
+    def pages(self, listing: Listing) -> Iterator[ListingPart]:
+        """Read a listing until one read is consistent, at most ``listing_reads`` times, page by page.
+
+        Why pages: a consumer of 50,000 records that takes them a page at a time pays the generator
+        hand-offs once per page, not once per record (see :meth:`entries` for them one by one).
 
         Offset paging over data that changes between pages repeats a record (one added at the head)
         or skips one (one removed), so a read whose ``count`` moves between pages, whose echoed
@@ -231,8 +252,8 @@ class Pager:
             method="GET", path=listing.path,
         )
 
-    def _read_once(self, listing: Listing, again: bool = False) -> Generator[PagedItem, None, _Read]:
-        """One read from offset 0 to the end, yielding items as pages arrive; returns what it found.
+    def _read_once(self, listing: Listing, again: bool = False) -> Generator[PageItems, None, _Read]:
+        """One read from offset 0 to the end, yielding pages as they arrive; returns what it found.
 
         The offset advances by the items actually received (a server may cap pages below
         ``limit``). The listing ends at ``count``; without ``count``, only on an empty page (a short
@@ -271,7 +292,7 @@ class Pager:
                 after = offset + len(items)
                 if page_no + 1 < self.max_pages and not result.ended(items, after):
                     ahead.start(listing.path, {**listing.params, "offset": after, "limit": self.page_size})
-                yield from map(PagedItem, itertools.repeat(page_no), itertools.count(), items)
+                yield PageItems(page_no, items)
                 offset = after
                 if result.ended(items, offset):
                     return result.finish()
