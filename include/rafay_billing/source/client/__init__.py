@@ -5,6 +5,7 @@
 - :mod:`.transport`: proxies (never a plain-http console through one unless allowed), the client certificate
 - :mod:`.retry`: the typed :class:`RetryPolicy` and the tenacity loop that applies it
 - :mod:`.paging`: the pager that does not trust the server (consistency re-reads)
+- :mod:`.decoding`: reply bodies as exact JSON, listing pages with each record's raw-text fingerprint
 - :mod:`.stats`: request counters and latency percentiles
 
 Every name is re-exported here: import from ``rafay_billing.source.client``.
