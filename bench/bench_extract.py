@@ -21,7 +21,15 @@ the page size) instead of the nominal latency: the client cannot be faster than 
 Shape c also reports client CPU per record against the floor: bare
 ``json.loads(body, parse_float=Decimal)`` over the very same page bytes (fetched again afterwards).
 
+With ``--process`` (issue 25), shape a (``--process-shapes``) is also run as a user runs it: the
+``rafay-billing`` console script as a new process, exec to both CSVs written, at its default
+concurrency, alternated with the blog script as a process against the same simulator (after one
+untimed run of each, with a bytecode cache as an installed package has; ``--cold-bytecode`` to
+leave the environment's ``PYTHONDONTWRITEBYTECODE`` in force). It prints the start-up (exec to the
+first request the simulator read) and the time after the last reply.
+
     .venv/bin/python bench/bench_extract.py [--shape a b c] [--concurrency 8] [--runs 1] [--profile]
+    .venv/bin/python bench/bench_extract.py --shape a --process-only --runs 5
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ from tests.support import seed_script  # noqa: E402  (the blog script, verbatim 
 SIM_NOW = "2026-11-27T00:00:00Z"
 WINDOW_END = datetime(2026, 11, 26, 6, 30, 0, tzinfo=UTC)
 API_KEY = "bench-extract-key"
+DEFAULT_CONCURRENCY = 8  # rafay_billing.settings.CONCURRENCY, what the process runs with (no --concurrency)
 RESULT_PREFIX = "BENCH_RESULT "
 
 
@@ -209,6 +218,150 @@ def run_command(sim: Simulator, shape: Shape, concurrency: int, out: Path, profi
     return CommandRun(elapsed, cpu, sim.settled(), sim.requests_log())
 
 
+# --- both as processes (issue 25 target 1) ------------------------------------------------------------
+
+_SEED_PROCESS = """\
+import sys
+from datetime import UTC, datetime
+sys.path.insert(0, sys.argv[1])
+from tests.support import seed_script
+
+END = datetime.fromisoformat(sys.argv[2])
+
+
+class Frozen(datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return END if tz is None else END.astimezone(tz)
+
+
+seed_script.datetime = Frozen  # the same window as the command's --start/--end
+seed_script.SCHEME = sys.argv[3]
+seed_script.main()
+"""
+
+
+@dataclass
+class ProcessRun:
+    wall_s: float
+    startup_s: float  # exec to the first request the simulator read
+    tail_s: float  # the last reply sent to the process's exit (sorting, CSV writing, interpreter exit)
+    cpu_s: float  # user + system CPU of the child
+    stats: dict
+    log: list[dict]
+
+
+def _child_cpu() -> float:
+    usage = os.times()
+    return usage.children_user + usage.children_system
+
+
+def _run_process(command: list[str], sim: Simulator, cwd: Path, env: dict[str, str]) -> ProcessRun:
+    sim.reset()
+    cpu0 = _child_cpu()
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
+    ended = time.monotonic()
+    if done.returncode != 0:
+        raise SystemExit(f"{command[1:3]} exited {done.returncode}:\n{done.stderr.decode()[-2000:]}")
+    stats, log = sim.settled(), sim.requests_log()
+    api = [r for r in log if r["path"].startswith("/v2/")]
+    first = min(r["started_at"] for r in api)
+    last = max(r["started_at"] + r["duration_ms"] / 1000 for r in api)
+    return ProcessRun(ended - started, first - started, ended - last, _child_cpu() - cpu0, stats, log)
+
+
+BYTECODE_CACHE: Path | None = None
+"""Where the process runs keep their compiled bytecode (``PYTHONPYCACHEPREFIX``), as an installed
+package has it; None (``--cold-bytecode``) leaves the environment as it is (``PYTHONDONTWRITEBYTECODE``
+then makes every run compile every module of the repository again)."""
+
+
+def _process_env(sim: Simulator, shape: Shape, **extra: str) -> dict[str, str]:
+    env = dict(os.environ, DAYS=str(shape.days), RAFAY_DEFAULT_API_KEY=API_KEY, **extra)
+    if BYTECODE_CACHE is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(BYTECODE_CACHE)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO / "include"), str(REPO / "plugins"), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return env
+
+
+def command_executable() -> list[str]:
+    """The installed ``rafay-billing`` console script next to this interpreter, else the same entry point."""
+    script = Path(sys.executable).parent / "rafay-billing"
+    if script.is_file():
+        return [sys.executable, str(script)]
+    return [sys.executable, "-c", "import sys; from rafay_billing.cli import main; sys.exit(main())"]
+
+
+def run_command_process(sim: Simulator, shape: Shape, concurrency: int | None, out: Path) -> ProcessRun:
+    """``rafay-billing metrics`` as a user runs it: a new process, exec to both CSVs written."""
+    start = WINDOW_END - timedelta(days=shape.days)
+    command = [*command_executable(), "metrics", "--start", start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "--end", WINDOW_END.strftime("%Y-%m-%dT%H:%M:%SZ"), "--out", str(out)]
+    if concurrency is not None:
+        command += ["--concurrency", str(concurrency)]
+    if sim.ca:
+        command += ["--ca-bundle", sim.ca]
+    if shape.page_size:
+        command += ["--page-size", str(shape.page_size)]
+    out.mkdir()
+    return _run_process(command, sim, out, _process_env(sim, shape, RAFAY_CONSOLE_URL=sim.url))
+
+
+def run_seed_process(sim: Simulator, shape: Shape, workdir: Path) -> ProcessRun:
+    """The blog script as a process (``tests/support/seed_script.py``, the window frozen to the command's)."""
+    scheme, host = sim.url.split("://", 1)
+    extra = {"RAFAY_CONSOLE_URL": host}
+    if sim.ca:
+        extra["REQUESTS_CA_BUNDLE"] = sim.ca
+    command = [sys.executable, "-c", _SEED_PROCESS, str(REPO), WINDOW_END.isoformat(), scheme]
+    workdir.mkdir()
+    return _run_process(command, sim, workdir, _process_env(sim, shape, **extra))
+
+
+def bench_processes(sim: Simulator, shape: Shape, runs: int, workdir: Path) -> dict:
+    """Both contenders as processes, alternated run by run, at the command's default concurrency,
+    after one untimed run of each (it fills the bytecode cache and the page cache, as on a machine
+    where the command has run before)."""
+    ours: list[ProcessRun] = []
+    seeds: list[ProcessRun] = []
+    run_seed_process(sim, shape, workdir / "seed-process-warm-up")
+    run_command_process(sim, shape, None, workdir / "ours-process-warm-up")
+    for run in range(runs):
+        seeds.append(run_seed_process(sim, shape, workdir / f"seed-process-{run}"))
+        ours.append(run_command_process(sim, shape, None, workdir / f"ours-process-{run}"))
+        if run == 0:
+            for seed_file, our_file in zip(_files(workdir / "seed-process-0"), _files(workdir / "ours-process-0"),
+                                           strict=True):
+                if _csv_rows(seed_file, neutralized=True) != _csv_rows(our_file):
+                    raise SystemExit(f"rows differ (processes): {seed_file.name} vs {our_file.name}")
+        o, s = ours[-1], seeds[-1]
+        nominal, served = bounds(o.log, shape.latency_ms, DEFAULT_CONCURRENCY)
+        print(f"  as processes, run {run + 1}: rafay-billing metrics {o.wall_s:5.2f} s (start-up {o.startup_s:.3f} s "
+              f"to the first request, {o.tail_s:.3f} s after the last reply, {o.cpu_s:.2f} s CPU, "
+              f"{o.stats['connections_opened']} connections) = {o.wall_s / nominal:.2f}x the bound {nominal:.2f} s "
+              f"(served {served:.2f} s: {o.wall_s / served:.2f}x); blog script {s.wall_s:5.2f} s (start-up "
+              f"{s.startup_s:.3f} s) = {s.wall_s / o.wall_s:.1f}x slower ({_load()})", flush=True)
+    wall = statistics.median(r.wall_s for r in ours)
+    seed = statistics.median(r.wall_s for r in seeds)
+    nominal, served = bounds(ours[-1].log, shape.latency_ms, DEFAULT_CONCURRENCY)
+    result = {"concurrency": DEFAULT_CONCURRENCY, "wall_s": round(wall, 3), "bound_s": round(nominal, 3),
+              "served_bound_s": round(served, 3), "ratio": round(wall / nominal, 2),
+              "startup_s": round(statistics.median(r.startup_s for r in ours), 3),
+              "tail_s": round(statistics.median(r.tail_s for r in ours), 3),
+              "cpu_s": round(statistics.median(r.cpu_s for r in ours), 3),
+              "seed_s": round(seed, 3), "speedup_vs_seed": round(seed / wall, 1),
+              "seed_startup_s": round(statistics.median(r.startup_s for r in seeds), 3), "runs": runs,
+              "bytecode_cache": BYTECODE_CACHE is not None}
+    verdict = "met" if result["ratio"] <= 1.3 and result["speedup_vs_seed"] >= 7 else "MISSED"
+    print(f"  as processes (median of {runs}): {wall:.2f} s = {result['ratio']:.2f}x the bound (target <= 1.3x), "
+          f"{result['speedup_vs_seed']}x faster than the blog script's {seed:.2f} s (target >= 7x): {verdict}",
+          flush=True)
+    return result
+
+
 # --- bounds and baselines ------------------------------------------------------------------------------
 
 
@@ -318,14 +471,16 @@ def bench_shape(shape: Shape, args: argparse.Namespace, tmp: Path) -> dict:
         print(f"\nShape {shape.describe()}; simulator {sim.url} (own process)", flush=True)
         results: dict = {"shape": shape.name, "concurrency": {}}
         seed_s = None
-        if shape.seed and not args.no_seed:
+        if shape.seed and not args.no_seed and not args.process_only:
             seed_dir = workdir / "seed"
             seed_dir.mkdir()
             seed_s, seed_stats = run_seed(sim, shape, seed_dir)
             print(f"  blog script: {seed_s:.2f} s wall, {seed_stats['requests']} requests, "
                   f"{seed_stats['connections_opened']} connections ({_load()})", flush=True)
             results["seed_s"] = seed_s
-        for c in args.concurrency:
+        if (args.process or args.process_only) and shape.seed and shape.name in args.process_shapes:
+            results["process"] = bench_processes(sim, shape, args.process_runs or args.runs, workdir)
+        for c in [] if args.process_only else args.concurrency:
             walls, cpus, ratios = [], [], []
             for run in range(args.runs):
                 out = workdir / f"ours-c{c}-{run}"
@@ -421,12 +576,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1, help="runs per concurrency (median)")
     parser.add_argument("--no-seed", action="store_true", help="skip the blog script")
     parser.add_argument("--quick", action="store_true", help="a tenth of every shape's orgs/instances")
+    parser.add_argument("--process", action="store_true",
+                        help="also run the command and the blog script as processes (shapes a and b)")
+    parser.add_argument("--process-runs", type=int, default=None, help="process runs (default: --runs)")
+    parser.add_argument("--process-shapes", nargs="+", choices=("a", "b"), default=["a"],
+                        help="shapes the process runs are made on (default: a, issue 25's)")
+    parser.add_argument("--process-only", action="store_true", help="only the process runs (implies --process)")
+    parser.add_argument("--cold-bytecode", action="store_true",
+                        help="process runs without a bytecode cache (as PYTHONDONTWRITEBYTECODE leaves them)")
     parser.add_argument("--profile", action="store_true", help="cProfile the first run of each concurrency")
     parser.add_argument("--profile-top", type=int, default=25)
     args = parser.parse_args(argv)
     print(f"Client: {os.cpu_count()} cores, {_load()} at start (other processes share the machine)")
     summary = []
+    global BYTECODE_CACHE
     with tempfile.TemporaryDirectory(prefix="rafay-bench-") as tmp:
+        if not args.cold_bytecode:
+            BYTECODE_CACHE = Path(tmp) / "pycache"
+        print(f"Process runs: bytecode {'cache ' + str(BYTECODE_CACHE) if BYTECODE_CACHE else 'as the environment says'}"
+              f" (PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r} here)", flush=True)
         for name in args.shape:
             shape = SHAPES[name]
             if args.quick:
@@ -442,6 +610,12 @@ def main(argv: list[str] | None = None) -> int:
             served = e["wall_s"] / e["served_bound_s"]
             print(f"  {result['shape']}  {c:>3}  {e['wall_s']:7.2f} {e['cpu_s']:6.2f} {e['bound_s']:8.2f}  "
                   f"{e['ratio']:.2f}x {verdict:<14}  {e['served_bound_s']:14.2f}  {served:.2f}x  {seed}")
+    for result in summary:
+        if "process" in result:
+            e = result["process"]
+            print(f"  {result['shape']}  as a process (c = {e['concurrency']}, median of {e['runs']}): {e['wall_s']:.2f} s, "
+                  f"start-up {e['startup_s']:.3f} s, {e['ratio']:.2f}x the bound {e['bound_s']:.2f} s (target <= 1.3x), "
+                  f"{e['speedup_vs_seed']}x faster than the blog script as a process, {e['seed_s']:.2f} s (target >= 7x)")
     print(RESULT_PREFIX + json.dumps({"shapes": summary, "load": os.getloadavg()}))
     return 0
 

@@ -27,7 +27,7 @@ from typing import IO
 
 from rafay_billing.errors import RafayError, RafayResponseError
 from rafay_billing.paths import page_file_name
-from rafay_billing.source.client import ClientStats, ListingRestart, PageHook, RafayClient
+from rafay_billing.source.client import ClientStats, ListingRestart, PageHook, PageItems, RafayClient
 from rafay_billing.source.record_values import seed_text
 from rafay_billing.source.usage import ProfileRef, RowMaker, UsageRow, row_values
 from rafay_billing.window import Window
@@ -176,6 +176,7 @@ _INSTANCE_KEY = _FIELDS.index("instance_key")
 _LABELS = _FIELDS.index("labels")
 _INVALID_REASON = _FIELDS.index("invalid_reason")
 _USAGE_HOURS = _FIELDS.index("usage_hours")
+_DIMENSIONS = _FIELDS.index("dimensions")
 _DUPLICATE_FIELDS = operator.itemgetter(*(_FIELDS.index(name) for name in (
     "instance_id", "record_start", "record_end", "usage_hours", "invalid_reason")))
 _SPOOL_BATCH = 1000
@@ -212,7 +213,8 @@ class _RowSpool:
         labels = cells[_LABELS]
         key = (cells[_PROFILE], cells[_INSTANCE_KEY])
         first = self._labels.setdefault(key, labels)
-        if key in self._merged or labels != first:
+        # labels merged before, or other labels than the instance's first (compared only when not that very dict)
+        if key in self._merged or (first is not labels and labels != first):
             self._merged[key] = {**self._merged.get(key, first), **labels}
         self.rows += 1
         if cells[_INVALID_REASON] is not None:
@@ -225,7 +227,7 @@ class _RowSpool:
 
     def flush(self) -> None:
         if self._file is not None and self._batch:
-            pickle.dump(self._batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(list(map(_to_disk, self._batch)), self._file, protocol=pickle.HIGHEST_PROTOCOL)
             self._batch = []
 
     def __iter__(self) -> Iterator[tuple]:
@@ -244,12 +246,39 @@ class _RowSpool:
                 batch = pickle.load(self._file)  # our own temp file, written just above
             except EOFError:
                 return
-            yield from batch
+            yield from map(_from_disk, batch)
 
     def close(self) -> None:
         self._batch = []
         if self._file is not None:
             self._file.close()
+
+
+def _to_disk(cells: tuple) -> list:
+    """A row as the spool file keeps it: its Decimals (hours, dimensions) as their exact text.
+
+    Why: pickling a Decimal goes through its reduce protocol, and the five of a usual row cost more
+    than pickling all the rest of it; ``str`` and ``Decimal(str)`` give back the very same number
+    (digits, exponent and sign, ``-0`` and trailing zeros included)."""
+    row = list(cells)
+    hours = row[_USAGE_HOURS]
+    if hours is not None:
+        row[_USAGE_HOURS] = str(hours)
+    dimensions = row[_DIMENSIONS]
+    if dimensions:
+        row[_DIMENSIONS] = {k: None if v is None else str(v) for k, v in dimensions.items()}
+    return row
+
+
+def _from_disk(row: list) -> tuple:
+    """:func:`_to_disk` undone: the row's field tuple."""
+    hours = row[_USAGE_HOURS]
+    if hours is not None:
+        row[_USAGE_HOURS] = Decimal(hours)
+    dimensions = row[_DIMENSIONS]
+    if dimensions:
+        row[_DIMENSIONS] = {k: None if v is None else Decimal(v) for k, v in dimensions.items()}
+    return tuple(row)
 
 
 def extract_org(
@@ -317,45 +346,46 @@ class _ProfileReader:
                          org_seq=self.org_seq, profile=profile)
         try:
             seen: set[tuple] = set()
-            page_no, page_name = -1, ""
-            entries = self.client.profile_usage_entries(
+            pages = self.client.profile_usage_pages(
                 self.org_id, profile.name, self.window, on_page=self.on_page, stats=self.stats
             )
-            for entry in entries:
-                if isinstance(entry, ListingRestart):  # the listing changed: what came so far is void
+            for page in pages:
+                if isinstance(page, ListingRestart):  # the listing changed: what came so far is void
                     spool.close()
                     spool, seen = _RowSpool(on_disk=not self.keep_rows), set()
                     continue
-                if entry.page_no != page_no:
-                    page_no, page_name = entry.page_no, page_file_name("usage", profile.name, entry.page_no)
-                spool.records += 1
-                # record_seq 0: numbered when read back in order
-                cells = maker.cells(entry.item, 0, page_name, entry.index)
-                if self._is_duplicate(cells, seen, profile, page_name, entry.index):
-                    spool.duplicates += 1
-                else:
-                    spool.add_cells(cells)
+                self._read_page(page, maker, spool, seen, profile)
             spool.flush()
         except BaseException:
             spool.close()
             raise
         return spool
 
-    def _is_duplicate(self, cells: tuple, seen: set[tuple], profile: ProfileRef, page_name: str, index: int) -> bool:
-        """True (and logged) for an exact duplicate of a record already kept; remembers the others."""
-        key = _duplicate_key(cells)
-        if key is None:
-            return False
-        if key in seen:
-            instance_id, start, end, hours, _ = key
-            log.warning(
-                "org %s, profile %s: instance %s listed twice with the same times and hours "
-                "(%s to %s, %s h; %s #%d); an exact duplicate, kept once",
-                self.org_id, profile.name, instance_id, start, end, hours, page_name, index,
-            )
-            return True
-        seen.add(key)
-        return False
+    def _read_page(self, page: PageItems, maker: RowMaker, spool: _RowSpool, seen: set[tuple],
+                   profile: ProfileRef) -> None:
+        """One page's records into ``spool``, exact duplicates of records already kept dropped (and logged)."""
+        page_name = page_file_name("usage", profile.name, page.page_no)
+        spool.records += len(page.items)
+        make, keep, remembered, remember = maker.cells, spool.add_cells, seen.__contains__, seen.add
+        for index, item in enumerate(page.items):
+            cells = make(item, 0, page_name, index)  # record_seq 0: numbered when read back in order
+            key = _DUPLICATE_FIELDS(cells)
+            if key[0] is None:  # no instance id: every such record is kept, as the seed keeps them
+                keep(cells)
+            elif not remembered(key):
+                remember(key)
+                keep(cells)
+            else:
+                spool.duplicates += 1
+                self._log_duplicate(key, profile, page_name, index)
+
+    def _log_duplicate(self, key: tuple, profile: ProfileRef, page_name: str, index: int) -> None:
+        instance_id, start, end, hours, _ = key
+        log.warning(
+            "org %s, profile %s: instance %s listed twice with the same times and hours "
+            "(%s to %s, %s h; %s #%d); an exact duplicate, kept once",
+            self.org_id, profile.name, instance_id, start, end, hours, page_name, index,
+        )
 
 
 def _read_profiles(reader: _ProfileReader, profiles: list[ProfileRef], concurrency: int) -> list[_RowSpool]:

@@ -322,3 +322,61 @@ def test_the_waive_help_names_every_reason_a_waiver_accepts(capsys: pytest.Captu
         cli.main(["waive", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
     assert all(reason in shown for reason in REASONS), shown
+
+
+def test_a_metrics_run_loads_only_what_it_uses(rafay_sim_factory, tmp_path: Path) -> None:
+    """Start-up is part of the command's time (issue 25): a ``metrics`` run that needed no retry loads
+    neither the other subcommands' modules (FOCUS export, database layer, tenant API, contracts, ...)
+    nor the retry library."""
+    sim = rafay_sim_factory(orgs=2)
+    code = (
+        "import sys, json; from rafay_billing import cli; "
+        f"code = cli.main(['metrics', '--days', '3', '--out', {str(tmp_path)!r}]); "
+        "print(json.dumps([code, sorted(sys.modules)]))"
+    )
+    env = {**os.environ, "RAFAY_CONSOLE_URL": sim.url, "RAFAY_DEFAULT_API_KEY": sim.api_key}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    status, modules = json.loads(proc.stdout.splitlines()[-1])
+    assert status == 0, proc.stderr
+    unused = [m for m in modules if m.split(".")[0] == "tenacity" or m.startswith((
+        "rafay_billing.periods", "rafay_billing.db", "rafay_billing.tenant_api", "rafay_billing.contracts",
+        "rafay_billing.delivery", "rafay_billing.ledger",
+    ))]
+    assert unused == []
+
+
+def test_every_subcommand_is_still_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    shown = capsys.readouterr().out
+    for command in ("metrics", "focus-export", "waive", "contracts", "preview", "deliveries", "accept-shrink"):
+        assert command in shown
+
+
+def test_the_console_script_freezes_its_imports_out_of_the_collector(rafay_sim_factory, tmp_path: Path) -> None:
+    """As the whole process (``main()`` without arguments, what the console script calls), the command
+    freezes what exists before the run out of the garbage collector, so neither the run's collections nor
+    the one at exit walk it (issue 25); called with arguments (tests, the benchmark), it leaves the
+    collector alone."""
+    sim = rafay_sim_factory(orgs=2)
+    code = (
+        "import gc, sys; from rafay_billing import cli; "
+        f"sys.argv = ['rafay-billing', 'metrics', '--days', '3', '--out', {str(tmp_path)!r}]; "
+        "status = cli.main(); print(status, gc.get_freeze_count() > 0)"
+    )
+    env = {**os.environ, "RAFAY_CONSOLE_URL": sim.url, "RAFAY_DEFAULT_API_KEY": sim.api_key}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.stdout.split()[-2:] == ["0", "True"], proc.stderr
+
+
+def test_called_with_arguments_the_command_leaves_the_collector_alone(
+    monkeypatch: pytest.MonkeyPatch, rafay_sim_factory, tmp_path: Path
+) -> None:
+    import gc
+
+    sim = rafay_sim_factory(orgs=1)
+    _env(monkeypatch, sim)
+    frozen = gc.get_freeze_count()
+    code, _, _ = _run_command(monkeypatch, sim, tmp_path)
+    assert code == 0 and gc.get_freeze_count() == frozen

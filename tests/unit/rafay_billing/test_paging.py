@@ -66,3 +66,34 @@ def test_a_consumer_that_stops_leaves_no_request_or_thread_behind() -> None:
     entries.close()  # awaits the prefetched page and drops it
     assert server.asked == [0, 2]
     assert not [t for t in threading.enumerate() if t.name.startswith("rafay-page")]
+
+
+def test_pages_give_each_page_whole_and_entries_are_the_same_records_one_by_one() -> None:
+    """``pages`` (issue 25: a consumer of big listings pays per page, not per record) yields what
+    ``entries`` yields, a page at a time, with the same prefetch."""
+    from rafay_billing.source.client.paging import PageItems
+
+    pages = list(_pager(_Server(total=5, page=2)).pages(LISTING))
+    assert [type(p) for p in pages] == [PageItems] * 3
+    assert [(p.page_no, [i["metadata"]["name"] for i in p.items]) for p in pages] == [
+        (0, ["org0", "org1"]), (1, ["org2", "org3"]), (2, ["org4"])]
+    entries = list(_pager(_Server(total=5, page=2)).entries(LISTING))
+    assert entries == [PagedItem(p.page_no, i, item) for p in pages for i, item in enumerate(p.items)]
+    server = _Server(total=6, page=2)
+    it = _pager(server).pages(LISTING)
+    next(it)
+    assert server.event.wait(10) and server.asked[:2] == [0, 2]  # the next page is on the wire meanwhile
+    it.close()
+
+
+def test_pages_are_decoded_with_the_fingerprints_of_their_records_raw_text(rafay_sim_factory) -> None:
+    """The client hands the pager each record's raw-text fingerprint (``Page.prints``): a record that
+    comes again on a later page is still found (the listing is read again), now without ``repr``."""
+    from rafay_billing.source.client import RafayClient
+    from rafay_billing.source.client.paging import Page
+
+    sim = rafay_sim_factory(orgs=3)
+    client = RafayClient(sim.url, sim.api_key, page_size=2)
+    page = client._get("/v2/organizations", {"offset": 0, "limit": 2}, None, "items")
+    assert isinstance(page, Page) and page.prints is not None and len(page.prints) == len(page.data["items"]) == 2
+    assert client._get("/v2/organizations", {"offset": 0, "limit": 2}, None).prints is None  # not a listing page

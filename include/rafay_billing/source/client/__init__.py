@@ -5,6 +5,7 @@
 - :mod:`.transport`: proxies (never a plain-http console through one unless allowed), the client certificate
 - :mod:`.retry`: the typed :class:`RetryPolicy` and the tenacity loop that applies it
 - :mod:`.paging`: the pager that does not trust the server (consistency re-reads)
+- :mod:`.decoding`: reply bodies as exact JSON, listing pages with each record's raw-text fingerprint
 - :mod:`.stats`: request counters and latency percentiles
 
 Every name is re-exported here: import from ``rafay_billing.source.client``.
@@ -14,9 +15,12 @@ from rafay_billing.source.client.core import PARTNER_KINDS, PARTNER_USAGE_PATH, 
 from rafay_billing.source.client.paging import (
     Listing,
     ListingEntry,
+    ListingPart,
     ListingRestart,
+    Page,
     PagedItem,
     PageHook,
+    PageItems,
     Pager,
 )
 from rafay_billing.source.client.retry import RetryPolicy, parse_retry_after
@@ -45,9 +49,12 @@ __all__ = [
     "ClientStats",
     "Listing",
     "ListingEntry",
+    "ListingPart",
     "ListingRestart",
+    "Page",
     "PageHook",
     "PagedItem",
+    "PageItems",
     "Pager",
     "RafayClient",
     "RetryPolicy",

@@ -18,13 +18,11 @@ http elsewhere only when explicitly allowed); it is never logged and is scrubbed
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from decimal import Decimal
 from typing import Any, TypedDict
 from urllib.parse import urlencode, urlsplit
 
@@ -45,7 +43,8 @@ from rafay_billing.errors import (
     RafayServerError,
     RafayTransportError,
 )
-from rafay_billing.source.client.paging import Listing, ListingEntry, PageHook, Pager
+from rafay_billing.source.client.decoding import decode_json, decode_page
+from rafay_billing.source.client.paging import Listing, ListingEntry, ListingPart, Page, PageHook, Pager
 from rafay_billing.source.client.retry import (
     AttemptState,
     RetryPolicy,
@@ -76,7 +75,6 @@ log = logging.getLogger("rafay_billing.source.client")
 PARTNER_KINDS = ("compute", "service")
 PARTNER_USAGE_PATH = "/apis/billing.envmgmt.io/v1/metrics/partner/instance/kind/{kind}/usage"
 _EXCERPT_CHARS = 200
-_MAX_INT_DIGITS = 4000  # below Python's int-from-text limit (4300); longer integers parse as Decimal
 _TAGS = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 
@@ -88,17 +86,6 @@ class _ErrorFields(TypedDict):
     path: str
     status: int
     excerpt: str
-
-
-def _json_int(text: str) -> int | Decimal:
-    """JSON integers as int, except absurdly long ones (Python refuses those): Decimal, never an error."""
-    return int(text) if len(text) <= _MAX_INT_DIGITS else Decimal(text)
-
-
-def decode_json(body: bytes) -> Any:
-    """A reply body as the client reads it: numbers with a fraction or exponent as exact Decimals
-    (never floats), absurdly long integers as Decimals, ``NaN``/``Infinity`` as Decimals."""
-    return json.loads(body, parse_float=Decimal, parse_int=_json_int, parse_constant=Decimal)
 
 
 # --- the client ------------------------------------------------------------------------------
@@ -248,6 +235,20 @@ class RafayClient:
         each re-read (discard what came before it). Memory stays at one page."""
         return self._entries(self._usage_listing(org_id, profile, window), on_page, stats)
 
+    def profile_usage_pages(
+        self,
+        org_id: str,
+        profile: str,
+        window: Window,
+        *,
+        on_page: PageHook | None = None,
+        stats: ClientStats | None = None,
+    ) -> Iterator[ListingPart]:
+        """:meth:`profile_usage_entries` a page at a time: ``PageItems`` (page number, records) and a
+        ``ListingRestart`` before each re-read (discard what came before it)."""
+        listing = self._usage_listing(org_id, profile, window)
+        return self._pager(on_page, stats, listing.items_field).pages(listing)
+
     def iter_partner_usage(
         self,
         kind: str,
@@ -274,8 +275,7 @@ class RafayClient:
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """One GET with retries; ``path`` must already be percent-encoded (see ``encode_segment``)."""
-        data, _ = self._get(path, dict(params or {}), None)
-        return data
+        return self._get(path, dict(params or {}), None).data
 
     # -- the listings --------------------------------------------------------------------------
 
@@ -308,7 +308,7 @@ class RafayClient:
 
     # -- paging --------------------------------------------------------------------------------
 
-    def _pager(self, on_page: PageHook | None, stats: ClientStats | None) -> Pager:
+    def _pager(self, on_page: PageHook | None, stats: ClientStats | None, items_field: str) -> Pager:
         def count_page() -> None:
             for target in (self.stats, stats):
                 if target is not None:
@@ -320,7 +320,7 @@ class RafayClient:
                     target.add_reread()
 
         return Pager(
-            fetch=lambda path, query: self._get(path, query, stats),
+            fetch=lambda path, query: self._get(path, query, stats, items_field),
             page_size=self.page_size,
             max_pages=self.max_pages,
             listing_reads=self.retry.listing_reads,
@@ -331,17 +331,20 @@ class RafayClient:
 
     def _consistent(self, listing: Listing, on_page: PageHook | None, stats: ClientStats | None) -> Iterator[dict]:
         """The items of the listing's consistent read (see :meth:`Pager.consistent`)."""
-        return self._pager(on_page, stats).consistent(listing)
+        return self._pager(on_page, stats, listing.items_field).consistent(listing)
 
     def _entries(
         self, listing: Listing, on_page: PageHook | None, stats: ClientStats | None
     ) -> Iterator[ListingEntry]:
         """The listing as it arrives, re-read while inconsistent (see :meth:`Pager.entries`)."""
-        return self._pager(on_page, stats).entries(listing)
+        return self._pager(on_page, stats, listing.items_field).entries(listing)
 
     # -- one request with retries --------------------------------------------------------------
 
-    def _get(self, path: str, params: dict[str, Any], stats: ClientStats | None) -> tuple[Any, bytes]:
+    def _get(
+        self, path: str, params: dict[str, Any], stats: ClientStats | None, items_field: str | None = None
+    ) -> Page:
+        """One GET with retries; a listing page (``items_field`` given) comes with its records' fingerprints."""
         target = f"{path}?{urlencode(params)}" if params else path
 
         def count_retry() -> None:
@@ -350,7 +353,7 @@ class RafayClient:
                     counter.add_retry()
 
         return call_with_retries(
-            lambda state: self._attempt(path, target, state, stats),
+            lambda state: self._attempt(path, target, state, stats, items_field),
             self.retry,
             target=target,
             sleep=self._sleep,
@@ -358,8 +361,8 @@ class RafayClient:
         )
 
     def _attempt(
-        self, path: str, target: str, state: AttemptState, stats: ClientStats | None
-    ) -> tuple[Any, bytes]:
+        self, path: str, target: str, state: AttemptState, stats: ClientStats | None, items_field: str | None = None
+    ) -> Page:
         url = self.base_url + target
         prepared = self._session.prepare_request(requests.Request("GET", url))
         prepared.url = url  # keep our encoding: requests would turn %2E%2E back into a dot segment
@@ -407,7 +410,7 @@ class RafayClient:
         status = response.status_code
         log.debug("GET %s -> %d (%.0f ms)", target, status, ms)
         if 200 <= status < 300:
-            return self._parse(body, target, state), body
+            return self._parse(body, target, state, items_field)
         raise self._status_error(response, body, target, state)
 
     def _record(self, stats: ClientStats | None, started: float) -> float:
@@ -417,17 +420,21 @@ class RafayClient:
                 counter.add_request(ms)
         return ms
 
-    def _parse(self, body: bytes, target: str, state: AttemptState) -> Any:
+    def _parse(self, body: bytes, target: str, state: AttemptState, items_field: str | None = None) -> Page:
         problem = None
+        prints = None
         try:
-            data = decode_json(body)
+            if items_field is None:
+                data = decode_json(body)
+            else:
+                data, prints = decode_page(body, items_field)
         except (ValueError, UnicodeDecodeError) as exc:
             problem = f"body is not valid JSON ({exc.__class__.__name__}: {short(exc)})"
         else:
             if not isinstance(data, dict):
                 problem = f"body is JSON {type(data).__name__}, expected an object"
         if problem is None:
-            return data
+            return Page(data, body, prints)
         state.malformed += 1
         raise mark(
             RafayResponseError(

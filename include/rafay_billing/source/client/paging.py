@@ -34,8 +34,17 @@ starts at 0 again when a listing is read again from the start (see ``ListingRest
 landed under ``rafay_billing.paths.page_file_name`` are replaced by the read that was used.
 """
 
-Fetch = Callable[[str, dict[str, Any]], tuple[Any, bytes]]
-"""``fetch(path, query) -> (json, body)``: one GET with retries."""
+class Page(NamedTuple):
+    """One reply: the decoded JSON, the raw body and, for a listing page read by the client, a
+    fingerprint of each record's raw text (``rafay_billing.source.client.decoding.decode_page``)."""
+
+    data: Any
+    body: bytes
+    prints: list[int] | None = None
+
+
+Fetch = Callable[[str, dict[str, Any]], "tuple[Any, bytes] | Page"]
+"""``fetch(path, query) -> (json, body)`` or a :class:`Page`: one GET with retries."""
 
 _PAGING_FIELDS = ("count", "offset", "limit")
 
@@ -65,6 +74,16 @@ class ListingRestart:
 
 
 ListingEntry = PagedItem | ListingRestart
+
+
+class PageItems(NamedTuple):
+    """One page of a listing as it arrives: its number (from 0 in its read) and its items, in order."""
+
+    page_no: int
+    items: list[dict]
+
+
+ListingPart = PageItems | ListingRestart
 
 
 @dataclass(frozen=True)
@@ -105,9 +124,10 @@ class _Read:
             self.problem = problem
 
     def check_page(
-        self, page_no: int, offset: int, data: dict, body: bytes, items: list[dict], listing: Listing, where: str
+        self, page_no: int, offset: int, page: Page, items: list[dict], listing: Listing, where: str
     ) -> bool:
         """Record one page; False when the read must stop here (the server answered another offset)."""
+        data, body = page.data, page.body
         self.paging = self.paging or any(name in data for name in _PAGING_FIELDS)
         echoed = _whole(data.get("offset"))
         if echoed is not None and echoed != offset:
@@ -120,7 +140,7 @@ class _Read:
             )
         self.previous_body = body
         self._check_count(page_no, _whole(data.get("count")))
-        self._check_repeats(page_no, items)
+        self._check_repeats(page_no, items, page.prints)
         return True
 
     def _check_count(self, page_no: int, count: int | None) -> None:
@@ -131,8 +151,9 @@ class _Read:
             self.note(f"count changed from {self.last_count} to {count} at page {page_no}")
         self.last_count = count
 
-    def _check_repeats(self, page_no: int, items: list[dict]) -> None:
-        prints = [_fingerprint(item) for item in items]
+    def _check_repeats(self, page_no: int, items: list[dict], raw_prints: list[int] | None) -> None:
+        prints = raw_prints if raw_prints is not None and len(raw_prints) == len(items) else list(
+            map(_fingerprint, items))
         again = sum(map(self.seen.__contains__, prints))
         if again:
             self.note(f"{again} record(s) on page {page_no} already came on an earlier page")
@@ -180,13 +201,24 @@ class Pager:
         yield from items
 
     def entries(self, listing: Listing) -> Iterator[ListingEntry]:
-        """Read a listing until one read is consistent, at most ``listing_reads`` times.
+        """:meth:`pages`, item by item: a ``PagedItem`` per record, a ``ListingRestart`` before each re-read."""
+        for part in self.pages(listing):
+            if isinstance(part, ListingRestart):
+                yield part
+            else:
+                yield from map(PagedItem, itertools.repeat(part.page_no), itertools.count(), part.items)
+
+    def pages(self, listing: Listing) -> Iterator[ListingPart]:
+        """Read a listing until one read is consistent, at most ``listing_reads`` times, page by page.
+
+        Why pages: a consumer of 50,000 records that takes them a page at a time pays the generator
+        hand-offs once per page, not once per record (see :meth:`entries` for them one by one).
 
         Offset paging over data that changes between pages repeats a record (one added at the head)
         or skips one (one removed), so a read whose ``count`` moves between pages, whose echoed
-        offset is not the one asked for, that meets a record again on a later page (the identical
-        JSON object) or whose total is not the final ``count`` is thrown away and the listing read
-        again from the start (a ``ListingRestart`` tells the consumer to discard). Two consecutive
+        offset is not the one asked for, that meets a record again on a later page (the same record
+        text, as the server wrote it) or whose total is not the final ``count`` is thrown away and the
+        listing read again from the start (a ``ListingRestart`` tells the consumer to discard). Two consecutive
         full reads with exactly the same items prove the listing stable even so (the server really
         holds, say, a duplicate record) and the last one is accepted, with a warning.
         """
@@ -220,8 +252,8 @@ class Pager:
             method="GET", path=listing.path,
         )
 
-    def _read_once(self, listing: Listing, again: bool = False) -> Generator[PagedItem, None, _Read]:
-        """One read from offset 0 to the end, yielding items as pages arrive; returns what it found.
+    def _read_once(self, listing: Listing, again: bool = False) -> Generator[PageItems, None, _Read]:
+        """One read from offset 0 to the end, yielding pages as they arrive; returns what it found.
 
         The offset advances by the items actually received (a server may cap pages below
         ``limit``). The listing ends at ``count``; without ``count``, only on an empty page (a short
@@ -245,7 +277,9 @@ class Pager:
         try:
             for page_no in range(self.max_pages):
                 query = {**listing.params, "offset": offset, "limit": self.page_size}
-                data, body = ahead.take(listing.path, query)
+                reply = ahead.take(listing.path, query)
+                page = reply if isinstance(reply, Page) else Page(*reply)
+                data, body = page.data, page.body
                 where = f"GET {listing.path}?{urlencode(query)}"
                 self.count_page()
                 if again and self.count_reread is not None:
@@ -253,12 +287,12 @@ class Pager:
                 if self.hook is not None:
                     self.hook(listing.kind, listing.key, page_no, body)
                 items = page_items(data, listing, where)
-                if not result.check_page(page_no, offset, data, body, items, listing, where):
+                if not result.check_page(page_no, offset, page, items, listing, where):
                     return result  # cut short: paging on from a wrong offset proves nothing
                 after = offset + len(items)
                 if page_no + 1 < self.max_pages and not result.ended(items, after):
                     ahead.start(listing.path, {**listing.params, "offset": after, "limit": self.page_size})
-                yield from map(PagedItem, itertools.repeat(page_no), itertools.count(), items)
+                yield PageItems(page_no, items)
                 offset = after
                 if result.ended(items, offset):
                     return result.finish()
@@ -281,7 +315,7 @@ class _Prefetch:
     def __init__(self, fetch: Fetch) -> None:
         self._fetch = fetch
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: tuple[dict[str, Any], Future[tuple[Any, bytes]]] | None = None
+        self._pending: tuple[dict[str, Any], Future[tuple[Any, bytes] | Page]] | None = None
 
     def start(self, path: str, query: dict[str, Any]) -> None:
         self._drop()
@@ -289,7 +323,7 @@ class _Prefetch:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rafay-page")
         self._pending = (query, self._pool.submit(self._fetch, path, query))
 
-    def take(self, path: str, query: dict[str, Any]) -> tuple[Any, bytes]:
+    def take(self, path: str, query: dict[str, Any]) -> tuple[Any, bytes] | Page:
         if self._pending is not None and self._pending[0] == query:
             future = self._pending[1]
             self._pending = None
@@ -329,7 +363,8 @@ def page_items(data: dict, listing: Listing, where: str) -> list[dict]:
 
 
 def _fingerprint(item: dict) -> int:
-    """Identity of a record's JSON within one process (``repr`` keeps key order and Decimal text)."""
+    """Identity of a record's JSON within one process (``repr`` keeps key order and Decimal text), for
+    pages that come without the fingerprints of their raw text (``Page.prints``)."""
     return hash(repr(item))
 
 

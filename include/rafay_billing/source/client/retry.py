@@ -4,6 +4,10 @@ Each failure of an attempt is marked with a *retry kind* (``transport``, ``rate_
 ``gateway``, ``server_error``, ``malformed``) or none (permanent: bad key, unknown org). The loop
 retries marked failures within the policy's bounds, honours ``Retry-After`` and says in the final
 error how many attempts it made.
+
+The first attempt runs without tenacity, which is imported (and its loop built) only once an
+attempt has failed: most requests succeed first time, and tenacity's import (it pulls in asyncio
+and tornado when installed) was a tenth of ``rafay-billing metrics``'s start-up.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
-
-from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_exponential_jitter
+from typing import TYPE_CHECKING, TypeVar
 
 from rafay_billing import settings as defaults
 from rafay_billing.errors import RafayError
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState, Retrying
 
 log = logging.getLogger("rafay_billing.source.client")
 
@@ -107,6 +112,9 @@ def _retrying(
     sleep: Callable[[float], None],
     on_retry: Callable[[], None],
 ) -> Retrying:
+    # imported only after a failure (see the module's docstring)
+    from tenacity import Retrying, stop_after_attempt, wait_exponential_jitter
+
     backoff = wait_exponential_jitter(initial=policy.backoff_initial, max=policy.backoff_max, jitter=policy.jitter)
 
     def should_retry(rs: RetryCallState) -> bool:
@@ -146,14 +154,24 @@ def call_with_retries(
     sleep: Callable[[float], None],
     on_retry: Callable[[], None],
 ) -> T:
-    """Run ``attempt`` until it succeeds or ``policy`` says stop; the final error names the attempts made."""
+    """Run ``attempt`` until it succeeds or ``policy`` says stop; the final error names the attempts made.
+
+    The first attempt is made directly; only its failure builds the tenacity loop, which is handed
+    that failure as its own first attempt, so the policy applies exactly as if tenacity had made it.
+    """
     state = AttemptState()
+    try:
+        return attempt(state)
+    except RafayError as exc:
+        first: RafayError = exc
     retrying = _retrying(policy, state, target=target, sleep=sleep, on_retry=on_retry)
     attempts = 0
 
     def counted() -> T:
         nonlocal attempts
         attempts += 1
+        if attempts == 1:
+            raise first
         return attempt(state)
 
     try:

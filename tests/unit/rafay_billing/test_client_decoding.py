@@ -1,0 +1,94 @@
+"""``decode_page``: the very values ``decode_json`` gives, plus a fingerprint of each record's raw text (issue 25)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from rafay_billing.source.client.decoding import decode_json, decode_page
+
+ITEMS = "instance_usage_data"
+
+BODIES = [
+    b'{"instance_usage_data": [{"a": 1, "b": 2.50, "c": [1, {"d": null}]}, {"a": 2}], "count": 2, "offset": 0}',
+    b'{"instance_usage_data":[{"a":1},{"a":1}],"count":2}',  # Go's separators; the same record twice
+    b'{ "count" : 3 ,\n "instance_usage_data" :\t[ {"x": "\\u00e9\\ud800"} ,\r\n {"x": 1E+2}, {"x": NaN} ] }  \n',
+    b'{"instance_usage_data": []}',
+    b'{"instance_usage_data": [ ]}',
+    b'{"instance_usage_data": null, "count": 0}',
+    b'{"count": 0}',
+    b"{}",
+    b"{ }",
+    b'{"instance_usage_data": [{"a": 1}], "instance_usage_data": [{"b": 2}, {"c": 3}]}',  # the last one wins
+    b'{"instance_usage_data": [{"a": 1}], "instance_usage_data": {"not": "a list"}}',
+    b'{"instance_usage_data": {"not": "a list"}, "instance_usage_data": [{"a": 1}]}',
+    b'{"instance_usage_data": "text"}',
+    b'{"instance_usage_data": [1, "two", [3]]}',
+    b'{"instance_usage_data": [{"n": ' + b"9" * 4100 + b"}]}",  # beyond Python's int limit: a Decimal
+    b'{"instance_usage_data": [{"n": -0, "e": 1e-7, "f": 0.0000001}]}',
+    '{"instance_usage_data": [{"name": "caf\u00e9 \u2603 \U0001f600"}]}'.encode(),
+    b'\xef\xbb\xbf{"instance_usage_data": [{"a": 1}]}',  # a BOM: json.loads' own path
+    '{"instance_usage_data": [{"a": 1}]}'.encode("utf-16-le"),
+    b'  {"instance_usage_data": [{"a": 1}]}',
+]
+
+BAD = [
+    b"",
+    b"{",
+    b'{"instance_usage_data": [{"a": 1},]}',
+    b'{"instance_usage_data": [{"a": 1}}',
+    b'{"instance_usage_data": [{"a": 1}] "count": 1}',
+    b'{"instance_usage_data": [{"a": 1}], }',
+    b'{"a": 1} x',
+    b'{"a": 1}{"b": 2}',
+    b"{'a': 1}",
+    b'{"a": tru}',
+    b'{"a": "\x01"}',  # a control character in a string (strict)
+    b'{"a": "\xff"}',  # not UTF-8
+    b"[1, 2]",
+    b"null",
+]
+
+
+def _error(body: bytes) -> tuple[type, str] | None:
+    try:
+        decode_json(body)
+    except Exception as exc:
+        return type(exc), str(exc)
+    return None
+
+
+@pytest.mark.parametrize("body", BODIES + BAD)
+def test_the_values_and_errors_are_decode_jsons(body: bytes) -> None:
+    expected = _error(body)
+    if expected is not None:
+        with pytest.raises(expected[0]) as caught:
+            decode_page(body, ITEMS)
+        assert str(caught.value) == expected[1]
+        return
+    data, prints = decode_page(body, ITEMS)
+    want = decode_json(body)
+    assert repr(data) == repr(want)  # types, Decimal spelling, key order
+    items = data.get(ITEMS) if isinstance(data, dict) else None
+    if prints is not None:
+        assert isinstance(items, list) and len(prints) == len(items)
+
+
+def test_each_record_is_fingerprinted_by_its_raw_text() -> None:
+    body = (b'{"instance_usage_data": [{"a": 1, "b": 2.5}, {"a": 2}, {"a": 1, "b": 2.5}, {"a": 1, "b": 2.50},'
+            b' {"a":1,"b":2.5}], "count": 5}')
+    data, prints = decode_page(body, ITEMS)
+    assert prints is not None and len(prints) == 5
+    assert prints[0] == prints[2]  # the same text: a repeat
+    assert len({prints[0], prints[1], prints[3]}) == 3  # other values, other spelling of a value
+    assert prints[4] != prints[0]  # the same values written differently: another text
+    assert data[ITEMS][3]["b"] == Decimal("2.50")
+
+
+def test_pages_of_the_usual_shapes_take_the_fast_path() -> None:
+    for body in BODIES[:2] + BODIES[2:3] + BODIES[16:17]:
+        assert decode_page(body, ITEMS)[1] is not None, body
+    assert decode_page(json.dumps({ITEMS: [{"a": i} for i in range(3)]}).encode(), ITEMS)[1] is not None
+    assert decode_page(BODIES[17], ITEMS)[1] is None  # a BOM: decoded by json.loads, no raw fingerprints
