@@ -22,6 +22,7 @@ from fractions import Fraction
 from typing import Any
 
 from rafay_billing.contracts.charges import MonthCharge, in_term_span, month_charges
+from rafay_billing.contracts.month_corrections import MonthItems, correct_months
 from rafay_billing.contracts.mrc import correct_mrc, in_term_share
 from rafay_billing.contracts.source import Contract
 from rafay_billing.contracts.store import read_contracts
@@ -117,23 +118,23 @@ def log_month_charges(period: Period, charges: Sequence[MonthCharge]) -> None:
 # --- corrections of closed months (rule 7) ------------------------------------------------------------
 
 
-def _issued(cur: Any, month: Period) -> dict[str, list[dict[str, Any]]]:
-    from psycopg.rows import dict_row
-
-    with cur.connection.cursor(row_factory=dict_row) as dcur:
-        dcur.execute(sql("contract_charges/issued.sql"), {"month": month.start})
-        rows = dcur.fetchall()
-    issued: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        issued.setdefault(row["contract_id"], []).append(row)
-    return issued
+def _reversal(row: dict[str, Any], month: Period) -> MonthCharge:
+    return MonthCharge(row["contract_id"], row["org_id"], month, row["kind"], row["category"], row["currency"],
+                       row["unit"], row["quantity"], row["unit_price"], row["amount"])
 
 
-def _same(issued: list[dict[str, Any]], fresh: MonthCharge | None) -> bool:
-    if fresh is None:
-        return not issued
-    return len(issued) == 1 and (issued[0]["currency"], issued[0]["amount"], issued[0]["quantity"]) == (
-        fresh.currency, fresh.amount, fresh.quantity)
+CONTRACT_CHARGES: MonthItems[str, MonthCharge] = MonthItems(
+    sql_dir="contract_charges",
+    compute=lambda cur, month, start: compute_month_charges(cur, month, start),
+    key=lambda c: c.contract_id,
+    row_key=lambda row: row["contract_id"],
+    next_params=lambda cid, new, old: {"org_id": new.org_id if new is not None else old[0]["org_id"],
+                                       "contract_id": cid},
+    reversal=_reversal,
+    params=lambda charge, **kw: item_params(charge, **kw),
+    describe=lambda cid: f"contract {cid}",
+)
+"""Contract charges as month-level items that rule 7 corrects (:mod:`.month_corrections`)."""
 
 
 def correct_month_charges(cur: Any, months: Iterable[Period], run_id: str,
@@ -143,36 +144,7 @@ def correct_month_charges(cur: Any, months: Iterable[Period], run_id: str,
     into the earliest open period the issued net reversed and the new charge (``charge_class``
     ``correction``). A month whose charges are unchanged writes nothing, and so does a repeat (pending
     corrections in open periods are replaced, never added to). Returns the (contract, month)s corrected."""
-    written: list[tuple[str, Period]] = []
-    for month in sorted(set(months)):
-        cur.execute(sql("contract_charges/delete_pending_corrections.sql"), {"month": month.start})
-        fresh = {c.contract_id: c for c in compute_month_charges(cur, month, billing_start)}
-        issued = _issued(cur, month)
-        for contract_id in sorted(fresh.keys() | issued.keys()):
-            old, new = issued.get(contract_id, []), fresh.get(contract_id)
-            if _same(old, new):
-                continue
-            org_id = new.org_id if new is not None else old[0]["org_id"]
-            cur.execute(sql("contract_charges/next_correction.sql"),
-                        {"month": month.start, "org_id": org_id, "contract_id": contract_id})
-            period, seq = cur.fetchone()
-            for row in old:  # one reversal per issued currency, each its own correction number
-                reversal = MonthCharge(contract_id, row["org_id"], month, row["kind"], row["category"],
-                                       row["currency"], row["unit"], row["quantity"], row["unit_price"], row["amount"])
-                params = item_params(reversal, run_id=run_id, billing_period_start=period, charge_class="correction",
-                                     correction_seq=seq, entry="reversal")
-                params["reverses_run_id"] = row["run_id"]
-                cur.execute(sql("contract_charges/insert_item.sql"), params)
-                seq += 1
-            if new is not None:
-                cur.execute(sql("contract_charges/insert_item.sql"), item_params(
-                    new, run_id=run_id, billing_period_start=period, charge_class="correction",
-                    correction_seq=max(seq - 1, 1) if old else seq))
-            written.append((contract_id, month))
-            log.info("contract %s, %s: issued %s, now %s: corrected in period %s", contract_id, month.label,
-                     ", ".join(f"{r['amount']} {r['currency']}" for r in old) or "nothing",
-                     f"{new.amount} {new.currency}" if new else "nothing", period)
-    return written
+    return correct_months(cur, CONTRACT_CHARGES, months, run_id, billing_start)
 
 
 def correct_true_ups(cur: Any, period: Period, run_id: str, billing_start: date | None = None) -> list[tuple[str, Period]]:

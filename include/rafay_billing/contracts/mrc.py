@@ -22,6 +22,7 @@ from fractions import Fraction
 from typing import Any
 
 from rafay_billing.contracts.charges import MrcDay, days_in, mrc_charges
+from rafay_billing.contracts.month_corrections import MonthItems, correct_months
 from rafay_billing.db import sql
 from rafay_billing.errors import PeriodError
 from rafay_billing.period import Period
@@ -164,23 +165,28 @@ def log_mrc(period: Period, items: list[MrcItem]) -> None:
 # --- corrections of closed months (rule 7) ------------------------------------------------------------
 
 
-def _issued(cur: Any, month: Period) -> dict[InstanceKey, list[dict[str, Any]]]:
-    from psycopg.rows import dict_row
-
-    with cur.connection.cursor(row_factory=dict_row) as dcur:
-        dcur.execute(sql("mrc/issued.sql"), {"month": month.start})
-        rows = dcur.fetchall()
-    issued: dict[InstanceKey, list[dict[str, Any]]] = {}
-    for r in rows:
-        issued.setdefault((r["org_id"], r["profile_type"], r["profile"], r["instance_key"]), []).append(r)
-    return issued
+def _row_key(row: dict[str, Any]) -> InstanceKey:
+    return (row["org_id"], row["profile_type"], row["profile"], row["instance_key"])
 
 
-def _same(old: list[dict[str, Any]], new: MrcItem | None) -> bool:
-    if new is None:
-        return not old
-    return len(old) == 1 and (old[0]["currency"], old[0]["amount"], old[0]["quantity"]) == (
-        new.currency, new.amount, new.quantity)
+def _reversal(row: dict[str, Any], month: Period) -> MrcItem:
+    return MrcItem(row["org_id"], row["profile_type"], row["profile"], row["instance_key"], month, row["organization"],
+                   row["instance"], row["instance_id"], row["unit"], row["unit_price"], row["price_id"],
+                   row["currency"], row["quantity"], row["usage_hours"], row["amount"])
+
+
+MRC_ITEMS: MonthItems[InstanceKey, MrcItem] = MonthItems(
+    sql_dir="mrc",
+    compute=lambda cur, month, start: compute_mrc(cur, month, start),
+    key=lambda item: item.key,
+    row_key=_row_key,
+    next_params=lambda key, new, old: dict(zip(("org_id", "profile_type", "profile", "instance_key"), key,
+                                               strict=True)),
+    reversal=_reversal,
+    params=lambda item, **kw: item_params(item, **kw),
+    describe=lambda key: f"MRC of instance {key[3]} (org {key[0]})",
+)
+"""Monthly recurring charges as month-level items that rule 7 corrects (:mod:`.month_corrections`)."""
 
 
 def correct_mrc(cur: Any, months: Iterable[Period], run_id: str,
@@ -189,35 +195,4 @@ def correct_mrc(cur: Any, months: Iterable[Period], run_id: str,
     instance whose charge differs from what was issued, write into the earliest open period the issued
     net reversed and the new charge (``charge_class`` ``correction``, one correction number). Unchanged
     writes nothing; a repeat replaces the pending corrections, never adds to them."""
-    written: list[tuple[InstanceKey, Period]] = []
-    for month in sorted(set(months)):
-        cur.execute(sql("mrc/delete_pending_corrections.sql"), {"month": month.start})
-        fresh = {i.key: i for i in compute_mrc(cur, month, billing_start)}
-        issued = _issued(cur, month)
-        for key in sorted(fresh.keys() | issued.keys()):
-            old, new = issued.get(key, []), fresh.get(key)
-            if _same(old, new):
-                continue
-            org_id, profile_type, profile, instance_key = key
-            cur.execute(sql("mrc/next_correction.sql"), {"month": month.start, "org_id": org_id,
-                                                         "profile_type": profile_type, "profile": profile,
-                                                         "instance_key": instance_key})
-            period, seq = cur.fetchone()
-            for row in old:
-                reversal = MrcItem(org_id, profile_type, profile, instance_key, month, row["organization"],
-                                   row["instance"], row["instance_id"], row["unit"], row["unit_price"],
-                                   row["price_id"], row["currency"], row["quantity"], row["usage_hours"],
-                                   row["amount"])
-                cur.execute(sql("mrc/insert_item.sql"), item_params(
-                    reversal, run_id=run_id, billing_period_start=period, charge_class="correction",
-                    correction_seq=seq, entry="reversal", reverses_run_id=row["run_id"]))
-                seq += 1
-            if new is not None:
-                cur.execute(sql("mrc/insert_item.sql"), item_params(
-                    new, run_id=run_id, billing_period_start=period, charge_class="correction",
-                    correction_seq=max(seq - 1, 1) if old else seq))
-            written.append((key, month))
-            log.info("MRC of instance %s (org %s), %s: issued %s, now %s: corrected in period %s", instance_key,
-                     org_id, month.label, ", ".join(f"{r['amount']} {r['currency']}" for r in old) or "nothing",
-                     f"{new.amount} {new.currency}" if new else "nothing", period)
-    return written
+    return correct_months(cur, MRC_ITEMS, months, run_id, billing_start)
