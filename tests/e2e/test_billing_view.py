@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -312,4 +312,50 @@ def test_a_refused_key_fails_at_once_and_the_view_shows_what_needs_attention(sta
     frame.get_by_text(run_id).first.wait_for()
     page.screenshot(path=str(stack.artifacts / "06-run-in-frame.png"), full_page=True)
     assert refused_navigation == []
+    page.context.close()
+
+
+# --- contracts (issue 22): the Contracts section in the browser ------------------------------------------
+
+
+def test_the_contracts_section_shows_a_reservation_and_the_months_charges(stack: Stack, browser: Any) -> None:
+    """A reservation accepted at 14:00 yesterday, synced as the DAGs sync (billing starts today in this
+    stack): the view shows the contract, today's capacity (24 h of 1 unit) as the chart's bar with the
+    usage it covered, and the month's fee prorated from the start of billing, as computed here."""
+    from fractions import Fraction
+
+    from rafay_billing.contracts.source import COLUMNS
+    from rafay_billing.periods.contract_changes import sync_and_rerate
+
+    org = sorted(o.org_id for o in stack.sim.dataset.orgs)[0]  # billed by the operator's flow
+    found = stack.query(
+        "SELECT profile_type, profile, pricing_unit, currency FROM billing.charge_line_items WHERE org_id = %s"
+        " AND usage_date = %s AND dimension = '' AND pricing_unit IN ('instance_hour', 'gpu_hour')"
+        " ORDER BY pricing_quantity DESC LIMIT 1", (org, YESTERDAY.date()))
+    if not found:
+        pytest.fail(f"org {org} has no instance-priced usage on {YESTERDAY.date()} to reserve", pytrace=False)
+    ptype, profile, unit, currency = found[0]
+    start = YESTERDAY + timedelta(hours=14)
+    row = f"view-r1,{org},reservation,{ptype},{profile},{unit},1,0.50,,{currency.strip()},,{start:%Y-%m-%dT%H:%M:%SZ},,,,"
+    with psycopg.connect(stack.billing_dsn) as conn:
+        sync_and_rerate(conn, ",".join(COLUMNS) + "\n" + row + "\n", billing_start=TODAY.date())
+    month_end = (TODAY.replace(day=1) + timedelta(days=32)).replace(day=1)
+    fee = Fraction("0.50") * Fraction(int((month_end - TODAY).total_seconds()), 3600)  # from billing's start
+    fee_money = (Decimal(fee.numerator) / Decimal(fee.denominator)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+    page = _login(browser, stack)
+    page.goto(f"{stack.airflow.url}/plugin/billing/billing/?day={YESTERDAY.date()}&corg={org}&cmonth={TODAY:%Y-%m}")
+    frame = page.frame_locator("iframe")
+    frame.locator("#contracts").wait_for()
+    frame.locator("#contracts").scroll_into_view_if_needed()
+    page.screenshot(path=str(stack.artifacts / "07-contracts.png"), full_page=True)
+    assert frame.locator("tr.contract-row[data-contract='view-r1']").count() == 1
+    bars = frame.locator("svg#chart-reservation-view-r1 rect.point")
+    assert bars.count() == (month_end - TODAY).days  # a bar per day of the month from billing's start
+    today = frame.locator(f"svg#chart-reservation-view-r1 rect.point[data-day='{TODAY.date()}']")
+    assert Decimal(today.get_attribute("data-capacity")) == Decimal(24)  # 1 unit x 24 h
+    assert Decimal(today.get_attribute("data-covered")) == Decimal(0)  # nothing billed today yet
+    charge = frame.locator("tr.contract-charge[data-contract='view-r1']")
+    assert Decimal(charge.get_attribute("data-amount")) == fee_money
+    assert f"{fee_money:,}" in charge.inner_text()
     page.context.close()

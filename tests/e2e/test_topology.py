@@ -1,7 +1,8 @@
 """The production topology, natively: the real api-server, scheduler, dag-processor and triggerer on
 loopback with LocalExecutor and a PostgreSQL metadata database (``rafay_devkit.local_airflow``), the
 Rafay simulator over HTTP and a PostgreSQL billing database. Scheduled run, backfill, the REST API
-(mapped instances named by org, task logs, no API key in them), and clearing a failed org.
+(mapped instances named by org, task logs, no API key in them), a Deadline Alert missed by a run held
+in the triggerer and posted by it to a local receiver (issue 23), and clearing a failed org.
 
 Expected line items come from ``e2e_support.expected_charges`` (the contract's rules written out
 plainly against the simulator's dataset), never from the pipeline's own output.
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -22,6 +25,7 @@ import pytest
 from rafay_devkit.airflow_env import airflow_env
 from rafay_devkit.local_airflow import DAG_ID, LocalAirflow, iter_task_logs, wait_for
 from rafay_simulator import Fault, RafaySimulator, SimulatorConfig
+from tests.support.alert_receiver import AlertReceiver, alert_receiver
 from tests.support.db import create_database, drop_database
 from tests.support.e2e import expected_charges, read_price_book
 from tests.support.paths import DEMO_PRICE_BOOK
@@ -36,6 +40,7 @@ SIM_NOW = TODAY + timedelta(days=1)
 ORGS = 4
 EXTRACT_RETRIES = 2
 RUN_TIMEOUT = 600
+NIGHTLY_DEADLINE_HOURS = "0.01"  # 36 s after a run is queued: the held run below misses it on purpose
 
 
 def day(offset: int) -> datetime:
@@ -56,6 +61,7 @@ class Topology:
     sim: RafaySimulator
     billing_dsn: str
     landing: Path
+    alerts: AlertReceiver
 
     @property
     def client(self):
@@ -119,6 +125,8 @@ def assert_window_billed(topo: Topology, ws: datetime, we: datetime, *, without_
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Iterator[Topology]:
     home = tmp_path_factory.mktemp("topology")
+    receiving = ExitStack()
+    alerts = receiving.enter_context(alert_receiver())
     sim = RafaySimulator(SimulatorConfig(seed=7, orgs=ORGS, now=SIM_NOW)).start()
     billing_dsn = create_database(postgres_server, "billing_topology")
     metadata_dsn = create_database(postgres_server, "airflow_topology")
@@ -140,15 +148,21 @@ def topology(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> 
         # The DAG's knobs for extract_org's task retries: two retries (its default) a few seconds
         # apart instead of minutes, so a failing org's three tries take seconds.
         extra_env={"RAFAY_BILLING_EXTRACT_RETRIES": str(EXTRACT_RETRIES),
-                   "RAFAY_BILLING_EXTRACT_RETRY_DELAY_SECONDS": "2"},
+                   "RAFAY_BILLING_EXTRACT_RETRY_DELAY_SECONDS": "2",
+                   # Deadline Alerts as production would have them, with a deadline short enough to miss
+                   # (any run over it posts one, harmlessly); the triggerer posts to the local receiver
+                   "AIRFLOW__RAFAY_BILLING__DEADLINE_ALERTS": "true",
+                   "AIRFLOW__RAFAY_BILLING__NIGHTLY_DEADLINE_HOURS": NIGHTLY_DEADLINE_HOURS,
+                   "AIRFLOW_CONN_BILLING_ALERTS": alerts.connection_json()},
     )
     try:
         airflow.start()
         airflow.wait_for_dag(DAG_ID)
-        yield Topology(airflow, sim, billing_dsn, landing)
+        yield Topology(airflow, sim, billing_dsn, landing, alerts)
     finally:
         airflow.stop()
         leftovers = airflow.own_processes()
+        receiving.close()
         sim.stop()
         drop_database(postgres_server, billing_dsn)
         drop_database(postgres_server, metadata_dsn)
@@ -286,6 +300,18 @@ def test_an_unsettled_window_waits_in_the_triggerer_until_marked_settled(topolog
                       what="the settle sensor to defer and a triggerer to pick its trigger up")
     assert sensor["trigger"]["classpath"].endswith("DateTimeTrigger"), sensor["trigger"]
     assert client.dag_run(DAG_ID, run_id)["state"] == "running"
+
+    # held past its Deadline Alert (36 s after it was queued): the scheduler sees the miss and the
+    # triggerer posts the notice, naming the DAG, the run, what is late and a link to the run
+    def late_notice() -> dict | None:
+        return next((m for m in list(topology.alerts.received)
+                     if m.get("event") == "deadline_missed" and m.get("run_id") == run_id), None)
+
+    notice = wait_for(late_notice, timeout=240, interval=1, what=f"a deadline_missed notice for {run_id}")
+    assert notice["dag_id"] == DAG_ID and notice["state"] == "running"
+    assert "nightly billing run did not finish within 0.01 h of being queued" in notice["what"], notice
+    assert notice["url"].endswith(f"/dags/{DAG_ID}/runs/{quote(run_id, safe='')}"), notice
+    assert run_id in notice["text"] and notice["deadline_time"], notice
     assert client.task_states(DAG_ID, run_id)["migrate_schema"] in (None, "none")  # nothing ran past it
     assert topology.line_items(ws, we) == {}
 
