@@ -139,7 +139,7 @@ def run(count: int, pytest_args: list[str], log_dir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("-n", "--shards", type=int, default=int(os.environ.get("SHARDS", "2")),
                         help="concurrent pytest sessions (default: $SHARDS or 2); 1 runs pytest as is")
     parser.add_argument("--log-dir", type=Path, default=None, help="where the shards' logs go (default: a temp dir)")
