@@ -40,6 +40,7 @@ FILE_SECONDS: dict[str, float] = {
 # A file not listed: seconds per test, by tier.
 PER_TEST_SECONDS = {"e2e": 15.0, "integration": 0.3, "unit": 0.05}
 NICE = 10  # the CPU priority of shards 2..N
+PROGRESS_SECONDS = 120.0
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -118,7 +119,12 @@ def run(count: int, pytest_args: list[str], log_dir: Path) -> int:
         print(f"shard {index}/{count}: {' '.join(cmd)}  > {log}", flush=True)
     statuses: dict[int, int] = {}
     pending = list(procs)
+    next_progress = time.monotonic() + PROGRESS_SECONDS
     while pending:
+        if time.monotonic() >= next_progress:  # a sign of life for CI logs: each running shard's last line
+            next_progress += PROGRESS_SECONDS
+            for index, _, log, started in pending:
+                print(f"shard {index}/{count} ({time.monotonic() - started:.0f} s): {_last_line(log)}", flush=True)
         for entry in list(pending):
             index, proc, log, started = entry
             if proc.poll() is None:
@@ -136,6 +142,11 @@ def run(count: int, pytest_args: list[str], log_dir: Path) -> int:
         return 5
     print(f"\nshards: {statuses}" + (f"; FAILED: {sorted(failed)}" if failed else "; all passed"), flush=True)
     return max(failed.values()) if failed else 0
+
+
+def _last_line(log: Path) -> str:
+    lines = log.read_text(errors="replace").strip().splitlines()
+    return lines[-1][-120:] if lines else "(no output yet)"
 
 
 def main(argv: list[str] | None = None) -> int:
