@@ -98,6 +98,10 @@ class BillingRunner:
         # One quick task retry, so the retry path runs without minutes of waiting.
         env["RAFAY_BILLING_EXTRACT_RETRIES"] = "1"
         env["RAFAY_BILLING_EXTRACT_RETRY_DELAY_SECONDS"] = "1"
+        # The other tasks' one retry (list_orgs, the database steps, the close's) after 1 s, not the
+        # default minute: `airflow dags test` waits a retry delay out, so a run refused by a retried
+        # task (e.g. list_orgs on a partner-only console) sat idle for 60 s. The retry itself still runs.
+        env["RAFAY_BILLING_RETRY_DELAY_SECONDS"] = "1"
         return env
 
     def run(self, logical_date: str, conf: dict | None = None) -> DagRunResult:
