@@ -30,8 +30,11 @@ test-deps: venv
 	.ci/install-redis.sh
 	.ci/focus-validator.sh
 
+# SHARDS concurrent pytest sessions of whole files (tests/support/shards.py): an `airflow dags test` run
+# keeps one core busy, so two sessions use both cores of the CI machine. SHARDS=1: one plain session.
+SHARDS ?= 2
 test: venv test-deps lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m tests.support.shards --shards $(SHARDS) $(PYTEST_ARGS)
 
 # The inner loop: lint and every test that does not start Airflow (no `airflow dags test`, no
 # scheduler): tests/unit and tests/integration.

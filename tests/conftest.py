@@ -66,11 +66,31 @@ def pg_conn(billing_dsn: str) -> Iterator[object]:
         yield conn
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tree is the tier: tests under ``integration/`` are marked ``db``, under ``e2e/`` ``e2e``."""
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--shard", default=None, metavar="I/N",
+        help="run only shard I of N (whole files; `python -m tests.support.shards` runs all N at once)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tree is the tier: tests under ``integration/`` are marked ``db``, under ``e2e/`` ``e2e``.
+    With ``--shard I/N`` only that shard's files are kept (the rest are reported as deselected)."""
     for item in items:
         parts = Path(str(item.path)).parts
         if "integration" in parts:
             item.add_marker(pytest.mark.db)
         if "e2e" in parts:
             item.add_marker(pytest.mark.e2e)
+    shard = config.getoption("--shard")
+    if shard:
+        from tests.support.shards import parse_shard, split
+
+        try:
+            index, count = parse_shard(shard)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        kept, dropped = split(items, index, count)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept

@@ -56,6 +56,7 @@ class RafaySimulator(ApiRoutes):
         self._next_connection_id = 0
         self._open_sockets: set[socket.socket] = set()
         self._stopping = threading.Event()
+        self._release = threading.Event()  # ends the fault delays in progress; see release_delays()
         self._httpd: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -66,6 +67,7 @@ class RafaySimulator(ApiRoutes):
         if self._httpd is not None:
             return self
         self._stopping.clear()
+        self._release = threading.Event()
         self._httpd = SimulatorHTTPServer((self.host, self.port), SimulatorHandler, self)
         if self.config.tls:
             from rafay_simulator.tls import make_certificates, server_context
@@ -86,6 +88,7 @@ class RafaySimulator(ApiRoutes):
         if httpd is None:
             return
         self._stopping.set()
+        self._release.set()
         httpd.shutdown()
         httpd.server_close()
         with self._lock:
@@ -187,9 +190,19 @@ class RafaySimulator(ApiRoutes):
             self._in_flight -= 1
             self._log.append(record)
 
+    def release_delays(self) -> None:
+        """End the fault delays (``latency``, ``slow``) in progress now: their requests are answered at
+        once, as if the delay had run out; delays that start later run in full. Why: a test that holds
+        one request while something else happens need not wait out a delay chosen to outlast that."""
+        with self._lock:
+            release, self._release = self._release, threading.Event()
+        release.set()
+
     def _sleep(self, ms: float) -> None:
         if ms > 0:
-            self._stopping.wait(ms / 1000)
+            with self._lock:
+                release = self._release
+            release.wait(ms / 1000)  # set by release_delays() or stop()
 
     def _matching_faults(self, path: str, org: str | None) -> list[Fault]:
         """Consume one use of each matching request fault, in order, up to the first terminal one."""

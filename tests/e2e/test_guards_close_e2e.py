@@ -104,6 +104,7 @@ def test_a_daily_run_that_read_before_the_close_cannot_refund_its_late_usage(
         assert closed.ok, closed.output[-5000:]
         assert proc_a.poll() is None, "run A finished before the close: the test did not interleave them"
         assert runner.query("SELECT subtotal FROM billing.invoices") == [(Decimal("750.00"),)]  # 744 + 6
+        sim.release_delays()  # the close is done: A gets its slow response now, not when the 150 s run out
         output_a, _ = proc_a.communicate(timeout=600)
     finally:
         if proc_a.poll() is None:

@@ -121,6 +121,7 @@ def test_a_stale_run_never_overwrites_a_newer_read(airflow_home, rafay_sim_facto
         assert result_b.ok, result_b.output[-3000:]
         assert proc_a.poll() is None, "run A finished before run B: the test did not interleave them"
         assert day_totals(runner_b) == {"coke": Decimal("60.00")}  # 24 h + 6 h late, x 2.00
+        sim.release_delays()  # B is done: A gets its slow response now, not when the 150 s run out
         output_a, _ = proc_a.communicate(timeout=600)
     finally:
         if proc_a.poll() is None:

@@ -563,6 +563,28 @@ def test_latency_fault_and_global_latency(rafay_sim_factory: Any) -> None:
     assert sim.faults[0]["remaining"] == 0
 
 
+def test_release_delays_answers_the_held_request_now_and_later_delays_run_in_full(rafay_sim_factory: Any) -> None:
+    sim = rafay_sim_factory()
+    sim.add_fault(Fault("latency", path_regex=r"^/v2/organizations$", delay_ms=120_000, times=1))
+    sim.add_fault(Fault("latency", path_regex=r"/profiles$", delay_ms=400, times=1))
+    answers: list[int] = []
+    held = threading.Thread(target=lambda: answers.append(get(sim, "/v2/organizations").status_code))
+    t0 = time.monotonic()
+    held.start()
+    deadline = time.monotonic() + 10
+    while sim.faults[0]["remaining"] != 0:  # the request is in its delay
+        assert time.monotonic() < deadline, "the request never reached the simulator"
+        time.sleep(0.02)
+    assert held.is_alive()
+    sim.release_delays()
+    held.join(timeout=10)
+    assert answers == [200] and time.monotonic() - t0 < 10  # answered in full, not cut, not after 120 s
+    org = sim.dataset.orgs[0].org_id
+    t1 = time.monotonic()
+    assert get(sim, f"/v2/organizations/{org}/ncp/profiles").status_code == 200
+    assert time.monotonic() - t1 >= 0.4  # a delay that starts after the release runs in full
+
+
 def test_status_faults_429_retry_after_and_times(rafay_sim: RafaySimulator) -> None:
     http_date = format_datetime(datetime(2026, 11, 27, 0, 0, 30, tzinfo=UTC), usegmt=True)
     rafay_sim.add_fault(Fault("status", path_regex="/profiles$", status=429, retry_after="2", times=2))
