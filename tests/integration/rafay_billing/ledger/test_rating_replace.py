@@ -16,7 +16,7 @@ import pytest
 from rafay_billing import db
 from rafay_billing.ledger.price_book import sync_price_book
 from rafay_billing.ledger.rating import DaySlice, landed_slices, rate_slices, rate_window
-from tests.integration.rafay_billing.test_rating import PRICE_BOOK, land, rating_db, usage_rows
+from tests.integration.rafay_billing.ledger.test_rating import PRICE_BOOK, land, rating_db, usage_rows
 from tests.support.landed_usage import W1
 
 DAY = W1.start.date()

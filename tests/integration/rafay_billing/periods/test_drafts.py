@@ -31,7 +31,7 @@ from rafay_billing.periods.drafts import (
 )
 from rafay_billing.periods.invoices import fetch_invoice_lines, fetch_invoices
 from rafay_billing.periods.waivers import waive_open
-from tests.integration.rafay_billing.test_periods import (
+from tests.integration.rafay_billing.periods.test_periods import (
     ACME,
     AFTER_NOV,
     FIRST_DAY,
