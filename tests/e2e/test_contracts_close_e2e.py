@@ -6,6 +6,7 @@
   on demand), and the acceptance day's 10 hours;
 - an instance priced monthly (MRC) used on 9 of October's 31 days;
 - a commitment with a shortfall that the MRC counts towards, and a prorated monthly fee;
+- the close's metrics at a StatsD listener: invoices issued and their totals, as the database has them;
 - after the close, a retroactive change of the fee (a run of the daily DAG with
   ``{"allow_retroactive": true}``) corrects October's fee in November, exactly.
 
@@ -26,6 +27,7 @@ from rafay_billing.contracts.source import COLUMNS
 from rafay_simulator import Dataset, Instance, Org, Profile
 from tests.e2e.test_close_e2e import OCTOBER, CloseRunner, expected_totals, t
 from tests.support.e2e import metadata_home
+from tests.support.statsd import statsd_listener
 
 pytestmark = pytest.mark.e2e
 
@@ -102,10 +104,14 @@ def coke_gpu_charges() -> tuple[Decimal, dict[str, Fraction]]:
 
 class ContractsRunner(CloseRunner):
     contracts: Path
+    statsd_port: int | None = None
 
     def env(self) -> dict[str, str]:
         env = super().env()
         env["AIRFLOW_VAR_BILLING_CONTRACTS_URI"] = self.contracts.as_uri()
+        if self.statsd_port:  # Airflow's metrics system to a StatsD listener on loopback (issue 23 part 3)
+            env.update({"AIRFLOW__METRICS__STATSD_ON": "True", "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+                        "AIRFLOW__METRICS__STATSD_PORT": str(self.statsd_port)})
         return env
 
 
@@ -128,7 +134,11 @@ def test_a_month_with_contracts_closes_with_every_invoice_total_as_computed(
     assert [r[0] for r in runner.query("SELECT contract_id FROM billing.contracts ORDER BY 1")] == [
         "c-1", "f-1", "r-1"]  # the daily DAG synced them
 
-    closed = runner.close("2026-11-01")
+    with statsd_listener() as listener:
+        runner.statsd_port = listener.port
+        closed = runner.close("2026-11-01")
+        runner.statsd_port = None
+    counters, gauges, _ = listener.billing()
     assert closed.ok, closed.output[-5000:]
 
     # expectations, from the terms
@@ -156,6 +166,11 @@ def test_a_month_with_contracts_closes_with_every_invoice_total_as_computed(
     assert want[("coke", "USD")] == Decimal("500.00")  # exactly the commitment
     invoices = runner.query("SELECT org_id, currency, subtotal FROM billing.invoices ORDER BY invoice_seq")
     assert {(o, c): s for o, c, s in invoices} == want
+    # the close's metrics are the database's documents: counts exactly, totals per currency to the cent
+    assert counters["invoices_issued"] == len(invoices) == 4 and counters.get("credit_notes_issued", 0) == 0
+    for currency in ("EUR", "USD"):
+        total = sum((s for _, c, s in invoices if c.strip() == currency), Decimal(0))
+        assert gauges[f"invoiced_total.{currency}"].quantize(Decimal("0.01")) == total, currency
 
     # the ledger's covered parts are the covered GPU-hours, day by day, at amount 0 with their list price
     covered = runner.query(
