@@ -59,7 +59,7 @@ from rafay_devkit.local_airflow import (
 from rafay_devkit.postgres import EmbeddedPostgres, free_port
 from rafay_devkit.project import demo_price_book, work_dir
 from rafay_devkit.redis_server import RedisServer
-from rafay_provider.settings import BILLING_CONN_ID, BILLING_READER_CONN_ID
+from rafay_provider.settings import ALERTS_CONN_ID, BILLING_CONN_ID, BILLING_READER_CONN_ID
 
 WORKER_HOSTNAME_VAR = "RAFAY_WORKER_HOSTNAME"
 WORKER_MARKER_VAR = "RAFAY_CELERY_WORKER_ID"
@@ -160,7 +160,9 @@ def connection_secrets(env: dict[str, str], directory: Path) -> tuple[dict[str, 
     if source:
         connections.update(json.loads(Path(source).read_text(encoding="utf-8")))
     for conn_id in sorted({i for ids in compose.SECRET_CONNECTIONS.values() for i in ids}):
-        value = rest.pop(conn_env_name(conn_id), None)
+        # billing_alerts stays in the env as well: the native components share one environment, so the
+        # dag-processor and triggerer (compose: their own alerts secret) read it from there
+        value = rest.get(conn_env_name(conn_id)) if conn_id == ALERTS_CONN_ID else rest.pop(conn_env_name(conn_id), None)
         if value:
             connections[conn_id] = json.loads(value)
     if BILLING_READER_CONN_ID not in connections and BILLING_CONN_ID in connections:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from rafay_devkit.project import dags_folder
 from rafay_provider.settings import (
+    ALERTS_CONN_ID,
     BILLING_CONN_ID,
     BILLING_OWNER_CONN_ID,
     BILLING_READER_CONN_ID,
@@ -50,6 +51,7 @@ SECRETS = ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLO
 SECRET_CONNECTIONS: dict[str, tuple[str, ...]] = {
     "billing_connections": (RAFAY_CONN_ID, BILLING_CONN_ID, BILLING_OWNER_CONN_ID, BILLING_READER_CONN_ID),
     "billing_reader_connection": (BILLING_READER_CONN_ID,),
+    "billing_alerts_connection": (ALERTS_CONN_ID,),
 }
 SECRETS_MOUNT = "/run/secrets/"
 

@@ -39,6 +39,7 @@ SECRETS_DIR = REPO / "secrets"
 # Connections come from Compose secrets read by Airflow's LocalFilesystemBackend (issue 23, part 4).
 SECRETS_BACKEND = "airflow.secrets.local_filesystem.LocalFilesystemBackend"
 TASK_SECRET, READER_SECRET = "billing_connections", "billing_reader_connection"
+ALERTS_SECRET = "billing_alerts_connection"
 BILLING_CONN_IDS = ("rafay_default", "billing_postgres", "billing_postgres_owner", "billing_postgres_reader")
 
 # The billing contract's names (shared docs: billing-contract.md).
@@ -613,7 +614,7 @@ def test_connections_come_from_compose_secrets_not_env_variables(compose, servic
     from airflow.secrets.local_filesystem import LocalFilesystemBackend, load_connections_dict
 
     active, commented, _ = env_example
-    assert set(compose["secrets"]) == {TASK_SECRET, READER_SECRET}
+    assert set(compose["secrets"]) == {TASK_SECRET, READER_SECRET, ALERTS_SECRET}
     for name, spec in compose["secrets"].items():
         assert set(spec) == {"file"} and spec["file"].startswith("${"), name
         variable = references(spec["file"])[0][0]
@@ -622,7 +623,8 @@ def test_connections_come_from_compose_secrets_not_env_variables(compose, servic
         assert path.parent == SECRETS_DIR and example_of(path).is_file(), f"no example for {path.name}"
     users = {name: s.get("secrets", []) for name, s in services.items() if s.get("secrets")}
     assert users == {"airflow-worker": [TASK_SECRET], "airflow-cli": [TASK_SECRET],
-                     "airflow-apiserver": [READER_SECRET]}
+                     "airflow-apiserver": [READER_SECRET], "airflow-dag-processor": [ALERTS_SECRET],
+                     "airflow-triggerer": [ALERTS_SECRET]}
     for name, mounted in users.items():
         assert connections_path(services[name]) == f"/run/secrets/{mounted[0]}", name
     # No connection of the billing in a variable: not in the file, not in .env.example (active or not).
@@ -706,6 +708,18 @@ def test_the_billing_view_gets_the_reader_connection_only(compose, services):
         assert conn_env_name(conn_id) not in env, conn_id
     reader = json.loads(example_of(secret_file(compose, READER_SECRET)).read_text())
     assert set(reader) == {"billing_postgres_reader"}
+
+
+def test_the_callbacks_components_get_the_alerts_connection_only(compose, services):
+    """Issue 23: the dag-processor runs the failure callbacks and the triggerer the deadline callbacks, so
+    both read billing_alerts, from a secret that holds that connection only (no Rafay key, no login)."""
+    from airflow.secrets.local_filesystem import load_connections_dict
+
+    for name in ("airflow-dag-processor", "airflow-triggerer"):
+        assert services[name]["secrets"] == [ALERTS_SECRET], name
+        assert connections_path(services[name]) == f"/run/secrets/{ALERTS_SECRET}", name
+    alerts = load_connections_dict(str(example_of(secret_file(compose, ALERTS_SECRET))))
+    assert set(alerts) == {"billing_alerts"} and alerts["billing_alerts"].conn_type == "http"
 
 
 # --- .env.example ----------------------------------------------------------------------------------
