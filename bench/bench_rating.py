@@ -148,19 +148,22 @@ class Phases:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.statements: dict[str, float] = {}
         self.backend_cpu = 0.0
         catalogue = Path(str(db.SQL_DIR))
         self.names = {" ".join(p.read_text(encoding="utf-8").split())[:150]: p.relative_to(catalogue).as_posix()
                       for p in catalogue.rglob("*.sql")}
 
-    def add(self, phase: str, seconds: float) -> None:
+    def add(self, phase: str, seconds: float, name: str = "") -> None:
         self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
+        if name:
+            self.statements[name] = self.statements.get(name, 0.0) + seconds
 
     def name_of(self, text: str) -> str:
         return self.names.get(" ".join(text.split())[:150], "other")
 
     def reset(self) -> None:
-        self.seconds, self.backend_cpu = {}, 0.0
+        self.seconds, self.statements, self.backend_cpu = {}, {}, 0.0
 
 
 PHASES: Phases | None = None
@@ -208,7 +211,7 @@ def timed_connection_class():
             try:
                 return super().execute(query, params, **kwargs)
             finally:
-                phases.add(phase, time.perf_counter() - started)
+                phases.add(phase, time.perf_counter() - started, name)
                 if name == "rating/rate_days.sql":
                     conn.after_rate_days = True
 
@@ -327,6 +330,7 @@ class Rated:
     seconds: float
     summary: object
     phases: dict[str, float]
+    statements: dict[str, float]
     server_cpu: float  # CPU seconds of the rating connections' server processes
     bench_cpu: float  # CPU seconds of this process (the Python side of rating)
     machine_busy: float  # CPU seconds the whole machine was busy (every process), steal excluded
@@ -339,7 +343,10 @@ class Rated:
         phases = ", ".join(f"{k} {self.phases[k]:.2f}" for k in PHASE_ORDER if self.phases.get(k, 0) >= 0.005)
         others = max(0.0, self.machine_busy - self.server_cpu - self.bench_cpu)
         a = self.activity
+        slowest = ", ".join(f"{name} {seconds:.2f}" for name, seconds in
+                            sorted(self.statements.items(), key=lambda kv: -kv[1])[:5])
         return (f"      phases (s, summed over connections): {phases}\n"
+                f"      slowest statements: {slowest}\n"
                 f"      CPU: rating's server processes {self.server_cpu:.2f} s, bench process {self.bench_cpu:.2f} s; "
                 f"machine busy {self.machine_busy:.2f} of {self.capacity:.2f} s (other processes {others:.2f} s, "
                 f"steal {self.steal:.2f} s); server: WAL {a['wal_bytes'] / 2**20:.0f} MB, {a['checkpoints']} "
@@ -366,7 +373,7 @@ def timed_rating(conn, dsn: str, connections: int) -> Rated:
     machine1, bench1 = _machine_cpu(), time.process_time()
     server = phases.backend_cpu + conn.backend_cpu() - server0
     after = server_activity(conn)
-    return Rated(seconds, summary, dict(phases.seconds), server, bench1 - bench0, machine1[0] - machine0[0],
+    return Rated(seconds, summary, dict(phases.seconds), dict(phases.statements), server, bench1 - bench0, machine1[0] - machine0[0],
                  machine1[1] - machine0[1], machine1[2] - machine0[2],
                  {k: after[k] - before[k] for k in after}, load_average())
 

@@ -327,7 +327,7 @@ def _rate_set(cur: Any, slices: Sequence[DaySlice], run_id: str, *, safe_times: 
     if rerated or closed_slices:
         cur.execute(_rate_into("pg_temp", "rated_days"), {**params, **_slice_params(rerated + closed_slices)})
         cover_stage(cur, [s for s in rerated + closed_slices if (s.org_id, s.usage_date) in reserved], run_id,
-                    billing_start)
+                    billing_start, safe_times=safe_times)
     if rerated:
         _apply(cur, {**params, **_slice_params(rerated)})
     corrected: list[Correction] = []
