@@ -120,7 +120,7 @@ def price_book_csv(orgs: int, total: int, monthly_every: int = 0) -> str:
 # --- what a rating's time is made of: phases, CPU, the server's activity (bench only) ----------------
 
 PHASE_ORDER = ("landed slices", "guard", "slice lookups", "stage prices", "rate_days", "coverage step",
-               "apply (delete changed, insert new)", "record coverage", "summary", "commit")
+               "apply (delete changed, insert new)", "record coverage (and summary)", "summary", "commit")
 
 
 def _phase(name: str, after_rate_days: bool) -> str:
@@ -135,7 +135,7 @@ def _phase(name: str, after_rate_days: bool) -> str:
         "rating/analyze_stage.sql": "stage prices", "rating/rate_days.sql": "rate_days",
         "rating/delete_changed_items.sql": "apply (delete changed, insert new)",
         "rating/insert_rated_items.sql": "apply (delete changed, insert new)",
-        "rating/record_coverage.sql": "record coverage", "rating/run_summary.sql": "summary",
+        "rating/record_coverage.sql": "record coverage (and summary)", "rating/run_summary.sql": "summary",
     }
     if name == "rating/slices_with_items.sql" and after_rate_days:
         return "apply (delete changed, insert new)"

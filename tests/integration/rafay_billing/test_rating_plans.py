@@ -15,7 +15,13 @@ import psycopg
 from rafay_billing import db
 from rafay_billing.ledger.load import load_org_usage
 from rafay_billing.ledger.price_book import sync_price_book
-from rafay_billing.ledger.rating import HOURS_TOLERANCE, rating_statements
+from rafay_billing.ledger.rating import (
+    HOURS_TOLERANCE,
+    DaySlice,
+    rate_slices,
+    rating_statements,
+    slices_summary,
+)
 from tests.support.landed_usage import COLUMNS, W1, usage_csv
 
 BOOK = """\
@@ -54,3 +60,29 @@ def test_the_billable_rows_are_not_copied_into_a_second_work_table(pg_conn: psyc
         plan = json.dumps(cur.fetchone()[0])
     assert "CTE rated" in plan
     assert "CTE billable" not in plan
+
+
+def test_a_rating_reads_its_days_once_for_coverage_and_summary(pg_conn: psycopg.Connection) -> None:
+    """The summary comes from the coverage step's own per-day reads (rating/record_coverage.sql), not
+    from reading every item and usage row of the days again (rating/run_summary.sql); it is the
+    summary that reading them again gives."""
+    conn = pg_conn
+    conn.autocommit = True
+    db.migrate(conn)
+    sync_price_book(conn, BOOK)
+    rows = [_record(s) for s in range(3)] + [{**_record(3), "usage_hours": None, "seed_usage": "n/a",
+                                              "invalid_reason": "non-numeric usage_hours: 'n/a'"}]
+    load_org_usage(conn, W1, "coke", usage_csv(rows, COLUMNS), "r1")
+    queries: list[str] = []
+    conn.add_notice_handler(lambda diag: queries.append(diag.message_primary or ""))
+    for setting in ("LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
+                    "SET auto_explain.log_level = notice"):
+        conn.execute(setting)
+    slices = [DaySlice("coke", W1.single_day(), "COKE")]
+    summary = rate_slices(conn, slices, "r1")
+    conn.execute("RESET auto_explain.log_min_duration")
+    header = db.sql("rating/run_summary.sql").splitlines()[0]
+    assert queries and not [q for q in queries if header in q]
+    assert summary == slices_summary(conn, slices, "r1")
+    assert (summary.usage_rows, summary.line_items, summary.exceptions) == (4, 3, 1)
+    assert summary.totals_by_currency == {"USD": Decimal("0.72")}
