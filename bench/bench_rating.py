@@ -13,12 +13,27 @@ side with 2 connections (the DAG's default, ``[rafay_billing] rating_connections
 - re-ratings after a VACUUM (what autovacuum does between real runs);
 - a re-rating after every price went up 1 % (every line item changes: the replace's worst case).
 
+Two cases, one after the other on the same data (``--cases``): ``plain`` (on-demand prices only) and
+``contracts`` (every 10th org from org 1 has a GPU-hour reservation on one profile, over capacity
+for half of them and under for the others; every 10th org from org 0 has two month-priced profiles,
+``gpu_month`` and ``instance_month``), each with every connection count.
+
+What explains a figure, printed under each rating: the seconds per phase of ``rate_slices`` (summed
+over connections; ``commit`` is the outermost COMMIT) and its slowest SQL files; the CPU seconds of
+the rating's server processes and of this process against what the whole machine was busy with (the
+rest is other processes: on a shared machine, the reason a 2-connection rating gets less than two
+cores) and steal; the WAL written, checkpoints, autovacuum/autoanalyze runs and temporary files of
+the server during it. Before and after the ratings, a one-core CPU baseline (a fixed Python loop and
+``bench/cpu_baseline_query.sql``): a rating's ratio to it is what compares across machines. The
+set-up (data generation, landing, history, VACUUM) is not timed in the rating figures.
+
 Prints the ``EXPLAIN (ANALYZE, BUFFERS)`` plan of every statement of the first rating (in a
-transaction that is rolled back) and the indexes they used. Target: <= 10 s on 2 cores, for the first
-rating and the immediate re-rating.
+transaction that is rolled back) and the indexes they used (``--no-explain``: not). Target: <= 10 s,
+for the first rating and the immediate re-rating, on 2 and on 1 connection, in both cases.
 
     .venv/bin/python bench/bench_rating.py [--rows 1000000] [--orgs 1000] [--prices 10000] [--history-days 6]
-                                           [--repeats 2] [--connections 2 1]
+                                           [--repeats 2] [--connections 2 1] [--cases plain contracts]
+                                           [--reserved-every 10] [--monthly-every 10] [--no-explain]
 """
 
 from __future__ import annotations
@@ -552,8 +567,8 @@ def main(argv: list[str] | None = None) -> int:
         d = series[(case, default)]
         print(f"rate_window [{case}] over {args.rows:,} usage rows of one day, {args.prices:,}-row price book (wall "
               f"time incl. slice lookup, guard, stage, apply, coverage, summary, commit), {default} connection(s): "
-              f"first {d['first']:.2f} s ({d['first'] / baseline:.0f}x the PostgreSQL baseline); immediate "
-              f"re-rating {d['immediate']:.2f} s ({d['immediate'] / baseline:.0f}x)"
+              f"first {d['first']:.2f} s ({d['first'] / baseline:.1f}x the PostgreSQL baseline); immediate "
+              f"re-rating {d['immediate']:.2f} s ({d['immediate'] / baseline:.1f}x)"
               + (f"; re-rating median {d['settled']:.2f} s (after VACUUM)" if d["settled"] is not None else "")
               + (f"; after a price change {changed.seconds:.2f} s" if changed and case == args.cases[0] else "") + ".")
         for n in args.connections[1:]:
@@ -572,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
         "item": "3 rating", "metric": f"rate_window, {args.rows:,} rows of one day x {args.prices:,} prices",
         "baseline": f"PostgreSQL CPU baseline {baseline:.3f} s, Python {min(python_s, python_after):.3f} s",
         "result": "; ".join(parts) + (f"; price change {changed.seconds:.2f} s" if changed else ""),
-        "ratio": f"first {series[(args.cases[0], default)]['first'] / baseline:.0f}x the baseline",
+        "ratio": f"first {series[(args.cases[0], default)]['first'] / baseline:.1f}x the baseline",
         "target": "<= 10 s first and re-rating", "met": met,
     }))
     return 0
