@@ -239,16 +239,18 @@ def _rate_group(
         cur.execute(sql("rating/settings.sql"))
         corrected: list[Correction] = []
         failed: list[RatingFailure] = []
+        rows: list[tuple[Any, ...]] | None = None
         try:
             with conn.transaction():
-                corrected = _rate_set(cur, slices, run_id, billing_start=billing_start)
+                corrected, rows = _rate_set(cur, slices, run_id, billing_start=billing_start)
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
             corrected, failed = _rate_each_org(conn, cur, slices, run_id, exc, billing_start)
         if failed:
             _record_failed(cur, [s for s in slices if s.org_id in {f.org_id for f in failed}], failed, run_id)
-        summary = _summary(cur, params, len(slices))
+        # the set-based rating's coverage step returned the summary; after a failure it is read again
+        summary = _summary_of(rows, len(slices)) if rows is not None else _summary(cur, params, len(slices))
     return replace(summary, corrections=tuple(corrected), failed=tuple(failed))
 
 
@@ -277,7 +279,7 @@ def _rate_each_org(
     for org_id, days in orgs.items():
         try:
             with conn.transaction():
-                corrected.extend(_rate_set(cur, days, run_id, safe_times=True, billing_start=billing_start))
+                corrected.extend(_rate_set(cur, days, run_id, safe_times=True, billing_start=billing_start)[0])
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
@@ -302,9 +304,10 @@ def _record_failed(cur: Any, slices: Sequence[DaySlice], failed: Sequence[Rating
 
 
 def _rate_set(cur: Any, slices: Sequence[DaySlice], run_id: str, *, safe_times: bool = False,
-              billing_start: date | None = None) -> list[Correction]:
+              billing_start: date | None = None) -> tuple[list[Correction], list[tuple[Any, ...]]]:
     """Rate ``slices`` set-based on ``cur`` (inside the caller's transaction): stage, reservation
-    coverage, apply or correct, coverage. Returns the corrections written. ``safe_times``: read record
+    coverage, apply or correct, coverage. Returns the corrections written and the slices' summary rows
+    (``rating/record_coverage.sql``, as ``run_summary.sql`` gives them). ``safe_times``: read record
     times through a validating function (slower) rather than a cast that fails the statement on a time
     it cannot read."""
     params = {**_slice_params(slices), "run_id": run_id, "hours_tolerance": HOURS_TOLERANCE,
@@ -327,14 +330,14 @@ def _rate_set(cur: Any, slices: Sequence[DaySlice], run_id: str, *, safe_times: 
     if rerated or closed_slices:
         cur.execute(_rate_into("pg_temp", "rated_days"), {**params, **_slice_params(rerated + closed_slices)})
         cover_stage(cur, [s for s in rerated + closed_slices if (s.org_id, s.usage_date) in reserved], run_id,
-                    billing_start)
+                    billing_start, safe_times=safe_times)
     if rerated:
         _apply(cur, {**params, **_slice_params(rerated)})
     corrected: list[Correction] = []
     if closed_slices:
         corrected = _correct(cur, {**params, **_slice_params(closed_slices)}, run_id)
     cur.execute(sql("rating/record_coverage.sql"), params)
-    return corrected
+    return corrected, cur.fetchall()
 
 
 def _pairs(cur: Any, name: str, params: dict[str, Any]) -> set[tuple[str, date]]:
@@ -436,11 +439,16 @@ def slices_summary(conn: Any, slices: Sequence[DaySlice], run_id: str) -> Rating
 
 def _summary(cur: Any, params: dict[str, Any], slices: int) -> RatingSummary:
     cur.execute(sql("rating/run_summary.sql"), params)
+    return _summary_of(cur.fetchall(), slices)
+
+
+def _summary_of(rows: Sequence[tuple[Any, ...]], slices: int) -> RatingSummary:
+    """A summary from (kind, key, value) rows (``rating/run_summary.sql``, ``record_coverage.sql``)."""
     totals: dict[str, Decimal] = {}
     per_currency: dict[str, int] = {}
     reasons: dict[str, int] = dict.fromkeys(REASONS, 0)
     counts: dict[str, int] = {}
-    for kind, key, value in cur.fetchall():
+    for kind, key, value in rows:
         if kind == "currency":
             totals[key] = value
         elif kind == "currency_items":

@@ -48,17 +48,20 @@ def _reservations(cur: Any, org_ids: set[str]) -> dict[tuple[str, str, str], lis
     return by_profile
 
 
-def cover_stage(cur: Any, slices: Sequence[DaySlice], run_id: str, billing_start: date | None = None) -> int:
+def cover_stage(cur: Any, slices: Sequence[DaySlice], run_id: str, billing_start: date | None = None, *,
+                safe_times: bool = False) -> int:
     """Split the stage's instance items of ``slices`` (rated on demand from ``run_id``'s usage) into
-    covered parts and on-demand rests by the current reservations; returns how many covered parts."""
+    covered parts and on-demand rests by the current reservations; returns how many covered parts.
+    ``safe_times``: read record times as rating did (see ``rating/rate_days.sql``)."""
     if not slices:
         return 0
     params = _params(slices)
     by_profile = _reservations(cur, {s.org_id for s in slices})
     cur.execute(sql("reservations/stage_items.sql"), params)
+    pairs = {(s.org_id, s.usage_date) for s in slices}
     groups: dict[tuple[str, date, str, str], list[tuple[Any, ...]]] = {}
     for row in cur.fetchall():
-        if (row[0], row[2], row[3]) in by_profile:
+        if (row[0], row[2], row[3]) in by_profile and (row[0], row[1]) in pairs:
             groups.setdefault((row[0], row[1], row[2], row[3]), []).append(row)
     terms: dict[tuple[str, date, str, str], DayTerms] = {}
     for org_id, day, ptype, profile in groups:
@@ -67,7 +70,7 @@ def cover_stage(cur: Any, slices: Sequence[DaySlice], run_id: str, billing_start
             terms[(org_id, day, ptype, profile)] = found
     if not terms:
         return 0
-    in_term = _in_term_hours(cur, params, run_id, terms)
+    in_term = _in_term_hours(cur, {**params, "safe_times": safe_times}, run_id, terms)
     parts: list[tuple[tuple[str, date, str, str], Part]] = []
     for key, term in terms.items():
         usage = [InstanceUsage(r[4], r[5], r[6], r[7], r[8], in_term.get((*key, r[4]), Fraction(0)))
@@ -104,6 +107,7 @@ def _write(cur: Any, parts: Sequence[tuple[tuple[str, date, str, str], Part]]) -
         if not p.covered_by:
             rows[(*k, p.instance_key, "")] = (p.quantity, p.usage_hours)
     keys = list(rows)
+    org_ids = sorted({k[0] for k in keys})
     cur.execute(sql("reservations/create_parts.sql"))
     cur.execute(sql("reservations/insert_parts.sql"), {
         "org_ids": [k[0] for k in keys], "usage_dates": [k[1] for k in keys], "profile_types": [k[2] for k in keys],
@@ -112,4 +116,4 @@ def _write(cur: Any, parts: Sequence[tuple[tuple[str, date, str, str], Part]]) -
     })
     cur.execute(sql("reservations/analyze_parts.sql"))
     for name in ("insert_covered_parts", "remove_covered_items", "reduce_on_demand"):
-        cur.execute(sql(f"reservations/{name}.sql"))
+        cur.execute(sql(f"reservations/{name}.sql"), {"org_ids": org_ids})
