@@ -7,10 +7,14 @@ what was issued is checked in the billing database.
 The billing database holds two ended months, billed through the real loader and rater; each close waits
 in ``awaiting_input`` on ``approve_invoices``. Approve: the drafts are issued as they are, numbered then.
 Reject: the close fails with the reviewer's comment, nothing is numbered, the drafts are kept, discarded.
+
+The delivery DAG is unpaused too (issue 24): an approved close's Asset event makes the scheduler start
+``rafay_billing_delivery``, which posts the issued documents, signed, to a local billing system.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -26,8 +30,9 @@ import pytest
 from rafay_billing.ledger.coverage import register_orgs
 from rafay_billing.period import Period
 from rafay_devkit.airflow_env import airflow_env
+from rafay_devkit.billing_receiver import Receiver
 from rafay_devkit.local_airflow import LocalAirflow
-from rafay_provider.settings import CLOSE_DAG_ID
+from rafay_provider.settings import CLOSE_DAG_ID, DELIVERY_DAG_ID
 from rafay_simulator import RafaySimulator, SimulatorConfig
 from tests.support.billed import PRICE_BOOK, Usage, bill
 from tests.support.db import create_database
@@ -40,6 +45,7 @@ FIRST = Period.before(datetime.combine(LAST.start, datetime.min.time(), tzinfo=U
 RUN_TIMEOUT = 600
 ANSWER_AFTER_SECONDS = 15
 APPROVAL = "approve_invoices"
+SIGNING_SECRET = "whsec-approval-e2e-5c1d"
 
 
 @dataclass
@@ -48,6 +54,7 @@ class Stack:
     billing_dsn: str
     landing: Path
     artifacts: Path
+    receiver: Receiver
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         with psycopg.connect(self.billing_dsn) as conn:
@@ -105,6 +112,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Ite
         home / "airflow", rafay_url=sim.url, rafay_api_key=sim.api_key, billing_dsn=billing_dsn,
         data_uri=landing.as_uri(), price_book_uri=prices.as_uri(), billing_start_date=TODAY.date().isoformat(),
     )
+    receiver = Receiver(secret=SIGNING_SECRET).__enter__()
+    env["AIRFLOW_CONN_BILLING_DELIVERY"] = json.dumps(
+        {"conn_type": "http", "host": receiver.url, "password": SIGNING_SECRET})
     env.update({"AIRFLOW__RAFAY_BILLING__CLOSE_APPROVAL": "required",
                 "AIRFLOW__RAFAY_BILLING__APPROVAL_ASSIGNED_USERS": "admin:Finance Admin",
                 "AIRFLOW__RAFAY_BILLING__APPROVAL_TIMEOUT_HOURS": "48"})
@@ -113,9 +123,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Ite
         airflow.start()
         airflow.wait_for_dag(CLOSE_DAG_ID)
         airflow.unpause(CLOSE_DAG_ID)
-        yield Stack(airflow, billing_dsn, landing, artifacts)
+        airflow.wait_for_dag(DELIVERY_DAG_ID)
+        airflow.unpause(DELIVERY_DAG_ID)
+        yield Stack(airflow, billing_dsn, landing, artifacts, receiver)
     finally:
         airflow.stop()
+        receiver.__exit__(None, None, None)
         sim.stop()
 
 
@@ -152,6 +165,19 @@ def test_approve_through_the_rest_api_issues_the_drafts_as_they_are(stack: Stack
     assert detail["decision"] == "Approve" and detail["outcome"] == "issued"
     assert detail["responded_by"] == "admin" and detail["responded_at"]
     assert detail["totals_seen"] == summary["totals"] and detail["comment"] == "checked against the contracts"
+
+    # the close's Asset event starts the delivery under the scheduler: both documents posted once, signed
+    from rafay_devkit.airflow_client import wait_for
+
+    ids = [r[0] for r in stack.query("SELECT invoice_id FROM billing.invoices WHERE period_start = %s", (FIRST.start,))]
+    wait_for(lambda: set(stack.receiver.stored) >= set(ids), timeout=RUN_TIMEOUT, interval=2.0,
+             what="the delivery DAG to post the issued documents", on_timeout=lambda: str(client.dag_runs(DELIVERY_DAG_ID)))
+    [delivery] = client.dag_runs(DELIVERY_DAG_ID)
+    assert delivery["run_type"] == "asset_triggered", delivery
+    assert client.wait_for_run(DELIVERY_DAG_ID, delivery["dag_run_id"], timeout=RUN_TIMEOUT)["state"] == "success"
+    assert dict(stack.receiver.acknowledgements) == dict.fromkeys(ids, 1)
+    assert stack.receiver.bad_signatures == 0 and stack.receiver.replays == 0
+    assert stack.query("SELECT DISTINCT status FROM billing.deliveries") == [("delivered",)]
 
 
 def test_reject_through_the_rest_api_fails_the_close_with_the_comment_and_numbers_nothing(stack: Stack) -> None:
