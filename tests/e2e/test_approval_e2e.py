@@ -19,6 +19,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,7 +113,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Ite
         home / "airflow", rafay_url=sim.url, rafay_api_key=sim.api_key, billing_dsn=billing_dsn,
         data_uri=landing.as_uri(), price_book_uri=prices.as_uri(), billing_start_date=TODAY.date().isoformat(),
     )
-    receiver = Receiver(secret=SIGNING_SECRET).__enter__()
+    receiving = ExitStack()
+    receiver = receiving.enter_context(Receiver(secret=SIGNING_SECRET))
     env["AIRFLOW_CONN_BILLING_DELIVERY"] = json.dumps(
         {"conn_type": "http", "host": receiver.url, "password": SIGNING_SECRET})
     env.update({"AIRFLOW__RAFAY_BILLING__CLOSE_APPROVAL": "required",
@@ -128,7 +130,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Ite
         yield Stack(airflow, billing_dsn, landing, artifacts, receiver)
     finally:
         airflow.stop()
-        receiver.__exit__(None, None, None)
+        receiving.close()
         sim.stop()
 
 

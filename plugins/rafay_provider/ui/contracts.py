@@ -21,6 +21,7 @@ from rafay_billing.contracts.mrc import compute_mrc
 from rafay_billing.contracts.source import Contract
 from rafay_billing.contracts.store import read_contracts
 from rafay_billing.period import Period
+from rafay_billing.periods.close import closed_period
 from rafay_billing.periods.preview import month_charges_with_mrc
 from rafay_provider.ui.queries import PAGE_SIZE, Page, fetch_rows, like_pattern, paged
 
@@ -92,10 +93,6 @@ def contract_orgs(conn: Any, *, search: str | None = None, limit: int = PAGE_SIZ
     return paged(conn, "ui/contract_orgs.sql", {"pattern": like_pattern(search)}, limit, offset)
 
 
-def _closed(conn: Any, month: Period) -> bool:
-    return any(p["period_start"] == month.start for p in fetch_rows(conn, "ui/periods.sql", {}))
-
-
 def reservation_use(conn: Any, reservations: list[Contract], month: Period,
                     billing_start: date | None = None) -> list[ReservationUse]:
     """Each reservation's capacity and covered usage per day of ``month`` (days inside its term only)."""
@@ -128,7 +125,7 @@ def org_contracts(conn: Any, org_id: str, month: Period, billing_start: date | N
 
     with conn.cursor(row_factory=dict_row) as cur:
         contracts = read_contracts(cur, "ui/org_contracts.sql", {"org_id": org_id})
-    closed = _closed(conn, month)
+    closed = closed_period(conn, month) is not None
     if closed:
         charges = [ChargeRow(r["contract_id"] or "", r["charge_category"], r["currency"], r["pricing_unit"],
                              Decimal(r["quantity"]), Decimal(r["amount"]), r["instance"] or "")
