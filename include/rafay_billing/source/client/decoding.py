@@ -10,7 +10,14 @@ character (a server writes one record the same way each time; equal values spell
 not taken for a repeat, the direction that never hides data: the exact-duplicate rule of
 extraction and the count checks still apply).
 
-Anything the fast path does not expect (a body that is not a JSON object, bad JSON, an encoding it
+Two fast paths, tried in turn. First ``msgspec`` (a compiled JSON decoder, already an Airflow
+dependency): the page split into raw values, the items array into each record's raw bytes (its
+fingerprint), every value decoded with numbers with a fraction or exponent handed over as their text to
+``Decimal``. It refuses what ``json`` would read differently or not at all (``NaN``, lone surrogates,
+trailing commas, integers beyond Python's limit), so whatever it returns is what ``json`` returns.
+Then the ``json`` scanner element by element (what it refused, e.g. a page with a ``NaN``).
+
+Anything neither fast path expects (a body that is not a JSON object, bad JSON, an encoding it
 would decode differently) goes through :func:`decode_json` itself, so every error and every value
 stays exactly what it was; such a page has no raw fingerprints (the pager then falls back to
 ``repr``).
@@ -24,12 +31,17 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-_MAX_INT_DIGITS = 4000  # below Python's int-from-text limit (4300); longer integers parse as Decimal
+import msgspec
 
 
 def _json_int(text: str) -> int | Decimal:
-    """JSON integers as int, except absurdly long ones (Python refuses those): Decimal, never an error."""
-    return int(text) if len(text) <= _MAX_INT_DIGITS else Decimal(text)
+    """JSON integers as int, except absurdly long ones Python's ``int`` refuses (over 4,300 digits):
+    Decimal, never an error. msgspec gives an int exactly when ``int`` can (it refuses the others), so
+    both fast paths agree with this."""
+    try:
+        return int(text)
+    except ValueError:
+        return Decimal(text)
 
 
 def decode_json(body: bytes) -> Any:
@@ -51,17 +63,42 @@ class _NotFast(Exception):
     """The page is not one the fast path reads: :func:`decode_json` decides."""
 
 
+_VALUE = msgspec.json.Decoder(float_hook=Decimal)
+_PAIRS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_RAW_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
+_MSGSPEC_REFUSED = (msgspec.DecodeError, UnicodeDecodeError)  # ValidationError is a DecodeError
+
+
 def decode_page(body: bytes, items_field: str) -> tuple[Any, list[int] | None]:
     """``(decode_json(body), fingerprints)``: one ``hash`` of each record's raw text in the page's
     ``items_field`` array, in order, or None when the page went through :func:`decode_json` (see the
     module's docstring). Raises what :func:`decode_json` raises."""
     if body[:1] == b"{" and json.detect_encoding(body) == "utf-8":  # decoded as json.loads decodes it
         try:
+            return _compiled_page(body, items_field)
+        except _MSGSPEC_REFUSED:
+            pass
+        try:
             text = body.decode("utf-8", "surrogatepass")
             return _page(text, items_field)
         except (_NotFast, ValueError, StopIteration, IndexError):
             pass
     return decode_json(body), None
+
+
+def _compiled_page(body: bytes, items_field: str) -> tuple[dict, list[int] | None]:
+    """The page through msgspec: its pairs as raw values, the items array record by record."""
+    decode = _VALUE.decode
+    data: dict[str, Any] = {}
+    prints: list[int] | None = None
+    for key, raw in _PAIRS.decode(body).items():  # a repeated key: first place, last value, as json
+        if key == items_field and memoryview(raw)[0] == 0x5B:  # "["
+            records = _RAW_ITEMS.decode(raw)
+            prints = [hash(bytes(record)) for record in records]
+            data[key] = [decode(record) for record in records]
+        else:
+            data[key] = decode(raw)
+    return data, prints
 
 
 def _page(text: str, items_field: str) -> tuple[dict, list[int] | None]:
@@ -117,7 +154,7 @@ def _array(text: str, idx: int) -> tuple[list, int, list[int]]:
     while True:
         value, end = scan(text, idx)
         append(value)
-        fingerprint(hash(text[idx:end]))
+        fingerprint(hash(text[idx:end].encode("utf-8", "surrogatepass")))  # its raw bytes, as msgspec's path
         char = text[end]
         if char in _SPACE:
             end = ws(text, end).end()

@@ -26,7 +26,8 @@ BODIES = [
     b'{"instance_usage_data": {"not": "a list"}, "instance_usage_data": [{"a": 1}]}',
     b'{"instance_usage_data": "text"}',
     b'{"instance_usage_data": [1, "two", [3]]}',
-    b'{"instance_usage_data": [{"n": ' + b"9" * 4100 + b"}]}",  # beyond Python's int limit: a Decimal
+    b'{"instance_usage_data": [{"n": ' + b"9" * 4100 + b"}]}",  # long, but an int Python reads
+    b'{"instance_usage_data": [{"n": ' + b"9" * 4400 + b', "m": -' + b"9" * 4300 + b"}]}",  # beyond: Decimals
     b'{"instance_usage_data": [{"n": -0, "e": 1e-7, "f": 0.0000001}]}',
     '{"instance_usage_data": [{"name": "caf\u00e9 \u2603 \U0001f600"}]}'.encode(),
     b'\xef\xbb\xbf{"instance_usage_data": [{"a": 1}]}',  # a BOM: json.loads' own path
@@ -87,8 +88,26 @@ def test_each_record_is_fingerprinted_by_its_raw_text() -> None:
     assert data[ITEMS][3]["b"] == Decimal("2.50")
 
 
+def test_integers_beyond_pythons_limit_are_decimals_on_every_path() -> None:
+    body = b'{"instance_usage_data": [{"n": ' + b"9" * 4400 + b', "i": ' + b"9" * 4100 + b"}]}"
+    for data in (decode_page(body, ITEMS)[0], decode_json(body)):
+        record = data[ITEMS][0]
+        assert type(record["n"]) is Decimal and record["n"] == Decimal("9" * 4400)
+        assert type(record["i"]) is int
+
+
+def test_a_record_has_one_fingerprint_whichever_path_read_its_page() -> None:
+    """msgspec's path and the json scanner's (a page with NaN) fingerprint the same raw bytes, so a
+    record that comes again on a page of the other kind is still recognised as a repeat."""
+    record = '{"name": "caf\u00e9 ☃", "raw_usage": 2.50, "parameters": [{"name": "GPU", "label_value": "8"}]}'
+    compiled = decode_page(('{"instance_usage_data": [' + record + "]}").encode(), ITEMS)[1]
+    scanned = decode_page(('{"instance_usage_data": [{"x": NaN}, ' + record + "]}").encode(), ITEMS)[1]
+    assert compiled is not None and scanned is not None
+    assert compiled[0] == scanned[1]
+
+
 def test_pages_of_the_usual_shapes_take_the_fast_path() -> None:
-    for body in BODIES[:2] + BODIES[2:3] + BODIES[16:17]:
+    for body in BODIES[:2] + BODIES[2:3] + BODIES[17:18]:
         assert decode_page(body, ITEMS)[1] is not None, body
     assert decode_page(json.dumps({ITEMS: [{"a": i} for i in range(3)]}).encode(), ITEMS)[1] is not None
-    assert decode_page(BODIES[17], ITEMS)[1] is None  # a BOM: decoded by json.loads, no raw fingerprints
+    assert decode_page(BODIES[18], ITEMS)[1] is None  # a BOM: decoded by json.loads, no raw fingerprints
