@@ -29,6 +29,9 @@ from rafay_billing.window import Window, WindowError, parse_utc
 
 if TYPE_CHECKING:
     from rafay_billing.period import Period
+    from rafay_billing.source.client import RafayClient
+    from rafay_billing.source.extract import OrgExtraction, OrgRef
+    from rafay_billing.source.sources import UsageSource
 
 log = logging.getLogger("rafay_billing.cli")
 
@@ -312,13 +315,7 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str], *, whole_process:
     try:
         with client:
             orgs = source.list_orgs(client, window)
-            workers = max(1, min(concurrency, len(orgs)))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rafay-org") as pool:
-                futures = [
-                    pool.submit(source.extract_org, client, o, window, org_seq=i, concurrency=concurrency)
-                    for i, o in enumerate(orgs)
-                ]
-                results = [f.result() for f in futures]
+            results = _extract_orgs(source, client, orgs, window, concurrency)
     except RafayError as exc:
         print(f"rafay-billing: error: {exc}", file=sys.stderr)
         return 1
@@ -340,6 +337,27 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str], *, whole_process:
     if whole_process:
         gc.freeze()  # the rows too: the process ends here
     return 0
+
+
+def _extract_orgs(
+    source: UsageSource, client: RafayClient, orgs: list[OrgRef], window: Window, concurrency: int
+) -> list[OrgExtraction]:
+    """Every org's extraction, ``concurrency`` orgs at a time, in listing order.
+
+    Every org's profile listing is queued first: at the end of the run only usage requests remain,
+    which fill every slot, instead of an org whose usage still waits for its own profile listing
+    (one more round trip with the other slots idle)."""
+    workers = max(1, min(concurrency, len(orgs)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rafay-org") as pool:
+        ahead = [pool.submit(source.list_ahead, client, o) for o in orgs]
+
+        def extract(i: int, org: OrgRef) -> OrgExtraction:
+            # its listing was queued before this task, so a worker has taken it already: never a deadlock
+            return source.extract_org(client, org, window, org_seq=i, concurrency=concurrency,
+                                      listed=ahead[i].result())
+
+        futures = [pool.submit(extract, i, o) for i, o in enumerate(orgs)]
+        return [f.result() for f in futures]
 
 
 def _waive_day(text: str | None) -> date:

@@ -281,6 +281,26 @@ def _from_disk(row: list) -> tuple:
     return tuple(row)
 
 
+@dataclass(frozen=True)
+class ListedProfiles:
+    """An org's profiles, listed ahead of its usage: what :func:`extract_org` reads first, and the
+    listing's requests already counted in ``stats`` (the org's counters go on from there)."""
+
+    profiles: list[ProfileRef]
+    stats: ClientStats
+    started: float
+
+
+def list_profiles(client: RafayClient, org_id: str, *, on_page: PageHook | None = None) -> ListedProfiles:
+    """The org's profiles (its first request of an extraction). Why on its own: a caller extracting
+    many orgs can ask for every org's profile listing first, so no org's usage waits at the end of a
+    run behind its own profile listing (see the ``metrics`` command)."""
+    started = time.perf_counter()
+    stats = ClientStats()
+    items = client.iter_profiles(org_id, on_page=_unkeyed_page_hook(on_page), stats=stats)
+    return ListedProfiles([ProfileRef.from_item(p) for p in items], stats, started)
+
+
 def extract_org(
     client: RafayClient,
     org_id: str,
@@ -291,6 +311,7 @@ def extract_org(
     concurrency: int | None = None,
     on_page: PageHook | None = None,
     keep_rows: bool = True,
+    listed: ListedProfiles | None = None,
 ) -> OrgExtraction:
     """Read an org's profiles, then every profile's usage for ``window``, ``concurrency`` at a time.
 
@@ -310,16 +331,16 @@ def extract_org(
     all kept; rating sums them. Exact duplicates (same id, start, end and hours) are kept once,
     counted and logged. Records without an id are all kept, as the seed keeps them. Each row names
     its raw page file (``page_file_name("usage", profile, page_no)``, relative to the org's folder)
-    and its index in that page.
+    and its index in that page. ``listed``: the org's profiles from :func:`list_profiles`, when the
+    caller listed them ahead (same ``on_page``); else they are listed here.
     """
     if concurrency is None:
         concurrency = client.concurrency
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-    started = time.perf_counter()
-    stats = ClientStats()
-    profile_hook = _unkeyed_page_hook(on_page)
-    profiles = [ProfileRef.from_item(p) for p in client.iter_profiles(org_id, on_page=profile_hook, stats=stats)]
+    if listed is None:
+        listed = list_profiles(client, org_id, on_page=on_page)
+    started, stats, profiles = listed.started, listed.stats, listed.profiles
     reader = _ProfileReader(client, org_id, organization, window, org_seq, on_page, stats, keep_rows)
     spools = _read_profiles(reader, profiles, concurrency)
 

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rafay_billing.source.client import PageHook, RafayClient
-from rafay_billing.source.extract import OrgExtraction, OrgRef, extract_org, list_orgs
+from rafay_billing.source.extract import (
+    ListedProfiles,
+    OrgExtraction,
+    OrgRef,
+    extract_org,
+    list_orgs,
+    list_profiles,
+)
 from rafay_billing.window import Window
 
 API_V2 = "v2"
@@ -41,9 +48,15 @@ class UsageSource(Protocol):
     def list_orgs(self, client: RafayClient, window: Window, *, on_page: PageHook | None = None) -> list[OrgRef]:
         ...
 
+    def list_ahead(self, client: RafayClient, org: OrgRef) -> ListedProfiles | None:
+        """What ``extract_org`` reads before the usage and a caller may ask for earlier (v2: the org's
+        profiles), handed back as ``listed``; None when the source has nothing to list ahead."""
+        ...
+
     def extract_org(
         self, client: RafayClient, org: OrgRef, window: Window, *, org_seq: int,
         on_page: PageHook | None = None, keep_rows: bool = True, concurrency: int | None = None,
+        listed: ListedProfiles | None = None,
     ) -> OrgExtraction:
         ...
 
@@ -58,12 +71,16 @@ class V2Source:
     def list_orgs(self, client: RafayClient, window: Window, *, on_page: PageHook | None = None) -> list[OrgRef]:
         return list_orgs(client, on_page=on_page)
 
+    def list_ahead(self, client: RafayClient, org: OrgRef) -> ListedProfiles | None:
+        return list_profiles(client, org.org_id)
+
     def extract_org(
         self, client: RafayClient, org: OrgRef, window: Window, *, org_seq: int,
         on_page: PageHook | None = None, keep_rows: bool = True, concurrency: int | None = None,
+        listed: ListedProfiles | None = None,
     ) -> OrgExtraction:
         return extract_org(client, org.org_id, org.name, window, org_seq=org_seq, concurrency=concurrency,
-                           on_page=on_page, keep_rows=keep_rows)
+                           on_page=on_page, keep_rows=keep_rows, listed=listed)
 
 
 @dataclass(frozen=True)
@@ -78,9 +95,13 @@ class PartnerSource:
 
         return partner_orgs(client, window, on_page=on_page)
 
+    def list_ahead(self, client: RafayClient, org: OrgRef) -> ListedProfiles | None:
+        return None  # one listing per org: nothing to ask for ahead
+
     def extract_org(
         self, client: RafayClient, org: OrgRef, window: Window, *, org_seq: int,
         on_page: PageHook | None = None, keep_rows: bool = True, concurrency: int | None = None,
+        listed: ListedProfiles | None = None,
     ) -> OrgExtraction:
         from rafay_billing.source.partner import extract_partner_org
 

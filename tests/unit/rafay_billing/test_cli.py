@@ -163,6 +163,25 @@ def test_explicit_window_concurrency_and_summary(
     assert "4 orgs, 12 profiles, " in err and " retries" in err
 
 
+def test_every_orgs_profile_listing_goes_out_before_the_usage_of_the_last_orgs(
+    rafay_sim_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, frozen_clock: None
+) -> None:
+    """Issue 25: the profile listings are queued first, so the run does not end with an org whose
+    usage still waits for its own profile listing (one more round trip with the other slots idle).
+    Before, an org's listing went out only when one of the ``concurrency`` org workers got to it:
+    the last org's listing came after most of the usage requests."""
+    sim = rafay_sim_factory(orgs=16, profiles_per_org=(3, 3), latency_ms=5)
+    _env(monkeypatch, sim)
+    code, unsorted, _ = _run_command(monkeypatch, sim, tmp_path / "out", "--concurrency", "4")
+    assert code == 0 and unsorted is not None
+    order = [r.path.rsplit("/", 1)[1] for r in sorted(sim.requests, key=lambda r: r.started_at)]
+    assert order.count("profiles") == 16 and order.count("usage") == 48
+    last_listing = max(i for i, kind in enumerate(order) if kind == "profiles")
+    # the org listing, 16 profile listings, and at most the usage of the orgs whose listing a worker
+    # finished while the other workers took the last listings (3 workers x 3 profiles)
+    assert last_listing < 1 + 16 + 3 * 3, order
+
+
 def test_page_size_flag_sets_the_limit_asked_for(
     rafay_sim_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, frozen_clock: None
 ) -> None:

@@ -10,10 +10,10 @@ character (a server writes one record the same way each time; equal values spell
 not taken for a repeat, the direction that never hides data: the exact-duplicate rule of
 extraction and the count checks still apply).
 
-Two fast paths, tried in turn. First ``msgspec`` (a compiled JSON decoder, already an Airflow
-dependency): the page split into raw values, the items array into each record's raw bytes (its
-fingerprint), every value decoded with numbers with a fraction or exponent handed over as their text to
-``Decimal``. It refuses what ``json`` would read differently or not at all (``NaN``, lone surrogates,
+Two fast paths, tried in turn. First, for a page of at least :data:`COMPILED_FROM_BYTES`,
+``msgspec`` (a compiled JSON decoder, already an Airflow dependency): the page split into raw
+values, the items array into each record's raw bytes (its fingerprint), every value decoded with
+numbers with a fraction or exponent handed over as their text to ``Decimal``. It refuses what ``json`` would read differently or not at all (``NaN``, lone surrogates,
 trailing commas, integers beyond Python's limit), so whatever it returns is what ``json`` returns.
 Then the ``json`` scanner element by element (what it refused, e.g. a page with a ``NaN``).
 
@@ -30,8 +30,6 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
-
-import msgspec
 
 
 def _json_int(text: str) -> int | Decimal:
@@ -63,21 +61,40 @@ class _NotFast(Exception):
     """The page is not one the fast path reads: :func:`decode_json` decides."""
 
 
-_VALUE = msgspec.json.Decoder(float_hook=Decimal)
-_PAIRS = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_RAW_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
-_MSGSPEC_REFUSED = (msgspec.DecodeError, UnicodeDecodeError)  # ValidationError is a DecodeError
+COMPILED_FROM_BYTES = 64 * 1024
+"""Pages from this size on go through msgspec. Smaller ones (a few records: most listings of most
+tenants) are read by the json scanner, as fast for them: msgspec is imported only once a page is
+big enough to pay for its import (~8 ms, a tenth of the client's start-up)."""
+
+
+class _Compiled:
+    """msgspec's decoders, made on first use (see :data:`COMPILED_FROM_BYTES`)."""
+
+    def __init__(self) -> None:
+        import msgspec
+
+        self.value = msgspec.json.Decoder(float_hook=Decimal)
+        self.pairs = msgspec.json.Decoder(dict[str, msgspec.Raw])
+        self.raw_items = msgspec.json.Decoder(list[msgspec.Raw])
+        self.refused = (msgspec.DecodeError, UnicodeDecodeError)  # ValidationError is a DecodeError
+
+
+_compiled: _Compiled | None = None
 
 
 def decode_page(body: bytes, items_field: str) -> tuple[Any, list[int] | None]:
     """``(decode_json(body), fingerprints)``: one ``hash`` of each record's raw text in the page's
     ``items_field`` array, in order, or None when the page went through :func:`decode_json` (see the
     module's docstring). Raises what :func:`decode_json` raises."""
+    global _compiled
     if body[:1] == b"{" and json.detect_encoding(body) == "utf-8":  # decoded as json.loads decodes it
-        try:
-            return _compiled_page(body, items_field)
-        except _MSGSPEC_REFUSED:
-            pass
+        if len(body) >= COMPILED_FROM_BYTES:
+            compiled = _compiled or _Compiled()
+            _compiled = compiled
+            try:
+                return _compiled_page(compiled, body, items_field)
+            except compiled.refused:
+                pass
         try:
             text = body.decode("utf-8", "surrogatepass")
             return _page(text, items_field)
@@ -86,14 +103,14 @@ def decode_page(body: bytes, items_field: str) -> tuple[Any, list[int] | None]:
     return decode_json(body), None
 
 
-def _compiled_page(body: bytes, items_field: str) -> tuple[dict, list[int] | None]:
+def _compiled_page(compiled: _Compiled, body: bytes, items_field: str) -> tuple[dict, list[int] | None]:
     """The page through msgspec: its pairs as raw values, the items array record by record."""
-    decode = _VALUE.decode
+    decode = compiled.value.decode
     data: dict[str, Any] = {}
     prints: list[int] | None = None
-    for key, raw in _PAIRS.decode(body).items():  # a repeated key: first place, last value, as json
+    for key, raw in compiled.pairs.decode(body).items():  # a repeated key: first place, last value, as json
         if key == items_field and memoryview(raw)[0] == 0x5B:  # "["
-            records = _RAW_ITEMS.decode(raw)
+            records = compiled.raw_items.decode(raw)
             prints = [hash(bytes(record)) for record in records]
             data[key] = [decode(record) for record in records]
         else:

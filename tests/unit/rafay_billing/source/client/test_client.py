@@ -374,6 +374,28 @@ def test_requests_carry_the_key_header_and_debug_logs_never_do(caplog: pytest.Lo
     assert KEY not in caplog.text
 
 
+@responses.activate
+def test_a_cookie_the_console_sets_is_never_sent_back() -> None:
+    """The client sends what it resolved at construction and nothing else (issue 25 builds each GET
+    directly, without requests' Session): no cookie jar, as the blog script kept none. A cookie set
+    by a load balancer must not ride along with x-api-key on later requests."""
+    orgs = [{"name": f"Org {i}", "metadata": {"name": f"org{i}"}} for i in range(3)]
+    responses.add_callback(responses.GET, f"{BASE}/v2/organizations", callback=_with_cookie(_page_callback(orgs, 1)))
+    assert len(list(_client().iter_organizations())) == 3
+    sent = [call.request.headers for call in responses.calls]
+    assert len(sent) == 3 and all("Cookie" not in headers for headers in sent)
+    assert all(headers["x-api-key"] == KEY and headers["accept"] == "application/json" for headers in sent)
+    assert all(call.response.headers["Set-Cookie"].startswith("AWSALB=") for call in responses.calls)
+
+
+def _with_cookie(callback):  # type: ignore[no-untyped-def]
+    def with_cookie(request: requests.PreparedRequest) -> tuple[int, dict, str]:
+        status, headers, body = callback(request)
+        return status, {**headers, "Set-Cookie": "AWSALB=sticky; Path=/"}, body
+
+    return with_cookie
+
+
 # --- stats ---------------------------------------------------------------------------------------
 
 

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
 
+from rafay_billing.source.client import decoding
 from rafay_billing.source.client.decoding import decode_json, decode_page
 
 ITEMS = "instance_usage_data"
+
+
+@pytest.fixture(autouse=True, params=["compiled", "scanner"])
+def fast_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on both fast paths: msgspec (pages from COMPILED_FROM_BYTES on) and the json scanner."""
+    monkeypatch.setattr(decoding, "COMPILED_FROM_BYTES", 0 if request.param == "compiled" else 10**12)
+    return request.param
 
 BODIES = [
     b'{"instance_usage_data": [{"a": 1, "b": 2.50, "c": [1, {"d": null}]}, {"a": 2}], "count": 2, "offset": 0}',
@@ -96,14 +106,33 @@ def test_integers_beyond_pythons_limit_are_decimals_on_every_path() -> None:
         assert type(record["i"]) is int
 
 
-def test_a_record_has_one_fingerprint_whichever_path_read_its_page() -> None:
-    """msgspec's path and the json scanner's (a page with NaN) fingerprint the same raw bytes, so a
-    record that comes again on a page of the other kind is still recognised as a repeat."""
-    record = '{"name": "caf\u00e9 ☃", "raw_usage": 2.50, "parameters": [{"name": "GPU", "label_value": "8"}]}'
-    compiled = decode_page(('{"instance_usage_data": [' + record + "]}").encode(), ITEMS)[1]
-    scanned = decode_page(('{"instance_usage_data": [{"x": NaN}, ' + record + "]}").encode(), ITEMS)[1]
-    assert compiled is not None and scanned is not None
-    assert compiled[0] == scanned[1]
+def test_a_record_has_one_fingerprint_whichever_path_read_its_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    """msgspec's path and the json scanner's fingerprint the same raw bytes, so a record that comes
+    again on a page read the other way (a small page, or one with NaN) is still recognised as a repeat."""
+    record = r'{"name": "caf\u00e9 ' + "\u2603" + r'", "raw_usage": 2.50, "parameters": [{"name": "GPU", "label_value": "8"}]}'
+    page = ('{"instance_usage_data": [' + record + "]}").encode()
+    with_nan = ('{"instance_usage_data": [{"x": NaN}, ' + record + "]}").encode()
+    monkeypatch.setattr(decoding, "COMPILED_FROM_BYTES", 0)
+    compiled, refused = decode_page(page, ITEMS)[1], decode_page(with_nan, ITEMS)[1]
+    monkeypatch.setattr(decoding, "COMPILED_FROM_BYTES", 10**12)
+    scanned = decode_page(page, ITEMS)[1]
+    assert compiled is not None and refused is not None and scanned is not None
+    assert compiled[0] == refused[1] == scanned[0]
+
+
+def test_only_pages_from_the_threshold_on_import_msgspec() -> None:
+    """A tenant of small listings never pays for msgspec's import (a tenth of the client's start-up)."""
+    code = """
+import sys
+from rafay_billing.source.client.decoding import COMPILED_FROM_BYTES, decode_page
+decode_page(b'{"items": [{"a": 1.5}]}', "items")
+print("msgspec" in sys.modules)
+big = b'{"items": [' + b'{"a": 1.5},' * (COMPILED_FROM_BYTES // 11) + b'{}]}'
+assert decode_page(big, "items")[1] is not None
+print("msgspec" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True"]
 
 
 def test_pages_of_the_usual_shapes_take_the_fast_path() -> None:
