@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypedDict
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -66,6 +66,7 @@ from rafay_billing.source.client.transport import (
 from rafay_billing.source.client.urls import (
     check_api_key,
     check_key_transport,
+    encode_query,
     encode_segment,
     normalize_base_url,
 )
@@ -177,6 +178,37 @@ class RafayClient:
         if not from_env:
             return None
         return check_proxy_url(from_env, "the environment's proxy (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY)")
+
+    def open_connections(self, count: int) -> None:
+        """Open up to ``count`` connections to the console now, TCP and TLS handshakes included, into
+        the pool the requests take them from.
+
+        Why: a run starts with one listing (the organizations), whose round trip leaves every other
+        slot idle; the requests that follow it would each open a connection, their handshakes queued
+        behind one another on the client's and the server's CPU. Called on a helper thread while
+        that first request is in flight, the handshakes happen in its shadow. Best effort: whatever
+        fails here is left to the requests themselves to report (with their errors and retries);
+        nothing is sent. Not through a proxy (its tunnel is set up by the first request through it).
+        """
+        if self.proxy or count < 1:
+            return
+        opened: list[Any] = []
+        pool: Any = None
+        try:
+            pool = self._adapter.get_connection_with_tls_context(
+                self._prepared(self.base_url + "/"), self._verify, {}, self.cert
+            )
+            for _ in range(min(count, self.concurrency)):
+                conn = pool._get_conn()  # urllib3's own pool: a free connection, or a new one
+                opened.append(conn)
+                if conn.sock is None:
+                    conn.timeout = self.timeout[0]
+                    conn.connect()
+        except Exception as exc:
+            log.debug("opening connections to %s ahead of the requests: %s", self.base_url, short(exc))
+        finally:
+            for conn in opened:
+                pool._put_conn(conn)
 
     def _via(self) -> str:
         return f" through proxy {redact(self.proxy)}" if self.proxy else ""
@@ -350,7 +382,7 @@ class RafayClient:
         self, path: str, params: dict[str, Any], stats: ClientStats | None, items_field: str | None = None
     ) -> Page:
         """One GET with retries; a listing page (``items_field`` given) comes with its records' fingerprints."""
-        target = f"{path}?{urlencode(params)}" if params else path
+        target = f"{path}?{encode_query(params)}" if params else path
 
         def count_retry() -> None:
             for counter in (self.stats, stats):

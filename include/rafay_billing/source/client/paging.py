@@ -18,9 +18,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
-from urllib.parse import urlencode
 
 from rafay_billing.errors import RafayListingInconsistent, RafayPagingError, RafayResponseError
+from rafay_billing.source.client.urls import encode_query
 
 log = logging.getLogger("rafay_billing.source.client")
 
@@ -280,7 +280,7 @@ class Pager:
                 reply = ahead.take(listing.path, query)
                 page = reply if isinstance(reply, Page) else Page(*reply)
                 data, body = page.data, page.body
-                where = f"GET {listing.path}?{urlencode(query)}"
+                where = f"GET {listing.path}?{encode_query(query)}"
                 self.count_page()
                 if again and self.count_reread is not None:
                     self.count_reread()

@@ -7,9 +7,12 @@ profile names are percent-encoded so they can never change the path they are sen
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
-from urllib.parse import quote, urlsplit
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
 
 from rafay_billing.errors import RafayConfigError
 
@@ -103,3 +106,17 @@ def encode_segment(segment: str) -> str:
     if text and set(text) == {"."}:
         return "%2E" * len(text)
     return quote(text, safe="")
+
+
+def encode_query(params: Mapping[str, Any]) -> str:
+    """``urlencode(params)``, remembered: a run asks for the same few queries (one window, the first
+    page of each listing) hundreds of times, and encoding one cost more than sending it."""
+    try:
+        return _encoded(tuple(params.items()))
+    except TypeError:  # a value that is not hashable: encoded as it is
+        return urlencode(params)
+
+
+@functools.lru_cache(maxsize=4096)
+def _encoded(items: tuple[tuple[str, Any], ...]) -> str:
+    return urlencode(items)

@@ -102,6 +102,19 @@ def test_segments_are_percent_encoded() -> None:
     assert encode_segment("ü") == "%C3%BC"
 
 
+def test_a_query_is_encoded_as_urlencode_encodes_it_and_remembered() -> None:
+    from urllib.parse import urlencode
+
+    from rafay_billing.source.client.urls import _encoded, encode_query
+
+    query = {"start_time": "2026-11-10T00:00:00Z", "end_time": "2026-11-11T00:00:00+00:00", "offset": 0, "limit": 100,
+             "name": "a b/ü&x=1"}
+    assert encode_query(query) == urlencode(query)
+    hits = _encoded.cache_info().hits
+    assert encode_query(dict(query)) == urlencode(query) and _encoded.cache_info().hits == hits + 1
+    assert encode_query({"ids": ["a", "b"]}) == urlencode({"ids": ["a", "b"]})  # not hashable: encoded as is
+
+
 # --- paging ------------------------------------------------------------------------------------
 
 
