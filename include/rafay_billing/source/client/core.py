@@ -1,13 +1,13 @@
 """``RafayClient``: the Airflow-free HTTP client for Rafay's usage metering APIs.
 
 Why its own client rather than ``requests.get`` per call (the blog script) or Airflow's HttpHook:
-billing reads hundreds of listings per night, so it needs one pooled session, timeouts on every
+billing reads hundreds of listings per night, so it needs one connection pool, timeouts on every
 request, retries that tell transient failures (429, gateway errors, dropped connections) from
 permanent ones (bad key, unknown org), listings that follow ``offset``/``limit``/``count`` to the
 end without trusting the server to behave, and exact decimals for hours. It imports no Airflow:
 the ``rafay-billing`` command uses it directly, the Airflow hook wraps it.
 
-This module is the client itself (session, one attempt, status errors, the listings it knows);
+This module is the client itself (connection pool, one attempt, status errors, the listings it knows);
 the URL rules live in :mod:`.urls`, the retry policy in :mod:`.retry`, the pager in :mod:`.paging`
 and the counters in :mod:`.stats`.
 
@@ -94,7 +94,7 @@ class _ErrorFields(TypedDict):
 
 
 class RafayClient:
-    """Reads Rafay's organizations, profiles and usage; one pooled session, bounded concurrency.
+    """Reads Rafay's organizations, profiles and usage; one connection pool, bounded concurrency.
 
     At most ``concurrency`` requests are in flight at once across all threads using the client
     (the connection pool has the same size), so callers may fan out freely with thread pools.
