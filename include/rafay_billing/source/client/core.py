@@ -203,7 +203,11 @@ class RafayClient:
                 opened.append(conn)
                 if conn.sock is None:
                     conn.timeout = self.timeout[0]
-                    conn.connect()
+                    try:
+                        conn.connect()
+                    except BaseException:
+                        conn.close()  # back in the pool unconnected: the request that takes it connects
+                        raise
         except Exception as exc:
             log.debug("opening connections to %s ahead of the requests: %s", self.base_url, short(exc))
         finally:
