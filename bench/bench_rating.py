@@ -73,6 +73,7 @@ from rafay_billing.ledger.price_book import COLUMNS as PRICE_COLUMNS
 from rafay_billing.ledger.price_book import sync_price_book
 from rafay_billing.ledger.rating import (
     HOURS_TOLERANCE,
+    _fill_params,
     landed_slices,
     rate_window,
     rating_statements,
@@ -150,6 +151,7 @@ def _phase(name: str, after_rate_days: bool) -> str:
         "rating/analyze_stage.sql": "stage prices", "rating/rate_days.sql": "rate_days",
         "rating/delete_changed_items.sql": "apply (delete changed, insert new)",
         "rating/insert_rated_items.sql": "apply (delete changed, insert new)",
+        "rating/slices_to_fill.sql": "apply (delete changed, insert new)",
         "rating/record_coverage.sql": "record coverage (and summary)", "rating/run_summary.sql": "summary",
     }
     if name == "rating/slices_with_items.sql" and after_rate_days:
@@ -431,10 +433,12 @@ def explain(conn, into_stage: bool) -> list[tuple[str, float, str]]:
             if name.endswith(("create_stage.sql", "analyze_stage.sql")):
                 cur.execute(statement)
                 continue
-            if name.endswith("slices_with_items.sql"):
+            if name.endswith("slices_to_fill.sql"):
                 cur.execute(statement, params)
-                kept = cur.fetchall()
-                params = {**params, "kept_org_ids": [o for o, _ in kept], "kept_usage_dates": [d for _, d in kept]}
+                fill = _fill_params(params, cur.fetchall())
+                if fill is None:  # every slice complete: rate_slices does not run the insert
+                    break
+                params = fill
                 continue
             started = time.perf_counter()
             # bench only: the very statement rate_slices runs, explained

@@ -356,10 +356,22 @@ def _apply(cur: Any, params: dict[str, Any]) -> None:
     """Make the re-rated open slices' line items what the stage holds: delete what differs, insert
     what is new (what is unchanged stays as it is)."""
     cur.execute(sql("rating/delete_changed_items.sql"), params)
-    kept = _pairs(cur, "rating/slices_with_items.sql", params)
-    cur.execute(sql("rating/insert_rated_items.sql"), {
-        **params, "kept_org_ids": [o for o, _ in kept], "kept_usage_dates": [d for _, d in kept],
-    })
+    cur.execute(sql("rating/slices_to_fill.sql"), params)
+    fill = _fill_params(params, cur.fetchall())
+    if fill is not None:
+        cur.execute(sql("rating/insert_rated_items.sql"), fill)
+
+
+def _fill_params(params: dict[str, Any], counts: Sequence[tuple[str, date, int, int]]) -> dict[str, Any] | None:
+    """The parameters of ``rating/insert_rated_items.sql`` from ``rating/slices_to_fill.sql``'s counts:
+    only the slices that hold fewer items than the stage (the others are complete), with the ones that
+    still hold some as kept; None when every slice is complete (an unchanged re-rating: no insert)."""
+    todo = [(o, d, held) for o, d, held, staged in counts if held < staged]
+    if not todo:
+        return None
+    kept = [(o, d) for o, d, held in todo if held > 0]
+    return {**params, "org_ids": [o for o, _, _ in todo], "usage_dates": [d for _, d, _ in todo],
+            "kept_org_ids": [o for o, _ in kept], "kept_usage_dates": [d for _, d in kept]}
 
 
 @dataclass(frozen=True)
@@ -383,7 +395,7 @@ def rating_statements(into_stage: bool = False) -> list[tuple[str, Any]]:
         return [*head, ("rating/rate_days.sql", _rate_into("billing", "charge_line_items"))]
     return [*head, ("rating/rate_days.sql", _rate_into("pg_temp", "rated_days")),
             *[(f"rating/{n}.sql", sql(f"rating/{n}.sql"))
-              for n in ("delete_changed_items", "slices_with_items", "insert_rated_items")]]
+              for n in ("delete_changed_items", "slices_to_fill", "insert_rated_items")]]
 
 
 def _correct(cur: Any, params: dict[str, Any], run_id: str) -> list[Correction]:

@@ -35,7 +35,9 @@
 -- once for both inserts; and an instance with a single record (nearly all) makes its line item
 -- without a sort or an aggregate.
 WITH slices AS MATERIALIZED (
-    SELECT org_id, usage_date, billing.utc_midnight(usage_date) AS day_start
+    -- day_end once per slice, not three times per record (timestamptz + interval is a calendar computation)
+    SELECT org_id, usage_date, billing.utc_midnight(usage_date) AS day_start,
+           billing.utc_midnight(usage_date) + interval '1 day' AS day_end
     FROM unnest(%(org_ids)s::text[], %(usage_dates)s::date[]) AS s (org_id, usage_date)
 ),
 records AS NOT MATERIALIZED (
@@ -86,13 +88,13 @@ records AS NOT MATERIALIZED (
             FROM (
                 SELECT b.*,
                        b.outside_detail IS NULL AND b.length_s > 0
-                           AND (b.ts < s.day_start OR b.te > s.day_start + interval '1 day') AS straddles
+                           AND (b.ts < s.day_start OR b.te > s.day_end) AS straddles
                 FROM (
                     SELECT a.*,
                            CASE
                                WHEN a.ts IS NULL OR a.te IS NULL OR a.invalid_reason IS NOT NULL
                                     OR a.usage_hours IS NULL OR a.usage_hours < 0 THEN NULL
-                               WHEN a.te < a.ts OR a.ts >= s.day_start + interval '1 day' OR a.te < s.day_start
+                               WHEN a.te < a.ts OR a.ts >= s.day_end OR a.te < s.day_start
                                     OR (a.te = s.day_start AND a.ts < a.te) THEN
                                    'record [' || a.record_start || ', ' || a.record_end || ') does not meet '
                                    || a.usage_date || ' (UTC)'
@@ -102,7 +104,7 @@ records AS NOT MATERIALIZED (
                            END AS outside_detail
                     FROM (
                         SELECT z.*, extract(epoch FROM z.te - z.ts) AS length_s,
-                               extract(epoch FROM least(z.te, s.day_start + interval '1 day')
+                               extract(epoch FROM least(z.te, s.day_end)
                                                   - greatest(z.ts, s.day_start)) AS inside_s
                         FROM (
                             SELECT r.org_id, r.usage_date, r.window_start, r.window_end, r.organization,
@@ -119,7 +121,12 @@ records AS NOT MATERIALIZED (
                             WHERE r.org_id = s.org_id AND r.usage_date = s.usage_date AND r.run_id = %(run_id)s
                             OFFSET 0
                         ) AS z
+                        -- fences: without them the planner flattens a, b and c into one projection and
+                        -- evaluates length_s, outside_detail and straddles again at every reference
+                        -- (straddles three times, each with outside_detail and its NUMERIC division)
+                        OFFSET 0
                     ) AS a
+                    OFFSET 0
                 ) AS b
             ) AS c
             OFFSET 0

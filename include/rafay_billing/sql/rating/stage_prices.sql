@@ -46,7 +46,10 @@ usage_keys AS (
         OFFSET 0
     ) AS k
 ),
-patterns AS (
+-- MATERIALIZED: written once for all slices, then joined with the price book in one join; inlined, the
+-- planner ran the join inside the loop over slices and read the whole price book once per slice
+-- (1,000 slices x 10,000 rows at the benchmark's size; 0.59 -> 0.26 CPU-s at 200 slices)
+patterns AS MATERIALIZED (
     SELECT k.org_id, k.usage_date, k.day_start, k.profile_type, k.profile, k.labels,
            CASE WHEN m.by_org THEN k.org_id ELSE '' END AS match_org,
            CASE WHEN m.by_profile THEN k.profile ELSE '' END AS match_profile,
