@@ -17,7 +17,6 @@ import importlib
 import logging
 import os
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -315,8 +314,6 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str], *, whole_process:
           file=sys.stderr)
     try:
         with client:
-            # the other connections open while the first listing is in flight (see open_connections)
-            threading.Thread(target=client.open_connections, args=(concurrency - 1,), daemon=True).start()
             orgs = source.list_orgs(client, window)
             results = _extract_orgs(source, client, orgs, window, concurrency)
     except RafayError as exc:

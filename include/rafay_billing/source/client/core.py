@@ -179,41 +179,6 @@ class RafayClient:
             return None
         return check_proxy_url(from_env, "the environment's proxy (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY)")
 
-    def open_connections(self, count: int) -> None:
-        """Open up to ``count`` connections to the console now, TCP and TLS handshakes included, into
-        the pool the requests take them from.
-
-        Why: a run starts with one listing (the organizations), whose round trip leaves every other
-        slot idle; the requests that follow it would each open a connection, their handshakes queued
-        behind one another on the client's and the server's CPU. Called on a helper thread while
-        that first request is in flight, the handshakes happen in its shadow. Best effort: whatever
-        fails here is left to the requests themselves to report (with their errors and retries);
-        nothing is sent. Not through a proxy (its tunnel is set up by the first request through it).
-        """
-        if self.proxy or count < 1:
-            return
-        opened: list[Any] = []
-        pool: Any = None
-        try:
-            pool = self._adapter.get_connection_with_tls_context(
-                self._prepared(self.base_url + "/"), self._verify, {}, self.cert
-            )
-            for _ in range(min(count, self.concurrency)):
-                conn = pool._get_conn()  # urllib3's own pool: a free connection, or a new one
-                opened.append(conn)
-                if conn.sock is None:
-                    conn.timeout = self.timeout[0]
-                    try:
-                        conn.connect()
-                    except BaseException:
-                        conn.close()  # back in the pool unconnected: the request that takes it connects
-                        raise
-        except Exception as exc:
-            log.debug("opening connections to %s ahead of the requests: %s", self.base_url, short(exc))
-        finally:
-            for conn in opened:
-                pool._put_conn(conn)
-
     def _via(self) -> str:
         return f" through proxy {redact(self.proxy)}" if self.proxy else ""
 

@@ -641,48 +641,6 @@ def test_sim_tls_with_a_ca_bundle(rafay_sim_factory) -> None:
         list(_sim_client(sim).iter_organizations())
 
 
-def test_sim_connections_opened_ahead_are_the_ones_the_requests_use(rafay_sim_factory) -> None:
-    """Issue 25: the metrics command opens the pool's other connections (TLS handshakes included)
-    while its first listing is in flight; nothing is sent on them until a request needs them."""
-    sim = rafay_sim_factory(orgs=6, tls=True)
-    client = _sim_client(sim, verify=sim.ca_bundle, concurrency=3)
-    client.open_connections(3)
-    assert _settled(lambda: sim.connections_opened) == 3 and sim.requests == []
-    client.open_connections(3)  # already open: none more
-    assert _settled(lambda: sim.connections_opened) == 3
-    threads = [threading.Thread(target=lambda o=o: list(client.iter_profiles(o["metadata"]["name"])))
-               for o in client.iter_organizations()]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(sim.requests) == 7 and _settled(lambda: sim.connections_opened) == 3
-
-
-def _settled(read):  # type: ignore[no-untyped-def]
-    """A counter of the simulator's once it has stopped moving (its accept loop counts a connection
-    on its own thread, a moment after the client's handshake returned)."""
-    last, deadline = read(), time.monotonic() + 5
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        now = read()
-        if now == last:
-            return now
-        last = now
-    return last
-
-
-def test_opening_connections_ahead_is_best_effort(rafay_sim_factory, caplog: pytest.LogCaptureFixture) -> None:
-    """A console that cannot be reached is left to the requests to report (with their errors and retries)."""
-    sim = rafay_sim_factory(orgs=1, tls=True)
-    caplog.set_level(logging.DEBUG, logger="rafay_billing.source.client")
-    client = _sim_client(sim, concurrency=2)  # no CA bundle: the handshake fails
-    client.open_connections(2)
-    assert "opening connections to" in caplog.text and sim.requests == []
-    with pytest.raises(RafayTransportError, match="TLS failure"):
-        list(client.iter_organizations())
-
-
 # --- listings that change while they are paged (issue 9, defect 3) --------------------------------
 
 
