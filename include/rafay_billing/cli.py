@@ -348,13 +348,15 @@ def _extract_orgs(
     which fill every slot, instead of an org whose usage still waits for its own profile listing
     (one more round trip with the other slots idle)."""
     workers = max(1, min(concurrency, len(orgs)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rafay-org") as pool:
+    with (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rafay-org") as pool,
+          ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="rafay-profile") as profiles):
         ahead = [pool.submit(source.list_ahead, client, o) for o in orgs]
 
         def extract(i: int, org: OrgRef) -> OrgExtraction:
-            # its listing was queued before this task, so a worker has taken it already: never a deadlock
+            # its listing was queued before this task, so a worker has taken it already: never a
+            # deadlock; the profiles are read on the one shared pool (it never waits for an org)
             return source.extract_org(client, org, window, org_seq=i, concurrency=concurrency,
-                                      listed=ahead[i].result())
+                                      listed=ahead[i].result(), pool=profiles)
 
         futures = [pool.submit(extract, i, o) for i, o in enumerate(orgs)]
         return [f.result() for f in futures]

@@ -13,6 +13,7 @@ which source produced the rows.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -56,8 +57,10 @@ class UsageSource(Protocol):
     def extract_org(
         self, client: RafayClient, org: OrgRef, window: Window, *, org_seq: int,
         on_page: PageHook | None = None, keep_rows: bool = True, concurrency: int | None = None,
-        listed: ListedProfiles | None = None,
+        listed: ListedProfiles | None = None, pool: Executor | None = None,
     ) -> OrgExtraction:
+        """One org's usage rows for ``window``. ``listed``: what :meth:`list_ahead` gave for it;
+        ``pool``: an executor shared across orgs to read on (else the source makes its own)."""
         ...
 
 
@@ -77,10 +80,10 @@ class V2Source:
     def extract_org(
         self, client: RafayClient, org: OrgRef, window: Window, *, org_seq: int,
         on_page: PageHook | None = None, keep_rows: bool = True, concurrency: int | None = None,
-        listed: ListedProfiles | None = None,
+        listed: ListedProfiles | None = None, pool: Executor | None = None,
     ) -> OrgExtraction:
         return extract_org(client, org.org_id, org.name, window, org_seq=org_seq, concurrency=concurrency,
-                           on_page=on_page, keep_rows=keep_rows, listed=listed)
+                           on_page=on_page, keep_rows=keep_rows, listed=listed, pool=pool)
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ class PartnerSource:
     def extract_org(
         self, client: RafayClient, org: OrgRef, window: Window, *, org_seq: int,
         on_page: PageHook | None = None, keep_rows: bool = True, concurrency: int | None = None,
-        listed: ListedProfiles | None = None,
+        listed: ListedProfiles | None = None, pool: Executor | None = None,
     ) -> OrgExtraction:
         from rafay_billing.source.partner import extract_partner_org
 

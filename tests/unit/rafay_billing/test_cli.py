@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -180,6 +181,29 @@ def test_every_orgs_profile_listing_goes_out_before_the_usage_of_the_last_orgs(
     # the org listing, 16 profile listings, and at most the usage of the orgs whose listing a worker
     # finished while the other workers took the last listings (3 workers x 3 profiles)
     assert last_listing < 1 + 16 + 3 * 3, order
+
+
+def test_every_orgs_profiles_are_read_on_one_shared_pool(
+    rafay_sim_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, frozen_clock: None
+) -> None:
+    """Issue 25: the command reads every org's profiles on one pool of ``concurrency`` threads, not on a
+    pool made and ended for each org (a fifth of the command's CPU went to those threads)."""
+    from rafay_billing.source import extract
+
+    readers: list[str] = []
+    read = extract._ProfileReader.__call__
+
+    def recording(self, profile):  # type: ignore[no-untyped-def]
+        readers.append(threading.current_thread().name)
+        return read(self, profile)
+
+    monkeypatch.setattr(extract._ProfileReader, "__call__", recording)
+    sim = rafay_sim_factory(orgs=12, profiles_per_org=(3, 3))
+    _env(monkeypatch, sim)
+    code, unsorted, _ = _run_command(monkeypatch, sim, tmp_path / "out", "--concurrency", "4")
+    assert code == 0 and unsorted is not None and len(readers) == 36
+    assert all(name.startswith("rafay-profile") for name in readers), set(readers)
+    assert len(set(readers)) <= 4
 
 
 def test_page_size_flag_sets_the_limit_asked_for(
