@@ -346,7 +346,8 @@ def _extract_orgs(
 
     Every org's profile listing is queued first: at the end of the run only usage requests remain,
     which fill every slot, instead of an org whose usage still waits for its own profile listing
-    (one more round trip with the other slots idle)."""
+    (one more round trip with the other slots idle). Every org's profiles are read on one shared
+    pool of ``concurrency`` threads, not on a pool made and ended per org."""
     workers = max(1, min(concurrency, len(orgs)))
     with (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rafay-org") as pool,
           ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="rafay-profile") as profiles):

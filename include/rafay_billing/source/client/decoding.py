@@ -13,8 +13,9 @@ extraction and the count checks still apply).
 Two fast paths, tried in turn. First, for a page of at least :data:`COMPILED_FROM_BYTES`,
 ``msgspec`` (a compiled JSON decoder, already an Airflow dependency): the page split into raw
 values, the items array into each record's raw bytes (its fingerprint), every value decoded with
-numbers with a fraction or exponent handed over as their text to ``Decimal``. It refuses what ``json`` would read differently or not at all (``NaN``, lone surrogates,
-trailing commas, integers beyond Python's limit), so whatever it returns is what ``json`` returns.
+numbers with a fraction or exponent handed over as their text to ``Decimal``. It refuses what
+``json`` would read differently or not at all (``NaN``, lone surrogates, trailing commas, integers
+beyond Python's limit), so whatever it returns is what ``json`` returns.
 Then the ``json`` scanner element by element (what it refused, e.g. a page with a ``NaN``).
 
 Anything neither fast path expects (a body that is not a JSON object, bad JSON, an encoding it
