@@ -164,8 +164,11 @@ def migrate_metadata_db(env: dict[str, str]) -> None:
 def dags_test(
     env: dict[str, str], logical_date: str, conf: dict | None = None, *, dag_id: str = BILLING_DAG_ID
 ) -> subprocess.CompletedProcess:
-    """``airflow dags test <dag_id> <date> [-c conf]`` (the daily billing DAG unless told), output captured."""
-    cmd = [airflow_bin(), "dags", "test", dag_id, logical_date]
+    """``airflow dags test <dag_id> <date> [-c conf]`` (the daily billing DAG unless told), output captured.
+
+    Run through :mod:`rafay_devkit.dags_test_runner`: the same command, without building the Task
+    Execution API's older versions in every run."""
+    cmd = [sys.executable, "-m", "rafay_devkit.dags_test_runner", "dags", "test", dag_id, logical_date]
     if conf:
         cmd += ["-c", json.dumps(conf)]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
