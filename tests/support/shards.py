@@ -1,7 +1,7 @@
 """Split one pytest run into N concurrent shards (``make test``: two, one per core).
 
 Almost all of ``make test`` is ``tests/e2e``, and an ``airflow dags test`` run is one busy core (about
-11 s of CPU, single-threaded) while the other core waits; the topology files (real scheduler,
+10 s of CPU, single-threaded) while the other core waits; the topology files (real scheduler,
 workers, browser) mostly wait on their components' loops. Two shards run side by side use both cores.
 
 How a shard is chosen (``pytest --shard I/N``, applied in ``tests/conftest.py``): whole files, never
@@ -32,30 +32,31 @@ from pathlib import Path
 
 from tests.support.paths import REPO
 
-# Seconds per file, measured one file at a time with ``--durations=0`` on the 2-core machine
-# (2026-12-07, other work on it: noisy, good enough to balance; the wheel install's a guess). Keys are paths from the repo root.
+# Seconds per file (setup, calls and teardown), from ``make test PYTEST_ARGS=--durations=0`` on a clean
+# clone on the 2-core machine (2026-12-07, the two shards side by side, as they run). Keys are paths
+# from the repo root.
 FILE_SECONDS: dict[str, float] = {
     # airflow dags test files
-    "tests/e2e/test_close_e2e.py": 280,
-    "tests/e2e/test_ledger_e2e.py": 280,
-    "tests/e2e/test_dag_e2e.py": 230,
-    "tests/e2e/test_corrections_e2e.py": 160,
-    "tests/e2e/test_partner_source_e2e.py": 130,
-    "tests/e2e/test_guards_close_e2e.py": 90,
-    "tests/e2e/test_guards_e2e.py": 70,
-    "tests/e2e/test_wheel_install.py": 30,
-    "tests/e2e/test_contracts_close_e2e.py": 55,
-    "tests/e2e/test_alerts_e2e.py": 45,
-    "tests/e2e/test_s3_landing.py": 65,
-    "tests/e2e/test_metrics_e2e.py": 20,
-    "tests/e2e/test_secrets_backend_e2e.py": 20,
+    "tests/e2e/test_ledger_e2e.py": 233,
+    "tests/e2e/test_corrections_e2e.py": 191,
+    "tests/e2e/test_close_e2e.py": 172,
+    "tests/e2e/test_dag_e2e.py": 169,
+    "tests/e2e/test_partner_source_e2e.py": 89,
+    "tests/e2e/test_guards_close_e2e.py": 87,
+    "tests/e2e/test_s3_landing.py": 73,
+    "tests/e2e/test_guards_e2e.py": 56,
+    "tests/e2e/test_alerts_e2e.py": 46,
+    "tests/e2e/test_contracts_close_e2e.py": 33,
     "tests/e2e/test_delivery_e2e.py": 20,
+    "tests/e2e/test_wheel_install.py": 19,
+    "tests/e2e/test_metrics_e2e.py": 15,
+    "tests/e2e/test_secrets_backend_e2e.py": 12,
     # topology (shard 1)
-    "tests/e2e/test_approval_e2e.py": 200,
-    "tests/e2e/test_faults.py": 180,
-    "tests/e2e/test_celery_topology.py": 170,
-    "tests/e2e/test_billing_view.py": 130,
-    "tests/e2e/test_topology.py": 180,
+    "tests/e2e/test_approval_e2e.py": 223,
+    "tests/e2e/test_celery_topology.py": 198,
+    "tests/e2e/test_topology.py": 197,
+    "tests/e2e/test_faults.py": 169,
+    "tests/e2e/test_billing_view.py": 115,
 }
 # A file not listed: seconds per test, by tier (tests/unit and tests/integration: about 1,240 tests in
 # 4.5 to 7.5 min).
