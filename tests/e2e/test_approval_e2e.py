@@ -269,3 +269,17 @@ def test_reject_then_approve_in_required_actions(stack: Stack, browser: Any) -> 
     assert decisions[-2:] == [("Reject", "wait for the credit from support", "discarded"),
                               ("Approve", "credit arrived", "issued")]
     page.context.close()
+
+    # approved in the UI, delivered as through the REST API: the close's Asset event posts each document
+    # once. Waited for to the end, so no delivery run is left for the stack's stop to wait out (the
+    # scheduler's SIGTERM waits for running tasks: 27 s of teardown when this test left it running).
+    from rafay_devkit.airflow_client import wait_for
+
+    ids = [r[0] for r in stack.query("SELECT invoice_id FROM billing.invoices WHERE period_start = %s", (LAST.start,))]
+    wait_for(lambda: set(stack.receiver.stored) >= set(ids), timeout=RUN_TIMEOUT, interval=2.0,
+             what="the delivery DAG to post the documents approved in the UI",
+             on_timeout=lambda: str(client.dag_runs(DELIVERY_DAG_ID)))
+    for delivery in client.dag_runs(DELIVERY_DAG_ID):
+        assert delivery["run_type"] == "asset_triggered", delivery
+        assert client.wait_for_run(DELIVERY_DAG_ID, delivery["dag_run_id"], timeout=RUN_TIMEOUT)["state"] == "success"
+    assert {i: stack.receiver.acknowledgements[i] for i in ids} == dict.fromkeys(ids, 1)
