@@ -460,6 +460,46 @@ def _load() -> str:
     return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def bench_async_floor(sim: Simulator, shape: Shape, runs: int, workdir: Path, concurrency: int = 8) -> dict:
+    """The command in-process against a bare asyncio fetch of the same requests (``bench/async_floor.py``),
+    alternated run by run after one untimed run of each; medians of the ratio to the served bound."""
+    from bench.async_floor import fetch_all
+
+    start = (WINDOW_END - timedelta(days=shape.days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    end = WINDOW_END.strftime("%Y-%m-%dT%H:%M:%SZ")
+    floors: list[tuple[float, float]] = []
+    ours: list[tuple[float, float]] = []
+    for run in range(runs + 1):
+        sim.reset()
+        started = time.perf_counter()
+        records = fetch_all(sim.url, API_KEY, sim.ca, start, end, concurrency)
+        wall = time.perf_counter() - started
+        log = sim.requests_log()
+        floor_requests = sum(1 for r in log if r["path"].startswith("/v2/"))
+        served = bounds(log, shape.latency_ms, concurrency)[1]
+        out = workdir / f"async-floor-ours-{run}"
+        command = run_command(sim, shape, concurrency, out, None)
+        our_served = bounds(command.log, shape.latency_ms, concurrency)[1]
+        our_requests = sum(1 for r in command.log if r["path"].startswith("/v2/"))
+        if floor_requests != our_requests:
+            raise SystemExit(f"the asyncio floor made {floor_requests} requests, the command {our_requests}")
+        label = "untimed" if run == 0 else f"run {run}"
+        print(f"  asyncio floor, {label}: {wall:.3f} s ({records} records, {floor_requests} requests; served bound "
+              f"{served:.3f} s: {wall / served:.2f}x) | the command in-process {command.wall_s:.3f} s (served bound "
+              f"{our_served:.3f} s: {command.wall_s / our_served:.2f}x) ({_load()})", flush=True)
+        if run:
+            floors.append((wall, wall / served))
+            ours.append((command.wall_s, command.wall_s / our_served))
+    result = {
+        "runs": runs, "concurrency": concurrency,
+        "floor_s": statistics.median(w for w, _ in floors), "floor_ratio": statistics.median(r for _, r in floors),
+        "ours_s": statistics.median(w for w, _ in ours), "ours_ratio": statistics.median(r for _, r in ours),
+    }
+    print(f"  asyncio floor (median of {runs}): {result['floor_s']:.3f} s = {result['floor_ratio']:.2f}x the served "
+          f"bound; the command in-process {result['ours_s']:.3f} s = {result['ours_ratio']:.2f}x", flush=True)
+    return result
+
+
 # --- one shape ---------------------------------------------------------------------------------------
 
 
@@ -480,6 +520,8 @@ def bench_shape(shape: Shape, args: argparse.Namespace, tmp: Path) -> dict:
             results["seed_s"] = seed_s
         if (args.process or args.process_only) and shape.seed and shape.name in args.process_shapes:
             results["process"] = bench_processes(sim, shape, args.process_runs or args.runs, workdir)
+        if args.async_floor and shape.seed and shape.name in args.process_shapes:
+            results["async_floor"] = bench_async_floor(sim, shape, args.process_runs or args.runs, workdir)
         for c in [] if args.process_only else args.concurrency:
             walls, cpus, ratios = [], [], []
             for run in range(args.runs):
@@ -584,6 +626,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--process-only", action="store_true", help="only the process runs (implies --process)")
     parser.add_argument("--cold-bytecode", action="store_true",
                         help="process runs without a bytecode cache (as PYTHONDONTWRITEBYTECODE leaves them)")
+    parser.add_argument("--async-floor", action="store_true",
+                        help="also compare the command in-process with a bare asyncio fetch of the same requests "
+                             "(bench/async_floor.py; the --process-shapes)")
     parser.add_argument("--profile", action="store_true", help="cProfile the first run of each concurrency")
     parser.add_argument("--profile-top", type=int, default=25)
     args = parser.parse_args(argv)
@@ -616,6 +661,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {result['shape']}  as a process (c = {e['concurrency']}, median of {e['runs']}): {e['wall_s']:.2f} s, "
                   f"start-up {e['startup_s']:.3f} s, {e['ratio']:.2f}x the bound {e['bound_s']:.2f} s (target <= 1.3x), "
                   f"{e['speedup_vs_seed']}x faster than the blog script as a process, {e['seed_s']:.2f} s (target >= 7x)")
+        if "async_floor" in result:
+            e = result["async_floor"]
+            print(f"  {result['shape']}  asyncio floor (c = {e['concurrency']}, median of {e['runs']}): "
+                  f"{e['floor_s']:.2f} s = {e['floor_ratio']:.2f}x the served bound; the command in-process "
+                  f"{e['ours_s']:.2f} s = {e['ours_ratio']:.2f}x")
     print(RESULT_PREFIX + json.dumps({"shapes": summary, "load": os.getloadavg()}))
     return 0
 
