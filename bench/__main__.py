@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): every benchmark in turn, each in a subprocess of its own, then a summary.
 
-    .venv/bin/python -m bench                   # all: extract load rating parse mapping memory celery night
+    .venv/bin/python -m bench                   # all: extract load rating ledger-key parse mapping memory celery night
     .venv/bin/python -m bench parse memory      # a subset, in the order given
     .venv/bin/python -m bench --quick           # smaller sizes and fewer runs (minutes, not the targets' sizes)
     .venv/bin/python -m bench --list            # what each one measures
@@ -140,6 +140,9 @@ BENCHES = [
     Bench("rating", "bench_rating.py", "3. rating 1,000,000 rows of one day against 10,000 prices in SQL (<= 10 s)",
           quick_args=("--rows", "200000", "--orgs", "200", "--prices", "2000", "--history-days", "1", "--repeats", "1"),
           extract=reported),
+    Bench("ledger-key", "bench_ledger_key.py",
+          "3b. what the ledger's key costs inserting a day of 1,000,000 items, against a narrower key and none",
+          quick_args=("--orgs", "200", "--repeats", "1"), extract=reported),
     Bench("parse", "bench_parse.py", "4. DagBag(dags/) time and parse-time imports (<= 0.5 s)",
           quick_args=("--runs", "3"), extract=reported),
     Bench("mapping", "bench_mapping.py", "5. 200 orgs through a real scheduler: per-mapped-task overhead, defaults",
