@@ -40,6 +40,11 @@ class RafayError(Exception):
         self.status = status
         self.excerpt = excerpt
 
+    def reworded(self, message: str) -> RafayError:
+        """The same error (its class, request, status and excerpt) saying ``message``: the caller that
+        knows the org or profile adds it, without losing what the client recorded."""
+        return type(self)(message, method=self.method, path=self.path, status=self.status, excerpt=self.excerpt)
+
 
 class RafayConfigError(RafayError):
     """The client cannot be built: console URL or API key missing or unusable, or the key would

@@ -439,10 +439,7 @@ def _collect(reader: _ProfileReader, profiles: list[ProfileRef], futures: list[F
             except RafayError as exc:
                 for pending in futures:
                     pending.cancel()
-                raise type(exc)(
-                    f"org {reader.org_id} ({reader.organization}), profile {profile.name}: {exc}",
-                    method=exc.method, path=exc.path, status=exc.status, excerpt=exc.excerpt,
-                ) from None
+                raise exc.reworded(f"org {reader.org_id} ({reader.organization}), profile {profile.name}: {exc}") from None
     except BaseException:
         wait(futures)
         for future in futures:

@@ -64,11 +64,10 @@ def partner_orgs(client: RafayClient, window: Window, *, on_page: PageHook | Non
     try:
         listed = list_orgs(client, on_page=on_page)
     except RafayNotFound as exc:
-        raise RafayNotFound(
+        raise exc.reworded(
             f"{exc}. The partner source takes its orgs from that listing; if this console serves only "
             "the partner billing API, set the rafay connection's extra api to partner_only (orgs are "
-            "then keyed by their partner id, so org-specific prices and history must use those ids)",
-            method=exc.method, path=exc.path, status=exc.status, excerpt=exc.excerpt,
+            "then keyed by their partner id, so org-specific prices and history must use those ids)"
         ) from None
     if all(o.partner_id for o in listed):
         return listed
@@ -200,10 +199,7 @@ def extract_partner_org(
                         spools.append(spool)
                         profiles |= names
                     except RafayError as exc:
-                        raise type(exc)(
-                            f"org {org.org_id} ({org.name}), partner {kind} usage: {exc}",
-                            method=exc.method, path=exc.path, status=exc.status, excerpt=exc.excerpt,
-                        ) from None
+                        raise exc.reworded(f"org {org.org_id} ({org.name}), partner {kind} usage: {exc}") from None
             except BaseException:
                 wait(futures)
                 for future in futures:
