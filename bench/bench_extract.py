@@ -321,17 +321,39 @@ def run_seed_process(sim: Simulator, shape: Shape, workdir: Path) -> ProcessRun:
     return _run_process(command, sim, workdir, _process_env(sim, shape, **extra))
 
 
+def run_floor_process(sim: Simulator, shape: Shape, out: Path) -> ProcessRun:
+    """``bench/stdlib_floor.py`` as a process: the same requests and a CSV with the standard library only."""
+    start = (WINDOW_END - timedelta(days=shape.days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    command = [sys.executable, str(REPO / "bench" / "stdlib_floor.py"), sim.url, API_KEY, sim.ca or "-", start,
+               WINDOW_END.strftime("%Y-%m-%dT%H:%M:%SZ"), str(out / "floor.csv"), str(DEFAULT_CONCURRENCY)]
+    out.mkdir()
+    return _run_process(command, sim, out, _process_env(sim, shape))
+
+
+def _phases(run: ProcessRun) -> str:
+    middle = run.wall_s - run.startup_s - run.tail_s
+    return f"start-up {run.startup_s:.3f} s, first request to last reply {middle:.3f} s, then {run.tail_s:.3f} s"
+
+
 def bench_processes(sim: Simulator, shape: Shape, runs: int, workdir: Path) -> dict:
-    """Both contenders as processes, alternated run by run, at the command's default concurrency,
-    after one untimed run of each (it fills the bytecode cache and the page cache, as on a machine
-    where the command has run before)."""
+    """The contenders as processes, alternated run by run, at the command's default concurrency, after
+    one untimed run of each (it fills the bytecode cache and the page cache, as on a machine where the
+    command has run before): the blog script, the command, and the standard-library floor
+    (``bench/stdlib_floor.py``: what any transport or start-up work could at most win)."""
     ours: list[ProcessRun] = []
     seeds: list[ProcessRun] = []
+    floors: list[ProcessRun] = []
     run_seed_process(sim, shape, workdir / "seed-process-warm-up")
     run_command_process(sim, shape, None, workdir / "ours-process-warm-up")
+    run_floor_process(sim, shape, workdir / "floor-process-warm-up")
     for run in range(runs):
         seeds.append(run_seed_process(sim, shape, workdir / f"seed-process-{run}"))
         ours.append(run_command_process(sim, shape, None, workdir / f"ours-process-{run}"))
+        floors.append(run_floor_process(sim, shape, workdir / f"floor-process-{run}"))
+        floor_requests = sum(1 for r in floors[-1].log if r["path"].startswith("/v2/"))
+        our_requests = sum(1 for r in ours[-1].log if r["path"].startswith("/v2/"))
+        if floor_requests != our_requests:
+            raise SystemExit(f"the standard-library floor made {floor_requests} requests, the command {our_requests}")
         if run == 0:
             for seed_file, our_file in zip(_files(workdir / "seed-process-0"), _files(workdir / "ours-process-0"),
                                            strict=True):
@@ -344,6 +366,9 @@ def bench_processes(sim: Simulator, shape: Shape, runs: int, workdir: Path) -> d
               f"{o.stats['connections_opened']} connections) = {o.wall_s / nominal:.2f}x the bound {nominal:.2f} s "
               f"(served {served:.2f} s: {o.wall_s / served:.2f}x); blog script {s.wall_s:5.2f} s (start-up "
               f"{s.startup_s:.3f} s) = {s.wall_s / o.wall_s:.1f}x slower ({_load()})", flush=True)
+        f = floors[-1]
+        print(f"    phases: the command {_phases(o)}; standard-library floor {f.wall_s:.2f} s "
+              f"({f.wall_s / nominal:.2f}x the bound): {_phases(f)}, {f.cpu_s:.2f} s CPU", flush=True)
     wall = statistics.median(r.wall_s for r in ours)
     seed = statistics.median(r.wall_s for r in seeds)
     nominal, served = bounds(ours[-1].log, shape.latency_ms, DEFAULT_CONCURRENCY)
@@ -355,9 +380,17 @@ def bench_processes(sim: Simulator, shape: Shape, runs: int, workdir: Path) -> d
               "seed_s": round(seed, 3), "speedup_vs_seed": round(seed / wall, 1),
               "seed_startup_s": round(statistics.median(r.startup_s for r in seeds), 3), "runs": runs,
               "bytecode_cache": BYTECODE_CACHE is not None}
+    floor = statistics.median(r.wall_s for r in floors)
+    result["floor"] = {"wall_s": round(floor, 3), "ratio": round(floor / nominal, 2),
+                       "startup_s": round(statistics.median(r.startup_s for r in floors), 3),
+                       "tail_s": round(statistics.median(r.tail_s for r in floors), 3),
+                       "cpu_s": round(statistics.median(r.cpu_s for r in floors), 3)}
     verdict = "met" if result["ratio"] <= 1.3 and result["speedup_vs_seed"] >= 7 else "MISSED"
     print(f"  as processes (median of {runs}): {wall:.2f} s = {result['ratio']:.2f}x the bound (target <= 1.3x), "
           f"{result['speedup_vs_seed']}x faster than the blog script's {seed:.2f} s (target >= 7x): {verdict}",
+          flush=True)
+    print(f"  standard-library floor as a process (median of {runs}): {floor:.2f} s = {result['floor']['ratio']:.2f}x "
+          f"the bound, start-up {result['floor']['startup_s']:.3f} s against the command's {result['startup_s']:.3f} s",
           flush=True)
     return result
 
