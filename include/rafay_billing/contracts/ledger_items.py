@@ -15,7 +15,7 @@ computes the same for an open month without writing (:mod:`rafay_billing.periods
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -40,31 +40,38 @@ def current_contracts(cur: Any) -> list[Contract]:
         return read_contracts(dcur, "contracts/current.sql")
 
 
-def eligible_spend(cur: Any, c: Contract, period: Period, billing_start: date | None = None) -> Decimal | Fraction:
+def eligible_spend(cur: Any, c: Contract, period: Period, billing_start: date | None = None,
+                   mrc: Mapping[tuple[str, str], Decimal] | None = None) -> Decimal | Fraction:
     """Rule 4: the org's usage charges in the commitment's currency for usage on the term's days of the
     month (from ``billing_start`` on), as currently rated: regular items and every later correction of
     those days; never purchases or true-ups. MRC counts too: the month's MRC items (and their
     corrections) when the term covers the whole month, else the exact per-day shares of the in-term
-    month-priced days (``unit_price × units ÷ days in the month``; a Fraction, rounded by the true-up)."""
+    month-priced days (``unit_price × units ÷ days in the month``; a Fraction, rounded by the true-up).
+
+    ``mrc``: the month's MRC per (org, currency) as computed now, counted instead of its month-level
+    items (what the preview needs: the close replaces drafted MRC items and re-corrects a closed
+    month's, so the items the ledger holds are not what the close will count)."""
     span = in_term_span(c, period.start_datetime, period.end_datetime, billing_start)
     if span is None:
         return Decimal(0)
     whole_month = span == (period.start_datetime, period.end_datetime)
     cur.execute(sql("contract_charges/eligible_spend.sql"), {
         "org_id": c.org_id, "currency": c.currency, "first_day": span[0].date(), "end_day": span[1].date(),
-        "month": period.start, "whole_month": whole_month})
+        "month": period.start, "whole_month": whole_month, "count_month_items": mrc is None})
     spend = Decimal(cur.fetchone()[0])
     if whole_month:
-        return spend
+        return spend if mrc is None else spend + mrc.get((c.org_id, c.currency), Decimal(0))
     return Fraction(spend) + in_term_share(cur, c.org_id, c.currency, span[0].date(), span[1].date())
 
 
 def compute_month_charges(cur: Any, period: Period, billing_start: date | None = None,
-                          contracts: Sequence[Contract] | None = None) -> list[MonthCharge]:
+                          contracts: Sequence[Contract] | None = None,
+                          mrc: Mapping[tuple[str, str], Decimal] | None = None) -> list[MonthCharge]:
     """Every contract's month-level charge of ``period`` (reservation fees, fees, true-ups), by contract
-    id, from the ledger as it stands on ``cur`` (``contracts``: these instead of the current ones)."""
+    id, from the ledger as it stands on ``cur`` (``contracts``: these instead of the current ones;
+    ``mrc``: the month's MRC per (org, currency) as computed now, see :func:`eligible_spend`)."""
     chosen = list(current_contracts(cur) if contracts is None else contracts)
-    eligible = {c.contract_id: eligible_spend(cur, c, period, billing_start)
+    eligible = {c.contract_id: eligible_spend(cur, c, period, billing_start, mrc)
                 for c in chosen if c.kind == "commitment"}
     return month_charges(chosen, period, eligible, billing_start)
 

@@ -73,6 +73,29 @@ def _same(issued: list[dict[str, Any]], fresh: Charge | None) -> bool:
         fresh.currency, fresh.amount, fresh.quantity)
 
 
+@dataclass(frozen=True)
+class MonthCorrection(Generic[K, T]):
+    """What differs for one key of a closed month: its issued rows (net per currency, to be reversed)
+    and its charge as computed now (None: nothing is owed any more)."""
+
+    key: K
+    month: Period
+    issued: tuple[dict[str, Any], ...]
+    new: T | None
+
+
+def month_differences(cur: Any, items: MonthItems[K, T], month: Period, fresh: Iterable[T]
+                      ) -> list[MonthCorrection[K, T]]:
+    """The keys of closed ``month`` whose ``fresh`` charge differs from what was issued (pending
+    corrections in open periods are not issued: they are replaced). Writes nothing: the close writes
+    these (:func:`correct_months`) and the preview shows them."""
+    by_key = {items.key(c): c for c in fresh}
+    issued = _issued(cur, items, month)
+    return [MonthCorrection(key, month, tuple(issued.get(key, [])), by_key.get(key))
+            for key in sorted(by_key.keys() | issued.keys())  # type: ignore[type-var]
+            if not _same(issued.get(key, []), by_key.get(key))]
+
+
 def correct_months(cur: Any, items: MonthItems[K, T], months: Iterable[Period], run_id: str,
                    billing_start: date | None = None) -> list[tuple[K, Period]]:
     """Compute the charges of closed ``months`` again and correct each one that differs from what was
@@ -80,14 +103,10 @@ def correct_months(cur: Any, items: MonthItems[K, T], months: Iterable[Period], 
     written: list[tuple[K, Period]] = []
     for month in sorted(set(months)):
         cur.execute(sql(f"{items.sql_dir}/delete_pending_corrections.sql"), {"month": month.start})
-        fresh = {items.key(c): c for c in items.compute(cur, month, billing_start)}
-        issued = _issued(cur, items, month)
-        for key in sorted(fresh.keys() | issued.keys()):  # type: ignore[type-var]
-            old, new = issued.get(key, []), fresh.get(key)
-            if _same(old, new):
-                continue
+        for change in month_differences(cur, items, month, items.compute(cur, month, billing_start)):
+            key, old, new = change.key, change.issued, change.new
             cur.execute(sql(f"{items.sql_dir}/next_correction.sql"),
-                        {"month": month.start, **items.next_params(key, new, old)})
+                        {"month": month.start, **items.next_params(key, new, list(old))})
             period, seq = cur.fetchone()
             for row in old:  # one reversal per issued currency, each its own correction number
                 params = items.params(items.reversal(row, month), run_id=run_id, billing_period_start=period,

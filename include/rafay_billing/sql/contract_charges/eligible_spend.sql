@@ -5,9 +5,11 @@
 -- purchase, true_up) never count; covered usage counts with its amount, 0. Month-priced days bill 0 as
 -- day items: their MRC (month-level usage items of the month, dated on its first day, and their
 -- corrections) counts here when the term covers the whole month (whole_month); for a part of a month the
--- caller adds the in-term days' exact shares (rafay_billing.contracts.mrc.in_term_share).
+-- caller adds the in-term days' exact shares (rafay_billing.contracts.mrc.in_term_share). A caller that
+-- counts the month's MRC as computed now (the preview: drafted MRC items would be replaced by the close,
+-- pending corrections of a closed month's MRC too) leaves the month-level items out (count_month_items).
 SELECT coalesce(sum(li.amount), 0) AS eligible
 FROM billing.charge_line_items AS li
 WHERE li.org_id = %(org_id)s AND li.currency = %(currency)s AND li.charge_category = 'usage'
   AND ((li.charge_level = 'day' AND li.usage_date >= %(first_day)s AND li.usage_date < %(end_day)s)
-       OR (%(whole_month)s AND li.charge_level = 'month' AND li.usage_date = %(month)s));
+       OR (%(whole_month)s AND %(count_month_items)s AND li.charge_level = 'month' AND li.usage_date = %(month)s));

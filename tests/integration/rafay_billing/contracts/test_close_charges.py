@@ -20,6 +20,7 @@ from rafay_billing.ledger.coverage import register_orgs
 from rafay_billing.period import Period
 from rafay_billing.periods.close import CloseResult, close_period, readiness
 from rafay_billing.periods.invoices import fetch_invoice_lines, fetch_invoices
+from rafay_billing.periods.preview import preview_period
 from tests.support.billed import Usage, bill
 
 NOV, DEC = Period(date(2026, 11, 1)), Period(date(2026, 12, 1))
@@ -240,6 +241,8 @@ def test_a_usage_correction_of_an_in_term_day_corrects_the_true_up_at_the_next_c
     bill(conn, [Usage("coke", date(2026, 11, 20), "h100-vm", "g1", "10", 8)], "r2")  # 110.00 -> 220.00
     bill(conn, [Usage(org, date(2026, 12, d), "cpu-vm", "x", "0") for org in ("coke", "pepsi")
                 for d in range(1, 32)], "dec")
+    # rule 6: the preview of December shows the November true-up's correction its close will write
+    [preview] = [d for d in preview_period(conn, DEC) if d.org_id == "coke"]
     december = _close(conn, DEC)
     new_true_up = _money(Fraction(500) - Fraction(Decimal("220.00") + Decimal("0.06")))
     assert _corrections(conn) == [("c-1", "reversal", -TRUE_UP, NOV.start, DEC.start),
@@ -247,3 +250,6 @@ def test_a_usage_correction_of_an_in_term_day_corrects_the_true_up_at_the_next_c
     coke = next(i for i in december.invoices if i.org_id == "coke")
     # December: a 1000 true-up (no usage), the 110.00 day correction, the November true-up's correction
     assert coke.subtotal == Decimal("1000.00") + Decimal("110.00") + (new_true_up - TRUE_UP)
+    assert preview.subtotal == coke.subtotal
+    assert sorted(ln.amount for ln in preview.lines if ln.contract_id == "c-1" and ln.charge_class == "correction"
+                  ) == [-TRUE_UP, new_true_up]

@@ -27,6 +27,7 @@ from rafay_billing.ledger.price_book import (
 from rafay_billing.period import Period
 from rafay_billing.periods.close import CloseResult, close_period
 from rafay_billing.periods.invoices import fetch_invoice_lines, fetch_invoices
+from rafay_billing.periods.preview import preview_period
 from tests.support.billed import Usage, bill
 
 NOV, DEC = Period(date(2026, 11, 1)), Period(date(2026, 12, 1))
@@ -197,12 +198,16 @@ def test_a_re_rated_closed_day_corrects_the_mrc_at_the_next_close(pg_conn: psyco
     bill(pg_conn, [Usage("coke", date(2027, 1, d), "cpu-vm", "x", "1") for d in range(1, 32)], "jan",
          price_book=PRICE_BOOK)
     jan = Period(date(2027, 1, 1))
+    [preview] = preview_period(pg_conn, jan)  # rule 6: the MRC correction the close will write, before it does
     result = close_period(pg_conn, jan, actor="test", issuer="ACME", now=datetime(2027, 2, 2, tzinfo=UTC))
     new = _money(Fraction(310) * 11 / 30)
     corrections = [(r[9], r[13], r[14]) for r in _mrc_items(pg_conn) if r[12] == "correction"]
     assert corrections == [(-issued, "reversal", jan.start), (new, "charge", jan.start)]
     [invoice] = result.invoices
     assert invoice.subtotal == Decimal("0.12") * 31 + (new - issued)
+    assert preview.subtotal == invoice.subtotal
+    assert [(ln.charge_class, ln.charge_level, ln.amount) for ln in preview.lines if ln.charge_level == "month"] == [
+        ("correction", "month", -issued), ("correction", "month", new)]
 
 
 # --- commitments count MRC; the preview shows it ----------------------------------------------------------
@@ -230,7 +235,7 @@ def test_mrc_counts_as_eligible_spend_of_a_commitment(pg_conn: psycopg.Connectio
 
 def test_the_preview_shows_the_open_months_mrc(pg_conn: psycopg.Connection) -> None:
     """Rule 6: `preview` prints the MRC as it stands (a line of its own), and the true-up counting it."""
-    from rafay_billing.periods.preview import describe_preview, preview_period
+    from rafay_billing.periods.preview import describe_preview
 
     _bill(pg_conn, _days("mrc-vm", "m1", 1, 6))
     sync_contracts(pg_conn, f"{CONTRACT_HEADER}\nc-1,coke,commitment,,,,,,100,USD,,2026-11-01,,,,min\n")
@@ -290,6 +295,32 @@ def test_mrc_in_focus_and_the_documents(pg_conn: psycopg.Connection, tmp_path: P
     assert [(ln["pricing_unit"], ln["amount"]) for ln in document["lines"] if ln.get("charge_level") == "month"] == [
         ("gpu_month", "400.00"), ("instance_month", "155.00")]
     assert render_invoice_html(with_lines, NOV).count("monthly recurring charge") == 2
+
+
+def test_the_preview_of_a_drafted_month_is_what_its_approval_would_issue(pg_conn: psycopg.Connection) -> None:
+    """Rule 6 with drafts awaiting approval (``close_approval = required``): the month stays open with its
+    month-level items drafted; the preview (and the Billing view's contract charges) computes them again
+    as the close will, replacing the drafted ones, so nothing is counted twice: not the MRC, not the fees,
+    and not the MRC in a whole-month commitment's eligible spend."""
+    from rafay_billing.contracts.mrc import compute_mrc
+    from rafay_billing.periods.drafts import draft_period
+    from rafay_billing.periods.preview import month_charges_with_mrc
+
+    _bill(pg_conn, _days("mrc-vm", "m1", 1, 6) + _days("mrc-vm", "m1", 7, 30, hours="0"))
+    _register(pg_conn, "coke")
+    sync_contracts(pg_conn, "\n".join([CONTRACT_HEADER, "c-1,coke,commitment,,,,,,100,USD,,2026-11-01,,,,min",
+                                       "f-1,coke,fee,,,,,,10,USD,monthly,2026-11-01,,,,support"]) + "\n")
+    mrc = _money(Fraction(310) * 6 / 30)  # 62.00; the true-up is 100 - 62.00, the fee 10
+    expected = mrc + (Decimal(100) - mrc) + Decimal(10)
+    [before] = preview_period(pg_conn, NOV)
+    drafts = draft_period(pg_conn, NOV, actor="test", issuer="ACME", now=datetime(2027, 1, 2, tzinfo=UTC))
+    [after] = preview_period(pg_conn, NOV)
+    assert before.subtotal == after.subtotal == drafts.drafts[0].subtotal == expected
+    assert [(ln.contract_id, ln.amount) for ln in after.lines if ln.charge_level == "month"] == [
+        (None, mrc), ("c-1", Decimal(100) - mrc), ("f-1", Decimal(10))]
+    with pg_conn.cursor() as cur:
+        charges = month_charges_with_mrc(cur, NOV, None, compute_mrc(cur, NOV))
+    assert {(c.contract_id, c.amount) for c in charges} == {("c-1", Decimal(100) - mrc), ("f-1", Decimal(10))}
 
 
 def test_drafting_twice_then_closing_writes_the_mrc_once_and_issues_the_drafts(pg_conn: psycopg.Connection) -> None:
