@@ -59,6 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="echo the limit asked for, not the (capped) page size served")
     p.add_argument("--ignore-paging", action="store_true",
                    help="seed-era server: whole listings, no paging fields, offset/limit ignored")
+    p.add_argument("--omit-paging-fields", action="store_true",
+                   help="page as asked (and capped) but send no count/offset/limit back")
     p.add_argument("--anomalies", action="store_true", help="include a few records with invalid usage values")
     p.add_argument("--now", type=_time, default=None, help="fixed simulated clock, e.g. 2026-11-27T00:00:00Z")
     p.add_argument("--tls", action="store_true", help="serve https with a throw-away CA (path printed on stderr)")
@@ -88,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         partner_default_limit=args.partner_default_limit, seed_fields_only=args.seed_fields_only,
         now=args.now, tls=args.tls, anomalies=args.anomalies, omit_count=args.omit_count,
         echo_requested_limit=args.echo_requested_limit, ignore_paging=args.ignore_paging,
+        omit_paging_fields=args.omit_paging_fields,
         apis=args.apis, org_listing_ids=args.org_listing_ids,
     )
     stop = threading.Event()

@@ -16,7 +16,9 @@ class SimulatorConfig:
     ``count`` out of listing replies; ``echo_requested_limit`` echoes the ``limit`` asked for rather
     than the page size served (with a cap and no count, a client that stops at the first page
     shorter than ``limit`` loses records); ``ignore_paging`` answers like a seed-era server: the
-    whole listing every time, whatever ``offset``/``limit`` say, with no paging fields at all.
+    whole listing every time, whatever ``offset``/``limit`` say, with no paging fields at all;
+    ``omit_paging_fields`` pages as asked (and as capped) but sends no paging field back: a reply of
+    such a server looks like a seed-era server's whole listing, and taking it for one loses records.
     ``apis`` says which APIs the console serves (``("v2",)``: a v2-only console; ``("partner",)``: a
     partner-only one, whose ``/v2/...`` answers 404); ``org_listing_ids`` adds each org's partner id
     to the org listing as ``metadata.id``. ``client_cert`` (with ``tls``) asks every client for a
@@ -41,5 +43,6 @@ class SimulatorConfig:
     omit_count: bool = False
     echo_requested_limit: bool = False
     ignore_paging: bool = False
+    omit_paging_fields: bool = False
     apis: tuple[str, ...] = ("v2", "partner")
     org_listing_ids: bool = False

@@ -140,6 +140,8 @@ class ApiRoutes:
             meta["limit"] = limit
         if self.config.omit_count:
             del meta["count"]
+        if self.config.omit_paging_fields:
+            meta = {}
         return page, meta
 
     def _org_or_404(self, org_id: str) -> Org:

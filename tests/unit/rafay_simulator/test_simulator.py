@@ -762,9 +762,18 @@ def test_partner_listing_changes_can_target_one_org(rafay_sim_factory: Any) -> N
 def test_cli_flags_for_the_paging_variants() -> None:
     from rafay_simulator.__main__ import parse_args
 
-    args = parse_args(["--omit-count", "--echo-requested-limit", "--ignore-paging"])
-    assert (args.omit_count, args.echo_requested_limit, args.ignore_paging) == (True, True, True)
-    assert not parse_args([]).omit_count
+    args = parse_args(["--omit-count", "--echo-requested-limit", "--ignore-paging", "--omit-paging-fields"])
+    assert (args.omit_count, args.echo_requested_limit, args.ignore_paging, args.omit_paging_fields) == (
+        True, True, True, True)
+    assert not parse_args([]).omit_count and not parse_args([]).omit_paging_fields
+
+
+def test_omit_paging_fields_pages_as_asked_without_saying_so(rafay_sim_factory: Any) -> None:
+    sim = rafay_sim_factory(orgs=9, omit_paging_fields=True, max_page_size=2)
+    first = get(sim, "/v2/organizations", offset=0, limit=3)
+    second = get(sim, "/v2/organizations", offset=2, limit=3)
+    assert set(first.json()) == {"items"} and len(first.json()["items"]) == 2
+    assert first.json()["items"][1] != second.json()["items"][0] and len(second.json()["items"]) == 2
 
 
 def test_ignore_paging_answers_like_a_seed_era_server(rafay_sim_factory: Any) -> None:

@@ -112,7 +112,7 @@ class _Read:
     problem: str | None = None
     digest: bytes | None = None
     total: int = 0
-    paging: bool = False
+    paging: bool = False  # the server sent a paging field, or pages without sending any (the probe)
     page_count: int | None = None
     last_count: int | None = None
     previous_body: bytes | None = None
@@ -152,8 +152,7 @@ class _Read:
         self.last_count = count
 
     def _check_repeats(self, page_no: int, items: list[dict], raw_prints: list[int] | None) -> None:
-        prints = raw_prints if raw_prints is not None and len(raw_prints) == len(items) else list(
-            map(_fingerprint, items))
+        prints = _prints(Page(None, b"", raw_prints), items)
         again = sum(map(self.seen.__contains__, prints))
         if again:
             self.note(f"{again} record(s) on page {page_no} already came on an earlier page")
@@ -163,7 +162,7 @@ class _Read:
 
     def ended(self, items: list[dict], offset: int) -> bool:
         """The listing ends at ``count``; without ``count``, on an empty page, or after the one reply
-        of a server that does not page."""
+        of a server that does not page (:meth:`Pager._pages_silently` tells it from one that does)."""
         if not items:
             return True
         if self.page_count is not None:
@@ -289,6 +288,8 @@ class Pager:
                 items = page_items(data, listing, where)
                 if not result.check_page(page_no, offset, page, items, listing, where):
                     return result  # cut short: paging on from a wrong offset proves nothing
+                if page_no == 0 and not result.paging and items:
+                    result.paging = self._pages_silently(listing, page, items, ahead)
                 after = offset + len(items)
                 if page_no + 1 < self.max_pages and not result.ended(items, after):
                     ahead.start(listing.path, {**listing.params, "offset": after, "limit": self.page_size})
@@ -305,6 +306,31 @@ class Pager:
         )
 
 
+    def _pages_silently(self, listing: Listing, page: Page, items: list[dict], ahead: _Prefetch) -> bool:
+        """True when a server whose first reply carries no paging field pages all the same.
+
+        Why a probe: such a reply is either a seed-era server's whole listing (it ignores offset and
+        limit) or the first page of a server that pages without saying so (a fixed or capped page
+        size, whatever ``limit`` says). Taken for the whole listing, the second loses every record
+        beyond its first page, silently; paged on blindly, the first is read again and again. So the
+        next offset is asked for, as the next page would be: a server that ignores paging answers
+        from the start again (the same reply, or the same first record); one that pages answers the
+        records after the first page (or none). The reply is kept as the next page when it is one."""
+        query = {**listing.params, "offset": len(items), "limit": self.page_size}
+        reply = self.fetch(listing.path, query)
+        probe = reply if isinstance(reply, Page) else Page(*reply)
+        if not isinstance(probe.data, dict) or probe.body == page.body:
+            return False
+        found = page_items(probe.data, listing, f"GET {listing.path}?{encode_query(query)}")
+        paging = any(name in probe.data for name in _PAGING_FIELDS)
+        if not paging and (not found or _prints(probe, found)[0] == _prints(page, items)[0]):
+            return False  # nothing after the first page, or the listing from its start again
+        log.warning("%s: the server pages but sends no count, offset or limit back; reading it to an empty page",
+                    listing.what)
+        ahead.put(query, probe)
+        return True
+
+
 class _Prefetch:
     """At most one page fetched ahead on a helper thread (started lazily: one-page listings never pay for it).
 
@@ -318,10 +344,19 @@ class _Prefetch:
         self._pending: tuple[dict[str, Any], Future[tuple[Any, bytes] | Page]] | None = None
 
     def start(self, path: str, query: dict[str, Any]) -> None:
+        if self._pending is not None and self._pending[0] == query:
+            return  # already fetched or on its way (a probe's reply, see Pager._pages_silently)
         self._drop()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rafay-page")
         self._pending = (query, self._pool.submit(self._fetch, path, query))
+
+    def put(self, query: dict[str, Any], reply: tuple[Any, bytes] | Page) -> None:
+        """Hold ``reply``, already fetched, as the prefetched page for ``query``."""
+        self._drop()
+        future: Future[tuple[Any, bytes] | Page] = Future()
+        future.set_result(reply)
+        self._pending = (query, future)
 
     def take(self, path: str, query: dict[str, Any]) -> tuple[Any, bytes] | Page:
         if self._pending is not None and self._pending[0] == query:
@@ -360,6 +395,14 @@ def page_items(data: dict, listing: Listing, where: str) -> list[dict]:
                 method="GET", path=listing.path,
             )
     return items
+
+
+def _prints(page: Page, items: list[dict]) -> list[int]:
+    """The fingerprints of a page's records: of their raw text when the client gave them, else of the
+    decoded records."""
+    if page.prints is not None and len(page.prints) == len(items):
+        return page.prints
+    return list(map(_fingerprint, items))
 
 
 def _fingerprint(item: dict) -> int:

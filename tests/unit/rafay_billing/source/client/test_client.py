@@ -132,6 +132,24 @@ def _page_callback(items: list[dict], cap: int | None = None, with_count: bool =
 
 
 @responses.activate
+@pytest.mark.parametrize("live", [False, True])
+def test_a_seed_era_listing_read_again_from_its_start_is_not_taken_for_a_second_page(live: bool) -> None:
+    """The probe's reply starts with the listing's first record again: the server ignores offset. Also
+    when the listing moved in between (a running instance's hours): its records are not new ones."""
+    calls = iter(range(100))
+
+    def callback(request: requests.PreparedRequest) -> tuple[int, dict, str]:
+        hours = 1 + next(calls) if live else 1
+        items = [{"instance_name": "vm0", "usage_hours": 2}, {"instance_name": "vm1", "usage_hours": hours}]
+        return 200, {}, json.dumps({"instance_usage_data": items})
+
+    responses.add_callback(responses.GET, f"{BASE}/v2/organizations/coke/ncp/profiles/p1/usage", callback=callback)
+    records = list(_client(page_size=100).iter_profile_usage("coke", "p1", WINDOW))
+    assert [(r["instance_name"], r["usage_hours"]) for r in records] == [("vm0", 2), ("vm1", 1)]
+    assert len(responses.calls) == 2
+
+
+@responses.activate
 @pytest.mark.parametrize("cap", [None, 3, 1])
 def test_listing_follows_count_and_copes_with_a_capped_page_size(cap: int | None) -> None:
     orgs = [{"name": f"Org {i}", "metadata": {"name": f"org{i}"}} for i in range(23)]
@@ -147,7 +165,8 @@ def test_listing_follows_count_and_copes_with_a_capped_page_size(cap: int | None
 
 @responses.activate
 def test_a_reply_without_paging_fields_is_the_whole_listing() -> None:
-    """Seed-era servers ignore offset/limit and return everything with no count."""
+    """Seed-era servers ignore offset/limit and return everything with no count: the probe for the next
+    offset gets the whole listing again, which is not counted twice."""
     items = [{"instance_name": f"vm{i}", "usage_hours": 1.5} for i in range(250)]
     responses.add(
         responses.GET,
@@ -155,7 +174,7 @@ def test_a_reply_without_paging_fields_is_the_whole_listing() -> None:
         json={"instance_usage_data": items},
     )
     records = list(_client(page_size=100).iter_profile_usage("coke", "p1", WINDOW))
-    assert len(records) == 250 and len(responses.calls) == 1
+    assert len(records) == 250 and len(responses.calls) == 2
     assert records[0]["usage_hours"] == Decimal("1.5")
     query = responses.calls[0].request.url.split("?", 1)[1]
     assert "start_time=2026-11-10T00%3A00%3A00Z" in query and "end_time=2026-11-11T00%3A00%3A00Z" in query
@@ -352,7 +371,7 @@ def test_malformed_json_is_transient_once_then_fails_clearly() -> None:
     responses.replace(responses.GET, url, body='{"items": [', status=200)
     with pytest.raises(RafayResponseError, match="not valid JSON"):
         list(_client().iter_organizations())
-    assert len(responses.calls) == 2 + 2
+    assert len(responses.calls) == 3 + 2  # the first listing: a retry and the no-paging-fields probe
     responses.replace(responses.GET, url, body="[1, 2]", status=200)
     with pytest.raises(RafayResponseError, match="expected an object"):
         list(_client().iter_organizations())
@@ -756,12 +775,32 @@ def test_sim_capped_pages_echoing_the_requested_limit_without_count_are_read_to_
 
 
 def test_sim_a_seed_era_server_without_paging_fields_is_one_page_not_an_error(rafay_sim_factory) -> None:
+    """A reply without paging fields: one probe (the next offset, as the next page would be asked for)
+    tells a server that ignores paging (it answers the whole listing again) from one that pages without
+    saying so (see the next test); the listing is the first reply, nothing counted twice."""
     sim = rafay_sim_factory(orgs=12, ignore_paging=True)
     client = _sim_client(sim, page_size=5)
     assert _org_ids(list(client.iter_organizations())) == [o.org_id for o in sim.dataset.orgs]
     org = sim.dataset.orgs[0]
     assert len(list(client.iter_profiles(org.org_id))) == len(org.profiles)
-    assert len(sim_requests(sim, 2)) == 2
+    asked = [(r.path.rsplit("/", 1)[-1], r.query["offset"], r.query["limit"]) for r in sim_requests(sim, 4)]
+    assert asked == [("organizations", "0", "5"), ("organizations", "12", "5"),
+                     ("profiles", "0", "5"), ("profiles", str(len(org.profiles)), "5")]
+
+
+@pytest.mark.parametrize("cap", [None, 7])
+def test_sim_a_server_that_pages_without_paging_fields_is_read_to_the_end(rafay_sim_factory, cap: int | None) -> None:
+    """A server that honours offset/limit (and may cap pages below the limit) but sends no count, offset or
+    limit back: its first page looks like a seed-era server's whole listing. Taking it for one lost every
+    record beyond the first page (silently: 10,000 of 19,500 rows, 100 of 130 orgs); the probe finds out."""
+    many = [Instance(f"019c0000-0000-7000-8000-{i:012d}", f"vm-{i}", WINDOW.start) for i in range(25)]
+    sim = rafay_sim_factory(dataset=Dataset([Org("org1", "One", [Profile("p1", "compute", 1, instances=many)])]),
+                            omit_paging_fields=True, max_page_size=cap)
+    records = list(_sim_client(sim, page_size=10).iter_profile_usage("org1", "p1", WINDOW))
+    assert [r["instance_name"] for r in records] == [f"vm-{i}" for i in range(25)]
+    page = cap or 10
+    offsets = [int(r.query["offset"]) for r in sim_requests(sim, 4)]
+    assert offsets == [*range(0, 25, page), 25]  # the probe is the second page, read once; ends on an empty page
 
 
 def test_sim_absurd_number_literals_parse_instead_of_failing_the_page(rafay_sim_factory) -> None:
