@@ -179,6 +179,7 @@ _USAGE_HOURS = _FIELDS.index("usage_hours")
 _DIMENSIONS = _FIELDS.index("dimensions")
 _DUPLICATE_FIELDS = operator.itemgetter(*(_FIELDS.index(name) for name in (
     "instance_id", "record_start", "record_end", "usage_hours", "invalid_reason")))
+_UNTIMED_FIELDS = operator.itemgetter(_FIELDS.index("status"), _FIELDS.index("instance"))
 _SPOOL_BATCH = 1000
 
 
@@ -397,7 +398,10 @@ class _ProfileReader:
             key = _DUPLICATE_FIELDS(cells)
             if key[0] is None:  # no instance id: every such record is kept, as the seed keeps them
                 keep(cells)
-            elif not remembered(key):
+                continue
+            if key[1] is None and key[2] is None:  # no times: see _duplicate_key
+                key += _UNTIMED_FIELDS(cells)
+            if not remembered(key):
                 remember(key)
                 keep(cells)
             else:
@@ -405,7 +409,7 @@ class _ProfileReader:
                 self._log_duplicate(key, profile, page_name, index)
 
     def _log_duplicate(self, key: tuple, profile: ProfileRef, page_name: str, index: int) -> None:
-        instance_id, start, end, hours, _ = key
+        instance_id, start, end, hours = key[:4]
         log.warning(
             "org %s, profile %s: instance %s listed twice with the same times and hours "
             "(%s to %s, %s h; %s #%d); an exact duplicate, kept once",
@@ -450,13 +454,18 @@ def _collect(reader: _ProfileReader, profiles: list[ProfileRef], futures: list[F
 
 
 def _duplicate_key(cells: tuple) -> tuple | None:
-    """What makes two records of one instance the same record: id, start, end and hours (None without an id).
+    """What makes two records of one instance the same record: id, start, end and hours (None without an id);
+    without start and end also its status and name.
 
     Why not the id alone: a stopped and restarted instance is listed once per running segment, and
-    dropping all but one would bill it short. ``cells`` is a row's field tuple.
+    dropping all but one would bill it short. Without times nothing says which interval a record
+    covers, so two records that differ in status or name (a stop and a start of equal hours) are two
+    records, as the seed prints them. ``cells`` is a row's field tuple.
     """
     key = _DUPLICATE_FIELDS(cells)
-    return None if key[0] is None else key
+    if key[0] is None:
+        return None
+    return key + _UNTIMED_FIELDS(cells) if key[1] is None and key[2] is None else key
 
 
 def _unkeyed_page_hook(on_page: PageHook | None) -> PageHook | None:

@@ -22,6 +22,7 @@ from rafay_billing.source.usage import spec_gpu_count
 from rafay_billing.source.usage_csv import read_usage_csv, write_usage_csv
 from rafay_billing.window import Window
 from rafay_simulator import (
+    REMOVE,
     Dataset,
     Fault,
     Instance,
@@ -218,6 +219,23 @@ def test_stopped_and_started_instance_bills_every_segment(rafay_sim_factory) -> 
         (vm.instance_id, 7, "2026-11-20T09:00:00Z", "2026-11-20T16:00:00Z"),
     ]
     assert (result.duplicates, result.hours_total) == (0, 12)
+
+
+def test_records_without_times_are_duplicates_only_when_status_and_name_match_too(rafay_sim_factory) -> None:
+    """Without start/end nothing says which interval a record covers: same id and hours but another status
+    (stopped after the window, then listed running again) or another name are two records, summed, as
+    the seed prints them; an identical copy is still kept once."""
+    untimed = {"start_time": REMOVE, "end_time": REMOVE}
+    iid = "019c0000-0000-7000-8000-000000000501"
+    running = Instance(iid, "vm-r", DAY.start - _H, record_overrides=untimed)
+    stopped = Instance(iid, "vm-r", DAY.start - _H, stopped_at=DAY.end + _H, record_overrides=untimed)
+    renamed = Instance(iid, "vm-r2", DAY.start - _H, record_overrides=untimed)
+    copy = Instance("019c0000-0000-7000-8000-000000000502", "vm-c", DAY.start, record_overrides=untimed, copies=2)
+    sim = _one_profile(rafay_sim_factory, [running, stopped, renamed, copy], now=DAY.end + 2 * _H)
+    result = extract_org(_client(sim), "org1", "Org One", DAY, org_seq=0)
+    assert [(r.instance, r.status, r.usage_hours) for r in result.rows] == [
+        ("vm-r", "running", 24), ("vm-r", "stopped", 24), ("vm-r2", "running", 24), ("vm-c", "running", 24)]
+    assert (result.records, result.duplicates) == (5, 1)
 
 
 def test_exact_duplicates_across_pages_are_dropped_once_with_a_warning(rafay_sim_factory, caplog) -> None:
