@@ -200,6 +200,24 @@ def test_file_level_problems_are_line_1(text: str | bytes, fragment: str) -> Non
     assert problems[0][0] == 1 and fragment in problems[0][1], problems
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_a_file_not_in_utf8_names_the_line_of_its_first_bad_byte(newline: str) -> None:
+    """Excel's "CSV (Comma delimited)" is Windows-1252: the refusal names the line holding the first byte
+    that is not UTF-8 (counted as the CSV reader counts lines), not line 1, and says to save as UTF-8."""
+    text = newline.join([
+        HEADER,  # 1
+        "p1,,,vm,instance_hour,1.50,EUR,2026-01-01,",  # 2
+        'p2,,,"vm',  # 3 (a quoted cell over lines 3-4)
+        'large",instance_hour,3.00,EUR,2026-01-01,',  # 4
+        "p3,,,vm-caf\u00e9,instance_hour,1.50,EUR,2026-01-01,",  # 5: the first byte that is not UTF-8
+        "p4,,,vm-cr\u00e8me,instance_hour,1.50,EUR,2026-01-01,",  # 6
+    ]) + newline
+    [(line, message)] = _problems(text.encode("cp1252"))
+    assert line == 5, message
+    assert "not UTF-8" in message and "byte 0xE9" in message and "after 'p3,,,vm-caf'" in message
+    assert "save the file as UTF-8" in message
+
+
 def test_all_problems_are_reported_with_their_lines() -> None:
     text = "\n".join(
         [
@@ -290,6 +308,15 @@ def test_bad_csv_leaves_the_table_exactly_as_it_was(conn: psycopg.Connection) ->
     assert _table(conn) == before
     with pytest.raises(PriceBookError, match="line 1"):
         sync_price_book(conn, HEADER + "\n")  # an empty book would delete every price
+    assert _table(conn) == before
+
+
+def test_sync_refuses_a_file_not_in_utf8_naming_the_line_and_keeps_the_table(conn: psycopg.Connection) -> None:
+    sync_price_book(conn, GOOD)
+    before = _table(conn)
+    latin = (GOOD + "\ncafe,,,vm-caf\u00e9,instance_hour,1,EUR,2026-01-01,\n").encode("cp1252")
+    with pytest.raises(PriceBookError, match=r"line 7: the file is not UTF-8 text"):
+        sync_price_book(conn, latin)
     assert _table(conn) == before
 
 
