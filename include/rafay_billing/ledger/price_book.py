@@ -306,32 +306,47 @@ def _check_label_or_dimension(rows: list[PriceRow], problems: list[tuple[int, st
                 "remove the dimension row or the label rows")))
 
 
-def _check_gpu_priced_once(rows: list[PriceRow], problems: list[tuple[int, str]]) -> None:
-    """A GPU-based instance row (``gpu_hour``, ``gpu_month``) and a ``GPU`` dimension row with the same match (org,
-    profile type, profile, label) in effect at once would bill the same GPU-hours twice (issue 21,
-    rule 7). Rating refuses the cases this cannot see (rows of different specificity) per instance."""
-    def match(row: PriceRow) -> tuple[str | None, ...]:
-        return (row.org_id, row.profile_type, row.profile, (row.label_key or "").lower(), row.label_value)
+def _can_share_an_instance(a: PriceRow, b: PriceRow) -> bool:
+    """Some instance can match both rows (rating's rule): each of org_id, profile_type and profile is
+    blank (any) on one side or the same on both, and the labels do not name one key with two values
+    (an instance carries one value per key; keys in any case, values exact)."""
+    if any(x is not None and y is not None and x != y for x, y in (
+            (a.org_id, b.org_id), (a.profile_type, b.profile_type), (a.profile, b.profile))):
+        return False
+    return not (a.label_key is not None and b.label_key is not None
+                and a.label_key.lower() == b.label_key.lower() and a.label_value != b.label_value)
 
-    gpu_dims: dict[tuple[str | None, ...], list[PriceRow]] = defaultdict(list)
-    for row in rows:
-        if row.unit == "dimension_hour" and (row.dimension or "").lower() == "gpu":
-            gpu_dims[match(row)].append(row)
+
+def _shared_scope(a: PriceRow, b: PriceRow) -> str:
+    """The instances and days both rows apply to, for the message: the narrower of each part."""
+    labels = {(r.label_key.lower(), r.label_value): f"label {r.label_key!r}={r.label_value!r}"
+              for r in (a, b) if r.label_key is not None}
+    start = max(a.effective_from, b.effective_from)
+    ends = [r.effective_to for r in (a, b) if r.effective_to is not None]
+    days = f"from {start:%Y-%m-%d}" + (f" until {min(ends):%Y-%m-%d}" if ends else "")
+    return (f"org_id={_describe(a.org_id or b.org_id)}, profile_type={_describe(a.profile_type or b.profile_type)}, "
+            f"profile={_describe(a.profile or b.profile)}" + "".join(f", {text}" for text in labels.values())
+            + f", {days}")
+
+
+def _check_gpu_priced_once(rows: list[PriceRow], problems: list[tuple[int, str]]) -> None:
+    """A GPU-based instance row (``gpu_hour``, ``gpu_month``) and a ``GPU`` dimension row that can apply to
+    the same instance on a common day would price the same GPU-hours twice (issue 21, rule 7): rating
+    would leave every such instance unbilled (``ambiguous_price``), so the sync refuses the pair, whatever
+    the specificity of each. Rating keeps its own check for rows the sync did not write."""
+    gpu_dims = [r for r in rows if r.unit == "dimension_hour" and (r.dimension or "").lower() == "gpu"]
     for row in rows:
         if row.unit not in ("gpu_hour", "gpu_month"):
             continue
-        for other in gpu_dims.get(match(row), ()):
-            if _overlap(row, other):
+        for other in gpu_dims:
+            if _overlap(row, other) and _can_share_an_instance(row, other):
                 later, earlier = (row, other) if row.line > other.line else (other, row)
                 problems.append((later.line, (
                     f"price {later.price_id!r} and price {earlier.price_id!r} (line {earlier.line}) both price "
-                    f"the GPU-hours of org_id={_describe(row.org_id)}, profile_type={_describe(row.profile_type)}, "
-                    f"profile={_describe(row.profile)}"
-                    + (f", label {row.label_key!r}={row.label_value!r}" if row.label_key else "")
-                    + f" ({row.unit} and dimension_hour of {other.dimension!r}): they would be billed twice; "
-                    "keep one of them")))
-
-
+                    f"the GPU-hours of the instances of {_shared_scope(row, other)} ({row.unit} and "
+                    f"dimension_hour of {other.dimension!r}): they would be billed twice; keep one of them, "
+                    "end the earlier-starting one (effective_to) where the other starts, or narrow one (org_id, "
+                    "profile_type, profile, label) so that no instance matches both")))
 
 
 def _read_header(reader: Any) -> tuple[list[str], dict[str, int]]:
