@@ -15,14 +15,28 @@ _DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,
 
 
 def utf8_text(text: str | bytes, error: Callable[[list[tuple[int, str]]], Exception]) -> str:
-    """The CSV as text: bytes must be UTF-8 (else ``error([(1, why)])`` is raised); a byte-order mark
-    (Excel) is dropped."""
+    """The CSV as text: bytes must be UTF-8, else ``error([(line, why)])`` is raised naming the line of
+    the first byte that is not (a Windows-1252 file from Excel usually decodes up to its first accent, so
+    that line is where the person looks); a byte-order mark (Excel) is dropped."""
     if isinstance(text, bytes):
+        data = text
         try:
-            text = text.decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise error([(1, f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+            raise error([_not_utf8(data, exc)]) from None
     return text.removeprefix("\ufeff")
+
+
+def _not_utf8(data: bytes, exc: UnicodeDecodeError) -> tuple[int, str]:
+    """``(line, message)`` for the first undecodable byte; a line ends at LF, CRLF or CR, as the CSV
+    reader counts lines (``io.StringIO`` with ``newline=""``), so the number matches the other refusals'."""
+    before = data[: exc.start]
+    line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
+    start = max(before.rfind(b"\n"), before.rfind(b"\r")) + 1
+    shown = before[start:].decode("utf-8", errors="replace")[-40:]
+    where = f"after {shown!r}" if shown else "at the start of the line"
+    return line, (f"the file is not UTF-8 text: byte 0x{data[exc.start]:02X} {where} cannot be read as UTF-8 "
+                  f"({exc.reason}); save the file as UTF-8 (in Excel: CSV UTF-8)")
 
 
 def csv_records(reader: Any, problems: list[tuple[int, str]]) -> Iterator[tuple[int, list[str]]]:

@@ -115,16 +115,19 @@ def migrate_schema() -> list[str]:
 
 
 def sync_price_book() -> dict:
+    """Sync the CSV the Variable names (unset: the table is used as it is); a bad book fails the task
+    naming its CSV lines, the table unchanged. The file's bytes go to the core undecoded, so a byte that
+    is not UTF-8 (an Excel Windows-1252 save) is refused naming its line, not a bare UnicodeDecodeError."""
     from rafay_billing.ledger import price_book
 
     uri = Variable.get(PRICE_BOOK_VARIABLE, default=None)
     if not uri:
         log.info("Variable %s is not set: billing.price_book is used as it is.", PRICE_BOOK_VARIABLE)
         return {"source": None}
-    text = ObjectStoragePath(uri).read_text(encoding="utf-8")
+    data = ObjectStoragePath(uri).read_bytes()
     with billing_connection() as conn:
         try:
-            result = price_book.sync_price_book(conn, text)
+            result = price_book.sync_price_book(conn, data)
         except price_book.PriceBookError as exc:
             raise AirflowFailException(f"Price book {uri} rejected, table left unchanged:\n{exc}") from None
     log.info("Price book synced from %s: %s", uri, result)

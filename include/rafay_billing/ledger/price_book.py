@@ -47,6 +47,17 @@ UNITS: tuple[str, ...] = ("instance_hour", "gpu_hour", "dimension_hour", "instan
 INSTANCE_UNITS: tuple[str, ...] = ("instance_hour", "gpu_hour", "instance_month", "gpu_month")
 """Units that price the instance itself (blank dimension); the month units are monthly recurring charges."""
 
+NAME_COLUMNS: tuple[str, ...] = ("price_id", "org_id", "profile_type", "profile", "dimension", "label_key",
+                                 "label_value")
+MAX_NAME_LENGTH = 200
+"""Characters a name or id cell may have. The database indexes them (price_id alone; org_id, profile_type
+and profile in one entry; a dimension in the ledger's keys), and a btree entry holds at most 2,704 bytes:
+three of 200 characters of up to 4 UTF-8 bytes each fit; a longer one would fail the sync or the rating
+with a database error instead of a CSV line."""
+NUMERIC_MAX_INTEGER_DIGITS = 131072
+NUMERIC_MAX_FRACTION_DIGITS = 16383
+"""PostgreSQL's NUMERIC limits (digits before and after the decimal point, as written)."""
+
 # re.ASCII: \d is 0-9 only. Python's Decimal and datetime read Arabic-Indic or full-width digits too,
 # which a person reviewing the CSV would not read as the same number (issue 21, rule 17).
 _DECIMAL = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)$", re.ASCII)
@@ -153,6 +164,11 @@ def _parse_row(line: int, cells: dict[str, str], problems: list[tuple[int, str]]
     def bad(message: str) -> None:
         problems.append((line, message))
 
+    for name in NAME_COLUMNS:
+        length = len(cells.get(name, ""))
+        if length > MAX_NAME_LENGTH:
+            bad(f"{name} is {length:,} characters long: shorten it to at most {MAX_NAME_LENGTH} (the database "
+                "indexes the price book's names and ids, and a longer one may not fit)")
     price_id = cells["price_id"]
     if not price_id:
         bad("price_id is empty: give every row a unique id")
@@ -210,8 +226,25 @@ def _parse_unit_price(text: str, bad: Callable[[str], None]) -> Decimal:
     elif not _DECIMAL.match(text):
         bad(f"unit_price {text!r} is not a plain decimal: write it like 2.95 (no exponent, sign, currency or separators)")
     else:
-        return Decimal(text)
+        problem = _numeric_problem(text)
+        if problem is None:
+            return Decimal(text)
+        bad(problem)
     return Decimal(0)
+
+
+def _numeric_problem(text: str) -> str | None:
+    """Why a plain decimal does not fit PostgreSQL's NUMERIC, or ``None``: checked here so the refusal names
+    the CSV line, where the database's (NumericValueOutOfRange) names a line of its staging COPY."""
+    whole, _, fraction = text.partition(".")
+    digits = len(whole.lstrip("0"))  # the database drops leading zeros, and keeps every digit after the point
+    if digits > NUMERIC_MAX_INTEGER_DIGITS:
+        return (f"unit_price has {digits:,} digits before the decimal point; the database keeps at most "
+                f"{NUMERIC_MAX_INTEGER_DIGITS:,}: check the value")
+    if len(fraction) > NUMERIC_MAX_FRACTION_DIGITS:
+        return (f"unit_price has {len(fraction):,} digits after the decimal point; the database keeps at most "
+                f"{NUMERIC_MAX_FRACTION_DIGITS:,}: round it (a few places beyond the currency's minor unit are plenty)")
+    return None
 
 
 def _parse_span(cells: dict[str, str], bad: Callable[[str], None]) -> tuple[datetime | None, datetime | None]:
@@ -306,32 +339,47 @@ def _check_label_or_dimension(rows: list[PriceRow], problems: list[tuple[int, st
                 "remove the dimension row or the label rows")))
 
 
-def _check_gpu_priced_once(rows: list[PriceRow], problems: list[tuple[int, str]]) -> None:
-    """A GPU-based instance row (``gpu_hour``, ``gpu_month``) and a ``GPU`` dimension row with the same match (org,
-    profile type, profile, label) in effect at once would bill the same GPU-hours twice (issue 21,
-    rule 7). Rating refuses the cases this cannot see (rows of different specificity) per instance."""
-    def match(row: PriceRow) -> tuple[str | None, ...]:
-        return (row.org_id, row.profile_type, row.profile, (row.label_key or "").lower(), row.label_value)
+def _can_share_an_instance(a: PriceRow, b: PriceRow) -> bool:
+    """Some instance can match both rows (rating's rule): each of org_id, profile_type and profile is
+    blank (any) on one side or the same on both, and the labels do not name one key with two values
+    (an instance carries one value per key; keys in any case, values exact)."""
+    if any(x is not None and y is not None and x != y for x, y in (
+            (a.org_id, b.org_id), (a.profile_type, b.profile_type), (a.profile, b.profile))):
+        return False
+    return not (a.label_key is not None and b.label_key is not None
+                and a.label_key.lower() == b.label_key.lower() and a.label_value != b.label_value)
 
-    gpu_dims: dict[tuple[str | None, ...], list[PriceRow]] = defaultdict(list)
-    for row in rows:
-        if row.unit == "dimension_hour" and (row.dimension or "").lower() == "gpu":
-            gpu_dims[match(row)].append(row)
+
+def _shared_scope(a: PriceRow, b: PriceRow) -> str:
+    """The instances and days both rows apply to, for the message: the narrower of each part."""
+    labels = {(r.label_key.lower(), r.label_value): f"label {r.label_key!r}={r.label_value!r}"
+              for r in (a, b) if r.label_key is not None}
+    start = max(a.effective_from, b.effective_from)
+    ends = [r.effective_to for r in (a, b) if r.effective_to is not None]
+    days = f"from {start:%Y-%m-%d}" + (f" until {min(ends):%Y-%m-%d}" if ends else "")
+    return (f"org_id={_describe(a.org_id or b.org_id)}, profile_type={_describe(a.profile_type or b.profile_type)}, "
+            f"profile={_describe(a.profile or b.profile)}" + "".join(f", {text}" for text in labels.values())
+            + f", {days}")
+
+
+def _check_gpu_priced_once(rows: list[PriceRow], problems: list[tuple[int, str]]) -> None:
+    """A GPU-based instance row (``gpu_hour``, ``gpu_month``) and a ``GPU`` dimension row that can apply to
+    the same instance on a common day would price the same GPU-hours twice (issue 21, rule 7): rating
+    would leave every such instance unbilled (``ambiguous_price``), so the sync refuses the pair, whatever
+    the specificity of each. Rating keeps its own check for rows the sync did not write."""
+    gpu_dims = [r for r in rows if r.unit == "dimension_hour" and (r.dimension or "").lower() == "gpu"]
     for row in rows:
         if row.unit not in ("gpu_hour", "gpu_month"):
             continue
-        for other in gpu_dims.get(match(row), ()):
-            if _overlap(row, other):
+        for other in gpu_dims:
+            if _overlap(row, other) and _can_share_an_instance(row, other):
                 later, earlier = (row, other) if row.line > other.line else (other, row)
                 problems.append((later.line, (
                     f"price {later.price_id!r} and price {earlier.price_id!r} (line {earlier.line}) both price "
-                    f"the GPU-hours of org_id={_describe(row.org_id)}, profile_type={_describe(row.profile_type)}, "
-                    f"profile={_describe(row.profile)}"
-                    + (f", label {row.label_key!r}={row.label_value!r}" if row.label_key else "")
-                    + f" ({row.unit} and dimension_hour of {other.dimension!r}): they would be billed twice; "
-                    "keep one of them")))
-
-
+                    f"the GPU-hours of the instances of {_shared_scope(row, other)} ({row.unit} and "
+                    f"dimension_hour of {other.dimension!r}): they would be billed twice; keep one of them, "
+                    "end the earlier-starting one (effective_to) where the other starts, or narrow one (org_id, "
+                    "profile_type, profile, label) so that no instance matches both")))
 
 
 def _read_header(reader: Any) -> tuple[list[str], dict[str, int]]:

@@ -75,6 +75,16 @@ def test_a_bad_file_fails_naming_the_line(contracts_file: Path) -> None:
         contracts_step.sync_contracts(_context())  # type: ignore[arg-type]
 
 
+def test_a_file_not_in_utf8_fails_naming_the_line(contracts_file: Path, billing_dsn: str) -> None:
+    """An Excel "CSV (Comma delimited)" save (Windows-1252): the line of the first byte that is not UTF-8."""
+    accented = R1.replace("r-1", "r-2").replace("8 H100", "r\u00e9serve")
+    contracts_file.write_bytes(f"{HEADER}\n{R1}\n{accented}\n".encode("cp1252"))
+    with pytest.raises(AirflowFailException, match=r"(?s)rejected, table left unchanged:.*line 3: the file is not "
+                                                   r"UTF-8 text.*save the file as UTF-8"):
+        contracts_step.sync_contracts(_context())  # type: ignore[arg-type]
+    assert _versions(billing_dsn) == []
+
+
 def test_unset_variable_uses_the_table_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AIRFLOW_VAR_BILLING_CONTRACTS_URI", raising=False)
     assert contracts_step.sync_contracts(_context()) == {"source": None}  # type: ignore[arg-type]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import random
 import re
+import string
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -200,6 +203,24 @@ def test_file_level_problems_are_line_1(text: str | bytes, fragment: str) -> Non
     assert problems[0][0] == 1 and fragment in problems[0][1], problems
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_a_file_not_in_utf8_names_the_line_of_its_first_bad_byte(newline: str) -> None:
+    """Excel's "CSV (Comma delimited)" is Windows-1252: the refusal names the line holding the first byte
+    that is not UTF-8 (counted as the CSV reader counts lines), not line 1, and says to save as UTF-8."""
+    text = newline.join([
+        HEADER,  # 1
+        "p1,,,vm,instance_hour,1.50,EUR,2026-01-01,",  # 2
+        'p2,,,"vm',  # 3 (a quoted cell over lines 3-4)
+        'large",instance_hour,3.00,EUR,2026-01-01,',  # 4
+        "p3,,,vm-caf\u00e9,instance_hour,1.50,EUR,2026-01-01,",  # 5: the first byte that is not UTF-8
+        "p4,,,vm-cr\u00e8me,instance_hour,1.50,EUR,2026-01-01,",  # 6
+    ]) + newline
+    [(line, message)] = _problems(text.encode("cp1252"))
+    assert line == 5, message
+    assert "not UTF-8" in message and "byte 0xE9" in message and "after 'p3,,,vm-caf'" in message
+    assert "save the file as UTF-8" in message
+
+
 def test_all_problems_are_reported_with_their_lines() -> None:
     text = "\n".join(
         [
@@ -293,6 +314,15 @@ def test_bad_csv_leaves_the_table_exactly_as_it_was(conn: psycopg.Connection) ->
     assert _table(conn) == before
 
 
+def test_sync_refuses_a_file_not_in_utf8_naming_the_line_and_keeps_the_table(conn: psycopg.Connection) -> None:
+    sync_price_book(conn, GOOD)
+    before = _table(conn)
+    latin = (GOOD + "\ncafe,,,vm-caf\u00e9,instance_hour,1,EUR,2026-01-01,\n").encode("cp1252")
+    with pytest.raises(PriceBookError, match=r"line 7: the file is not UTF-8 text"):
+        sync_price_book(conn, latin)
+    assert _table(conn) == before
+
+
 def test_sync_refuses_non_midnight_and_non_iso_rows_and_keeps_the_table(conn: psycopg.Connection) -> None:
     sync_price_book(conn, GOOD)
     before = _table(conn)
@@ -314,6 +344,89 @@ def test_sync_refuses_non_midnight_and_non_iso_rows_and_keeps_the_table(conn: ps
     assert "line 9: currency 'XAU' (Gold) has no minor unit" in message
     assert "line 10: currency 'ABC' is not an ISO 4217 currency" in message
     assert _table(conn) == before
+
+
+# --- values the CSV allows but the database cannot store: refused naming the line, before any SQL -----------
+
+FULL_HEADER = HEADER + ",dimension,label_key,label_value"
+BASE_CELLS = {"price_id": "p", "org_id": "", "profile_type": "", "profile": "vm", "unit": "instance_hour",
+              "unit_price": "1", "currency": "USD", "effective_from": "2026-01-01", "effective_to": "",
+              "dimension": "", "label_key": "", "label_value": ""}
+
+
+def _full_book(**cells: str) -> str:
+    """A book whose line 2 is a good row and line 3 ``BASE_CELLS`` with ``cells`` (a dimension or label that
+    needs its companion cell gets one)."""
+    row = dict(BASE_CELLS, **cells)
+    if row["dimension"]:
+        row["unit"] = "dimension_hour"
+    if row["label_key"] or row["label_value"]:
+        row = {"label_key": "Team", "label_value": "ml"} | {k: v for k, v in row.items() if v or "label" not in k}
+    return (f"{FULL_HEADER}\nok,,,,instance_hour,1,USD,2026-01-01,,,,\n"
+            + ",".join(row[name] for name in FULL_HEADER.split(",")) + "\n")
+
+
+def _noise(length: int, alphabet: str = string.ascii_letters + string.digits, seed: str = "") -> str:
+    """Text that does not compress: PostgreSQL compresses a long index entry before it refuses it."""
+    rng = random.Random(f"{length}/{seed}")
+    return "".join(rng.choice(alphabet) for _ in range(length))
+
+
+TEXT_COLUMNS = ["price_id", "org_id", "profile_type", "profile", "dimension", "label_key", "label_value"]
+
+
+@pytest.mark.parametrize("column", TEXT_COLUMNS)
+def test_a_name_too_long_for_the_database_is_refused_naming_the_line(conn: psycopg.Connection, column: str) -> None:
+    """A 9,000-character profile passed the checks, then PostgreSQL refused the staging row ("index row
+    requires 9032 bytes") naming a COPY line, not the CSV's."""
+    sync_price_book(conn, GOOD)
+    before = _table(conn)
+    with pytest.raises(PriceBookError) as info:
+        sync_price_book(conn, _full_book(**{column: _noise(9000)}))
+    [(line, message)] = info.value.problems
+    assert line == 3 and f"{column} is 9,000 characters long" in message and "at most 200" in message, message
+    assert _table(conn) == before
+
+
+def test_the_name_bound_fits_the_database_in_every_column_at_once(conn: psycopg.Connection) -> None:
+    """200 characters of 4 bytes each (the most UTF-8 has) in every name of one row: the indexed ones share
+    an index entry (2,704 bytes at most), and it fits."""
+    emoji = "".join(chr(c) for c in range(0x1F300, 0x1F3FF))
+    longest = {column: _noise(200, emoji, seed=column) for column in TEXT_COLUMNS}
+    sync_price_book(conn, _full_book(**longest))
+    stored = {r["price_id"]: r for r in _table(conn)}[longest["price_id"]]
+    assert {column: stored[column] for column in TEXT_COLUMNS} == longest
+    with pytest.raises(PriceBookError, match="line 3: profile is 201 characters long"):
+        parse_price_book(_full_book(profile=_noise(201)))
+
+
+def test_a_unit_price_beyond_numeric_is_refused_naming_the_line(conn: psycopg.Connection) -> None:
+    """NUMERIC keeps at most 16,383 digits after the point: 16,384 passed the checks, then the COPY failed
+    with NumericValueOutOfRange naming the staging line."""
+    sync_price_book(conn, GOOD)
+    before = _table(conn)
+    with pytest.raises(PriceBookError) as info:
+        sync_price_book(conn, _one_row("p,,,vm,instance_hour,0." + "1" * 16384 + ",USD,2026-01-01,"))
+    [(line, message)] = info.value.problems
+    assert line == 3 and "16,384 digits after the decimal point" in message and "at most 16,383" in message
+    assert _table(conn) == before
+    finest = "0." + "0" * 16382 + "1"
+    sync_price_book(conn, _one_row(f"p,,,vm,instance_hour,{finest},USD,2026-01-01,"))
+    assert {r["price_id"]: r for r in _table(conn)}["p"]["unit_price"] == Decimal(finest)
+
+
+def test_a_unit_price_with_more_integer_digits_than_numeric_holds_is_refused() -> None:
+    """131,072 digits before the point at most; the csv module's field limit (131,072 characters) keeps a
+    longer cell out unless a program raised it, so raise it here. Leading zeros do not count."""
+    limit = csv.field_size_limit(1_000_000)
+    try:
+        problems = _problems(_one_row("p,,,vm,instance_hour,1" + "0" * 131072 + ",USD,2026-01-01,"))
+        assert problems[0][0] == 3 and "131,073 digits before the decimal point" in problems[0][1], problems
+        assert "at most 131,072" in problems[0][1]
+        [_, row] = parse_price_book(_one_row("p,,,vm,instance_hour,00001" + "0" * 131071 + ",USD,2026-01-01,"))
+        assert row.unit_price == 10 ** 131071
+    finally:
+        csv.field_size_limit(limit)
 
 
 def test_a_database_failure_mid_sync_rolls_everything_back(conn: psycopg.Connection, monkeypatch) -> None:

@@ -161,10 +161,13 @@ def test_rule6_the_sync_refuses_a_name_used_as_label_key_and_dimension(conn) -> 
 
 
 def test_rule7_a_gpu_hour_price_and_a_gpu_dimension_price_make_the_instance_ambiguous(conn) -> None:
+    """The sync refuses such a pair (below); rating still refuses it in a table it did not write (rows
+    inserted by hand, or synced before the sync refused every such pair)."""
     sync_price_book(conn, HEADER + "acme-gpu,acme,,gpu-box,gpu_hour,2.00,USD,2026-01-01,,,,\n"
-                                   "gpu-dim,,,,dimension_hour,0.50,USD,2026-01-01,,GPU,,\n"
                                    "cpu-dim,,,,dimension_hour,0.01,USD,2026-01-01,,CPU,,\n"
                                    "vm,,,vm,instance_hour,1.00,USD,2026-01-01,,,,\n")
+    conn.execute("INSERT INTO billing.price_book (price_id, unit, unit_price, currency, effective_from, dimension)"
+                 " VALUES ('gpu-dim', 'dimension_hour', 0.50, 'USD', '2026-01-01', 'GPU')")
     summary = rate(conn, [
         record(0, "box", "10", profile="gpu-box", gpu=8, dims={"gpu": "80", "cpu": "320"}),
         record(1, "vm", "10", dims={"gpu": "10", "cpu": "40"}),  # instance_hour: its GPU dimension bills once
@@ -185,10 +188,74 @@ def test_rule7_the_sync_refuses_the_plain_case_naming_both_lines() -> None:
                                   "g2,acme,compute,gpu-box,dimension_hour,0.5,USD,2026-06-01,,gpu,,\n")
     problems = dict(err.value.problems)
     assert set(problems) == {4} and "'g2'" in problems[4] and "'g1' (line 2)" in problems[4]
-    # other matches, or no common day, are not the plain case
+    # no common day, or no instance both can apply to, is accepted
     assert parse_price_book(HEADER + "g1,acme,compute,gpu-box,gpu_hour,2.00,USD,2026-01-01,2026-06-01,,,\n"
                                      "g2,acme,compute,gpu-box,dimension_hour,0.5,USD,2026-06-01,,GPU,,\n"
-                                     "g3,,,gpu-box,dimension_hour,0.5,USD,2026-01-01,,GPU,,\n")
+                                     "g3,globex,,gpu-box,dimension_hour,0.5,USD,2026-01-01,,GPU,,\n")
+
+
+def test_rule7_the_sync_refuses_a_gpu_price_and_a_gpu_dimension_price_of_different_scopes(conn) -> None:
+    """The contract: "two rows pricing the same quantity (a gpu_hour row and a GPU dimension row) are refused
+    by the sync", not only when org, profile type, profile and label are the same: every org's list price per
+    GPU-hour and one org's GPU dimension rate both apply to that org's instances, which rating would leave
+    unbilled (ambiguous_price)."""
+    book = HEADER + ("gpu-list,,,gpu-box,gpu_hour,2.00,USD,2026-01-01,,,,\n"
+                     "acme-gpu,acme,,gpu-box,dimension_hour,1.80,USD,2026-01-01,,GPU,,\n")
+    with pytest.raises(PriceBookError) as err:
+        sync_price_book(conn, book)
+    [(line, message)] = err.value.problems
+    assert line == 3 and "'acme-gpu'" in message and "'gpu-list' (line 2)" in message
+    assert "org_id='acme', profile_type=any, profile='gpu-box'" in message and "from 2026-01-01" in message
+    assert "billed twice" in message and "keep one of them" in message
+    assert conn.execute("SELECT count(*) FROM billing.price_book").fetchone()[0] == 0
+
+
+# a gpu_hour or gpu_month row (first) and a GPU dimension row (second) that some instance can match on a common day
+SAME_GPU_HOURS = [
+    # an org's GPU price and a GPU dimension price for everything
+    ("g,acme,compute,gpu-box,gpu_hour,2.00,USD,2026-01-01,,,,", "d,,,,dimension_hour,0.50,USD,2026-01-01,,gpu,,"),
+    # each names another part: acme's instances of gpu-box
+    ("g,acme,,,gpu_hour,2.00,USD,2026-01-01,,,,", "d,,compute,gpu-box,dimension_hour,0.50,USD,2026-01-01,,GPU,,"),
+    # ranges sharing only June
+    ("g,,,gpu-box,gpu_hour,2.00,USD,2026-01-01,2026-07-01,,,", "d,,,gpu-box,dimension_hour,0.50,USD,2026-06-01,,GPU,,"),
+    # a label and no label; two label keys (an instance may carry both); one label, its key in another case
+    ("g,,,gpu-box,gpu_hour,2.00,USD,2026-01-01,,,Contract ID,C-1", "d,,,gpu-box,dimension_hour,0.5,USD,2026-01-01,,GPU,,"),
+    ("g,,,gpu-box,gpu_hour,2.00,USD,2026-01-01,,,Contract ID,C-1",
+     "d,,,gpu-box,dimension_hour,0.5,USD,2026-01-01,,GPU,Team,ml"),
+    ("g,,,gpu-box,gpu_hour,2.00,USD,2026-01-01,,,Contract ID,C-1",
+     "d,,,gpu-box,dimension_hour,0.5,USD,2026-01-01,,GPU,contract id,C-1"),
+    # gpu_month prices the same GPUs
+    ("g,,,gpu-box,gpu_month,900,USD,2026-01-01,,,,", "d,acme,,,dimension_hour,0.50,USD,2026-01-01,,GPU,,"),
+]
+
+
+@pytest.mark.parametrize(("gpu_row", "dimension_row"), SAME_GPU_HOURS)
+def test_rule7_the_sync_refuses_any_pair_that_can_price_the_same_gpu_hours(gpu_row: str, dimension_row: str) -> None:
+    for first, second in ((gpu_row, dimension_row), (dimension_row, gpu_row)):
+        with pytest.raises(PriceBookError) as err:
+            parse_price_book(f"{HEADER}{first}\n{second}\n")
+        [(line, message)] = err.value.problems
+        later, earlier = second.split(",")[0], first.split(",")[0]
+        assert line == 3 and f"price {later!r}" in message and f"price {earlier!r} (line 2)" in message, message
+        assert "billed twice" in message
+
+
+@pytest.mark.parametrize(("gpu_row", "other_row"), [
+    # no common day (ranges are half-open)
+    ("g,,,gpu-box,gpu_hour,2.00,USD,2026-01-01,2026-06-01,,,", "d,,,gpu-box,dimension_hour,0.5,USD,2026-06-01,,GPU,,"),
+    # another org, profile or profile type: no instance has both
+    ("g,acme,,gpu-box,gpu_hour,2.00,USD,2026-01-01,,,,", "d,globex,,,dimension_hour,0.5,USD,2026-01-01,,GPU,,"),
+    ("g,,,gpu-box,gpu_hour,2.00,USD,2026-01-01,,,,", "d,,,gpu-vm,dimension_hour,0.5,USD,2026-01-01,,GPU,,"),
+    ("g,,compute,,gpu_hour,2.00,USD,2026-01-01,,,,", "d,,service,,dimension_hour,0.5,USD,2026-01-01,,GPU,,"),
+    # one label key with two values (key in any case): an instance carries one of them
+    ("g,,,gpu-box,gpu_hour,2.00,USD,2026-01-01,,,Contract ID,C-1",
+     "d,,,gpu-box,dimension_hour,0.5,USD,2026-01-01,,GPU,contract id,C-2"),
+    # not the same quantity: a price per instance-hour, or another dimension
+    ("g,,,gpu-box,instance_hour,2.00,USD,2026-01-01,,,,", "d,acme,,,dimension_hour,0.5,USD,2026-01-01,,GPU,,"),
+    ("g,,,gpu-box,gpu_hour,2.00,USD,2026-01-01,,,,", "d,acme,,,dimension_hour,0.5,USD,2026-01-01,,CPU,,"),
+])
+def test_rule7_rows_no_instance_shares_on_a_common_day_are_accepted(gpu_row: str, other_row: str) -> None:
+    assert len(parse_price_book(f"{HEADER}{gpu_row}\n{other_row}\n")) == 2
 
 
 # --- rule 17: price-book input hardening ---------------------------------------------------------------

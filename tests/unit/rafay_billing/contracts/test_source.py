@@ -144,6 +144,13 @@ def test_bytes_must_be_utf8() -> None:
     assert line == 1 and "not UTF-8" in message
 
 
+def test_a_file_not_in_utf8_names_the_line_of_its_first_bad_byte() -> None:
+    """Excel's "CSV (Comma delimited)" is Windows-1252: the line of the first byte that is not UTF-8, not line 1."""
+    latin = _csv(RESERVATION, COMMITMENT.replace("minimum spend", "d\u00e9j\u00e0 vu"), MONTHLY_FEE).encode("cp1252")
+    [(line, message)] = _problems(latin)
+    assert line == 3 and "byte 0xE9" in message and "save the file as UTF-8" in message
+
+
 def test_an_unterminated_quote_names_its_line() -> None:
     problems = _problems(_csv(RESERVATION, 'r-2,coke,reservation,,"h100'))
     assert problems[0][0] == 3
