@@ -19,6 +19,7 @@ from rafay_billing import cli
 from rafay_billing.reports import NCP_METRICS_HEADER, neutralize
 from rafay_simulator import Fault, RafaySimulator
 from tests.support import seed_script
+from tests.support.http_stub import stub_console
 
 NOW = datetime(2026, 11, 26, 12, 34, 56, 789000, tzinfo=UTC)
 
@@ -328,6 +329,35 @@ def test_the_key_never_reaches_output_logs_or_files(
     assert "-> 200" in caplog.text
     everything = out + err + caplog.text + unsorted.read_text() + sorted_.read_text()
     assert sim.api_key not in everything
+
+
+def test_a_key_echoed_by_an_error_page_never_reaches_stderr_or_logs_wherever_the_cut_falls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Defect h3-8: a 403 page echoing x-api-key printed the key's first characters when it straddled
+    the excerpt's cut (the key was masked only after cutting)."""
+    key = "qZ7xK2-sekrit-Wv9Lp4"
+    pad = {"n": 0}
+
+    def answer(path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        page = f"<html><body>Forbidden. {'x' * pad['n']} request header x-api-key: {headers['x-api-key']}</body></html>"
+        return 403, {"Content-Type": "text/html"}, page.encode()
+
+    monkeypatch.setenv("DAYS", "1")
+    monkeypatch.setenv("RAFAY_DEFAULT_API_KEY", key)
+    caplog.set_level(logging.DEBUG)
+    with stub_console(answer) as console:
+        for n in range(140, 165):
+            pad["n"] = n
+            caplog.clear()
+            out = tmp_path / str(n)
+            assert cli.main(["metrics", "--out", str(out), "--console-url", console.url, "-v"]) == 1
+            err = capsys.readouterr().err
+            assert "rafay-billing: error: GET /v2/organizations?offset=0&limit=100: HTTP 403 Forbidden" in err
+            shown = [key[i : i + 4] for i in range(len(key) - 3) if key[i : i + 4] in err + caplog.text]
+            assert shown == [], f"pad of {n}: {err}"
+            assert not out.exists()
+    assert len(console.requests) == 25
 
 
 # --- the installed command ---------------------------------------------------------------------------
