@@ -291,8 +291,7 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str], *, whole_process:
     if not key.strip():
         raise UsageError(f"{defaults.ENV_API_KEY} is not set: the Default Org's Org Admin API key")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {args.out} is not a directory")
+    check_out_dir(out, args.out)
     insecure = _insecure_http(args, env)
     try:
         source = usage_source(args.api or env.get(defaults.ENV_API))
@@ -322,8 +321,17 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str], *, whole_process:
     for result in results:
         log.info("%s", result.summary_line())
     rows = [row for result in results for row in result.rows]
-    out.mkdir(parents=True, exist_ok=True)
-    unsorted_path, sorted_path = write_ncp_metrics_csvs(rows, out, stamp)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        unsorted_path, sorted_path = write_ncp_metrics_csvs(rows, out, stamp)
+    except OSError as exc:
+        _remove_partial(out, stamp)
+        print(f"rafay-billing: error: cannot write the CSVs to {out}: {exc.strerror or exc}"
+              + (f" ({exc.filename})" if exc.filename else "")
+              + "; the usage was read but no CSV was kept: free space or fix the permissions there, or give "
+              "--out another directory",
+              file=sys.stderr)
+        return 1
     snap = client.stats.snapshot()
     invalid = sum(r.invalid for r in results)
     print(
@@ -337,6 +345,46 @@ def run_metrics(args: argparse.Namespace, env: dict[str, str], *, whole_process:
     if whole_process:
         gc.freeze()  # the rows too: the process ends here
     return 0
+
+
+def _writable_dir(path: Path) -> bool:
+    """Whether this process may add entries to the directory ``path`` (write and search permission)."""
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def check_out_dir(out: Path, given: str) -> None:
+    """Refuse an ``--out`` the CSVs could not be written to, before any request is made.
+
+    Why up front: the reads can take minutes, and an unusable directory found only when the CSVs are
+    written wastes them. Why not create it here: the README promises no files on an API failure, so
+    a missing ``--out`` is only checked to be creatable (its nearest existing ancestor is a
+    directory this process can write to) and is created once the reads have succeeded.
+    """
+    if os.path.isdir(out):  # os.path's tests: a path it may not look into is a no, never an exception
+        if not _writable_dir(out):
+            raise UsageError(f"--out {given} is not writable: give a directory you can write to")
+        return
+    if os.path.lexists(out):
+        raise UsageError(f"--out {given} is not a directory")
+    ancestor = out.absolute().parent
+    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not os.path.isdir(ancestor):
+        raise UsageError(f"--out {given} cannot be created: {ancestor} is not a directory")
+    if not _writable_dir(ancestor):
+        raise UsageError(f"--out {given} cannot be created: {ancestor} is not writable; give a directory you can "
+                         "write to (a missing one is created)")
+
+
+def _remove_partial(out: Path, stamp: str) -> None:
+    """Remove what a failed write of the CSVs left (a half-written file must not pass for a result)."""
+    from rafay_billing.reports import ncp_metrics_file_names
+
+    for name in ncp_metrics_file_names(stamp):
+        try:
+            (out / name).unlink(missing_ok=True)
+        except OSError:
+            pass  # the directory itself is gone or unusable: nothing of ours is left in it to remove
 
 
 def _extract_orgs(

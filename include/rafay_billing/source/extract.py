@@ -58,7 +58,7 @@ def list_orgs(client: RafayClient, *, on_page: PageHook | None = None) -> list[O
             org_id = seed_text(org_id)  # the seed would format it into the path as text
         if not isinstance(org_id, str) or not org_id:
             raise RafayResponseError(
-                f"GET /v2/organizations: an organization has no metadata.name (its id): {str(item)[:120]}"
+                f"GET /v2/organizations: an organization has no metadata.name (its id): {client.shown(str(item), 120)}"
             )
         orgs.append(OrgRef(org_id=org_id, name=seed_text(item.get("name", "Unknown")), partner_id=_listed_id(item)))
     return orgs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import logging
@@ -19,6 +20,7 @@ from rafay_billing import cli
 from rafay_billing.reports import NCP_METRICS_HEADER, neutralize
 from rafay_simulator import Fault, RafaySimulator
 from tests.support import seed_script
+from tests.support.http_stub import stub_console
 
 NOW = datetime(2026, 11, 26, 12, 34, 56, 789000, tzinfo=UTC)
 
@@ -328,6 +330,112 @@ def test_the_key_never_reaches_output_logs_or_files(
     assert "-> 200" in caplog.text
     everything = out + err + caplog.text + unsorted.read_text() + sorted_.read_text()
     assert sim.api_key not in everything
+
+
+def test_a_key_echoed_by_an_error_page_never_reaches_stderr_or_logs_wherever_the_cut_falls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Defect h3-8: a 403 page echoing x-api-key printed the key's first characters when it straddled
+    the excerpt's cut (the key was masked only after cutting)."""
+    key = "qZ7xK2-sekrit-Wv9Lp4"
+    pad = {"n": 0}
+
+    def answer(path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        page = f"<html><body>Forbidden. {'x' * pad['n']} request header x-api-key: {headers['x-api-key']}</body></html>"
+        return 403, {"Content-Type": "text/html"}, page.encode()
+
+    monkeypatch.setenv("DAYS", "1")
+    monkeypatch.setenv("RAFAY_DEFAULT_API_KEY", key)
+    caplog.set_level(logging.DEBUG)
+    with stub_console(answer) as console:
+        for n in range(140, 165):
+            pad["n"] = n
+            caplog.clear()
+            out = tmp_path / str(n)
+            assert cli.main(["metrics", "--out", str(out), "--console-url", console.url, "-v"]) == 1
+            err = capsys.readouterr().err
+            assert "rafay-billing: error: GET /v2/organizations?offset=0&limit=100: HTTP 403 Forbidden" in err
+            shown = [key[i : i + 4] for i in range(len(key) - 3) if key[i : i + 4] in err + caplog.text]
+            assert shown == [], f"pad of {n}: {err}"
+            assert not out.exists()
+    assert len(console.requests) == 25
+
+
+def _unwritable_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory this process cannot write to. Where permissions do not bind (root), the command's
+    view of them is made to say so instead: the refusal is what is tested, not the kernel."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.access(locked, os.W_OK):
+        writable = cli._writable_dir
+        monkeypatch.setattr(cli, "_writable_dir", lambda path: Path(path) != locked and writable(path))
+    return locked
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("file/sub", "cannot be created: {tmp}/file is not a directory"),
+        ("/proc/1/not-creatable", "cannot be created: /proc/1 is not writable"),
+        ("locked", "is not writable"),
+        ("locked/new/dir", "cannot be created: {tmp}/locked is not writable"),
+    ],
+    ids=["under a file", "under /proc", "unwritable", "under an unwritable directory"],
+)
+def test_an_out_the_csvs_cannot_be_written_to_is_refused_before_any_request(
+    rafay_sim_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+    where: str, message: str,
+) -> None:
+    """Defect h3-7: such an --out was found out only after every API read, as a Python traceback (exit 1)."""
+    (tmp_path / "file").write_text("not a directory")
+    if where.startswith("locked"):
+        _unwritable_dir(tmp_path, monkeypatch)
+    if where.startswith("/proc/") and (not Path("/proc/1").is_dir() or os.access("/proc/1", os.W_OK)):
+        pytest.skip("no /proc/1 that refuses new entries here")
+    out = where if where.startswith("/") else str(tmp_path / where)
+    sim = rafay_sim_factory(orgs=2)
+    _env(monkeypatch, sim, days="2")
+    monkeypatch.setenv("RAFAY_CONSOLE_URL", sim.url)
+    assert cli.main(["metrics", "--out", out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"rafay-billing metrics: error: --out {out}") and message.format(tmp=tmp_path) in err, err
+    assert sim.requests == []  # refused before the first request
+
+
+def test_an_out_not_there_yet_is_not_created_when_the_reads_fail(
+    rafay_sim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+) -> None:
+    """The up-front check of --out creates nothing: no files (nor directories) on an API failure."""
+    _env(monkeypatch, rafay_sim)
+    monkeypatch.setenv("RAFAY_DEFAULT_API_KEY", "not-the-right-key-987")
+    code, _, _ = _run_command(monkeypatch, rafay_sim, tmp_path / "new" / "dir")
+    assert code == 1 and "HTTP 401" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failure_writing_the_csvs_is_one_line_exit_1_and_leaves_no_half_file(
+    rafay_sim_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+) -> None:
+    """Defect h3-7: an OSError while writing (disk full, the directory removed meanwhile) was a traceback."""
+    from rafay_billing import reports
+
+    def disk_full(rows, out, stamp):  # type: ignore[no-untyped-def]
+        first = out / reports.ncp_metrics_file_names(stamp)[0]
+        first.write_text("Organization,Pro")
+        raise OSError(errno.ENOSPC, "No space left on device", str(first))
+
+    monkeypatch.setattr(reports, "write_ncp_metrics_csvs", disk_full)
+    sim = rafay_sim_factory(orgs=2)
+    _env(monkeypatch, sim, days="2")
+    out = tmp_path / "out"
+    code, _, _ = _run_command(monkeypatch, sim, out)
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"rafay-billing: error: cannot write the CSVs to {out}: No space left on device")
+    assert "Traceback" not in "\n".join(err)
+    assert list(out.iterdir()) == []
 
 
 # --- the installed command ---------------------------------------------------------------------------

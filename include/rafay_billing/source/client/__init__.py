@@ -6,6 +6,7 @@
 - :mod:`.retry`: the typed :class:`RetryPolicy` and the tenacity loop that applies it
 - :mod:`.paging`: the pager that does not trust the server (consistency re-reads)
 - :mod:`.decoding`: reply bodies as exact JSON, listing pages with each record's raw-text fingerprint
+- :mod:`.scrub`: the key masked in text a server sent, before it is cut and at the cut
 - :mod:`.stats`: request counters and latency percentiles
 
 Every name is re-exported here: import from ``rafay_billing.source.client``.
@@ -24,6 +25,7 @@ from rafay_billing.source.client.paging import (
     Pager,
 )
 from rafay_billing.source.client.retry import RetryPolicy, parse_retry_after
+from rafay_billing.source.client.scrub import cut_scrubbed, scrub_secret
 from rafay_billing.source.client.stats import ClientStats, StatsSnapshot, percentile
 from rafay_billing.source.client.transport import (
     ClientCert,
@@ -65,9 +67,11 @@ __all__ = [
     "check_proxies",
     "check_proxy_transport",
     "check_proxy_url",
+    "cut_scrubbed",
     "encode_segment",
     "is_loopback_host",
     "normalize_base_url",
     "parse_retry_after",
     "percentile",
+    "scrub_secret",
 ]

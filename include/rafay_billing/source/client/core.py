@@ -12,8 +12,9 @@ the URL rules live in :mod:`.urls`, the retry policy in :mod:`.retry`, the pager
 and the counters in :mod:`.stats`.
 
 The API key only ever travels in the ``x-api-key`` header, over https or to this machine (plain
-http elsewhere only when explicitly allowed); it is never logged and is scrubbed from any text
-(error excerpts) that could echo it.
+http elsewhere only when explicitly allowed); it is never logged and is masked in any text that
+could echo it (error excerpts, redirect targets, paging errors), in the whole text before it is cut
+(see :mod:`.scrub`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -54,6 +55,7 @@ from rafay_billing.source.client.retry import (
     parse_retry_after,
     short,
 )
+from rafay_billing.source.client.scrub import cut_scrubbed, scrub_secret
 from rafay_billing.source.client.stats import ClientStats
 from rafay_billing.source.client.transport import (
     ClientCert,
@@ -79,6 +81,8 @@ PARTNER_USAGE_PATH = "/apis/billing.envmgmt.io/v1/metrics/partner/instance/kind/
 _EXCERPT_CHARS = 200
 _TAGS = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
+
+T = TypeVar("T")
 
 
 class _ErrorFields(TypedDict):
@@ -253,7 +257,7 @@ class RafayClient:
         """:meth:`profile_usage_entries` a page at a time: ``PageItems`` (page number, records) and a
         ``ListingRestart`` before each re-read (discard what came before it)."""
         listing = self._usage_listing(org_id, profile, window)
-        return self._pager(on_page, stats, listing.items_field).pages(listing)
+        return self._scrubbed(self._pager(on_page, stats, listing.items_field).pages(listing))
 
     def iter_partner_usage(
         self,
@@ -282,6 +286,12 @@ class RafayClient:
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """One GET with retries; ``path`` must already be percent-encoded (see ``encode_segment``)."""
         return self._get(path, dict(params or {}), None).data
+
+    def shown(self, text: str, limit: int) -> str:
+        """``text`` from a reply (a record, say) fit for a message: at most ``limit`` characters, the
+        API key masked before the cut and a start of it at the cut (callers know no key; the server
+        may echo it anywhere)."""
+        return cut_scrubbed(text, self._api_key, limit)
 
     # -- the listings --------------------------------------------------------------------------
 
@@ -337,13 +347,27 @@ class RafayClient:
 
     def _consistent(self, listing: Listing, on_page: PageHook | None, stats: ClientStats | None) -> Iterator[dict]:
         """The items of the listing's consistent read (see :meth:`Pager.consistent`)."""
-        return self._pager(on_page, stats, listing.items_field).consistent(listing)
+        return self._scrubbed(self._pager(on_page, stats, listing.items_field).consistent(listing))
 
     def _entries(
         self, listing: Listing, on_page: PageHook | None, stats: ClientStats | None
     ) -> Iterator[ListingEntry]:
         """The listing as it arrives, re-read while inconsistent (see :meth:`Pager.entries`)."""
-        return self._pager(on_page, stats, listing.items_field).entries(listing)
+        return self._scrubbed(self._pager(on_page, stats, listing.items_field).entries(listing))
+
+    def _scrubbed(self, read: Iterator[T]) -> Iterator[T]:
+        """``read``, the API key masked in the message of any client error it raises.
+
+        Why: the pager knows no key, and its errors show what the server sent, cut short (a listing
+        entry that is not an object, in 80 characters); a key echoed there would show, whole or its
+        start at the cut. The client's own errors are masked already (masking again changes nothing).
+        """
+        try:
+            yield from read
+        except RafayError as exc:
+            if exc.args and isinstance(exc.args[0], str):
+                exc.args = (scrub_secret(exc.args[0], self._api_key, cut=True), *exc.args[1:])
+            raise
 
     # -- one request with retries --------------------------------------------------------------
 
@@ -458,10 +482,11 @@ class RafayClient:
         if problem is None:
             return Page(data, body, prints)
         state.malformed += 1
+        excerpt = self._excerpt(body)
         raise mark(
             RafayResponseError(
-                f"GET {target}: HTTP 200 but {problem}: {self._excerpt(body)!r}",
-                method="GET", path=target, status=200, excerpt=self._excerpt(body),
+                f"GET {target}: HTTP 200 but {problem}: {excerpt!r}",
+                method="GET", path=target, status=200, excerpt=excerpt,
             ),
             "malformed",
         )
@@ -485,17 +510,24 @@ class RafayClient:
             state.server_errors += 1
             return mark(RafayServerError(detail, **fields), "server_error")
         if 300 <= status < 400:
-            where = response.headers.get("Location", "?")
+            where = scrub_secret(response.headers.get("Location", "?"), self._api_key)
             return RafayHTTPError(f"{head}: unexpected redirect to {where} (check the console URL)", **fields)
         if status >= 500:
             return RafayServerError(detail, **fields)
         return RafayHTTPError(detail, **fields)
 
     def _excerpt(self, body: bytes) -> str:
-        text = body[: _EXCERPT_CHARS * 8].decode("utf-8", errors="replace")
+        """The body on one line, tags and runs of white space dropped, at most ``_EXCERPT_CHARS``
+        characters, the API key masked.
+
+        Why the whole body is decoded and masked before anything is cut: a key straddling a cut is
+        no longer found whole, and its start would show (a gateway's 403 page echoing the request's
+        ``x-api-key`` did that); at each cut a start of the key is masked as well (see :mod:`.scrub`).
+        The text is cut to eight times the excerpt before the tags go: a huge page costs its decoding only.
+        """
+        key = self._api_key
+        text = cut_scrubbed(body.decode("utf-8", errors="replace"), key, _EXCERPT_CHARS * 8)
         if "<" in text and ">" in text:
             text = _TAGS.sub(" ", text)
-        text = _SPACE.sub(" ", text).strip()
-        if len(text) > _EXCERPT_CHARS:
-            text = text[: _EXCERPT_CHARS - 1] + "…"
-        return text.replace(self._api_key, "***")
+        # cut_scrubbed masks again before its cut: collapsing white space may spell the key (it may hold spaces)
+        return cut_scrubbed(_SPACE.sub(" ", text).strip(), key, _EXCERPT_CHARS)

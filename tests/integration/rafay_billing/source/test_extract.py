@@ -82,6 +82,22 @@ def test_an_org_without_an_id_is_a_clear_error() -> None:
         list_orgs(RafayClient("rafay.test", "k"))
 
 
+@responses.activate
+@pytest.mark.parametrize("pad", range(85, 115))
+def test_an_org_without_an_id_that_echoes_the_key_never_shows_it_wherever_the_cut_falls(pad: int) -> None:
+    """The error shows the org cut to 120 characters: the key is masked before the cut, and a start of it at the cut."""
+    key = "qZ7xK2-sekrit-Wv9Lp4"
+
+    def echo(request):  # type: ignore[no-untyped-def]
+        return 200, {}, json.dumps({"items": [{"name": "x" * pad + request.headers["x-api-key"]}]})
+
+    responses.add_callback(responses.GET, "https://rafay.test/v2/organizations", callback=echo)
+    with pytest.raises(RafayResponseError, match="no metadata.name") as info:
+        list_orgs(RafayClient("rafay.test", key))
+    message = str(info.value)
+    assert [key[i : i + 4] for i in range(len(key) - 3) if key[i : i + 4] in message] == [], message
+
+
 def test_order_is_deterministic_whatever_order_threads_finish_in(rafay_sim_factory) -> None:
     sim = rafay_sim_factory(orgs=1, profiles_per_org=(6, 6))
     org = sim.dataset.orgs[0]

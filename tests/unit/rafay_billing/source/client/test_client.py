@@ -43,6 +43,7 @@ from rafay_billing.source.client import (
     percentile,
 )
 from rafay_billing.window import Window
+from tests.support.http_stub import Reply, stub_console
 
 BASE = "https://rafay.test"
 KEY = "k3y-SECRET-value-42"
@@ -359,6 +360,85 @@ def test_auth_error_says_what_to_check_and_never_shows_the_key() -> None:
     message = str(info.value)
     assert "check the API key of connection rafay_default (or RAFAY_DEFAULT_API_KEY)" in message
     assert KEY not in message and "***" in message
+
+
+ECHOED_KEY = "qZ7xK2-sekrit-Wv9Lp4"  # no run of 4 of it in any message the client writes ("value" is in some)
+
+
+def key_runs(text: str, key: str = ECHOED_KEY, shortest: int = 4) -> list[str]:
+    """The runs of ``shortest`` characters of ``key`` that ``text`` shows (none may show: a cut key
+    leaks its start, and any run of it narrows a guess)."""
+    return [key[i : i + shortest] for i in range(len(key) - shortest + 1) if key[i : i + shortest] in text]
+
+
+class Echo:
+    """A console's page with the request's own x-api-key in it, after ``pad`` (set per request)."""
+
+    def __init__(self, status: int, content_type: str, page: str) -> None:
+        self.status, self.content_type, self.page = status, content_type, page
+        self.pad = ""
+
+    def __call__(self, path: str, headers: dict[str, str]) -> Reply:
+        body = self.page.format(pad=self.pad, key=headers["x-api-key"]).encode()
+        return self.status, {"Content-Type": self.content_type}, body
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "page", "pads", "error", "says"),
+    [
+        # a gateway's 403 page echoing the key, the key across the excerpt's cut at every offset
+        (403, "text/html", "<html><body>Forbidden. {pad} request header x-api-key: {key}</body></html>",
+         ["x" * n for n in range(130, 200)], RafayAuthError, "HTTP 403 Forbidden"),
+        # an HTTP 200 that is not JSON: the same excerpt
+        (200, "text/html", "<html><body>Maintenance. {pad} x-api-key={key}</body></html>",
+         ["x" * n for n in range(140, 200)], RafayResponseError, "not valid JSON"),
+        # mostly white space: the key across the cut of the raw body read for the excerpt
+        (403, "text/plain", "denied:{pad}{key} (x-api-key)", [" " * n for n in range(1560, 1600)],
+         RafayAuthError, "HTTP 403 Forbidden: denied:"),
+    ],
+    ids=["error page", "200 not JSON", "raw body cut"],
+)
+def test_an_echoed_key_never_shows_whole_or_in_part_wherever_the_cut_falls(
+    status: int, content_type: str, page: str, pads: list[str], error: type[RafayError], says: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Defect h3-8: the excerpt was cut before the key was masked, so a key straddling the cut showed its start."""
+    caplog.set_level(logging.DEBUG)
+    echo = Echo(status, content_type, page)
+    with stub_console(echo) as console:
+        client = RafayClient(console.url, ECHOED_KEY, retry=FAST, sleep=Sleeps())
+        for pad in pads:
+            echo.pad = pad
+            caplog.clear()
+            with pytest.raises(error) as info:
+                list(client.iter_organizations())
+            exc = info.value
+            shown = f"{exc}\n{exc!r}\n{exc.excerpt}\n{caplog.text}"
+            assert says in str(exc), str(exc)
+            assert key_runs(shown) == [], f"pad of {len(pad)}: {shown}"
+    assert console.requests and all(headers["x-api-key"] == ECHOED_KEY for _, headers in console.requests)
+
+
+def test_a_record_echoing_the_key_is_masked_in_the_paging_error_wherever_the_cut_falls() -> None:
+    """The pager shows a bad listing entry cut to 80 characters: the key is masked there too."""
+    echo = Echo(200, "application/json", '{{"items": ["{pad}{key}"]}}')
+    with stub_console(echo) as console:
+        client = RafayClient(console.url, ECHOED_KEY, retry=FAST, sleep=Sleeps())
+        for pad in ["x" * n for n in range(55, 80)]:
+            echo.pad = pad
+            with pytest.raises(RafayResponseError, match="an entry of 'items' is not an object") as info:
+                list(client.iter_organizations())
+            assert key_runs(str(info.value)) == [], f"pad of {len(pad)}: {info.value}"
+
+
+def test_a_redirect_echoing_the_key_is_masked() -> None:
+    def answer(path: str, headers: dict[str, str]) -> Reply:
+        return 302, {"Location": f"https://login.test/?key={headers['x-api-key']}"}, b""
+
+    with stub_console(answer) as console:
+        with pytest.raises(RafayHTTPError, match=r"unexpected redirect to https://login.test/\?key=\*\*\*") as info:
+            list(RafayClient(console.url, ECHOED_KEY, retry=FAST, sleep=Sleeps()).iter_organizations())
+    assert key_runs(str(info.value)) == []
 
 
 @responses.activate
