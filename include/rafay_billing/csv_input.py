@@ -1,5 +1,6 @@
 """Reading an operator's CSV file (the price book, the contracts): UTF-8 text, its records with the
-line numbers that every refusal names, and the UTC timestamps both files write."""
+line numbers that every refusal names, the UTC timestamps both files write, and the bounds of what the
+database can store (a value beyond them is refused naming its CSV line, not by PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,15 @@ import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from rafay_billing.source.record_values import NUMERIC_FRACTION_DIGITS, NUMERIC_INTEGER_DIGITS
+
+MAX_NAME_LENGTH = 200
+"""Characters a name or id cell (a price id, contract id, org, profile type, profile, dimension, label)
+may have. The database indexes them, several in one entry (org, profile type and profile in the price
+book's and the line items' keys), and a btree entry holds at most 2,704 bytes: three of 200 characters
+of up to 4 UTF-8 bytes each fit; a longer one would fail the sync or the rating with a database error
+instead of a CSV line."""
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 _DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(Z|[+-]\d{2}:?\d{2})?$",
@@ -84,3 +94,29 @@ def _offset(zone: str) -> str:
     if zone.upper() == "Z":
         return "+00:00"
     return zone if ":" in zone else f"{zone[:3]}:{zone[3:]}"
+
+
+def length_problem(name: str, text: str, limit: int, why: str) -> str | None:
+    """Why ``text`` is too long for column ``name`` (``why``: what the bound protects), or ``None``.
+    Counted in characters, as the person editing the file counts them."""
+    if len(text) <= limit:
+        return None
+    return f"{name} is {len(text):,} characters long: shorten it to at most {limit:,} ({why})"
+
+
+def numeric_problem(name: str, text: str,
+                    rounding: str = "a few places beyond the currency's minor unit are plenty") -> str | None:
+    """Why a plain decimal (``text`` matched ``[0-9]+(.[0-9]*)?|.[0-9]+``) does not fit PostgreSQL's
+    NUMERIC, or ``None``: checked here so the refusal names the CSV line, where the database's
+    (NumericValueOutOfRange) names none. Digits after the point count as written, trailing zeros too
+    (PostgreSQL keeps them, and refuses 16,384 of them); leading zeros before it do not. Not
+    ``record_values.numeric_fit``: it drops trailing zeros, which would change what the file wrote."""
+    whole, _, fraction = text.partition(".")
+    digits = len(whole.lstrip("0"))
+    if digits > NUMERIC_INTEGER_DIGITS:
+        return (f"{name} has {digits:,} digits before the decimal point; the database keeps at most "
+                f"{NUMERIC_INTEGER_DIGITS:,}: check the value")
+    if len(fraction) > NUMERIC_FRACTION_DIGITS:
+        return (f"{name} has {len(fraction):,} digits after the decimal point; the database keeps at most "
+                f"{NUMERIC_FRACTION_DIGITS:,}: round it ({rounding})")
+    return None

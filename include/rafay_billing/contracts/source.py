@@ -1,7 +1,10 @@
 """The contracts CSV: parse and validate it before anything reaches ``billing.contracts``.
 
 Why validate in Python first (as the price book does): a bad file must fail with a message a person
-can act on, every problem at once with its CSV line, and must leave the table exactly as it was.
+can act on, every problem at once with its CSV line, and must leave the table exactly as it was. So
+a value the database could not store is refused here too, not by PostgreSQL naming no CSV line: a name
+or id longer than :data:`MAX_NAME_LENGTH`, a number beyond NUMERIC. (A description longer than
+:data:`MAX_DESCRIPTION_LENGTH` is refused as well, though the database could store it.)
 
 What a row means depends on its ``kind``:
 
@@ -30,7 +33,14 @@ from decimal import Decimal
 from typing import Any
 
 from rafay_billing.contracts.errors import ContractsError
-from rafay_billing.csv_input import csv_records, parse_timestamp, utf8_text
+from rafay_billing.csv_input import (
+    MAX_NAME_LENGTH,
+    csv_records,
+    length_problem,
+    numeric_problem,
+    parse_timestamp,
+    utf8_text,
+)
 from rafay_billing.currency import minor_unit
 from rafay_billing.errors import CurrencyError
 
@@ -44,10 +54,24 @@ FREQUENCIES: tuple[str, ...] = ("monthly", "one_time")
 BILLING_TIMINGS: tuple[str, ...] = ("arrears",)
 TRUE_UP_PERIODS: tuple[str, ...] = ("month",)
 DEFAULT_PROFILE_TYPE = "compute"
+NAME_COLUMNS: tuple[str, ...] = ("contract_id", "org_id", "profile_type", "profile")
+"""Cells of at most ``MAX_NAME_LENGTH`` characters. The database indexes contract_id (the versions' keys;
+the line items' key, as the contract a month charge or a covered part comes from) and org_id (with the
+kind and term). profile_type and profile are in no index of the versions, but name what the price
+book's do, bounded alike."""
+MAX_DESCRIPTION_LENGTH = 1000
+"""Characters a ``description`` may have. It is in no index (a text column can hold far more), but it
+is a note read in the Billing view and kept in every version for good: 1,000 is room for a sentence
+or two, and a longer cell is more likely a paste gone wrong than a description."""
 
 # ASCII digits only: Python's \d also matches Arabic-Indic and full-width digits, which Decimal accepts.
 _DECIMAL = re.compile(r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$", re.ASCII)
 _CURRENCY = re.compile(r"^[A-Z]{3}$", re.ASCII)
+
+# What a number with too many decimals is rounded to (quantity counts instances or GPUs, not money).
+_ROUNDING = {"quantity": "a few decimal places are plenty",
+             "unit_price": "a few places beyond the currency's minor unit are plenty",
+             "amount": "a few places beyond the currency's minor unit are plenty"}
 
 # The cells each kind uses; any other non-blank cell (but the always-allowed ones) is refused.
 _ALWAYS = ("contract_id", "org_id", "kind", "currency", "term_start", "term_end", "billing_timing",
@@ -105,7 +129,8 @@ def _normal(terms: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _decimal(name: str, text: str, bad: Callable[[str], None], *, positive: bool = False) -> Decimal | None:
-    """A plain non-negative ASCII decimal (``> 0`` when ``positive``); None after reporting a problem."""
+    """A plain non-negative ASCII decimal (``> 0`` when ``positive``) that NUMERIC can store; None after
+    reporting a problem."""
     if not text:
         bad(f"{name} is empty: give a decimal like 2.95")
         return None
@@ -116,6 +141,10 @@ def _decimal(name: str, text: str, bad: Callable[[str], None], *, positive: bool
     if not _DECIMAL.match(text):
         bad(f"{name} {text!r} is not a plain decimal: write it like 2.95 with ASCII digits "
             "(no exponent, sign, currency or separators)")
+        return None
+    problem = numeric_problem(name, text, rounding=_ROUNDING[name])
+    if problem:
+        bad(problem)
         return None
     value = Decimal(text)
     if positive and value <= 0:
@@ -195,6 +224,20 @@ def _check_cells_apply(kind: str, cells: dict[str, str], bad: Callable[[str], No
         bad(f"{', '.join(extra)} must be blank for a {kind} (it uses {', '.join(_USES[kind])})")
 
 
+def _check_lengths(cells: dict[str, str], bad: Callable[[str], None]) -> None:
+    """Names and ids of at most :data:`MAX_NAME_LENGTH` characters, a description of at most
+    :data:`MAX_DESCRIPTION_LENGTH`: refused here, naming the line, rather than by the database."""
+    for name in NAME_COLUMNS:
+        problem = length_problem(name, cells[name], MAX_NAME_LENGTH,
+                                 "names and ids go into the database's indexes, and a longer one may not fit")
+        if problem:
+            bad(problem)
+    problem = length_problem("description", cells["description"], MAX_DESCRIPTION_LENGTH,
+                             "a note for the Billing view, kept in every version of the contract")
+    if problem:
+        bad(problem)
+
+
 def _reservation_cells(cells: dict[str, str], bad: Callable[[str], None]) -> dict[str, Any]:
     if not cells["profile"]:
         bad("a reservation needs a profile: name the compute profile it reserves")
@@ -230,6 +273,7 @@ def _parse_row(line: int, cells: dict[str, str], problems: list[tuple[int, str]]
     def bad(message: str) -> None:
         problems.append((line, message))
 
+    _check_lengths(cells, bad)
     if not cells["contract_id"]:
         bad("contract_id is empty: give every contract a unique id")
     if not cells["org_id"]:

@@ -7,7 +7,8 @@ its triggers refuse DELETE, TRUNCATE and any UPDATE but ending the current versi
 
 What the sync refuses, as a whole and with nothing written:
 
-- a malformed file (:class:`ContractsError`, naming the CSV lines; see :mod:`.source`);
+- a malformed file (:class:`ContractsError`, naming the CSV lines; see :mod:`.source`), including a value
+  the database could not store (a too-long id or name, a number beyond NUMERIC): refused before any SQL;
 - a file that omits a contract the table holds (the sync never deletes one: a ``term_end`` ends it),
   or that adds or changes a contract in a way that changes what a **closed** month charged or
   covered (:class:`RetroactiveChangeError`, naming the ids and months), unless ``allow_retroactive``.

@@ -25,7 +25,14 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from rafay_billing.csv_input import csv_records, parse_timestamp, utf8_text
+from rafay_billing.csv_input import (
+    MAX_NAME_LENGTH,
+    csv_records,
+    length_problem,
+    numeric_problem,
+    parse_timestamp,
+    utf8_text,
+)
 from rafay_billing.currency import CurrencyError, minor_unit
 from rafay_billing.db import sql, transaction
 from rafay_billing.errors import PriceBookError
@@ -49,14 +56,8 @@ INSTANCE_UNITS: tuple[str, ...] = ("instance_hour", "gpu_hour", "instance_month"
 
 NAME_COLUMNS: tuple[str, ...] = ("price_id", "org_id", "profile_type", "profile", "dimension", "label_key",
                                  "label_value")
-MAX_NAME_LENGTH = 200
-"""Characters a name or id cell may have. The database indexes them (price_id alone; org_id, profile_type
-and profile in one entry; a dimension in the ledger's keys), and a btree entry holds at most 2,704 bytes:
-three of 200 characters of up to 4 UTF-8 bytes each fit; a longer one would fail the sync or the rating
-with a database error instead of a CSV line."""
-NUMERIC_MAX_INTEGER_DIGITS = 131072
-NUMERIC_MAX_FRACTION_DIGITS = 16383
-"""PostgreSQL's NUMERIC limits (digits before and after the decimal point, as written)."""
+"""Cells of at most ``MAX_NAME_LENGTH`` characters: the database indexes them (price_id alone; org_id,
+profile_type and profile in one entry; a dimension in the ledger's keys)."""
 
 # re.ASCII: \d is 0-9 only. Python's Decimal and datetime read Arabic-Indic or full-width digits too,
 # which a person reviewing the CSV would not read as the same number (issue 21, rule 17).
@@ -165,10 +166,10 @@ def _parse_row(line: int, cells: dict[str, str], problems: list[tuple[int, str]]
         problems.append((line, message))
 
     for name in NAME_COLUMNS:
-        length = len(cells.get(name, ""))
-        if length > MAX_NAME_LENGTH:
-            bad(f"{name} is {length:,} characters long: shorten it to at most {MAX_NAME_LENGTH} (the database "
-                "indexes the price book's names and ids, and a longer one may not fit)")
+        problem = length_problem(name, cells.get(name, ""), MAX_NAME_LENGTH,
+                                 "the database indexes the price book's names and ids, and a longer one may not fit")
+        if problem:
+            bad(problem)
     price_id = cells["price_id"]
     if not price_id:
         bad("price_id is empty: give every row a unique id")
@@ -226,25 +227,11 @@ def _parse_unit_price(text: str, bad: Callable[[str], None]) -> Decimal:
     elif not _DECIMAL.match(text):
         bad(f"unit_price {text!r} is not a plain decimal: write it like 2.95 (no exponent, sign, currency or separators)")
     else:
-        problem = _numeric_problem(text)
+        problem = numeric_problem("unit_price", text)
         if problem is None:
             return Decimal(text)
         bad(problem)
     return Decimal(0)
-
-
-def _numeric_problem(text: str) -> str | None:
-    """Why a plain decimal does not fit PostgreSQL's NUMERIC, or ``None``: checked here so the refusal names
-    the CSV line, where the database's (NumericValueOutOfRange) names a line of its staging COPY."""
-    whole, _, fraction = text.partition(".")
-    digits = len(whole.lstrip("0"))  # the database drops leading zeros, and keeps every digit after the point
-    if digits > NUMERIC_MAX_INTEGER_DIGITS:
-        return (f"unit_price has {digits:,} digits before the decimal point; the database keeps at most "
-                f"{NUMERIC_MAX_INTEGER_DIGITS:,}: check the value")
-    if len(fraction) > NUMERIC_MAX_FRACTION_DIGITS:
-        return (f"unit_price has {len(fraction):,} digits after the decimal point; the database keeps at most "
-                f"{NUMERIC_MAX_FRACTION_DIGITS:,}: round it (a few places beyond the currency's minor unit are plenty)")
-    return None
 
 
 def _parse_span(cells: dict[str, str], bad: Callable[[str], None]) -> tuple[datetime | None, datetime | None]:

@@ -3,6 +3,8 @@ months protected unless allow_retroactive (audited), and the table unchanged on 
 
 from __future__ import annotations
 
+import random
+import string
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -156,6 +158,68 @@ def test_a_bad_file_leaves_the_table_as_it_was(conn: psycopg.Connection) -> None
     with pytest.raises(ContractsError, match=r"line 3: quantity '0' must be greater than 0"):
         sync_contracts(conn, _csv(R1.replace("2.15", "3"), R1.replace("r-1", "r-2").replace(",8,", ",0,"), C1))
     assert _snapshot(conn) == before
+
+
+# --- values the CSV allows but the database cannot store: refused naming the line, table unchanged -------------
+
+
+def _noise(length: int, alphabet: str = string.ascii_letters + string.digits, seed: str = "") -> str:
+    """Text that does not compress: PostgreSQL compresses a long index entry before it refuses it."""
+    rng = random.Random(f"{length}/{seed}")
+    return "".join(rng.choice(alphabet) for _ in range(length))
+
+
+def _with(row: str, **cells: str) -> str:
+    """``row`` with some cells replaced."""
+    values = dict(zip(COLUMNS, row.split(","), strict=True)) | cells
+    return ",".join(values[name] for name in COLUMNS)
+
+
+@pytest.mark.parametrize("column", ["contract_id", "org_id", "profile_type", "profile", "description"])
+def test_a_text_too_long_for_the_database_is_refused_naming_the_line(conn: psycopg.Connection, column: str) -> None:
+    """A 9,000-character contract_id or org_id passed the checks, then PostgreSQL refused the new version
+    (ProgramLimitExceeded: index row too large) naming no CSV line; a profile type, profile or
+    description that long was stored. Names are bounded as in the price book (200 characters), a
+    description, in no index, to 1,000."""
+    sync_contracts(conn, _csv(R1, C1))
+    before = _snapshot(conn)
+    with pytest.raises(ContractsError) as info:
+        sync_contracts(conn, _csv(R1, C1, _with(R1, **{"contract_id": "r-2", column: _noise(9000)})))
+    [(line, message)] = info.value.problems
+    bound = "1,000" if column == "description" else "200"
+    assert line == 4 and f"{column} is 9,000 characters long" in message and f"at most {bound} " in message, message
+    assert _snapshot(conn) == before
+
+
+def test_the_bounds_fit_the_database_in_every_column_at_once(conn: psycopg.Connection) -> None:
+    """200 characters of 4 UTF-8 bytes each (the most there is) in every name of a reservation, and a
+    1,000-character description of them: stored and read back as written."""
+    emoji = "".join(chr(c) for c in range(0x1F300, 0x1F3FF))
+    longest = {column: _noise(200, emoji, seed=column) for column in ("contract_id", "org_id", "profile_type", "profile")}
+    longest["description"] = _noise(1000, emoji, seed="description")
+    result = sync_contracts(conn, _csv(_with(R1, **longest)))
+    assert result.inserted == (longest["contract_id"],)
+    [stored] = fetch_contracts(conn)
+    assert {column: getattr(stored, column) for column in longest} == longest
+
+
+@pytest.mark.parametrize(("column", "row"), [("quantity", R1), ("unit_price", R1), ("amount", C1), ("amount", F1)],
+                         ids=["quantity", "unit_price", "commitment amount", "fee amount"])
+def test_a_number_beyond_numeric_is_refused_naming_the_line(conn: psycopg.Connection, column: str, row: str) -> None:
+    """NUMERIC keeps at most 16,383 digits after the point: 16,384 passed the checks, then PostgreSQL
+    refused the new version (NumericValueOutOfRange) naming no CSV line."""
+    sync_contracts(conn, _csv(row))
+    before = _snapshot(conn)
+    with pytest.raises(ContractsError) as info:
+        sync_contracts(conn, _csv(_with(row, **{column: "1." + "1" * 16384})))
+    [(line, message)] = info.value.problems
+    assert line == 2 and f"{column} has 16,384 digits after the decimal point" in message, message
+    assert "at most 16,383" in message
+    assert _snapshot(conn) == before
+    finest = "0." + "0" * 16382 + "1"
+    sync_contracts(conn, _csv(_with(row, **{column: finest})))
+    [stored] = fetch_contracts(conn)
+    assert getattr(stored, column) == Decimal(finest)
 
 
 def test_an_error_after_writing_rolls_everything_back(conn: psycopg.Connection, monkeypatch) -> None:

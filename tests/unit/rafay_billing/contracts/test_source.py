@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -154,3 +155,72 @@ def test_a_file_not_in_utf8_names_the_line_of_its_first_bad_byte() -> None:
 def test_an_unterminated_quote_names_its_line() -> None:
     problems = _problems(_csv(RESERVATION, 'r-2,coke,reservation,,"h100'))
     assert problems[0][0] == 3
+
+
+# --- values the CSV allows but the database cannot store: refused naming the line, before any SQL -----------
+
+# A reservation uses every name column; each cell below is on line 2 of the file.
+NAMED_RESERVATION = {"contract_id": "r-1", "org_id": "coke", "profile_type": "compute", "profile": "h100"}
+
+
+def _reservation(**cells: str) -> str:
+    """``RESERVATION`` with some cells replaced (a name, a number or the description)."""
+    row = dict(zip(COLUMNS, RESERVATION.split(","), strict=True)) | cells
+    return ",".join(row[name] for name in COLUMNS)
+
+
+@pytest.mark.parametrize("column", list(NAMED_RESERVATION))
+def test_a_name_too_long_for_the_database_is_refused_naming_the_line(column: str) -> None:
+    """A 9,000-character contract_id or org_id passed the checks, then PostgreSQL refused the version
+    ("index row requires ... bytes") naming no CSV line; a profile type or profile was stored, though the
+    price book refuses one that long. 200 characters pass."""
+    message = _one_problem(_reservation(**{column: "x" * 9000}))
+    assert f"{column} is 9,000 characters long" in message and "at most 200" in message, message
+    [contract] = parse_contracts(_csv(_reservation(**{column: "y" * 200})))
+    assert getattr(contract, column) == "y" * 200
+
+
+def test_names_are_counted_in_characters_not_bytes() -> None:
+    emoji = "\U0001F680" * 200  # 800 bytes of UTF-8: the database's bound is in bytes, the CSV's in characters
+    [contract] = parse_contracts(_csv(_reservation(**{c: emoji for c in NAMED_RESERVATION})))
+    assert (contract.contract_id, contract.profile) == (emoji, emoji)
+    assert "profile is 201 characters long" in _one_problem(_reservation(profile=emoji + "x"))
+
+
+def test_a_description_longer_than_its_bound_is_refused_naming_the_line() -> None:
+    message = _one_problem(_reservation(description="d" * 1001))
+    assert "description is 1,001 characters long" in message and "at most 1,000" in message, message
+    [contract] = parse_contracts(_csv(_reservation(description="d" * 1000)))
+    assert contract.description == "d" * 1000
+
+
+@pytest.mark.parametrize(("column", "row"), [
+    ("quantity", RESERVATION), ("unit_price", RESERVATION), ("amount", COMMITMENT), ("amount", MONTHLY_FEE),
+], ids=["quantity", "unit_price", "commitment amount", "fee amount"])
+def test_a_number_with_more_decimals_than_numeric_keeps_is_refused(column: str, row: str) -> None:
+    """NUMERIC keeps at most 16,383 digits after the point, trailing zeros included (PostgreSQL refuses
+    1.000… with 16,384 of them): the file is refused as written, not rounded."""
+    cells = dict(zip(COLUMNS, row.split(","), strict=True))
+    for digits in ("1" * 16384, "0" * 16384):
+        bad = ",".join((f"1.{digits}" if name == column else cells[name]) for name in COLUMNS)
+        message = _one_problem(bad)
+        assert f"{column} has 16,384 digits after the decimal point" in message, message
+        assert "at most 16,383" in message
+    finest = "0." + "0" * 16382 + "1"
+    fine = ",".join((finest if name == column else cells[name]) for name in COLUMNS)
+    [contract] = parse_contracts(_csv(fine))
+    assert getattr(contract, column) == Decimal(finest) and str(getattr(contract, column)) == str(Decimal(finest))
+
+
+@pytest.mark.parametrize("column", ["quantity", "unit_price"])
+def test_a_number_with_more_integer_digits_than_numeric_holds_is_refused(column: str) -> None:
+    """131,072 digits before the point at most; the csv module's field limit (131,072 characters) keeps a
+    longer cell out unless a program raised it, so raise it here. Leading zeros do not count."""
+    limit = csv.field_size_limit(1_000_000)
+    try:
+        message = _one_problem(_reservation(**{column: "1" + "0" * 131072}))
+        assert f"{column} has 131,073 digits before the decimal point" in message and "at most 131,072" in message
+        [contract] = parse_contracts(_csv(_reservation(**{column: "00001" + "0" * 131071})))
+        assert getattr(contract, column) == 10 ** 131071
+    finally:
+        csv.field_size_limit(limit)
