@@ -17,9 +17,10 @@ from typing import Any
 
 MAX_CURSOR_LENGTH = 2048
 MAX_TEXT = 1024
-VERSION = 2  # 2: covered_by joined the key (issue 22 rule 2); a version-1 cursor is refused
-KEY_FIELDS = ("usage_date", "profile_type", "profile", "instance_key", "dimension", "covered_by", "charge_class",
-              "correction_seq", "entry")
+VERSION = 3  # 2: covered_by joined the key (issue 22 rule 2); 3: charge_level (an MRC and its instance's day
+# item of the month's first day differ only there: a page ending on one skipped the other); older are refused
+KEY_FIELDS = ("usage_date", "profile_type", "profile", "instance_key", "dimension", "covered_by", "charge_level",
+              "charge_class", "correction_seq", "entry")
 _B64 = re.compile(r"^[A-Za-z0-9_-]+$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -15,7 +15,8 @@
 --
 -- A month-priced instance (instance_month / gpu_month, issue 22 rule 3) makes its day's item with the
 -- month price as unit_price, pricing_quantity = the units billed monthly that day (1 instance, or its
--- GPU count for gpu_month; 0 on a day without usage) and amount 0: the close bills the month (MRC).
+-- GPU count for gpu_month; 0 on a day without usage) and amount 0 (in the currency's minor unit, 0.00):
+-- the close bills the month (MRC).
 -- One record can make a line item for the instance (instance_hour / gpu_hour) and one per priced
 -- dimension (dimension_hour, quantity = the record's quantity of that dimension: raw_usage, or
 -- label_value x raw_usage).
@@ -226,7 +227,7 @@ items AS (
     SELECT b.org_id, b.usage_date, b.profile, b.instance_key, b.dimension, b.window_start, b.window_end,
            b.organization, b.profile_type, b.instance, b.instance_id, b.usage_hours, b.gpu_count, b.unit,
            b.quantity, b.unit_price, b.currency, b.minor_unit,
-           CASE WHEN b.unit IN ('instance_month', 'gpu_month') THEN 0
+           CASE WHEN b.unit IN ('instance_month', 'gpu_month') THEN round(0::numeric, b.minor_unit)
                 ELSE round(b.quantity * b.unit_price, b.minor_unit) END,
            b.price_id, %(run_id)s, billing.period_of(b.usage_date), b.labels
     FROM billable AS b
@@ -242,7 +243,7 @@ items AS (
                        WHEN 'gpu_month' THEN coalesce(max(b.gpu_count) FILTER (WHERE b.usage_hours > 0), 0)
                        ELSE sum(b.quantity) END,
            b.unit_price, b.currency, b.minor_unit,
-           CASE WHEN b.unit IN ('instance_month', 'gpu_month') THEN 0
+           CASE WHEN b.unit IN ('instance_month', 'gpu_month') THEN round(0::numeric, b.minor_unit)
                 ELSE round(sum(b.quantity) * b.unit_price, b.minor_unit) END, b.price_id, %(run_id)s,
            billing.period_of(b.usage_date), b.labels
     FROM billable AS b

@@ -14,7 +14,7 @@ import html
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -267,24 +267,26 @@ def test_huge_and_forged_cursors_are_refused(ledger: dict[str, Any]) -> None:
     def forged(data: Any) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
-    key = ["2026-10-30", "compute", "vm", "a1", "", "", "regular", 0, "charge"]  # covered_by: cursor version 2
+    key = ["2026-10-30", "compute", "vm", "a1", "", "", "day", "regular", 0, "charge"]  # charge_level: version 3
     huge = acme.get("/v1/periods/2026-10/line-items", params={"cursor": "A" * 100_000})
     assert huge.status_code in (400, 414, 431)  # the HTTP server refuses the request line itself
     bad = [
         "A" * 3000,
-        forged({"v": 2, "p": "2026-09", "k": key}),  # another period's
-        forged({"v": 2, "p": "2026-10", "k": key[:-1]}),
-        forged({"v": 2, "p": "2026-10", "k": [*key[:7], 2**40, "charge"]}),
-        forged({"v": 2, "p": "2026-10", "k": ["2026-13-45", *key[1:]]}),
-        forged({"v": 2, "p": "2026-10", "k": [*key[:2], "x\x00", *key[3:]]}),
-        forged({"v": 2, "p": "2026-10", "k": key, "org": "globex"}),
-        forged({"v": 1, "p": "2026-10", "k": key[:5] + key[6:]}),  # a version-1 cursor (before covered_by)
+        forged({"v": 3, "p": "2026-09", "k": key}),  # another period's
+        forged({"v": 3, "p": "2026-10", "k": key[:-1]}),
+        forged({"v": 3, "p": "2026-10", "k": [*key[:8], 2**40, "charge"]}),
+        forged({"v": 3, "p": "2026-10", "k": ["2026-13-45", *key[1:]]}),
+        forged({"v": 3, "p": "2026-10", "k": [*key[:2], "x\x00", *key[3:]]}),
+        forged({"v": 3, "p": "2026-10", "k": key, "org": "globex"}),
+        forged({"v": 2, "p": "2026-10", "k": key[:6] + key[7:]}),  # a version-2 cursor (before charge_level)
+        forged({"v": 1, "p": "2026-10", "k": key[:5] + key[7:]}),  # a version-1 cursor (before covered_by)
         forged(["not", "an", "object"]),
     ]
     for cursor in bad:
         got = acme.get("/v1/periods/2026-10/line-items", params={"cursor": cursor})
         assert got.status_code == 400 and got.json() == {"detail": "invalid cursor: pass next_cursor of the previous page"}
-    good = forged({"v": 2, "p": "2026-10", "k": ["2026-10-30", "compute", "zzz", "", "", "", "regular", 0, "charge"]})
+    good = forged({"v": 3, "p": "2026-10", "k": ["2026-10-30", "compute", "zzz", "", "", "", "day", "regular", 0,
+                                                 "charge"]})
     items = acme.get("/v1/periods/2026-10/line-items", params={"cursor": good}).json()["items"]
     assert {i["usage_date"] for i in items} == {"2026-10-31"}  # a hand-made cursor only positions
 
@@ -492,3 +494,55 @@ def test_make_demo_shows_a_tenants_documents_through_the_served_api(ledger: dict
     assert "as org acme (2 documents)" in shown
     assert all(number in shown for _, number in ledger["invoices"]["acme"])
     assert not any(number in shown for org in ("globex", "zurich") for _, number in ledger["invoices"][org])
+
+
+MONTHLY = """\
+price_id,org_id,profile_type,profile,unit,unit_price,currency,effective_from,effective_to
+vm-month,,compute,mrc-vm,instance_month,310.00,USD,2026-01-01,
+"""
+
+
+def test_paging_keeps_a_monthly_charge_and_its_first_days_item_apart(postgres_server: str) -> None:
+    """A month-priced instance has two items dated on the month's first day that differ only in
+    ``charge_level`` (the day's item, 0.00, and the month's MRC): a cursor without it made a page that
+    ends on one skip the other (the MRC itself, or its day). Every item comes once, whatever the page
+    size; amounts are in the currency's minor unit (the day item's 0 was stored as a bare ``0``)."""
+    from rafay_billing.ledger.coverage import register_orgs
+    from rafay_billing.period import Period
+    from rafay_billing.periods.close import close_period
+    from tests.support.billed import Usage, bill
+
+    dsn = create_database(postgres_server, "tenant_api_mrc")
+    login = None
+    try:
+        with psycopg.connect(dsn) as conn:
+            bill(conn, [Usage("coke", date(2026, 11, d), "mrc-vm", "m1", "10") for d in range(1, 31)], "r",
+                 price_book=MONTHLY)
+            register_orgs(conn, [("coke", "COKE")], date(2026, 11, 1), "r", last_day=date(2026, 11, 30))
+            close_period(conn, Period(date(2026, 11, 1)), actor="t", issuer="ACME",
+                         now=datetime(2027, 1, 2, tzinfo=UTC))
+            token = tokens.create_token(conn, "coke", "test").token
+        login, tenant_dsn = tenant_login(dsn)
+        with running_api(tenant_dsn, TenantApiSettings(rate_per_minute=100_000, burst=10_000)) as url:
+            headers = {"Authorization": f"Bearer {token}"}
+            whole = requests.get(f"{url}/v1/periods/2026-11/line-items", params={"limit": 500}, headers=headers,
+                                 timeout=30).json()["items"]
+            for limit in (1, 2):
+                seen, cursor = [], None
+                while True:
+                    params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+                    page = requests.get(f"{url}/v1/periods/2026-11/line-items", params=params, headers=headers,
+                                        timeout=30).json()
+                    seen += page["items"]
+                    cursor = page["next_cursor"]
+                    if cursor is None:
+                        break
+                assert seen == whole, limit
+        assert len(whole) == 31
+        first = [(i["charge_level"], i["amount"]) for i in whole if i["usage_date"] == "2026-11-01"]
+        assert sorted(first) == [("day", "0.00"), ("month", "310.00")]
+        assert {i["amount"] for i in whole if i["charge_level"] == "day"} == {"0.00"}
+    finally:
+        drop_database(postgres_server, dsn)
+        if login:
+            drop_login(postgres_server, login)

@@ -13,7 +13,7 @@ from rafay_billing.tenant_api.cursor import CursorError, decode_cursor, encode_c
 from rafay_billing.tenant_api.ratelimit import RateLimiter
 
 KEY = {"usage_date": date(2026, 10, 30), "profile_type": "compute", "profile": "vm ü", "instance_key": "name:x'1",
-       "dimension": "", "covered_by": "", "charge_class": "regular", "correction_seq": 0, "entry": "charge"}
+       "dimension": "", "covered_by": "", "charge_level": "day", "charge_class": "regular", "correction_seq": 0, "entry": "charge"}
 
 
 def test_a_cursor_round_trips_and_is_bound_to_its_period() -> None:
