@@ -98,14 +98,15 @@ def check_ratio(value: Any) -> Decimal:
 
 def guard_slices(
     cur: Any, slices: Sequence[DaySlice], run_id: str, ratio: Decimal = DEFAULT_SHRINK_GUARD_RATIO
-) -> list[DaySlice]:
+) -> Guarded:
     """The slices whose run's extraction may be rated now; marks the others ``held`` or ``superseded``.
 
     Runs on ``cur`` inside the rating's transaction, after the slices' rating locks are taken, so the
-    decision and the rating are one step: no other run rates these days in between.
+    decision and the rating are one step: no other run rates these days in between. The chosen
+    extractions become the days' own only when their rating succeeds (:meth:`Guarded.mark_rated`).
     """
     if not slices:
-        return []
+        return Guarded([], {})
     names = {(s.org_id, s.usage_date): s.organization for s in slices}
     params = {"org_ids": [s.org_id for s in slices], "usage_dates": [s.usage_date for s in slices],
               "run_id": run_id, "ratio": ratio}
@@ -115,10 +116,6 @@ def guard_slices(
                                held_hours)
                  for org_id, day, seq, records, hours, held_seq, held_run, held_records, held_hours, decision
                  in cur.fetchall()]
-    chosen = [d.extraction_seq for d in decisions if d.decision == "rate" and d.extraction_seq is not None]
-    if chosen:
-        cur.execute(sql("guards/mark_rated.sql"), {"seqs": chosen})
-        cur.execute(sql("guards/mark_chosen.sql"), {"seqs": chosen})
     refused = [d for d in decisions if not d.rated]
     if refused:
         cur.execute(sql("guards/mark_decided.sql"), {
@@ -135,8 +132,30 @@ def guard_slices(
         })
     for d in refused:
         log.warning("org %s, day %s: not rated: %s", d.org_id, d.usage_date, d.describe(run_id, ratio))
+    chosen = {(d.org_id, d.usage_date): d.extraction_seq for d in decisions
+              if d.decision == "rate" and d.extraction_seq is not None}
     keep = {(d.org_id, d.usage_date) for d in decisions if d.rated}
-    return [s for s in slices if (s.org_id, s.usage_date) in keep]
+    return Guarded([s for s in slices if (s.org_id, s.usage_date) in keep], chosen)
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """What the guard lets through: the slices to rate, and the extraction each new one is rated from."""
+
+    slices: list[DaySlice]
+    chosen: dict[tuple[str, date], int]
+
+    def mark_rated(self, cur: Any, slices: Sequence[DaySlice]) -> None:
+        """Make the extractions of ``slices`` the ones their days hold (the earlier one ``replaced``).
+
+        Why the caller does it, in the savepoint that rates the same slices: a rating that fails for
+        an org rolls its savepoint back and leaves the day's items as they were; the extraction must
+        stay unrated with them, or the day would hold a read that was never billed, against which the
+        next read's shrink is judged (and the day's own run would be refused as superseded)."""
+        seqs = [self.chosen[key] for key in ((s.org_id, s.usage_date) for s in slices) if key in self.chosen]
+        if seqs:
+            cur.execute(sql("guards/mark_rated.sql"), {"seqs": seqs})
+            cur.execute(sql("guards/mark_chosen.sql"), {"seqs": seqs})
 
 
 def confirm_unchanged(conn: Any, slices: Sequence[tuple[str, date]], run_id: str) -> list[tuple[str, date]]:

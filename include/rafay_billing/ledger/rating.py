@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from rafay_billing.db import sql, transaction
-from rafay_billing.ledger.guards import DEFAULT_SHRINK_GUARD_RATIO, guard_slices
+from rafay_billing.ledger.guards import DEFAULT_SHRINK_GUARD_RATIO, Guarded, guard_slices
 from rafay_billing.ledger.reservations import cover_stage, reserved_slices
 from rafay_billing.ledger.slices import DaySlice
 from rafay_billing.window import Window
@@ -234,19 +234,21 @@ def _rate_group(
     with transaction(conn), conn.cursor() as cur:
         keys = [f"rating|{s.org_id}|{s.usage_date.isoformat()}" for s in slices]
         cur.execute(sql("rating/lock.sql"), {"lock_keys": keys})
-        slices = guard_slices(cur, slices, run_id, shrink_guard_ratio)  # issue 21 rules 2, 3 (ledger/guards.py)
+        guarded = guard_slices(cur, slices, run_id, shrink_guard_ratio)  # issue 21 rules 2, 3 (ledger/guards.py)
+        slices = guarded.slices
         params = {**_slice_params(slices), "run_id": run_id, "hours_tolerance": HOURS_TOLERANCE}
         cur.execute(sql("rating/settings.sql"))
         corrected: list[Correction] = []
         failed: list[RatingFailure] = []
         rows: list[tuple[Any, ...]] | None = None
         try:
-            with conn.transaction():
+            with conn.transaction():  # a read becomes the day's own with its rating, or not at all
+                guarded.mark_rated(cur, slices)
                 corrected, rows = _rate_set(cur, slices, run_id, billing_start=billing_start)
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
-            corrected, failed = _rate_each_org(conn, cur, slices, run_id, exc, billing_start)
+            corrected, failed = _rate_each_org(conn, cur, guarded, run_id, exc, billing_start)
         if failed:
             _record_failed(cur, [s for s in slices if s.org_id in {f.org_id for f in failed}], failed, run_id)
         # the set-based rating's coverage step returned the summary; after a failure it is read again
@@ -264,13 +266,14 @@ class RatingFailure:
 
 
 def _rate_each_org(
-    conn: Any, cur: Any, slices: Sequence[DaySlice], run_id: str, error: Exception, billing_start: date | None = None
+    conn: Any, cur: Any, guarded: Guarded, run_id: str, error: Exception, billing_start: date | None = None
 ) -> tuple[list[Correction], list[RatingFailure]]:
-    """After the group failed with ``error``: each org under its own savepoint; the ones that fail."""
+    """After the group failed with ``error``: each org under its own savepoint; the ones that fail
+    (their reads stay unrated, as their days' items stay as they were)."""
     import psycopg
 
     orgs: dict[str, list[DaySlice]] = {}
-    for s in slices:
+    for s in guarded.slices:
         orgs.setdefault(s.org_id, []).append(s)
     log.warning("rating %d org(s) failed (%s): rating each org on its own, record times read safely",
                 len(orgs), _why(error))
@@ -279,6 +282,7 @@ def _rate_each_org(
     for org_id, days in orgs.items():
         try:
             with conn.transaction():
+                guarded.mark_rated(cur, days)
                 corrected.extend(_rate_set(cur, days, run_id, safe_times=True, billing_start=billing_start)[0])
         except psycopg.OperationalError:
             raise

@@ -93,6 +93,31 @@ def test_a_re_read_below_the_ratio_is_held_one_at_or_above_it_replaces(conn) -> 
     assert sum(i[6] for i in items(conn)) == Decimal("20.00")
 
 
+def test_a_read_whose_rating_failed_is_not_what_the_day_holds(conn) -> None:
+    """A read passes the guard but rating its org fails (any database error; the day is ``failed`` and its
+    items stand): that read was never billed, so it is not the day's extraction. Marked ``rated`` (the guard
+    marked it before the org's rating, outside the savepoint that rolled back), it let the next read shrink
+    the day from 20 h to 5.5 h unheld (5.5 >= 0.5 x its 10 h), and kept the day's own run from re-rating it."""
+    bill(conn, "night")  # 20 h, 40.00
+    conn.execute("""
+        CREATE FUNCTION pg_temp.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'cannot bill org %', NEW.org_id; END $$;
+        CREATE TRIGGER refuse BEFORE INSERT OR UPDATE OR DELETE ON billing.charge_line_items
+            FOR EACH ROW EXECUTE FUNCTION pg_temp.refuse();
+    """)
+    assert [f.org_id for f in bill(conn, "failing", hours="5").failed] == ["acme"]  # 10 h: passes the guard
+    conn.execute("DROP TRIGGER refuse ON billing.charge_line_items")
+    assert coverage(conn)[:2] == ("failed", None) and {i[7] for i in items(conn)} == {"night"}
+    held = conn.execute("SELECT run_id FROM billing.extractions WHERE usage_date = %s AND status = 'rated'",
+                        (DAY,)).fetchall()
+    assert held == [("night",)]
+    rate_slices(conn, [SLICE], "night")  # the day's own run re-rates it (it was refused as superseded)
+    assert coverage(conn) == ("billed", None, "night", "night")
+    bill(conn, "shrunk", hours="2.75")  # 5.5 h < 0.5 x the 20 h billed
+    assert coverage(conn) == ("held", "usage_shrank", "shrunk", "night")
+    assert {i[7] for i in items(conn)} == {"night"} and sum(i[6] for i in items(conn)) == Decimal("40.00")
+
+
 def test_the_shrink_guard_ratio_is_a_setting(conn) -> None:
     bill(conn, "night")
     bill(conn, "smaller", hours="3", shrink_guard_ratio=Decimal("0.25"))  # 6 h >= 0.25 x 20 h
