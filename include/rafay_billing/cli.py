@@ -263,7 +263,10 @@ def window_from_args(args: argparse.Namespace, env: dict[str, str], now: datetim
         days = _positive_int(env["DAYS"], "DAYS")
     else:
         raise UsageError("no window: set DAYS (days to look back), or pass --days N or --start/--end")
-    return Window.last_days(days, now.astimezone(UTC).replace(microsecond=0))
+    try:
+        return Window.last_days(days, now.astimezone(UTC).replace(microsecond=0))
+    except WindowError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def run_metrics(args: argparse.Namespace, env: dict[str, str], *, whole_process: bool = False) -> int:

@@ -90,7 +90,11 @@ class Window:
         if isinstance(days, bool) or not isinstance(days, int) or days < 1:
             raise WindowError(f"days must be a positive whole number, got {days!r}")
         end = end.astimezone(UTC)
-        return cls(end - timedelta(days=days), end)
+        try:
+            start = end - timedelta(days=days)
+        except OverflowError:  # a typo's extra digits: a window reaching before the year 1
+            raise WindowError(f"days {days} reaches back before the year 1: check it for a typo") from None
+        return cls(start, end)
 
 
 def _is_midnight(value: datetime) -> bool:

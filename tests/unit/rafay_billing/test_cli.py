@@ -239,6 +239,7 @@ def test_days_flag_wins_over_env_and_window_is_second_precise(
         ({"DAYS": None}, [], "no window: set DAYS"),
         ({"DAYS": "abc"}, [], "DAYS must be a positive whole number"),
         ({"DAYS": "0"}, [], "DAYS must be a positive whole number"),
+        ({"DAYS": "1000000000"}, [], "days 1000000000 reaches back before the year 1"),
         ({}, ["--days", "-1"], "--days must be a positive whole number"),
         ({}, ["--days", "2", "--start", "2026-11-10T00:00:00Z", "--end", "2026-11-11T00:00:00Z"], "not both"),
         ({}, ["--start", "2026-11-10T00:00:00Z"], "--start and --end go together"),

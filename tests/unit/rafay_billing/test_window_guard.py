@@ -34,6 +34,14 @@ def test_the_cap_itself_and_allow_long_window_pass() -> None:
         resolve_window(START, END, {"days": 10}, max_days=9)
 
 
+@pytest.mark.parametrize("days", [1_000_000_000, 999_999_999, 800_000])
+@pytest.mark.parametrize("allow", [False, True])
+def test_days_reaching_before_the_year_1_fail_saying_so(days: int, allow: bool) -> None:
+    """A typo's extra digits made an OverflowError (no "bad billing window" message, no cap checked)."""
+    with pytest.raises(WindowError, match=f"days {days} reaches back before the year 1: check it for a typo"):
+        resolve_window(START, END, {"days": days, "allow_long_window": allow})
+
+
 def test_allow_long_window_must_be_a_boolean() -> None:
     with pytest.raises(WindowError, match="allow_long_window.*true or false"):
         resolve_window(START, END, {"days": 365, "allow_long_window": "yes"})
