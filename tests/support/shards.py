@@ -33,30 +33,30 @@ from pathlib import Path
 from tests.support.paths import REPO
 
 # Seconds per file (setup, calls and teardown), from ``make test PYTEST_ARGS=--durations=0`` on a clean
-# clone on the 2-core machine (2026-12-07, the two shards side by side, as they run). Keys are paths
+# clone on the 2-core machine (2026-12-07 18:15, the two shards side by side, as they run). Keys are paths
 # from the repo root.
 FILE_SECONDS: dict[str, float] = {
     # airflow dags test files
-    "tests/e2e/test_ledger_e2e.py": 233,
-    "tests/e2e/test_corrections_e2e.py": 191,
-    "tests/e2e/test_close_e2e.py": 172,
-    "tests/e2e/test_dag_e2e.py": 169,
-    "tests/e2e/test_partner_source_e2e.py": 89,
-    "tests/e2e/test_guards_close_e2e.py": 87,
-    "tests/e2e/test_s3_landing.py": 73,
-    "tests/e2e/test_guards_e2e.py": 56,
-    "tests/e2e/test_alerts_e2e.py": 46,
-    "tests/e2e/test_contracts_close_e2e.py": 33,
-    "tests/e2e/test_delivery_e2e.py": 20,
-    "tests/e2e/test_wheel_install.py": 19,
-    "tests/e2e/test_metrics_e2e.py": 15,
-    "tests/e2e/test_secrets_backend_e2e.py": 12,
+    "tests/e2e/test_ledger_e2e.py": 249,
+    "tests/e2e/test_corrections_e2e.py": 179,
+    "tests/e2e/test_close_e2e.py": 159,
+    "tests/e2e/test_dag_e2e.py": 176,
+    "tests/e2e/test_partner_source_e2e.py": 92,
+    "tests/e2e/test_guards_close_e2e.py": 67,
+    "tests/e2e/test_s3_landing.py": 62,
+    "tests/e2e/test_guards_e2e.py": 59,
+    "tests/e2e/test_alerts_e2e.py": 27,
+    "tests/e2e/test_contracts_close_e2e.py": 31,
+    "tests/e2e/test_delivery_e2e.py": 11,
+    "tests/e2e/test_wheel_install.py": 15,
+    "tests/e2e/test_metrics_e2e.py": 14,
+    "tests/e2e/test_secrets_backend_e2e.py": 13,
     # topology (shard 1)
-    "tests/e2e/test_approval_e2e.py": 223,
-    "tests/e2e/test_celery_topology.py": 198,
-    "tests/e2e/test_topology.py": 197,
-    "tests/e2e/test_faults.py": 169,
-    "tests/e2e/test_billing_view.py": 115,
+    "tests/e2e/test_approval_e2e.py": 173,
+    "tests/e2e/test_celery_topology.py": 200,
+    "tests/e2e/test_topology.py": 199,
+    "tests/e2e/test_faults.py": 152,
+    "tests/e2e/test_billing_view.py": 109,
 }
 # A file not listed: seconds per test, by tier (tests/unit and tests/integration: about 1,240 tests in
 # 4.5 to 7.5 min).
