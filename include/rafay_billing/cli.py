@@ -188,7 +188,9 @@ def run_focus_export(args: argparse.Namespace, env: dict[str, str]) -> int:
     except focus.FocusExportError as exc:
         raise UsageError(str(exc)) from None
     except psycopg.Error as exc:
-        print(f"rafay-billing focus-export: error: database: {str(exc).strip()}", file=sys.stderr)
+        from rafay_billing.db_errors import database_error_line
+
+        print(f"rafay-billing focus-export: error: database: {database_error_line(exc, dsn)}", file=sys.stderr)
         return 1
     state = "closed" if status.closed else "open: its items can still change until it is closed"
     print(f"{rows} FOCUS rows of billing period {args.period} ({state}) -> "
@@ -476,7 +478,10 @@ def run_waive(args: argparse.Namespace, env: dict[str, str]) -> int:
         print(f"rafay-billing waive: refused: {exc}", file=sys.stderr)
         return 1
     except psycopg.Error as exc:
-        print(f"rafay-billing waive: error: the billing database refused or is unreachable: {exc}", file=sys.stderr)
+        from rafay_billing.db_errors import database_error_line
+
+        print(f"rafay-billing waive: error: the billing database refused or is unreachable: "
+              f"{database_error_line(exc, dsn)}", file=sys.stderr)
         return 1
     for waiver in waivers:
         print(waiver)
@@ -548,8 +553,10 @@ def run_accept_shrink(args: argparse.Namespace, env: dict[str, str]) -> int:
         print(f"rafay-billing accept-shrink: refused: {exc}", file=sys.stderr)
         return 1
     except psycopg.Error as exc:
-        print(f"rafay-billing accept-shrink: error: the billing database refused or is unreachable: {exc}",
-              file=sys.stderr)
+        from rafay_billing.db_errors import database_error_line
+
+        print(f"rafay-billing accept-shrink: error: the billing database refused or is unreachable: "
+              f"{database_error_line(exc, dsn)}", file=sys.stderr)
         return 1
     print(f"{args.org} {day}: rated from run {args.run} (accepted by {actor}): {summary}")
     for c in summary.corrections:

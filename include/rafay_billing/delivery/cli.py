@@ -66,7 +66,10 @@ def main(args: argparse.Namespace, env: dict[str, str]) -> int:
         return 2
     except Exception as exc:  # psycopg.Error, imported lazily
         if type(exc).__module__.startswith("psycopg"):
-            print(f"{name}: error: the billing database refused or is unreachable: {exc}", file=sys.stderr)
+            from rafay_billing.db_errors import database_error_line
+
+            print(f"{name}: error: the billing database refused or is unreachable: {database_error_line(exc, dsn)}",
+                  file=sys.stderr)
             return 1
         raise
 

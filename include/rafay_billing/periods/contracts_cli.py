@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rafay_billing import settings as defaults
+from rafay_billing.db_errors import database_error_line
 
 PROG = "rafay-billing contracts"
 
@@ -107,7 +108,7 @@ def _sync(args: argparse.Namespace, env: dict[str, str]) -> int:
         print(f"{PROG} sync: {args.file} refused, billing.contracts unchanged:\n{exc}", file=sys.stderr)
         return 1
     except psycopg.Error as exc:
-        print(f"{PROG} sync: error: the billing database refused or is unreachable: {str(exc).strip()}",
+        print(f"{PROG} sync: error: the billing database refused or is unreachable: {database_error_line(exc, dsn)}",
               file=sys.stderr)
         return 1
     print(changes)

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from rafay_billing import settings as defaults
+from rafay_billing.db_errors import database_error_line
 
 PROG = "rafay-billing preview"
 
@@ -60,7 +61,8 @@ def run(args: argparse.Namespace, env: dict[str, str] | None = None) -> int:
         print(f"{PROG}: refused: {exc}", file=sys.stderr)
         return 1
     except psycopg.Error as exc:
-        print(f"{PROG}: error: the billing database refused or is unreachable: {str(exc).strip()}", file=sys.stderr)
+        print(f"{PROG}: error: the billing database refused or is unreachable: {database_error_line(exc, dsn)}",
+              file=sys.stderr)
         return 1
     print(describe_preview(period, docs))
     return 0

@@ -96,9 +96,17 @@ def main(args: argparse.Namespace, env: dict[str, str]) -> int:
             print(f"{name}: refused: {exc}", file=sys.stderr)
             return 1
         if type(exc).__module__.startswith("psycopg"):
-            print(f"{name}: error: the billing database refused or is unreachable: {exc}", file=sys.stderr)
+            from rafay_billing.db_errors import database_error_line
+
+            print(f"{name}: error: the billing database refused or is unreachable: {database_error_line(exc, *_dsns(args, env))}",
+                  file=sys.stderr)
             return 1
         raise
+
+
+def _dsns(args: argparse.Namespace, env: dict[str, str]) -> list[str | None]:
+    """Every DSN the command may have connected with: whichever it was, its password is masked in errors."""
+    return [getattr(args, "dsn", None), *(value for key, value in env.items() if key.endswith("DATABASE_URL"))]
 
 
 def _serve(args: argparse.Namespace, env: dict[str, str]) -> int:

@@ -248,6 +248,9 @@ def test_days_flag_wins_over_env_and_window_is_second_precise(
         ({"RAFAY_CONSOLE_URL": None}, [], "RAFAY_CONSOLE_URL is not set"),
         ({"RAFAY_DEFAULT_API_KEY": None}, [], "RAFAY_DEFAULT_API_KEY is not set"),
         ({"RAFAY_CONSOLE_URL": "ftp://x"}, [], "must be http(s)"),
+        ({"RAFAY_CONSOLE_URL": "http://u:UrlPw_Leak10@127.0.0.1:1"}, [], "'http://***@127.0.0.1:1' must not carry a "
+         "user or password"),
+        ({}, ["--console-url", "ftp://u:UrlPw_Leak10@x"], "must not carry a user or password"),
         ({}, ["--concurrency", "0"], "--concurrency must be a positive whole number"),
         ({"RAFAY_CONSOLE_URL": "http://rafay.example"}, [], "refusing to send the Rafay API key over plain http to "
          "rafay.example"),
@@ -266,7 +269,7 @@ def test_bad_inputs_exit_2_with_one_clear_line(
             monkeypatch.setenv(name, value)
     assert cli.main(["metrics", "--out", str(tmp_path), *args]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("rafay-billing metrics: error: ") and message in err
+    assert err.startswith("rafay-billing metrics: error: ") and message in err and "UrlPw_Leak10" not in err
     assert len(err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
 

@@ -12,7 +12,7 @@ import ipaddress
 import logging
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from rafay_billing.errors import RafayConfigError
 
@@ -40,6 +40,12 @@ def normalize_base_url(value: str) -> str:
     if "://" not in text:
         text = "https://" + text
     parts = urlsplit(text)
+    if "@" in parts.netloc:  # before any message that shows the URL: its password would be printed
+        shown = urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+        raise RafayConfigError(
+            f"Rafay console URL {shown!r} must not carry a user or password: the console takes the API key "
+            "alone (RAFAY_DEFAULT_API_KEY, or the password of connection rafay_default)"
+        )
     if parts.scheme.lower() not in ("http", "https"):
         raise RafayConfigError(f"Rafay console URL must be http(s), got scheme {parts.scheme!r} in {value!r}")
     if not parts.hostname or any(c.isspace() for c in text):
