@@ -9,7 +9,7 @@ from typing import Any
 
 from rafay_billing.errors import PeriodError
 
-_PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$")
+_PERIOD_RE = re.compile(r"^([0-9]{4})-([0-9]{2})\Z")  # ASCII digits only, no trailing newline
 
 
 

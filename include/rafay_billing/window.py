@@ -16,7 +16,7 @@ from typing import Any
 
 from rafay_billing.errors import WindowError
 
-_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]00:?00)$")
+_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]00:?00)\Z", re.ASCII)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ VERSION = 3  # 2: covered_by joined the key (issue 22 rule 2); 3: charge_level (
 KEY_FIELDS = ("usage_date", "profile_type", "profile", "instance_key", "dimension", "covered_by", "charge_level",
               "charge_class", "correction_seq", "entry")
 _B64 = re.compile(r"^[A-Za-z0-9_-]+$")
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\Z", re.ASCII)
 
 
 class CursorError(ValueError):

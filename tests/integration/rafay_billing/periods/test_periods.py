@@ -112,7 +112,7 @@ def test_a_period_is_a_utc_calendar_month() -> None:
     assert Period.before(date(2027, 1, 1)) == parse_period("2026-12")
     assert Period.containing(datetime(2026, 10, 31, 23, 59, tzinfo=UTC)) == OCT
     assert OCT.next() == NOV
-    for bad in ("2026-13", "2026/10", "26-10", "2026-1", "", "October", None):
+    for bad in ("2026-13", "2026/10", "26-10", "2026-1", "", "October", None, "२०२६-११", "２０２６-１１"):
         with pytest.raises(PeriodError, match="YYYY-MM"):
             parse_period(bad)  # type: ignore[arg-type]
     with pytest.raises(PeriodError, match="1st of a month"):
