@@ -152,7 +152,7 @@ class _Read:
         self.last_count = count
 
     def _check_repeats(self, page_no: int, items: list[dict], raw_prints: list[int] | None) -> None:
-        prints = _prints(Page(None, b"", raw_prints), items)
+        prints = _prints(raw_prints, items)
         again = sum(map(self.seen.__contains__, prints))
         if again:
             self.note(f"{again} record(s) on page {page_no} already came on an earlier page")
@@ -305,7 +305,6 @@ class Pager:
             method="GET", path=listing.path,
         )
 
-
     def _pages_silently(self, listing: Listing, page: Page, items: list[dict], ahead: _Prefetch) -> bool:
         """True when a server whose first reply carries no paging field pages all the same.
 
@@ -323,7 +322,7 @@ class Pager:
             return False
         found = page_items(probe.data, listing, f"GET {listing.path}?{encode_query(query)}")
         paging = any(name in probe.data for name in _PAGING_FIELDS)
-        if not paging and (not found or _prints(probe, found)[0] == _prints(page, items)[0]):
+        if not paging and (not found or _prints(probe.prints, found[:1]) == _prints(page.prints, items[:1])):
             return False  # nothing after the first page, or the listing from its start again
         log.warning("%s: the server pages but sends no count, offset or limit back; reading it to an empty page",
                     listing.what)
@@ -397,11 +396,11 @@ def page_items(data: dict, listing: Listing, where: str) -> list[dict]:
     return items
 
 
-def _prints(page: Page, items: list[dict]) -> list[int]:
-    """The fingerprints of a page's records: of their raw text when the client gave them, else of the
-    decoded records."""
-    if page.prints is not None and len(page.prints) == len(items):
-        return page.prints
+def _prints(prints: list[int] | None, items: list[dict]) -> list[int]:
+    """The fingerprints of the first ``len(items)`` records of a page: of their raw text when the client
+    gave them (``prints``, :class:`Page`), else of the decoded records."""
+    if prints is not None and len(prints) >= len(items):
+        return prints[: len(items)]
     return list(map(_fingerprint, items))
 
 
